@@ -1,0 +1,54 @@
+"""Global settings of urbankit.
+
+Change them at run time, e.g. ``urbankit.settings.cache_folder = Path("/tmp/uk")``.
+
+Attributes
+----------
+cache_folder : pathlib.Path
+    Where prepared networks and online downloads are cached. Default ``~/.cache/urbankit``, or the
+    ``URBANKIT_CACHE`` environment variable when set.
+use_cache : bool
+    Read and write the on-disk cache. Default ``True``.
+walk_speed_kmh : float
+    Default walking speed, 4.8 km/h (a common planning value for adults; older people and children
+    walk at about 3 km/h, pass ``speed_kmh=3.0`` for them).
+bike_speed_kmh : float
+    Default cycling speed, 15 km/h (typical urban average including stops).
+drive_speed_kmh : dict[str, float]
+    Fallback driving speeds by OSM ``highway`` class, used where ``maxspeed`` is missing or unparseable.
+drive_speed_factor : float
+    Share of the legal speed actually driven on average (congestion, junctions). Default 1.0
+    (free-flow at the limit); lower it to model congestion.
+progress : bool
+    Show tqdm progress bars on long steps. Default ``True``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+cache_folder: Path = Path(os.environ.get("URBANKIT_CACHE", Path.home() / ".cache" / "urbankit"))
+use_cache: bool = True
+walk_speed_kmh: float = 4.8
+bike_speed_kmh: float = 15.0
+drive_speed_factor: float = 1.0
+drive_speed_kmh: dict[str, float] = {
+    "motorway": 110.0,
+    "motorway_link": 60.0,
+    "trunk": 90.0,
+    "trunk_link": 50.0,
+    "primary": 50.0,
+    "primary_link": 40.0,
+    "secondary": 50.0,
+    "secondary_link": 40.0,
+    "tertiary": 40.0,
+    "tertiary_link": 30.0,
+    "unclassified": 30.0,
+    "residential": 30.0,
+    "living_street": 10.0,
+    "service": 20.0,
+    "road": 30.0,
+    "busway": 30.0,
+}
+progress: bool = True
