@@ -1,0 +1,604 @@
+"""Mode networks (walk, bike, drive) built from an :class:`~urbankit.ingest.OSMExtract`.
+
+A :class:`StreetNetwork` holds the routable graph of one mode: nodes and edges as GeoDataFrames in
+an automatically chosen metric CRS (UTM), edge length in metres and travel time in minutes, and a
+lazily built :class:`pandana.Network` whose impedance is travel time.
+
+Mode filters (what each mode may legally use)
+---------------------------------------------
+walk
+    every ``highway`` way except motorways, construction/proposed/abandoned, raceways and bus
+    guideways; excluded where ``foot`` is no/private/use_sidepath or ``access`` is no/private
+    without a ``foot`` permission. Footways, paths, steps, pedestrian streets and the outlines of
+    pedestrian areas are included. Undirected.
+bike
+    roads, cycleways, paths and tracks; footways, pedestrian streets and bridleways only where
+    ``bicycle`` is yes/designated/permissive; steps never unless ``bicycle=yes``; excluded where
+    ``bicycle`` is no/private/use_sidepath, or ``access`` is no/private without a bicycle
+    permission; motorways excluded. Undirected (one-way streets are ridden both ways: contraflow
+    is common in the cities urbankit targets; use the drive mode for directed analyses).
+drive
+    motorways to residential and living streets, unclassified, ``road`` and ``service`` ways except
+    parking aisles, driveways, alleys, private and emergency access; excluded where
+    ``access``/``vehicle``/``motor_vehicle``/``motorcar`` is no/private without a more specific
+    permission. Directed: ``oneway=yes/true/1``, roundabouts and motorways forward, ``oneway=-1``
+    backward.
+
+Default speeds
+--------------
+walk 4.8 km/h and bike 15 km/h (``urbankit.settings``); drive from ``maxspeed`` (km/h, "mph",
+"walk" = 6 km/h, zone codes such as "FR:urban"), else the highway-class fallback of
+``settings.drive_speed_kmh``, times ``settings.drive_speed_factor``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from . import settings
+from ._errors import InvalidOptionError, NoStreetsError
+from .ingest import OSMExtract
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["walk", "bike", "drive"]
+MODES = ("walk", "bike", "drive")
+
+#: bumped whenever filters, speeds or the edge model change, so old caches are not reused
+NETWORK_MODEL_VERSION = 1
+
+_NO = {"no", "private", "use_sidepath", "discouraged_no"}
+_YES = {"yes", "designated", "permissive", "official", "destination", "customers", "delivery"}
+
+_WALK_EXCLUDED = {
+    "motorway",
+    "motorway_link",
+    "construction",
+    "proposed",
+    "abandoned",
+    "disused",
+    "raceway",
+    "bus_guideway",
+    "busway",
+    "escape",
+    "emergency_bay",
+    "platform",
+    "rest_area",
+    "services",
+}
+_BIKE_ROADS = {
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "residential",
+    "living_street",
+    "service",
+    "road",
+    "cycleway",
+    "path",
+    "track",
+}
+_BIKE_IF_ALLOWED = {"footway", "pedestrian", "bridleway", "steps", "corridor"}
+_DRIVE_ROADS = {
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "residential",
+    "living_street",
+    "service",
+    "road",
+}
+_DRIVE_SERVICE_EXCLUDED = {"parking_aisle", "driveway", "alley", "private", "emergency_access", "parking"}
+_ZONE_SPEEDS = {"urban": 50.0, "rural": 90.0, "motorway": 130.0, "trunk": 110.0, "living_street": 10.0, "zone30": 30.0}
+
+
+def _col(ways: pd.DataFrame, key: str) -> pd.Series:
+    if key in ways.columns:
+        return ways[key].astype(object).where(ways[key].notna(), None).astype("string").str.strip().str.lower()
+    return pd.Series(pd.NA, index=ways.index, dtype="string")
+
+
+def _isin(s: pd.Series, values: set[str]) -> np.ndarray:
+    return np.array(s.isin(values).fillna(False), dtype=bool)
+
+
+def mode_mask(ways: pd.DataFrame, mode: Mode) -> np.ndarray:
+    """Boolean mask of the ways ``mode`` may legally use (see the module docstring)."""
+    hw = _col(ways, "highway")
+    access = _col(ways, "access")
+    has_hw = hw.notna().to_numpy(bool)
+    access_no = _isin(access, _NO)
+    if mode == "walk":
+        foot = _col(ways, "foot")
+        ok = has_hw & ~_isin(hw, _WALK_EXCLUDED)
+        ok &= ~_isin(foot, _NO)
+        ok &= ~(access_no & ~_isin(foot, _YES))
+        return ok
+    if mode == "bike":
+        bicycle = _col(ways, "bicycle")
+        allowed = _isin(bicycle, _YES)
+        ok = _isin(hw, _BIKE_ROADS) | (_isin(hw, _BIKE_IF_ALLOWED) & allowed)
+        ok &= ~(_isin(hw, {"steps"}) & ~_isin(bicycle, {"yes"}))
+        ok &= ~_isin(bicycle, _NO)
+        ok &= ~(access_no & ~allowed)
+        return ok
+    if mode == "drive":
+        mv = [_col(ways, k) for k in ("motorcar", "motor_vehicle", "vehicle")]
+        # the most specific tag present decides (motorcar > motor_vehicle > vehicle > access)
+        decisive = mv[0].fillna(mv[1]).fillna(mv[2]).fillna(access)
+        ok = _isin(hw, _DRIVE_ROADS)
+        ok &= ~(_isin(hw, {"service"}) & _isin(_col(ways, "service"), _DRIVE_SERVICE_EXCLUDED))
+        ok &= ~_isin(decisive, _NO)
+        return ok
+    raise InvalidOptionError(f"mode={mode!r} is not one of {MODES}; pick one of them.")
+
+
+def oneway_direction(ways: pd.DataFrame) -> np.ndarray:
+    """Driving direction of each way: 1 forward only, -1 backward only, 0 both ways."""
+    ow = _col(ways, "oneway")
+    hw = _col(ways, "highway")
+    junction = _col(ways, "junction")
+    fwd = _isin(ow, {"yes", "true", "1"})
+    back = _isin(ow, {"-1", "reverse"})
+    implied = (_isin(junction, {"roundabout", "circular"}) | _isin(hw, {"motorway"})) & ~_isin(
+        ow, {"no", "false", "0", "-1", "reverse"}
+    )
+    out = np.zeros(len(ways), dtype=np.int8)
+    out[fwd | implied] = 1
+    out[back] = -1
+    return out
+
+
+_SPEED_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(mph|km/h|kmh|kph|knots)?\s*$")
+
+
+def parse_maxspeed(values: pd.Series) -> pd.Series:
+    """Parse OSM ``maxspeed`` strings to km/h (NaN where unknown).
+
+    Handles plain numbers, ``"50 mph"``, ``"walk"`` (6 km/h), zone codes (``"FR:urban"``,
+    ``"DE:zone30"``), and lists such as ``"50;70"`` (the lowest value counts). ``"none"``,
+    ``"signals"`` or ``"variable"`` give NaN, so the highway-class fallback applies.
+
+    Examples
+    --------
+    >>> parse_maxspeed(pd.Series(["50", "30 mph", "walk", "FR:urban", "none", "50;70"])).round(1).tolist()
+    [50.0, 48.3, 6.0, 50.0, nan, 50.0]
+    """
+    s = values.astype(object).where(values.notna(), None).astype("string").str.lower().str.strip()
+    first = s.str.split(r"[;|]", regex=True).explode()
+    m = first.str.extract(r"^\s*(\d+(?:[.,]\d+)?)\s*(mph|km/h|kmh|kph|knots)?\s*$")
+    num = pd.to_numeric(m[0].str.replace(",", ".", regex=False), errors="coerce")
+    unit = m[1]
+    num = num.where(unit != "mph", num * 1.609344)
+    num = num.where(unit != "knots", num * 1.852)
+    num = num.where(first != "walk", 6.0)
+    zone = first.str.extract(r"^[a-z]{2}(?:-[a-z0-9]+)?:(\w+)$")[0]
+    num = num.fillna(zone.map(_ZONE_SPEEDS))
+    num = num.where(num > 0)
+    return num.astype(float).groupby(level=0).min().reindex(values.index)
+
+
+def _drive_speed_kmh(ways: pd.DataFrame) -> np.ndarray:
+    parsed = parse_maxspeed(ways["maxspeed"]) if "maxspeed" in ways.columns else pd.Series(np.nan, index=ways.index)
+    fallback = _col(ways, "highway").map(settings.drive_speed_kmh).astype(float).fillna(30.0)
+    return (parsed.fillna(fallback) * settings.drive_speed_factor).to_numpy(float)
+
+
+def estimate_utm_crs(lon: np.ndarray, lat: np.ndarray) -> str:
+    """The UTM CRS (WGS 84) of the zone holding the centre of the given points."""
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    cx, cy = float(np.mean([np.min(lon), np.max(lon)])), float(np.mean([np.min(lat), np.max(lat)]))
+    info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(cx, cy, cx, cy))
+    return f"EPSG:{info[0].code}"
+
+
+@dataclass(repr=False)
+class StreetNetwork:
+    """The routable street network of one mode.
+
+    Attributes
+    ----------
+    mode : str
+        ``"walk"``, ``"bike"`` or ``"drive"``.
+    nodes : geopandas.GeoDataFrame
+        Index ``node_id`` (OSM node ids); columns ``x``, ``y`` (metres in ``crs``), ``lon``, ``lat``;
+        point geometry in ``crs``.
+    edges : geopandas.GeoDataFrame
+        Columns ``u``, ``v``, ``way_id``, ``highway``, ``name``, ``oneway``, ``length_m``,
+        ``speed_kmh``, ``time_min``; line geometry in ``crs``. Walk and bike networks hold each
+        undirected edge once; drive networks hold one row per travel direction.
+    crs : str
+        The metric CRS of nodes and edges.
+    directed : bool
+        True for drive.
+    meta : dict
+        Source, content hash, parameters, component statistics (``dropped_node_share``,
+        ``dropped_length_share``).
+    """
+
+    mode: str
+    nodes: gpd.GeoDataFrame
+    edges: gpd.GeoDataFrame
+    crs: str
+    directed: bool
+    meta: dict = field(default_factory=dict)
+    _pandana: object = field(default=None, init=False, repr=False)
+    _precomputed_min: float = field(default=0.0, init=False, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"StreetNetwork(mode={self.mode!r}, nodes={len(self.nodes):,}, edges={len(self.edges):,}, "
+            f"length_km={self.edges.length_m.sum() / 1000:,.1f}, crs={self.crs!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        m = self.meta
+        rows = {
+            "mode": self.mode,
+            "source": Path(str(m.get("source", ""))).name,
+            "nodes": f"{len(self.nodes):,}",
+            "edges": f"{len(self.edges):,}" + (" (directed)" if self.directed else " (undirected)"),
+            "street length": f"{self.edges.length_m.sum() / 1000:,.1f} km",
+            "speed": m.get("speed_desc", ""),
+            "CRS": self.crs,
+            "dropped (not in largest component)": f"{m.get('dropped_node_share', 0):.1%} of nodes, "
+            f"{m.get('dropped_length_share', 0):.1%} of length",
+        }
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows.items())
+        return f"<table><caption>urbankit StreetNetwork</caption>{body}</table>"
+
+    @property
+    def key(self) -> str:
+        """Content key of this network (input hash, mode and parameters)."""
+        return self.meta["key"]
+
+    @property
+    def pandana(self):
+        """The :class:`pandana.Network` of this network, impedance ``time_min`` (built on first use).
+
+        Parallel edges are reduced to the fastest one, as only the fastest can be on a shortest
+        path. Building it computes pandana's contraction hierarchy; it is kept for the life of this
+        object.
+        """
+        if self._pandana is None:
+            self._pandana = _build_pandana(self)
+        return self._pandana
+
+    def explore(self, **kwargs):
+        """Interactive folium map of the edges (``GeoDataFrame.explore`` options apply)."""
+        kwargs.setdefault("column", "time_min")
+        kwargs.setdefault("tooltip", ["highway", "name", "length_m", "time_min"])
+        kwargs.setdefault("cmap", "viridis")
+        return self.edges.explore(**kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence C-level stdout (pandana's C++ core prints progress) for the duration."""
+    import sys
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # Jupyter, captured streams
+        fd = 1
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _build_pandana(net: StreetNetwork):
+    import pandana
+
+    e = net.edges[["u", "v", "time_min", "length_m"]]
+    if net.directed:
+        e = e.sort_values("time_min").drop_duplicates(["u", "v"])
+    else:
+        a, b = np.minimum(e.u, e.v), np.maximum(e.u, e.v)
+        e = e.assign(u=a, v=b).sort_values("time_min").drop_duplicates(["u", "v"])
+    with _quiet_stdout():
+        pn = pandana.Network(
+            net.nodes["x"],
+            net.nodes["y"],
+            e["u"],
+            e["v"],
+            e[["time_min", "length_m"]],
+            twoway=not net.directed,
+        )
+    return pn
+
+
+def _cache_path(key: str) -> Path:
+    return Path(settings.cache_folder) / "networks" / f"{key}.pkl"
+
+
+def _load_cached(key: str) -> StreetNetwork | None:
+    path = _cache_path(key)
+    if not (settings.use_cache and path.exists()):
+        return None
+    try:
+        with open(path, "rb") as f:
+            payload = pickle.load(f)
+        digest, blob = payload["sha256"], payload["blob"]
+        if hashlib.sha256(blob).hexdigest() != digest:
+            raise ValueError("hash mismatch")
+        net = pickle.loads(blob)
+    except Exception as exc:  # corrupt or partial entry: rebuild
+        logger.warning("cache entry %s is unreadable (%s); rebuilding it", path, exc)
+        return None
+    logger.info("loaded %s network from cache %s", net.mode, path)
+    return net
+
+
+def _store_cached(net: StreetNetwork) -> None:
+    if not settings.use_cache:
+        return
+    path = _cache_path(net.key)
+    blob = pickle.dumps(net, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = {"sha256": hashlib.sha256(blob).hexdigest(), "blob": blob}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as f:
+            pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning("could not write network cache %s (%s); continuing without it", path, exc)
+
+
+def build_network(
+    extract: OSMExtract,
+    mode: Mode = "walk",
+    *,
+    speed_kmh: float | None = None,
+    largest_component: bool = True,
+    cache: bool = True,
+) -> StreetNetwork:
+    """Build the routable network of ``mode`` from an extract.
+
+    Parameters
+    ----------
+    extract : OSMExtract
+        From :func:`urbankit.read_osm`, :func:`urbankit.read_graphml` or an online reader.
+    mode : {"walk", "bike", "drive"}
+        Travel mode; decides the legal-use filter, direction handling and speeds.
+    speed_kmh : float, optional
+        Constant speed overriding the default for walk and bike (e.g. 3.0 for older people),
+        or, for drive, a constant speed on every street instead of ``maxspeed``.
+    largest_component : bool, default True
+        Keep only the largest connected component (strongly connected for drive), so every node can
+        reach every other; the dropped share is logged and stored in ``meta``.
+    cache : bool, default True
+        Reuse a network prepared earlier from the same input content and parameters
+        (``settings.cache_folder``).
+
+    Returns
+    -------
+    StreetNetwork
+
+    Raises
+    ------
+    InvalidOptionError
+        Unknown mode or non-positive speed.
+    NoStreetsError
+        The extract has no street this mode may use.
+    """
+    if mode not in MODES:
+        raise InvalidOptionError(f"mode={mode!r} is not one of {MODES}; pick one of them.")
+    if speed_kmh is not None:
+        if isinstance(speed_kmh, bool) or not isinstance(speed_kmh, (int, float)) or not np.isfinite(speed_kmh) or speed_kmh <= 0:
+            raise InvalidOptionError(f"speed_kmh={speed_kmh!r} must be a positive number of km/h, e.g. 4.8.")
+    params = {
+        "mode": mode,
+        "speed_kmh": speed_kmh,
+        "largest_component": largest_component,
+        "model": NETWORK_MODEL_VERSION,
+        "walk": settings.walk_speed_kmh,
+        "bike": settings.bike_speed_kmh,
+        "drive": settings.drive_speed_kmh if mode == "drive" else None,
+        "factor": settings.drive_speed_factor if mode == "drive" else None,
+    }
+    key = hashlib.sha256((extract.sha256 + json.dumps(params, sort_keys=True)).encode()).hexdigest()[:24]
+    if cache:
+        cached = _load_cached(key)
+        if cached is not None:
+            return cached
+
+    ways = extract.ways
+    keep = mode_mask(ways, mode)
+    if not keep.any():
+        raise NoStreetsError(
+            f"{Path(extract.source).name!r} has no street that mode={mode!r} may use "
+            f"({len(ways)} highway ways in all); choose another mode or a larger extract."
+        )
+    directed = mode == "drive"
+    if mode == "walk":
+        speed = np.full(len(ways), float(speed_kmh or settings.walk_speed_kmh))
+        speed_desc = f"{speed[0]:g} km/h"
+    elif mode == "bike":
+        speed = np.full(len(ways), float(speed_kmh or settings.bike_speed_kmh))
+        speed_desc = f"{speed[0]:g} km/h"
+    else:
+        speed = np.full(len(ways), float(speed_kmh)) if speed_kmh else _drive_speed_kmh(ways)
+        speed_desc = f"{speed_kmh:g} km/h" if speed_kmh else "maxspeed, else highway-class defaults"
+    direction = oneway_direction(ways) if directed else np.zeros(len(ways), dtype=np.int8)
+
+    edges, node_xy, crs = _split_ways(extract, keep)
+    if len(edges) == 0:
+        raise NoStreetsError(
+            f"{Path(extract.source).name!r}: the ways usable by mode={mode!r} form no edge; "
+            "choose another mode or a larger extract."
+        )
+    w = edges["way"].to_numpy()
+    edges["speed_kmh"] = speed[w]
+    edges["time_min"] = edges["length_m"] / (edges["speed_kmh"] * 1000.0 / 60.0)
+    for col in ("way_id", "highway", "name"):
+        edges[col] = ways[col].to_numpy()[w]
+    dir_e = direction[w]
+    edges["oneway"] = dir_e != 0
+    if directed:
+        fwd = edges[dir_e >= 0]
+        back = edges[dir_e <= 0].copy()
+        back["u"], back["v"] = back["v"].to_numpy(), back["u"].to_numpy()
+        back["geometry"] = shapely.reverse(back["geometry"].to_numpy())
+        edges = pd.concat([fwd, back], ignore_index=True)
+    else:
+        # the same street given twice (e.g. both directions of a GraphML graph) is one walk/bike edge
+        a, b = np.minimum(edges.u, edges.v), np.maximum(edges.u, edges.v)
+        dup = pd.DataFrame({"a": a, "b": b, "w": edges["way_id"].astype(str), "l": edges.length_m.round(2)}).duplicated()
+        edges = edges[~dup.to_numpy()]
+    edges = edges.drop(columns="way")
+
+    nodes = node_xy
+    meta = {"source": extract.source, "sha256": extract.sha256, "key": key, "params": params, "speed_desc": speed_desc}
+    total_len = edges["length_m"].sum()
+    n_before = len(nodes)
+    if largest_component:
+        nodes, edges = _largest_component(nodes, edges, directed=directed)
+    meta["dropped_node_share"] = 1 - len(nodes) / n_before
+    meta["dropped_length_share"] = float(1 - edges["length_m"].sum() / total_len) if total_len else 0.0
+    if meta["dropped_node_share"] > 0:
+        logger.info(
+            "%s %s network: kept the largest %sconnected component, dropping %.1f%% of nodes and %.1f%% of street length",
+            Path(extract.source).name,
+            mode,
+            "strongly " if directed else "",
+            100 * meta["dropped_node_share"],
+            100 * meta["dropped_length_share"],
+        )
+    edges = gpd.GeoDataFrame(
+        edges[["u", "v", "way_id", "highway", "name", "oneway", "length_m", "speed_kmh", "time_min", "geometry"]].reset_index(drop=True),
+        geometry="geometry",
+        crs=crs,
+    )
+    nodes = gpd.GeoDataFrame(nodes, geometry=gpd.points_from_xy(nodes.x, nodes.y), crs=crs)
+    net = StreetNetwork(mode=mode, nodes=nodes, edges=edges, crs=crs, directed=directed, meta=meta)
+    if cache:
+        _store_cached(net)
+    return net
+
+
+def _split_ways(extract: OSMExtract, keep: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Split the kept ways at shared nodes into edges (vectorised).
+
+    A node ends an edge where it is shared by more than one way position (intersections, loops) or
+    ends its way; the edge's geometry keeps every vertex between.
+    """
+    wn = extract.way_nodes
+    sel = keep[wn["way"].to_numpy()]
+    way = wn["way"].to_numpy()[sel]
+    nid = wn["node_id"].to_numpy()[sel]
+    lon = wn["lon"].to_numpy()[sel]
+    lat = wn["lat"].to_numpy()[sel]
+    crs = estimate_utm_crs(lon, lat)
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    x, y = np.asarray(x), np.asarray(y)
+    n = len(way)
+    first = np.ones(n, bool)
+    first[1:] = way[1:] != way[:-1]
+    last = np.ones(n, bool)
+    last[:-1] = way[1:] != way[:-1]
+    _, inv, counts = np.unique(nid, return_inverse=True, return_counts=True)
+    split = first | last | (counts[inv] > 1)
+    # segment i joins positions i and i+1 of the same way
+    seg = np.flatnonzero(~last)
+    seg_len = np.hypot(x[seg + 1] - x[seg], y[seg + 1] - y[seg])
+    starts = split & ~last
+    piece_at = np.cumsum(starts) - 1  # piece id of the segment starting at each position
+    seg_piece = piece_at[seg]
+    n_pieces = int(starts.sum())
+    length = np.bincount(seg_piece, weights=seg_len, minlength=n_pieces)
+    start_pos = np.flatnonzero(starts)
+    # end position of each piece: the next split position after its start
+    split_pos = np.flatnonzero(split)
+    end_pos = split_pos[np.searchsorted(split_pos, start_pos, side="right")]
+    # vertices of each piece: its segments' start positions plus its end position
+    vert_pos = np.concatenate([seg, end_pos])
+    vert_piece = np.concatenate([seg_piece, np.arange(n_pieces)])
+    order = np.lexsort((vert_pos, vert_piece))
+    coords = np.column_stack([x[vert_pos[order]], y[vert_pos[order]]])
+    geoms = shapely.linestrings(coords, indices=vert_piece[order])
+    edges = pd.DataFrame(
+        {
+            "u": nid[start_pos],
+            "v": nid[end_pos],
+            "way": way[start_pos],
+            "length_m": length,
+            "geometry": geoms,
+        }
+    )
+    # drop degenerate edges: closed loops back to their start node and zero-length pieces
+    edges = edges[(edges.u != edges.v) & (edges.length_m > 0)].reset_index(drop=True)
+    used = np.unique(np.concatenate([edges.u.to_numpy(), edges.v.to_numpy()]))
+    srt = np.argsort(nid, kind="stable")
+    idx = srt[np.searchsorted(nid[srt], used)]
+    node_xy = pd.DataFrame(
+        {"x": x[idx], "y": y[idx], "lon": lon[idx], "lat": lat[idx]},
+        index=pd.Index(used, name="node_id"),
+    )
+    return edges, node_xy, crs
+
+
+def _largest_component(nodes: pd.DataFrame, edges: pd.DataFrame, *, directed: bool):
+    idx = pd.Index(nodes.index)
+    ui = idx.get_indexer(edges.u)
+    vi = idx.get_indexer(edges.v)
+    n = len(idx)
+    graph = coo_matrix((np.ones(len(ui)), (ui, vi)), shape=(n, n)).tocsr()
+    _, labels = connected_components(graph, directed=directed, connection="strong" if directed else "weak")
+    biggest = np.bincount(labels).argmax()
+    keep_node = labels == biggest
+    keep_edge = keep_node[ui] & keep_node[vi]
+    return nodes[keep_node], edges[keep_edge]
+
+
+def network_summary(net: StreetNetwork) -> pd.DataFrame:
+    """One-row table of a network (mode, nodes, edges, km, dropped share) for reports."""
+    return pd.DataFrame(
+        {
+            "mode": [net.mode],
+            "nodes": [len(net.nodes)],
+            "edges": [len(net.edges)],
+            "length_km": [net.edges.length_m.sum() / 1000],
+            "dropped_node_share": [net.meta.get("dropped_node_share", 0.0)],
+        }
+    )
