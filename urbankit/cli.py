@@ -1,0 +1,73 @@
+"""The ``urbankit`` command line.
+
+``urbankit report NOTEBOOK [-p NAME VALUE ...] [--out DIR]`` runs a report notebook;
+``urbankit info SOURCE`` prints what an area holds. Errors print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import logging
+import sys
+
+from ._errors import UrbankitError
+
+logger = logging.getLogger(__name__)
+
+
+def _literal(text: str):
+    """A parameter value: a Python literal when it parses as one (``15``, ``[10, 15]``), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="urbankit", description="x-minute city and superblock analysis from OSM data")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("report", help="run a report notebook with papermill")
+    r.add_argument("notebook", help="path, or name of a notebook in notebooks/ (e.g. overview)")
+    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    r.add_argument("--out", default="reports", help="reports folder (default: reports)")
+    r.add_argument("--run-id", default=None, help="run folder name (default: UTC timestamp)")
+    r.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+
+    i = sub.add_parser("info", help="summarise an area: networks per mode, destinations, buildings")
+    i.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "report":
+            from .reports import run_report
+
+            params = {name: _literal(value) for name, value in args.parameter}
+            out = run_report(args.notebook, parameters=params, out_dir=args.out, run_id=args.run_id, show_code=args.show_code)
+            html = next(out.glob("*.html"), out)
+            print(f"report written to {out}\nopen {html}")
+        elif args.command == "info":
+            from .ingest import load
+            from .networks import MODES, build_network
+
+            extract = load(args.source)
+            print(extract)
+            for mode in MODES:
+                try:
+                    print(f"  {build_network(extract, mode)}")
+                except UrbankitError as exc:
+                    print(f"  {mode}: {exc}")
+    except UrbankitError as exc:
+        print(f"urbankit: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
