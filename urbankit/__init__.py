@@ -22,8 +22,10 @@ from ._errors import (
     UnsupportedFormatError,
     UrbankitError,
 )
+from .destinations import Service, Taxonomy, destinations, destinations_summary, load_taxonomy
 from .ingest import OSMExtract, load, read_graphml, read_osm
 from .networks import MODES, StreetNetwork, build_network
+from .population import PopulationEstimate, population_per_node, read_population_grid
 from .reports import AreaOverview, area_overview, run_report
 
 __version__ = "0.1.0"
@@ -40,17 +42,25 @@ __all__ = [
     "OnlineFetchError",
     "PlaceNotFoundError",
     "PopulationError",
+    "PopulationEstimate",
     "ReportError",
+    "Service",
     "StreetNetwork",
+    "Taxonomy",
     "TaxonomyError",
     "UnsupportedFormatError",
     "UrbankitError",
     "area_overview",
     "build_network",
     "datasets",
+    "destinations",
+    "destinations_summary",
     "load",
+    "load_taxonomy",
+    "population_per_node",
     "read_graphml",
     "read_osm",
+    "read_population_grid",
     "run_report",
     "settings",
 ]

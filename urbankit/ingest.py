@@ -309,7 +309,11 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
                         run_ids, run_lon, run_lat = [], [], []
                     if len(run_ids) >= 2:
                         _append_way(way_rows, wn_way, wn_node, wn_lon, wn_lat, obj.id, row, run_ids, run_lon, run_lat)
-                if not obj.is_closed() and any(k in tags for k in poi_keys) and "highway" not in tags:
+                # open ways (and closed ones that are explicitly not areas) become line features
+                # when they carry a destination key other than highway (e.g. bus platforms)
+                if (not obj.is_closed() or tags.get("area") == "no") and any(
+                    k in tags for k in poi_keys if k != "highway"
+                ):
                     try:
                         feat_geom.append(wkb.create_linestring(obj))
                     except (RuntimeError, osmium.InvalidLocationError):
@@ -378,6 +382,7 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
         source=str(source),
         sha256=file_sha256(source),
         missing_node_refs=missing,
+        meta={"poi_keys": poi_keys},
     )
 
 

@@ -214,6 +214,28 @@ def _drive_speed_kmh(ways: pd.DataFrame) -> np.ndarray:
     return (parsed.fillna(fallback) * settings.drive_speed_factor).to_numpy(float)
 
 
+#: resolution of travel times, in minutes (0.06 s): pandana's contraction hierarchy stores each
+#: impedance as an integer number of thousandths, so times are kept on that grid exactly
+TIME_RESOLUTION_MIN = 0.001
+
+
+def quantize_minutes(minutes):
+    """Round travel times to :data:`TIME_RESOLUTION_MIN` (at least one step, so no edge is free).
+
+    Keeping edge times on pandana's integer grid makes its shortest paths exact sums of the edge
+    times in ``edges.time_min`` (pandana truncates ``weight * 1000`` to an integer; on unrounded
+    minutes that loses up to 0.001 min per edge).
+    """
+    steps = np.maximum(np.rint(np.asarray(minutes, dtype=float) / TIME_RESOLUTION_MIN), 1.0)
+    return steps * TIME_RESOLUTION_MIN
+
+
+def _pandana_weights(minutes) -> np.ndarray:
+    """Impedances for pandana: half a step above the grid so its truncation lands on the step."""
+    steps = np.rint(np.asarray(minutes, dtype=float) / TIME_RESOLUTION_MIN)
+    return (steps + 0.5) * TIME_RESOLUTION_MIN
+
+
 def estimate_utm_crs(lon: np.ndarray, lat: np.ndarray) -> str:
     """The UTM CRS (WGS 84) of the zone holding the centre of the given points."""
     from pyproj.aoi import AreaOfInterest
@@ -289,8 +311,9 @@ class StreetNetwork:
         """The :class:`pandana.Network` of this network, impedance ``time_min`` (built on first use).
 
         Parallel edges are reduced to the fastest one, as only the fastest can be on a shortest
-        path. Building it computes pandana's contraction hierarchy; it is kept for the life of this
-        object.
+        path. Times are passed on pandana's integer grid (see :func:`quantize_minutes`), so its
+        distances are exact sums of ``edges.time_min``. Building it computes pandana's contraction
+        hierarchy; it is kept for the life of this object (pandana cannot save it to disk).
         """
         if self._pandana is None:
             self._pandana = _build_pandana(self)
@@ -333,13 +356,14 @@ def _build_pandana(net: StreetNetwork):
     else:
         a, b = np.minimum(e.u, e.v), np.maximum(e.u, e.v)
         e = e.assign(u=a, v=b).sort_values("time_min").drop_duplicates(["u", "v"])
+    weights = pd.DataFrame({"time_min": _pandana_weights(e["time_min"])}, index=e.index)
     with _quiet_stdout():
         pn = pandana.Network(
             net.nodes["x"],
             net.nodes["y"],
             e["u"],
             e["v"],
-            e[["time_min", "length_m"]],
+            weights,
             twoway=not net.directed,
         )
     return pn
@@ -468,7 +492,7 @@ def build_network(
         )
     w = edges["way"].to_numpy()
     edges["speed_kmh"] = speed[w]
-    edges["time_min"] = edges["length_m"] / (edges["speed_kmh"] * 1000.0 / 60.0)
+    edges["time_min"] = quantize_minutes(edges["length_m"] / (edges["speed_kmh"] * 1000.0 / 60.0))
     for col in ("way_id", "highway", "name"):
         edges[col] = ways[col].to_numpy()[w]
     dir_e = direction[w]

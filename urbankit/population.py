@@ -3,10 +3,10 @@
 Three sources, in order of preference:
 
 ``grid``
-    A population grid (polygons with a resident count, e.g. the HSY/Statistics Finland 250 m grid,
-    Eurostat GEOSTAT, a national census grid). Each cell's residents are shared equally among the
-    street nodes inside the cell; a populated cell without any node gives its residents to the node
-    nearest to its centroid, if that node is close enough.
+    A population grid (polygons with a resident count, e.g. a 250 m or 1 km census grid). Each
+    cell's residents are shared equally among the street nodes inside the cell; a populated cell
+    without any node gives its residents to the node nearest to its centroid, if that node is close
+    enough.
 ``buildings``
     OpenStreetMap building footprints: residents = footprint area x levels / floor area per
     resident, for residential buildings only; each building's residents go to its nearest node.
@@ -53,8 +53,8 @@ __all__ = [
 ]
 
 #: Column names recognised (case-insensitively, exact match) as the resident count of a grid.
-#: ``asukkaita`` is the HSY (Helsinki region) grid, ``vaesto`` the Statistics Finland grid,
-#: ``tot_p`` / ``t`` Eurostat GEOSTAT, ``einwohner`` the German Zensus grid.
+#: Besides English names it covers some national grids (``asukkaita`` / ``vaesto``: Finnish,
+#: ``einwohner``: German, ``tot_p``: Eurostat GEOSTAT). Pass ``column=`` for any other name.
 GRID_POPULATION_COLUMNS = (
     "population",
     "pop",
@@ -74,7 +74,8 @@ GRID_POPULATION_COLUMNS = (
 GRID_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet", ".geoparquet")
 
 #: ``building=*`` values counted as homes. ``yes`` (no type given; most OSM buildings) is assumed
-#: residential or mixed use: in city centres it is mostly housing above shops.
+#: residential or mixed use, which overestimates residents where untyped buildings are offices,
+#: shops or sheds (business districts): prefer a grid there, or pass ``total`` to calibrate.
 RESIDENTIAL_BUILDINGS = frozenset(
     {
         "residential",
@@ -280,7 +281,7 @@ def _read_grid_file(path: Path, *, layer: str | None) -> gpd.GeoDataFrame:
                 names = ", ".join(repr(str(row[0])) for row in layers)
                 raise PopulationError(
                     f"population grid {path.name!r} has {len(layers)} layers ({names}); "
-                    "choose one with layer=..."
+                    "choose one with read_population_grid(path, layer=...)."
                 )
         return gpd.read_file(path, layer=layer, engine="pyogrio")
     except PopulationError:
@@ -421,6 +422,7 @@ def population_per_node(
     total: float | None = None,
     max_snap_m: float | None = None,
     extent_buffer_m: float = 0.0,
+    partial_cells: str = "whole",
     level_height_m: float = 3.0,
     residential: frozenset[str] | set[str] | None = None,
 ) -> PopulationEstimate:
@@ -441,8 +443,9 @@ def population_per_node(
         ``building:min_level`` and ``height`` (e.g. ``read_osm(path).buildings``). Used when no
         grid is given.
     floor_area_per_resident_m2 : float, default 40.0
-        Gross floor area per resident (buildings only). 40 m² is typical of European cities
-        (Helsinki ~35, Barcelona ~30 net; gross floor area includes walls and stairs).
+        Gross floor area per resident (buildings only; gross area includes walls, stairs and
+        ground-floor shops). 40 m² is a mid-range European value: lower it for crowded housing,
+        or pass ``total`` to calibrate the estimate on a known count.
     default_levels : float, optional
         Levels of buildings with neither ``building:levels`` nor ``height``. Default: the median
         of the known levels of the residential buildings given, or 3 when none is known.
@@ -457,6 +460,12 @@ def population_per_node(
     extent_buffer_m : float, default 0.0
         Grid cells count when they intersect the convex hull of the nodes grown by this many
         metres; the others are outside the network's area (reported in ``details``).
+    partial_cells : {'whole', 'area'}, default 'whole'
+        What a cell straddling the edge of the extent contributes: all its residents
+        (``'whole'``), or the share of its residents equal to the share of its area inside the
+        extent (``'area'``; the rest is counted as outside). ``'whole'`` suits networks cut
+        generously around the study area; ``'area'`` avoids inflating small areas cut by
+        large cells.
     level_height_m : float, default 3.0
         Storey height used to turn a ``height`` tag into levels (buildings only).
     residential : set of str, optional
@@ -477,6 +486,9 @@ def population_per_node(
         An option has an invalid value or type.
     InputFileError, UnsupportedFormatError, CorruptFileError
         ``grid`` is a path that cannot be read.
+
+    When several inputs are wrong, all problems are listed in one error whose type is that of
+    the first problem (every one of them is an ``UrbankitError`` and a ``ValueError``).
 
     Notes
     -----
@@ -511,23 +523,43 @@ def population_per_node(
         extent_buffer_m=extent_buffer_m,
         level_height_m=level_height_m,
     )
+    if partial_cells not in ("whole", "area"):
+        problems.add(
+            InvalidOptionError,
+            f"partial_cells={partial_cells!r} is invalid: it must be 'whole' or 'area'.",
+        )
     xy = _check_nodes(nodes, problems)
+    if residential is not None and (
+        isinstance(residential, str) or not all(isinstance(v, str) for v in residential)
+    ):
+        problems.add(
+            InvalidOptionError,
+            f"residential={residential!r} is invalid: it must be a set of building=* values, "
+            "e.g. {'house', 'apartments'}.",
+        )
 
     if grid is not None:
         if buildings is not None:
             logger.info("both grid and buildings given: using the grid, ignoring the buildings.")
         if isinstance(grid, (str, Path)):
-            label = f"grid {Path(grid).name!r}"
-            problems.raise_if_any()  # option/node problems first, before reading a file
-            grid_n = read_population_grid(grid, column=column)
+            name = Path(grid).name
+            label = f"grid {name!r}"
+            # unreadable files raise at once; content problems are collected with the others
+            grid_n = _normalise_grid(
+                _read_grid_file(Path(grid), layer=None), column=column, name=repr(name), problems=problems
+            )
         elif isinstance(grid, gpd.GeoDataFrame):
             src = grid.attrs.get("source")
             label = f"grid {src!r}" if src else "grid (GeoDataFrame)"
-            from_reader = "population_column" in grid.attrs and column is None and "population" in grid.columns
+            # a grid from read_population_grid is already normalised
+            normalised = "population_column" in grid.attrs and column is None and "population" in grid
             grid_n = _normalise_grid(
-                grid, column="population" if from_reader else column, name=label.removeprefix("grid "), problems=problems
+                grid,
+                column="population" if normalised else column,
+                name=label.removeprefix("grid "),
+                problems=problems,
             )
-            if from_reader and grid_n is not None:  # already normalised by read_population_grid
+            if normalised and grid_n is not None:
                 grid_n.attrs["population_column"] = grid.attrs["population_column"]
         else:
             problems.add(
@@ -543,7 +575,15 @@ def population_per_node(
                 "are in, not the one you want).",
             )
         problems.raise_if_any()
-        est = _from_grid(nodes, xy, grid_n, label=label, max_snap_m=max_snap_m, extent_buffer_m=extent_buffer_m)
+        est = _from_grid(
+            nodes,
+            xy,
+            grid_n,
+            label=label,
+            max_snap_m=max_snap_m,
+            extent_buffer_m=extent_buffer_m,
+            partial_cells=partial_cells,
+        )
     elif buildings is not None:
         if column is not None:
             logger.warning("column=%r is only used with a grid; ignored.", column)
@@ -679,6 +719,7 @@ def _from_grid(
     label: str,
     max_snap_m: float | None,
     extent_buffer_m: float,
+    partial_cells: str = "whole",
 ) -> PopulationEstimate:
     from scipy.spatial import cKDTree
 
@@ -713,12 +754,22 @@ def _from_grid(
     pop = pop_all[used]
     geoms = cells.geometry.values
     n_cells = len(used)
+    if partial_cells == "area":
+        cell_area = shapely.area(geoms)
+        share = np.divide(
+            shapely.area(shapely.intersection(geoms, extent)),
+            cell_area,
+            out=np.zeros(n_cells),
+            where=cell_area > 0,
+        )
+        pop = pop * np.clip(share, 0.0, 1.0)
     details.update(
         cells_used=n_cells,
         residents_in_extent=float(pop.sum()),
         cells_outside_extent=len(grid) - n_cells,
         residents_outside_extent=float(pop_all.sum() - pop.sum()),
         extent_buffer_m=float(extent_buffer_m),
+        partial_cells=partial_cells,
     )
 
     # nodes -> cell (first cell when a node lies on a shared border)
@@ -769,6 +820,14 @@ def _from_grid(
             label,
             details["cells_unreached"],
             f"{details['residents_unreached']:,.0f}",
+        )
+    if details["nodes_outside_grid"]:
+        logger.info(
+            "%s: %d of %d street nodes lie in no grid cell and get 0 residents (grids usually "
+            "leave out unpopulated cells).",
+            label,
+            details["nodes_outside_grid"],
+            n_nodes,
         )
     if details["residents_outside_extent"] > 0:
         logger.info(

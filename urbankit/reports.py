@@ -303,6 +303,9 @@ def run_report(
     parent.mkdir(parents=True, exist_ok=True)
     final = parent / run_id
     work = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".tmp", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    work.chmod(0o777 & ~umask)  # mkdtemp makes it private; a report folder is for sharing
     record = {
         "notebook": str(nb_path),
         "area": area,
