@@ -20,7 +20,6 @@ import hashlib
 import importlib
 import json
 import logging
-from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +34,16 @@ from shapely.geometry import LineString, MultiPolygon, Polygon
 
 from . import settings
 from ._errors import CRSError, InvalidOptionError, NoStreetsError, OnlineFetchError, PlaceNotFoundError
-from .ingest import BUILDING_TAGS, DEFAULT_POI_KEYS, STREET_TAGS, OSMExtract
+from .ingest import (
+    BUILDING_TAGS,
+    DEFAULT_POI_KEYS,
+    STREET_TAGS,
+    OSMExtract,
+    StreetCollector,
+    empty_buildings,
+    empty_features,
+    is_street,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -217,11 +225,13 @@ def _geocode(query: str) -> tuple[Polygon | MultiPolygon, dict]:
     with _network_errors(f"geocode {query!r} with Nominatim"):
         try:
             gdf = ox.geocode_to_gdf(query)
-        except internals.ResponseStatusCodeError:
-            raise
         except internals.InsufficientResponseError as exc:
+            if "responded" in str(exc):  # osmnx's message for a non-JSON server answer
+                raise _server_error(f"geocode {query!r} with Nominatim", exc) from exc
             raise PlaceNotFoundError(f"OpenStreetMap's geocoder found no place named {query!r}. {hint}") from exc
-        except TypeError as exc:  # only points or lines were found, no area
+        except TypeError as exc:  # osmnx: results exist but none is a (Multi)Polygon
+            if "geocode" not in str(exc):
+                raise
             raise PlaceNotFoundError(
                 f"{query!r} was found by OpenStreetMap's geocoder only as a point or line, not as an "
                 f"area with a boundary. {hint}"
@@ -325,36 +335,15 @@ def _unique_elements(elements: Iterable[dict]) -> list[dict]:
     return [unique[k] for k in sorted(unique, key=lambda k: (_TYPE_ORDER.get(k[0], 3), k[1]))]
 
 
-def _is_street(tags: dict) -> bool:
-    # same rule as read_osm: pedestrian areas are walkable along their outline, other highway areas not
-    return "highway" in tags and (tags.get("area") != "yes" or tags["highway"] == "pedestrian")
-
-
 def _streets_from_elements(elements: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """``ways`` and ``way_nodes`` frames from Overpass elements, exactly as ``read_osm`` builds them."""
     coords = {el["id"]: (el["lon"], el["lat"]) for el in elements if el["type"] == "node" and "lat" in el}
-    way_rows: list[tuple] = []
-    wn_way, wn_node = array("q"), array("q")
-    wn_lon, wn_lat = array("d"), array("d")
-    missing = 0
-
-    def flush(way_id, row, run):
-        if len(run) < 2:
-            return
-        idx = len(way_rows)
-        way_rows.append((way_id,) + row)
-        wn_way.extend([idx] * len(run))
-        wn_node.extend(run)
-        for ref in run:
-            lon, lat = coords[ref]
-            wn_lon.append(lon)
-            wn_lat.append(lat)
-
+    streets = StreetCollector()
     for el in elements:
         if el["type"] != "way":
             continue
         tags = el.get("tags", {})
-        if not _is_street(tags):
+        if not is_street(tags):
             continue
         row = tuple(tags.get(k) for k in STREET_TAGS)
         run: list[int] = []
@@ -362,33 +351,13 @@ def _streets_from_elements(elements: list[dict]) -> tuple[pd.DataFrame, pd.DataF
             if ref in coords:
                 run.append(ref)
                 continue
-            missing += 1  # cut the way at nodes absent from the response, as read_osm does
-            flush(el["id"], row, run)
+            streets.missing += 1  # cut the way at nodes absent from the response, as read_osm does
+            streets.add_run(el["id"], row, run, [coords[r][0] for r in run], [coords[r][1] for r in run])
             run = []
-        flush(el["id"], row, run)
-
-    ways = pd.DataFrame(way_rows, columns=("way_id",) + STREET_TAGS)
-    way_nodes = pd.DataFrame(
-        {
-            "way": np.frombuffer(wn_way, dtype=np.int64).astype(np.int32),
-            "node_id": np.frombuffer(wn_node, dtype=np.int64),
-            "lon": np.frombuffer(wn_lon, dtype=np.float64),
-            "lat": np.frombuffer(wn_lat, dtype=np.float64),
-        }
-    )
+        streets.add_run(el["id"], row, run, [coords[r][0] for r in run], [coords[r][1] for r in run])
+    ways, way_nodes = streets.frames()
+    missing = streets.missing
     return ways, way_nodes, missing
-
-
-def _empty_features() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        pd.DataFrame(columns=["osm_type", "osm_id", "name", "tags"]), geometry=[], crs="EPSG:4326"
-    )
-
-
-def _empty_buildings() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        pd.DataFrame(columns=("osm_type", "osm_id") + BUILDING_TAGS), geometry=[], crs="EPSG:4326"
-    )
 
 
 def _as_area(geom) -> MultiPolygon | None:
@@ -414,21 +383,31 @@ def _as_area(geom) -> MultiPolygon | None:
 def _split_features(gdf: gpd.GeoDataFrame | None, poi_keys: tuple[str, ...], buildings: bool):
     """Split an osmnx features GeoDataFrame into urbankit's ``features`` and ``buildings``.
 
-    The rules are those of ``read_osm``: nodes with a destination key are features; open ways with a
-    destination key and no ``highway`` tag are line features; closed ways (unless ``area=no``) and
-    multipolygon/boundary relations are areas, which are features when they carry a destination key
-    other than ``highway`` alone, and buildings when ``building`` is set and not ``no``.
+    The rules are those of ``read_osm``: nodes with a destination key are features; open ways (and
+    closed ways tagged ``area=no``) with a destination key other than ``highway`` are line features;
+    other closed ways and multipolygon/boundary relations are areas, which are features when they
+    carry a destination key other than ``highway`` alone, and buildings when ``building`` is set and
+    not ``no``.
     """
     if gdf is None or len(gdf) == 0:
-        return _empty_features(), _empty_buildings()
+        return empty_features(), empty_buildings()
     gdf = gdf.reset_index()
-    tag_cols = [c for c in gdf.columns if c not in ("element", "id", "geometry")]
-    records = gdf[tag_cols].to_dict("records")
+    # osmnx spreads tags over one column per key: gather each row's non-null ones, column by
+    # column, so the work follows the number of tags rather than rows x keys
+    records: list[dict] = [{} for _ in range(len(gdf))]
+    positions = pd.RangeIndex(len(gdf))
+    for col in gdf.columns:
+        if col in ("element", "id", gdf.geometry.name):
+            continue
+        values = gdf[col].set_axis(positions).dropna()
+        for i, value in zip(values.index, values.to_numpy(), strict=True):
+            records[i][col] = value
     poi_set = set(poi_keys)
     other_poi = poi_set - {"highway"}
     feat_rows, feat_geom, bld_rows, bld_geom = [], [], [], []
-    for osm_type, osm_id, geom, rec in zip(gdf["element"], gdf["id"], gdf.geometry, records, strict=True):
-        tags = {k: v for k, v in rec.items() if isinstance(v, str) or (v is not None and not pd.isna(v))}
+    for osm_type, osm_id, geom, tags in zip(gdf["element"], gdf["id"], gdf.geometry, records, strict=True):
+        if osm_type == "relation":
+            tags.pop("type", None)  # osmium's areas of multipolygon/boundary relations omit it
         has_poi = not poi_set.isdisjoint(tags)
         if geom is None or geom.is_empty:
             continue
@@ -441,10 +420,16 @@ def _split_features(gdf: gpd.GeoDataFrame | None, poi_keys: tuple[str, ...], bui
         if not (osm_type == "way" and tags.get("area") == "no"):
             area = _as_area(geom)
         if area is None:
-            if osm_type == "way" and has_poi and "highway" not in tags and isinstance(geom, LineString):
-                if not geom.is_closed:
-                    feat_rows.append(("way", int(osm_id), tags.get("name"), tags))
-                    feat_geom.append(geom)
+            # open ways, and closed ones tagged area=no, are line features when they carry a
+            # destination key other than highway (e.g. bus platforms)
+            if (
+                osm_type == "way"
+                and isinstance(geom, LineString)
+                and (not geom.is_closed or tags.get("area") == "no")
+                and not other_poi.isdisjoint(tags)
+            ):
+                feat_rows.append(("way", int(osm_id), tags.get("name"), tags))
+                feat_geom.append(geom)
             continue
         if has_poi and not ("highway" in tags and other_poi.isdisjoint(tags)):
             feat_rows.append((osm_type, int(osm_id), tags.get("name"), tags))
@@ -474,13 +459,11 @@ def _download_features(polygon, poi_keys: tuple[str, ...], buildings: bool):
     if buildings:
         tags["building"] = True
     if not tags:
-        return _empty_features(), _empty_buildings()
+        return empty_features(), empty_buildings()
     internals = _osmnx_internals()
     with _network_errors("download destinations and buildings from Overpass"):
         try:
             gdf = ox.features_from_polygon(polygon, tags=tags)
-        except internals.ResponseStatusCodeError:
-            raise
         except internals.InsufficientResponseError as exc:
             if "responded" in str(exc):  # osmnx's message for a non-JSON server answer
                 raise _server_error("download destinations and buildings from Overpass", exc) from exc
@@ -515,11 +498,11 @@ def _content_sha256(query_key: str, poi_keys, buildings: bool, elements, feature
         put([el["type"], el["id"], el.get("lat"), el.get("lon"), el.get("nodes"), el.get("tags", {})])
     for frame, name in ((features, "features"), (bld, "buildings")):
         put([name, len(frame)])
-        order = sorted(range(len(frame)), key=lambda i: (frame["osm_type"].iat[i], int(frame["osm_id"].iat[i])))
+        records = pd.DataFrame(frame.drop(columns=frame.geometry.name)).to_dict("records")
         wkb = shapely.to_wkb(frame.geometry.values, hex=True) if len(frame) else []
+        order = sorted(range(len(frame)), key=lambda i: (records[i]["osm_type"], int(records[i]["osm_id"])))
         for i in order:
-            attrs = frame.iloc[i].drop(labels=frame.geometry.name).to_dict()
-            put([attrs, wkb[i]])
+            put([records[i], wkb[i]])
     return h.hexdigest()
 
 
@@ -527,7 +510,7 @@ def _fetch(polygon, *, query_key: str, source: str, poi_keys, buildings: bool, g
     import osmnx as ox
 
     poi_keys = tuple(poi_keys) if poi_keys is not None else DEFAULT_POI_KEYS
-    meta: dict = {"online": True, "query": query_key, "osmnx_version": ox.__version__}
+    meta: dict = {"online": True, "poi_keys": poi_keys, "query": query_key, "osmnx_version": ox.__version__}
     with _osmnx_session():
         if geocode is not None:
             polygon, info = _geocode(geocode)
@@ -567,14 +550,6 @@ def _fetch(polygon, *, query_key: str, source: str, poi_keys, buildings: bool, g
 # --------------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------------
-
-_COMMON_DOC = """
-    poi_keys : tuple of str, optional
-        Tag keys that make an object a candidate destination. Default
-        :data:`urbankit.ingest.DEFAULT_POI_KEYS`, as for :func:`urbankit.read_osm`.
-    buildings : bool, default True
-        Also download building footprints (used for population estimates).
-"""
 
 
 def from_place(query: str, *, poi_keys: tuple[str, ...] | None = None, buildings: bool = True) -> OSMExtract:

@@ -129,6 +129,58 @@ class OSMExtract:
         return (wn.lon.min(), wn.lat.min(), wn.lon.max(), wn.lat.max())
 
 
+def is_street(tags) -> bool:
+    """Whether an OSM object's tags make it a street way (pedestrian areas count by their outline)."""
+    return "highway" in tags and (tags.get("area") != "yes" or tags["highway"] == "pedestrian")
+
+
+class StreetCollector:
+    """Accumulates street ways and their node runs in compact arrays (used by every OSM reader).
+
+    A way is cut where a node is missing (clipped extracts); runs of fewer than two nodes are dropped.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+        self.way, self.node = array("q"), array("q")
+        self.lon, self.lat = array("d"), array("d")
+        self.missing = 0
+
+    def add_run(self, way_id: int, row: tuple, ids, lon, lat) -> None:
+        if len(ids) < 2:
+            return
+        self.way.extend([len(self.rows)] * len(ids))
+        self.rows.append((way_id,) + row)
+        self.node.extend(ids)
+        self.lon.extend(lon)
+        self.lat.extend(lat)
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The ``ways`` (absent tags are None) and ``way_nodes`` frames of an :class:`OSMExtract`."""
+        ways = pd.DataFrame(self.rows, columns=("way_id",) + STREET_TAGS)
+        tags = list(STREET_TAGS)
+        ways[tags] = ways[tags].astype(object).where(ways[tags].notna(), None)
+        way_nodes = pd.DataFrame(
+            {
+                "way": np.frombuffer(self.way, dtype=np.int64).astype(np.int32),
+                "node_id": np.frombuffer(self.node, dtype=np.int64),
+                "lon": np.frombuffer(self.lon, dtype=np.float64),
+                "lat": np.frombuffer(self.lat, dtype=np.float64),
+            }
+        )
+        return ways, way_nodes
+
+
+def empty_features() -> gpd.GeoDataFrame:
+    """A features table with no rows (the columns of :attr:`OSMExtract.features`)."""
+    return gpd.GeoDataFrame(pd.DataFrame(columns=["osm_type", "osm_id", "name", "tags"]), geometry=[], crs="EPSG:4326")
+
+
+def empty_buildings() -> gpd.GeoDataFrame:
+    """A buildings table with no rows (the columns of :attr:`OSMExtract.buildings`)."""
+    return gpd.GeoDataFrame(pd.DataFrame(columns=("osm_type", "osm_id") + BUILDING_TAGS), geometry=[], crs="EPSG:4326")
+
+
 def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's content, read in chunks."""
     h = hashlib.sha256()
@@ -191,7 +243,8 @@ def read_osm(
     UnsupportedFormatError
         The extension is not an OSM one.
     CorruptFileError
-        The file is empty, truncated, corrupt, not OSM, or has no street ways.
+        The file is empty, truncated, corrupt or not OSM. (A file without streets reads; building
+        a network from it raises :class:`~urbankit.NoStreetsError`.)
 
     Examples
     --------
@@ -236,7 +289,7 @@ def _sorted_copy(path: Path, out: Path) -> Path:
             elif o.is_relation():
                 members = [(m.type, m.ref, m.role) for m in o.members]
                 rels.append(mutable.Relation(id=o.id, members=members, tags=dict(o.tags)))
-    except RuntimeError as exc:
+    except (RuntimeError, UnicodeDecodeError) as exc:
         raise _corrupt(path, exc) from exc
     writer = osmium.SimpleWriter(str(out))
     try:
@@ -267,14 +320,11 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
     keep_keys = tuple(sorted(poi_keyset | {"highway"} | ({"building"} if buildings else set())))
 
     wkb = osmium.geom.WKBFactory()
-    way_rows: list[tuple] = []
-    wn_way, wn_node = array("q"), array("q")
-    wn_lon, wn_lat = array("d"), array("d")
+    streets = StreetCollector()
     feat_rows: list[tuple] = []
     feat_geom: list[str] = []
     bld_rows: list[tuple] = []
     bld_geom: list[str] = []
-    missing = 0
     n_objects = 0
 
     processor = (
@@ -292,8 +342,7 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
                     feat_rows.append(("node", obj.id, tags.get("name"), dict(tags)))
                     feat_geom.append(wkb.create_point(obj))
             elif obj.is_way():
-                # pedestrian areas are walkable along their outline; other highway areas are not
-                if "highway" in tags and (tags.get("area") != "yes" or tags["highway"] == "pedestrian"):
+                if is_street(tags):
                     row = tuple(tags.get(k) for k in STREET_TAGS)
                     run_ids, run_lon, run_lat = [], [], []
                     for nref in obj.nodes:
@@ -303,12 +352,10 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
                             run_lon.append(loc.lon)
                             run_lat.append(loc.lat)
                             continue
-                        missing += 1
-                        if len(run_ids) >= 2:
-                            _append_way(way_rows, wn_way, wn_node, wn_lon, wn_lat, obj.id, row, run_ids, run_lon, run_lat)
+                        streets.missing += 1
+                        streets.add_run(obj.id, row, run_ids, run_lon, run_lat)
                         run_ids, run_lon, run_lat = [], [], []
-                    if len(run_ids) >= 2:
-                        _append_way(way_rows, wn_way, wn_node, wn_lon, wn_lat, obj.id, row, run_ids, run_lon, run_lat)
+                    streets.add_run(obj.id, row, run_ids, run_lon, run_lat)
                 # open ways (and closed ones that are explicitly not areas) become line features
                 # when they carry a destination key other than highway (e.g. bus platforms)
                 if (not obj.is_closed() or tags.get("area") == "no") and any(
@@ -337,7 +384,7 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
                 if is_bld:
                     bld_rows.append((osm_type, obj.orig_id()) + tuple(tags.get(k) for k in BUILDING_TAGS))
                     bld_geom.append(geom)
-    except RuntimeError as exc:
+    except (RuntimeError, UnicodeDecodeError) as exc:
         if "out of order" in str(exc):
             raise _UnsortedInput(str(exc)) from exc
         raise _corrupt(source, exc) from exc
@@ -347,6 +394,7 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
             f"{str(source)!r} holds no OSM objects with street, destination or building tags; "
             "is it an OSM extract of the right area?"
         )
+    missing = streets.missing
     if missing:
         logger.warning(
             "%s: %d node references of street ways point to nodes absent from the file "
@@ -355,15 +403,7 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
             missing,
         )
 
-    ways = pd.DataFrame(way_rows, columns=("way_id",) + STREET_TAGS)
-    way_nodes = pd.DataFrame(
-        {
-            "way": np.frombuffer(wn_way, dtype=np.int64).astype(np.int32),
-            "node_id": np.frombuffer(wn_node, dtype=np.int64),
-            "lon": np.frombuffer(wn_lon, dtype=np.float64),
-            "lat": np.frombuffer(wn_lat, dtype=np.float64),
-        }
-    )
+    ways, way_nodes = streets.frames()
     features = gpd.GeoDataFrame(
         pd.DataFrame(feat_rows, columns=["osm_type", "osm_id", "name", "tags"]),
         geometry=shapely.from_wkb(feat_geom) if feat_geom else [],
@@ -386,15 +426,6 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
     )
 
 
-def _append_way(way_rows, wn_way, wn_node, wn_lon, wn_lat, way_id, row, ids, lon, lat) -> None:
-    idx = len(way_rows)
-    way_rows.append((way_id,) + row)
-    wn_way.extend([idx] * len(ids))
-    wn_node.extend(ids)
-    wn_lon.extend(lon)
-    wn_lat.extend(lat)
-
-
 def _first(value):
     """First element of an osmnx list-valued attribute (``"['a', 'b']"`` or a list)."""
     if isinstance(value, list):
@@ -407,6 +438,18 @@ def _first(value):
         return parsed[0] if isinstance(parsed, list) and parsed else value
     if isinstance(value, float) and np.isnan(value):
         return None
+    return value
+
+
+def _min_id(value):
+    """Smallest id of an osmnx ``osmid`` attribute (an int, a list, or a list's string form)."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    if isinstance(value, (list, tuple)):
+        return min(value) if value else None
     return value
 
 
@@ -460,24 +503,20 @@ def extract_from_graph(graph, *, source: str, sha256: str) -> OSMExtract:
     for k in STREET_TAGS:
         cols[k] = edges[k].map(_first) if k in edges.columns else None
     ways = pd.DataFrame(cols)
-    ways.insert(0, "way_id", edges["osmid"].map(_first) if "osmid" in edges.columns else -1)
+    # a simplified edge lists the ids of the ways it merges; the smallest names it the same way
+    # in both directions (osmnx lists them in travel order)
+    ways.insert(0, "way_id", edges["osmid"].map(_min_id) if "osmid" in edges.columns else -1)
     # the graph's edge directions are the truth: each edge is a one-way way u -> v
     ways["oneway"] = "yes"
     ways["junction"] = None
     ways["oneway:bicycle"] = None
     ways = ways.astype(object).where(ways.notna(), None)
     way_nodes = pd.DataFrame({"way": way, "node_id": node_id, "lon": lon, "lat": lat})
-    empty = gpd.GeoDataFrame(
-        pd.DataFrame(columns=["osm_type", "osm_id", "name", "tags"]), geometry=[], crs="EPSG:4326"
-    )
-    empty_b = gpd.GeoDataFrame(
-        pd.DataFrame(columns=("osm_type", "osm_id") + BUILDING_TAGS), geometry=[], crs="EPSG:4326"
-    )
     return OSMExtract(
         ways=ways,
         way_nodes=way_nodes,
-        features=empty,
-        buildings=empty_b,
+        features=empty_features(),
+        buildings=empty_buildings(),
         source=source,
         sha256=sha256,
         meta={"from_graph": True, "graph_crs": str(crs)},

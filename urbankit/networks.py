@@ -7,22 +7,29 @@ lazily built :class:`pandana.Network` whose impedance is travel time.
 Mode filters (what each mode may legally use)
 ---------------------------------------------
 walk
-    every ``highway`` way except motorways, construction/proposed/abandoned, raceways and bus
-    guideways; excluded where ``foot`` is no/private/use_sidepath or ``access`` is no/private
-    without a ``foot`` permission. Footways, paths, steps, pedestrian streets and the outlines of
-    pedestrian areas are included. Undirected.
+    every ``highway`` way except motorways, construction/proposed/abandoned/disused, raceways,
+    bus guideways, busways, escape lanes, emergency bays, platforms, rest areas and services;
+    excluded where ``foot`` is no/private/use_sidepath/discouraged_no, or ``access`` is one of
+    those without a ``foot`` permission (yes, designated, permissive, official, destination,
+    customers, delivery). Footways, paths, steps, pedestrian streets and the outlines of pedestrian
+    areas are included. Undirected.
 bike
-    roads, cycleways, paths and tracks; footways, pedestrian streets and bridleways only where
-    ``bicycle`` is yes/designated/permissive; steps never unless ``bicycle=yes``; excluded where
-    ``bicycle`` is no/private/use_sidepath, or ``access`` is no/private without a bicycle
-    permission; motorways excluded. Undirected (one-way streets are ridden both ways: contraflow
-    is common in the cities urbankit targets; use the drive mode for directed analyses).
+    roads (trunk to residential, living streets, service, road), cycleways, paths and tracks;
+    footways, pedestrian streets, bridleways and corridors only with a ``bicycle`` permission (as
+    above); steps only with ``bicycle=yes``; excluded where ``bicycle`` is no/private/use_sidepath/
+    discouraged_no, or ``access`` is without a bicycle permission; motorways excluded. Undirected
+    (one-way streets are ridden both ways: contraflow is common in the cities urbankit targets; use
+    the drive mode for directed analyses).
 drive
     motorways to residential and living streets, unclassified, ``road`` and ``service`` ways except
-    parking aisles, driveways, alleys, private and emergency access; excluded where
-    ``access``/``vehicle``/``motor_vehicle``/``motorcar`` is no/private without a more specific
-    permission. Directed: ``oneway=yes/true/1``, roundabouts and motorways forward, ``oneway=-1``
-    backward.
+    parking aisles, parking, driveways, alleys, private and emergency access; excluded where the
+    most specific of ``motorcar``, ``motor_vehicle``, ``vehicle``, ``access`` says
+    no/private/use_sidepath/discouraged_no. Directed: ``oneway=yes/true/1``, roundabouts
+    (``junction=roundabout/circular``) and motorways forward unless ``oneway=no``; ``oneway=-1``
+    or ``reverse`` backward.
+
+Ways are split into edges at every node they share with another way (or visit twice) and at their
+ends; a loop hanging at a single node is cut at its middle vertex, so it stays routable.
 
 Default speeds
 --------------
@@ -563,6 +570,14 @@ def _split_ways(extract: OSMExtract, keep: np.ndarray) -> tuple[pd.DataFrame, pd
     last[:-1] = way[1:] != way[:-1]
     _, inv, counts = np.unique(nid, return_inverse=True, return_counts=True)
     split = first | last | (counts[inv] > 1)
+    start_pos, end_pos = _pieces(split, last)
+    # a piece that returns to its own start (a loop hanging at one node) is cut at its middle
+    # vertex, so the loop stays routable whichever node the mapper started drawing it at
+    # (not for GraphML input, whose nodes are the graph's own: its self-loops stay out, as in osmnx)
+    loop = (nid[start_pos] == nid[end_pos]) & (end_pos - start_pos >= 2)
+    if loop.any() and not extract.meta.get("from_graph"):
+        split[(start_pos[loop] + end_pos[loop]) // 2] = True
+        start_pos, end_pos = _pieces(split, last)
     # segment i joins positions i and i+1 of the same way
     seg = np.flatnonzero(~last)
     seg_len = np.hypot(x[seg + 1] - x[seg], y[seg + 1] - y[seg])
@@ -571,10 +586,6 @@ def _split_ways(extract: OSMExtract, keep: np.ndarray) -> tuple[pd.DataFrame, pd
     seg_piece = piece_at[seg]
     n_pieces = int(starts.sum())
     length = np.bincount(seg_piece, weights=seg_len, minlength=n_pieces)
-    start_pos = np.flatnonzero(starts)
-    # end position of each piece: the next split position after its start
-    split_pos = np.flatnonzero(split)
-    end_pos = split_pos[np.searchsorted(split_pos, start_pos, side="right")]
     # vertices of each piece: its segments' start positions plus its end position
     vert_pos = np.concatenate([seg, end_pos])
     vert_piece = np.concatenate([seg_piece, np.arange(n_pieces)])
@@ -600,6 +611,14 @@ def _split_ways(extract: OSMExtract, keep: np.ndarray) -> tuple[pd.DataFrame, pd
         index=pd.Index(used, name="node_id"),
     )
     return edges, node_xy, crs
+
+
+def _pieces(split: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end positions of the pieces between consecutive split positions of each way."""
+    start_pos = np.flatnonzero(split & ~last)
+    split_pos = np.flatnonzero(split)
+    end_pos = split_pos[np.searchsorted(split_pos, start_pos, side="right")]
+    return start_pos, end_pos
 
 
 def _largest_component(nodes: pd.DataFrame, edges: pd.DataFrame, *, directed: bool):
