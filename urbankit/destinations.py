@@ -281,8 +281,9 @@ def load_taxonomy(path: str | Path | Mapping | Taxonomy | None = None, *, extend
     Parameters
     ----------
     path : str, pathlib.Path, dict, Taxonomy or None, default None
-        A TOML file, or a dict with the same structure (as parsed from TOML). ``None`` loads the
-        packaged 15-minute-city default. A :class:`Taxonomy` is returned unchanged (or extended).
+        A TOML file, or a dict with the same structure (as parsed from TOML), or a preset name:
+        ``"fifteen-minute"`` (the six social functions, the default) or ``"nine-categories"``
+        (Bruno et al. 2024). ``None`` loads the packaged 15-minute-city default. A :class:`Taxonomy` is returned unchanged (or extended).
     extend : bool, default False
         Merge ``path`` into the default taxonomy: its services are added, and replace the
         default ones of the same name; its functions and ``[meta]`` entries are added or
@@ -306,11 +307,18 @@ def load_taxonomy(path: str | Path | Mapping | Taxonomy | None = None, *, extend
     >>> tax = load_taxonomy()
     >>> tax.function_of("grocery")
     'commerce'
+    >>> load_taxonomy("nine-categories").function_of("grocery")
+    'supplies'
     >>> tax = load_taxonomy({"services": {"bakery": {"function": "commerce",
     ...     "tags": {"shop": ["bakery", "pastry", "confectionery"]}}}}, extend=True)
     >>> tax.services["bakery"].tags["shop"]
     ('bakery', 'pastry', 'confectionery')
     """
+    if isinstance(path, str) and path in PRESETS and not Path(path).exists():
+        raw, source = PRESETS[path](), f"preset {path!r}"
+        if extend:
+            raise InvalidOptionError(f"preset {path!r} cannot be extended; extend it by loading it and passing a dict.")
+        return _build(raw, source)
     if isinstance(path, Taxonomy):
         if not extend:
             return path
@@ -327,6 +335,42 @@ def load_taxonomy(path: str | Path | Mapping | Taxonomy | None = None, *, extend
     if extend:
         raw = _merge(_default_raw(), raw)
     return _build(raw, source)
+
+
+#: The nine categories of Bruno et al. (2024), "A universal framework for inclusive 15-minute
+#: cities", Nature Cities 1: 633-641, mapped onto the default services (workplaces are not among them).
+NINE_CATEGORIES = {
+    "outdoor_activities": ("park", "playground"),
+    "learning": ("kindergarten", "primary_school", "secondary_school", "university"),
+    "supplies": ("grocery", "bakery", "retail"),
+    "eating": ("restaurant_cafe",),
+    "moving": ("transit_stop",),
+    "cultural_activities": ("culture",),
+    "physical_exercise": ("sport",),
+    "services": ("bank_post",),
+    "health_care": ("pharmacy", "doctor", "dentist", "hospital"),
+}
+
+
+def _nine_categories_raw() -> dict:
+    raw = _default_raw()
+    services = {}
+    for function, names in NINE_CATEGORIES.items():
+        for name in names:
+            services[name] = {**raw["services"][name], "function": function}
+    return {
+        "meta": {
+            "name": "nine-categories",
+            "version": 1,
+            "description": "The nine categories of Bruno et al. (2024), Nature Cities, over urbankit's services",
+        },
+        "functions": {f: {"label": f.replace("_", " ").capitalize()} for f in NINE_CATEGORIES},
+        "services": services,
+    }
+
+
+#: Taxonomies selectable by name in :func:`load_taxonomy`.
+PRESETS = {"fifteen-minute": lambda: _default_raw(), "nine-categories": _nine_categories_raw}
 
 
 @lru_cache(maxsize=1)
