@@ -22,6 +22,7 @@ from ._errors import (
     UnsupportedFormatError,
     UrbankitError,
 )
+from .accessibility import Accessibility, WhatIf, accessibility, compare_groups, data_completeness, x_minute_city
 from .destinations import Service, Taxonomy, destinations, destinations_summary, load_taxonomy
 from .ingest import OSMExtract, load, read_graphml, read_osm
 from .networks import MODES, StreetNetwork, build_network
@@ -31,6 +32,12 @@ from .reports import AreaOverview, area_overview, run_report
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accessibility",
+    "WhatIf",
+    "accessibility",
+    "compare_groups",
+    "data_completeness",
+    "x_minute_city",
     "AreaOverview",
     "CRSError",
     "CorruptFileError",

@@ -356,6 +356,7 @@ class Accessibility:
     reach: pd.DataFrame
     params: dict = field(default_factory=dict)
     population_source: str = "none"
+    completeness: gpd.GeoDataFrame | None = None
 
     def __repr__(self) -> str:
         return (
@@ -569,6 +570,18 @@ class Accessibility:
             params=self.params,
         )
         return WhatIf(before=self, after=after)
+
+    def save(self, folder=".", *, hex_resolution: int | None = 9):
+        """Write ``accessibility.gpkg`` (see :meth:`to_gpkg`) and ``summary.csv`` into ``folder``;
+        returns the GeoPackage path."""
+        from pathlib import Path
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / "accessibility.gpkg"
+        self.to_gpkg(out, hex_resolution=hex_resolution)
+        self.summary().to_csv(folder / "summary.csv")
+        return out
 
     def to_gpkg(self, path, *, hex_resolution: int | None = 9) -> None:
         """Write layers ``nodes``, ``edges``, ``pois`` (and ``hex``) to a GeoPackage, atomically."""
@@ -853,3 +866,52 @@ def data_completeness(
     geoms = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in frame.index]
     frame.index.name = "h3"
     return gpd.GeoDataFrame(frame, geometry=geoms, crs="EPSG:4326")
+
+
+def x_minute_city(
+    source,
+    *,
+    mode: str = "walk",
+    minutes=DEFAULT_MINUTES,
+    population=None,
+    population_column: str | None = None,
+    taxonomy=None,
+    services: list[str] | None = None,
+    speed_kmh: float | None = None,
+    k: int = 1,
+) -> Accessibility:
+    """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
+
+    Loads ``source`` (see :func:`urbankit.load`), builds the ``mode`` network, finds destinations
+    with ``taxonomy``, estimates residents per node (from the ``population`` grid or polygons when
+    given, else from OSM buildings, else uniformly; the result's ``population_source`` says which)
+    and computes :func:`accessibility`.
+
+    Examples
+    --------
+    >>> import urbankit as uk
+    >>> uk.settings.progress = False
+    >>> acc = uk.x_minute_city("monaco", minutes=[15])
+    >>> 0 <= acc.residents_within(15) <= 1
+    True
+    """
+    from .destinations import destinations as find_destinations
+    from .destinations import load_taxonomy
+    from .ingest import load
+    from .networks import build_network
+    from .population import population_per_node
+
+    mins = validate_minutes(minutes)
+    extract = load(source)
+    tax = load_taxonomy(taxonomy)
+    network = build_network(extract, mode, speed_kmh=speed_kmh)
+    dest = find_destinations(extract, taxonomy=tax)
+    pop = population_per_node(
+        network.nodes,
+        grid=population,
+        column=population_column,
+        buildings=extract.buildings if population is None and len(extract.buildings) else None,
+    )
+    acc = accessibility(network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k)
+    acc.completeness = data_completeness(network, dest, extract.buildings if len(extract.buildings) else None)
+    return acc

@@ -36,6 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--run-id", default=None, help="run folder name (default: UTC timestamp)")
     r.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
 
+    a = sub.add_parser("accessibility", help="x-minute city: minutes from every node to every service")
+    a.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
+    a.add_argument("--mode", choices=("walk", "bike", "drive"), default="walk")
+    a.add_argument("--minutes", nargs="+", type=float, default=[10, 15, 30], help="thresholds (default 10 15 30)")
+    a.add_argument("--population", default=None, help="population grid or polygons (GeoPackage, GeoJSON, ...)")
+    a.add_argument("--population-column", default=None, help="resident column of --population")
+    a.add_argument("--taxonomy", default=None, help="taxonomy TOML file or preset (fifteen-minute, nine-categories)")
+    a.add_argument("--hex-resolution", type=int, default=9, help="H3 resolution of the hex layer (default 9)")
+    a.add_argument("--out", required=True, help="output GeoPackage (layers nodes, edges, pois, hex)")
+
     i = sub.add_parser("info", help="summarise an area: networks per mode, destinations, buildings")
     i.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
     return p
@@ -52,6 +62,26 @@ def main(argv: list[str] | None = None) -> int:
             out = run_report(args.notebook, parameters=params, out_dir=args.out, run_id=args.run_id, show_code=args.show_code)
             html = next(out.glob("*.html"), out)
             print(f"report written to {out}\nopen {html}")
+        elif args.command == "accessibility":
+            from .accessibility import x_minute_city
+
+            minutes = [int(m) if float(m).is_integer() else m for m in args.minutes]
+            acc = x_minute_city(
+                args.source,
+                mode=args.mode,
+                minutes=minutes,
+                population=args.population,
+                population_column=args.population_column,
+                taxonomy=args.taxonomy,
+            )
+            acc.to_gpkg(args.out, hex_resolution=args.hex_resolution)
+            total = acc.nodes["population"].sum()
+            print(f"{args.mode}: {len(acc.nodes):,} nodes, {len(acc.pois):,} destinations, "
+                  f"{total:,.0f} residents ({acc.population_source})")
+            nf = len(acc.function_names)
+            for m in acc.minutes:
+                print(f"  residents within {m:g} min of all {nf} functions ({args.mode}): {acc.residents_within(m):.1%}")
+            print(f"wrote {args.out}")
         elif args.command == "info":
             from .ingest import load
             from .networks import MODES, build_network
