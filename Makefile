@@ -35,5 +35,9 @@ lab: $(STAMP)
 bench-load: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
 
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet cityseer
+	$(BIN)/python benchmarks/bench_accessibility.py
+
 clean-venv:
 	rm -rf $(VENV)

@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MINUTES = (10, 15, 30)
 #: upper bound of the dense block one Dijkstra chunk may allocate (float64 cells)
-_CHUNK_CELLS = 16_000_000
+_CHUNK_CELLS = 2_000_000
 
 
 def validate_minutes(minutes) -> tuple[float, ...]:
@@ -60,7 +60,7 @@ def validate_minutes(minutes) -> tuple[float, ...]:
     >>> validate_minutes([30, 10, 15])
     (10, 15, 30)
     """
-    if isinstance(minutes, (int, float)) and not isinstance(minutes, bool):
+    if isinstance(minutes, (int, float, np.integer, np.floating)) and not isinstance(minutes, bool):
         minutes = [minutes]
     if isinstance(minutes, str) or not isinstance(minutes, Iterable):
         raise InvalidOptionError(f"minutes={minutes!r} must be a list of positive numbers, e.g. [10, 15, 30].")
@@ -75,6 +75,14 @@ def validate_minutes(minutes) -> tuple[float, ...]:
         raise InvalidOptionError(f"minutes={values!r} repeats a threshold; give each once.")
     out = tuple(sorted(int(m) if float(m).is_integer() else float(m) for m in values))
     return out
+
+
+_EPS_MIN = 1e-6  # far below the 0.001-min grid, far above float error in sums of grid values
+
+
+def within(t, m) -> np.ndarray:
+    """``t <= m`` for minutes on the 0.001-min grid (``700 * 0.001`` is 0.7000000000000001); NaN is False."""
+    return np.asarray(t) <= m + _EPS_MIN
 
 
 def _label(m) -> str:
@@ -229,23 +237,28 @@ def node_metrics(
     t = reach["minutes"].to_numpy()
     key = node * S + svc[reach["dest"].to_numpy()] if len(reach) else np.empty(0, np.int64)
     cols: dict[str, np.ndarray] = {}
-    # k nearest: sort by (key, minutes), rank inside each key
-    order = np.lexsort((t, key))
-    ks, ts = key[order], t[order]
-    first = np.ones(len(ks), bool)
-    first[1:] = ks[1:] != ks[:-1]
-    start_of = np.maximum.accumulate(np.where(first, np.arange(len(ks)), 0))
-    rank = np.arange(len(ks)) - start_of
-    for r in range(k):
-        sel = rank == r
-        grid = np.full(n_nodes * S, np.nan)
-        grid[ks[sel]] = ts[sel]
-        grid = grid.reshape(n_nodes, S)
-        for s, i in code.items():
-            cols[f"time_{s}_min" if r == 0 else f"time_{s}_{r + 1}_min"] = grid[:, i]
+    nearest = np.full(n_nodes * S, np.inf)
+    np.minimum.at(nearest, key, t)
+    nearest = np.where(np.isinf(nearest), np.nan, nearest).reshape(n_nodes, S)
+    for s, i in code.items():
+        cols[f"time_{s}_min"] = nearest[:, i]
+    if k > 1:
+        # 2nd..k-th nearest: sort by (key, minutes), rank inside each key
+        order = np.lexsort((t, key))
+        ks, ts = key[order], t[order]
+        first = np.ones(len(ks), bool)
+        first[1:] = ks[1:] != ks[:-1]
+        start_of = np.maximum.accumulate(np.where(first, np.arange(len(ks)), 0))
+        rank = np.arange(len(ks)) - start_of
+        for r in range(1, k):
+            sel = rank == r
+            grid = np.full(n_nodes * S, np.nan)
+            grid[ks[sel]] = ts[sel]
+            grid = grid.reshape(n_nodes, S)
+            for s, i in code.items():
+                cols[f"time_{s}_{r + 1}_min"] = grid[:, i]
     for m in minutes:
-        within = t <= m
-        counts = np.bincount(key[within], minlength=n_nodes * S).reshape(n_nodes, S)
+        counts = np.bincount(key[within(t, m)], minlength=n_nodes * S).reshape(n_nodes, S)
         for s, i in code.items():
             cols[f"n_{s}_{_label(m)}min"] = counts[:, i]
         reached = counts > 0
@@ -384,9 +397,10 @@ class Accessibility:
         rows = {}
         for s in self.services:
             t = nodes[f"time_{s}_min"].to_numpy()
-            row = {f"within_{_label(m)}min": float((w * (t <= m)).sum() / W) if W else np.nan for m in self.minutes}
-            finite = np.isfinite(t)
-            row["median_min"] = float(weighted_quantile(t[finite], w[finite], 0.5)[0]) if finite.any() and (w[finite].sum() > W / 2) else np.nan
+            row = {f"within_{_label(m)}min": float((w * within(t, m)).sum() / W) if W else np.nan for m in self.minutes}
+            # median over all residents; those beyond the largest threshold count as farther
+            med = weighted_quantile(np.nan_to_num(t, nan=np.inf), w, 0.5)[0] if W else np.nan
+            row["median_min"] = float(med) if np.isfinite(med) else np.nan
             row["function"] = self.functions[s]
             rows[s] = row
         nf = len(self.function_names)
@@ -409,21 +423,28 @@ class Accessibility:
         return float((w * ok).sum() / w.sum()) if w.sum() else float("nan")
 
     def inequality(self) -> pd.DataFrame:
-        """Per service: Gini and Palma ratio of minutes over residents, worst-decile minutes, and the
-        share of residents beyond the largest threshold (excluded from Gini/Palma)."""
+        """Per service: Gini and Palma ratio of minutes over residents (those within the largest
+        threshold), the minutes of the worst-off decile of all residents (NaN when that decile is
+        beyond the largest threshold), and the share of residents beyond the largest threshold."""
         nodes, w = self._populated()
         rows = {}
         for s in self.services:
             t = nodes[f"time_{s}_min"].to_numpy()
             fin = np.isfinite(t)
+            if w.sum() == 0:
+                rows[s] = dict(gini=np.nan, palma=np.nan, worst_decile_min=np.nan, beyond_max_share=np.nan)
+                continue
+            beyond = float(w[~fin].sum() / w.sum())
+            # the worst-off decile over all residents: NaN when it lies beyond the largest threshold
+            worst = weighted_quantile(np.nan_to_num(t, nan=np.inf), w, 0.9)[0]
             if fin.sum() == 0 or w[fin].sum() == 0:
-                rows[s] = dict(gini=np.nan, palma=np.nan, worst_decile_min=np.nan, beyond_max_share=1.0)
+                rows[s] = dict(gini=np.nan, palma=np.nan, worst_decile_min=np.nan, beyond_max_share=beyond)
                 continue
             rows[s] = dict(
                 gini=gini(t[fin], w[fin]),
                 palma=palma(t[fin], w[fin]),
-                worst_decile_min=float(weighted_quantile(t[fin], w[fin], 0.9)[0]),
-                beyond_max_share=float(w[~fin].sum() / w.sum()),
+                worst_decile_min=float(worst) if np.isfinite(worst) else np.nan,
+                beyond_max_share=beyond,
             )
         out = pd.DataFrame.from_dict(rows, orient="index")
         out.index.name = "service"
@@ -438,7 +459,7 @@ class Accessibility:
         else:
             t = nodes[f"time_{service}_min"].to_numpy()
         grid = np.arange(0, max(self.minutes) + step / 2, step)
-        share = [(w * (np.nan_to_num(t, nan=np.inf) <= g)).sum() / w.sum() if w.sum() else np.nan for g in grid]
+        share = [(w * within(np.nan_to_num(t, nan=np.inf), g)).sum() / w.sum() if w.sum() else np.nan for g in grid]
         return pd.DataFrame({"minutes": grid, "share_of_residents": share})
 
     def all_functions_minutes(self) -> pd.Series:
@@ -475,7 +496,7 @@ class Accessibility:
             )
         out = pd.DataFrame(index=self.nodes.index)
         for s, m in service_minutes.items():
-            out[f"ok_{s}"] = self.nodes[f"time_{s}_min"].to_numpy() <= m
+            out[f"ok_{s}"] = within(self.nodes[f"time_{s}_min"].to_numpy(), m)
         out["share_ok"] = out.mean(axis=1) if len(service_minutes) else np.nan
         return out
 
@@ -651,7 +672,7 @@ def accessibility(
     mins = validate_minutes(minutes)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidOptionError(f"k={k!r} must be a whole number >= 1 (nearest destinations to report per service).")
-    if not isinstance(half_life_min, (int, float)) or not half_life_min > 0:
+    if isinstance(half_life_min, bool) or not isinstance(half_life_min, (int, float)) or not half_life_min > 0:
         raise InvalidOptionError(f"half_life_min={half_life_min!r} must be a positive number of minutes.")
     for col in ("service", "function"):
         if col not in destinations.columns:
