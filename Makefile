@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/urbankit report notebooks/overview.ipynb --out reports
+	$(BIN)/urbankit report notebooks/accessibility.ipynb --out reports
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -7,7 +7,7 @@
 ('walk', 'EPSG:32632')
 """
 
-from . import datasets, settings
+from . import datasets, maps, mock, plots, settings
 from ._errors import (
     CorruptFileError,
     CRSError,
@@ -25,9 +25,12 @@ from ._errors import (
 from .accessibility import Accessibility, WhatIf, accessibility, compare_groups, data_completeness, x_minute_city
 from .destinations import Service, Taxonomy, destinations, destinations_summary, load_taxonomy
 from .ingest import OSMExtract, load, read_graphml, read_osm
+from .isochrones import isochrones
 from .networks import MODES, StreetNetwork, build_network
 from .population import PopulationEstimate, population_per_node, read_population_grid
+from .outputs import write_accessibility_gpkg
 from .reports import AreaOverview, area_overview, run_report
+from .zones import to_hex, to_zones
 
 __version__ = "0.1.0"
 
@@ -38,6 +41,13 @@ __all__ = [
     "compare_groups",
     "data_completeness",
     "x_minute_city",
+    "isochrones",
+    "maps",
+    "mock",
+    "plots",
+    "to_hex",
+    "to_zones",
+    "write_accessibility_gpkg",
     "AreaOverview",
     "CRSError",
     "CorruptFileError",

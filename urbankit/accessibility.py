@@ -604,11 +604,12 @@ class Accessibility:
         self.summary().to_csv(folder / "summary.csv")
         return out
 
-    def to_gpkg(self, path, *, hex_resolution: int | None = 9) -> None:
-        """Write layers ``nodes``, ``edges``, ``pois`` (and ``hex``) to a GeoPackage, atomically."""
+    def to_gpkg(self, path, *, hex_resolution: int | None = 9):
+        """Write layers ``nodes``, ``edges``, ``pois`` (and ``hex``) to a GeoPackage, atomically;
+        returns its path."""
         from .outputs import write_accessibility_gpkg
 
-        write_accessibility_gpkg(self, path, hex_resolution=hex_resolution)
+        return write_accessibility_gpkg(self, path, hex_resolution=hex_resolution)
 
     def hex(self, resolution: int = 9) -> gpd.GeoDataFrame:
         """Aggregate to H3 cells: population and population-weighted minutes per service."""
@@ -623,7 +624,11 @@ class Accessibility:
         return to_zones(self, zones, name=name)
 
     def explore(self, column: str | None = None, **kwargs):
-        """Folium map of a node column (default: the largest-threshold score)."""
+        """Folium map of a node column (default: the largest-threshold score).
+
+        Keyword options of :func:`urbankit.maps.accessibility_map` apply: ``tiles`` (None for no
+        base map), ``hex_resolution`` (aggregate to H3 cells), ``show_pois``, ``radius``.
+        """
         from .maps import accessibility_map
 
         return accessibility_map(self, column=column, **kwargs)

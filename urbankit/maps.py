@@ -13,6 +13,10 @@ import geopandas as gpd
 
 logger = logging.getLogger(__name__)
 
+#: default base map of the accessibility and isochrone maps. OpenStreetMap's standard tiles need no
+#: key; CartoDB's now warn that they need an API key (xyzservices >= 2025), so they are not the default.
+DEFAULT_TILES = "OpenStreetMap"
+
 #: colours of the six social functions, shared by maps and plots
 FUNCTION_COLOURS = {
     "living": "#1b9e77",
@@ -37,7 +41,7 @@ def overview_map(
     destinations: gpd.GeoDataFrame | None = None,
     population=None,
     *,
-    tiles: str | None = "CartoDB positron",
+    tiles: str | None = DEFAULT_TILES,
 ) -> folium.Map:
     """Networks by mode, destinations by function and residents per node on one map.
 
@@ -89,5 +93,290 @@ def overview_map(
                 tooltip=["service", "name"],
                 name=f"{function} ({len(group):,})",
             )
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+# ----------------------------------------------------------------------------- accessibility maps
+
+
+#: above this many nodes accessibility_map suggests hexagons (the HTML grows ~0.4 kB per node)
+_MANY_NODES = 50_000
+
+#: colour of nodes / areas without a value (e.g. beyond the largest threshold)
+MISSING_COLOUR = "#9e9e9e"
+
+
+def _label(m) -> str:
+    return f"{m:g}".replace(".", "_")
+
+
+def _colours(values, cmap: str, vmin: float, vmax: float) -> list[str]:
+    """Hex colours of ``values`` on ``cmap`` between vmin and vmax; NaN -> MISSING_COLOUR."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.colors import to_hex
+
+    v = np.asarray(values, dtype=float)
+    span = vmax - vmin if vmax > vmin else 1.0
+    scaled = np.clip((v - vmin) / span, 0.0, 1.0)
+    cm = matplotlib.colormaps[cmap]
+    return [MISSING_COLOUR if not np.isfinite(x) else to_hex(cm(s)) for x, s in zip(v, scaled)]
+
+
+def _colorbar(cmap: str, vmin: float, vmax: float, caption: str):
+    import branca.colormap as bc
+    import matplotlib
+    import numpy as np
+    from matplotlib.colors import to_hex
+
+    cm = matplotlib.colormaps[cmap]
+    return bc.LinearColormap([to_hex(cm(x)) for x in np.linspace(0, 1, 9)], vmin=vmin, vmax=vmax, caption=caption)
+
+
+def _legend(m: folium.Map, title: str, items: list[tuple[str, str]]) -> None:
+    """A fixed legend box (bottom left) of coloured dots and labels."""
+    import html
+
+    rows = "".join(
+        f"<div><span style='display:inline-block;width:11px;height:11px;border-radius:6px;"
+        f"background:{colour};margin-right:6px;border:1px solid #555'></span>{html.escape(label)}</div>"
+        for colour, label in items
+    )
+    box = (
+        "<div style='position:fixed;bottom:28px;left:10px;z-index:9999;background:rgba(255,255,255,0.88);"
+        "padding:6px 9px;border-radius:4px;font:12px/1.45 sans-serif;box-shadow:0 0 4px rgba(0,0,0,0.3)'>"
+        f"<b>{html.escape(title)}</b>{rows}</div>"
+    )
+    m.get_root().html.add_child(folium.Element(box))
+
+
+def _column_style(acc, column: str, values) -> dict:
+    """Colour map, range, caption and missing-value label of an accessibility column."""
+    import re
+
+    import numpy as np
+
+    largest = max(acc.minutes)
+    minutes_style = {"cmap": "viridis_r", "vmin": 0.0, "vmax": float(largest), "missing": f"beyond {largest:g} min", "fmt": "{:.1f} min"}
+    share_style = {"cmap": "YlGnBu", "vmin": 0.0, "vmax": 1.0, "missing": "no data", "fmt": "{:.0%}"}
+    if column.startswith("time_") and column.endswith("_min"):
+        service = column[len("time_") : -len("_min")]
+        nth = re.fullmatch(r"(.+)_(\d+)", service)
+        if service not in acc.services and nth and nth.group(1) in acc.services:  # k > 1: time_<S>_<k>_min
+            k = int(nth.group(2))
+            suffix = {2: "nd", 3: "rd"}.get(k, "th")
+            return {**minutes_style, "caption": f"minutes to the {k}{suffix} nearest {nth.group(1).replace('_', ' ')}"}
+        return {**minutes_style, "caption": f"minutes to the nearest {service.replace('_', ' ')}"}
+    if column == "all_functions_min":
+        return {**minutes_style, "caption": "minutes until every function is reached"}
+    score = re.fullmatch(r"score_(.+)min", column)
+    if score:
+        return {**share_style, "caption": f"share of services reached within {score.group(1).replace('_', '.')} min"}
+    share = re.fullmatch(r"all_functions_(.+)min_share", column)
+    if share:
+        return {**share_style, "caption": f"share reaching all functions within {share.group(1).replace('_', '.')} min"}
+    v = np.asarray(values, dtype=float)
+    finite = v[np.isfinite(v)]
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    return {"cmap": "viridis", "vmin": lo, "vmax": hi, "caption": column.replace("_", " "), "missing": "no data", "fmt": "{:,.3g}"}
+
+
+def accessibility_map(
+    acc,
+    column: str | None = None,
+    *,
+    tiles: str | None = DEFAULT_TILES,
+    hex_resolution: int | None = None,
+    show_pois: bool = True,
+    radius: float = 3.0,
+) -> folium.Map:
+    """Interactive map of an accessibility result: nodes (or H3 hexagons) coloured by a column.
+
+    Parameters
+    ----------
+    acc : Accessibility
+        From :func:`urbankit.accessibility.accessibility`.
+    column : str, optional
+        Column to colour by. Default ``score_<largest>min``. Minutes columns (``time_<S>_min``)
+        use a sequential colour map from 0 to the largest threshold, with nodes beyond it grey
+        ("beyond <max> min"); scores and shares run from 0 to 1; any other numeric column spans its
+        values.
+    tiles : str or None, default "OpenStreetMap"
+        Base map (any folium tiles name); ``None`` draws no tiles (offline reports).
+    hex_resolution : int, optional
+        Draw H3 hexagons of this resolution (:func:`urbankit.zones.to_hex`, population-weighted)
+        instead of nodes; ``column`` must then be a hexagon column (``time_<S>_min``,
+        ``score_<M>min``, ``all_functions_<M>min_share``, ``population``...).
+    show_pois : bool, default True
+        Add the destinations, one layer per function, coloured as :data:`FUNCTION_COLOURS`.
+    radius : float, default 3
+        Node circle radius in pixels.
+
+    Returns
+    -------
+    folium.Map
+        With a colour bar, a legend (missing values, functions) and a layer control.
+    """
+    import numpy as np
+
+    from ._errors import InvalidOptionError
+
+    column = column or f"score_{_label(max(acc.minutes))}min"
+    if hex_resolution is None:
+        data = acc.nodes.copy()
+        data["all_functions_min"] = acc.all_functions_minutes()
+        data.insert(0, "node_id", data.index.to_numpy())
+        what = "nodes"
+        if len(data) > _MANY_NODES:
+            logger.info(
+                "drawing %d node circles makes a heavy map; hex_resolution=9 draws H3 hexagons instead", len(data)
+            )
+    else:
+        from .zones import to_hex
+
+        data = to_hex(acc, hex_resolution).reset_index()
+        what = f"H3 hexagons (resolution {hex_resolution})"
+    geom = data.geometry.name
+    if column not in data.columns or column == geom:
+        choices = [c for c in data.columns if c not in (geom, "node_id", "h3")]
+        raise InvalidOptionError(f"column={column!r} is not a column of the {what}; choose one of {choices}.")
+    values = data[column]
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        raise InvalidOptionError(f"column={column!r} is not numeric; choose a minutes, count or score column.")
+    values = values.astype(float)
+    style = _column_style(acc, column, values)
+    keep = ["node_id" if hex_resolution is None else "h3", "population"] + ([] if column == "population" else [column])
+    if hex_resolution is not None:
+        keep.append("populated")
+    layer = data[keep + [geom]].to_crs("EPSG:4326")
+    layer["_fill"] = _colours(values, style["cmap"], style["vmin"], style["vmax"])
+    layer["value"] = [style["missing"] if not np.isfinite(x) else style["fmt"].format(x) for x in values]
+    layer["population"] = layer["population"].round(1)
+    if column != "population":
+        layer = layer.drop(columns=column)
+
+    m = _base_map(layer, tiles=tiles)
+    tooltip = folium.GeoJsonTooltip(
+        fields=[keep[0], "value", "population"] + (["populated"] if hex_resolution is not None else []),
+        aliases=[keep[0], column, "residents"] + (["populated"] if hex_resolution is not None else []),
+    )
+    if hex_resolution is None:
+        folium.GeoJson(
+            layer,
+            name=f"{column} ({len(layer):,} nodes)",
+            marker=folium.CircleMarker(radius=radius, stroke=False, fill=True, fill_opacity=0.85),
+            style_function=lambda f: {"fillColor": f["properties"]["_fill"], "color": f["properties"]["_fill"]},
+            tooltip=tooltip,
+        ).add_to(m)
+    else:
+        folium.GeoJson(
+            layer,
+            name=f"{column} ({len(layer):,} hexagons)",
+            style_function=lambda f: {
+                "fillColor": f["properties"]["_fill"],
+                "color": "#555555",
+                "weight": 0.6,
+                "fillOpacity": 0.65 if f["properties"]["populated"] else 0.3,
+                "dashArray": None if f["properties"]["populated"] else "3",
+            },
+            tooltip=tooltip,
+        ).add_to(m)
+    _colorbar(style["cmap"], style["vmin"], style["vmax"], style["caption"]).add_to(m)
+
+    items = []
+    if not np.isfinite(values).all():
+        items.append((MISSING_COLOUR, style["missing"]))
+    if hex_resolution is not None:
+        items.append(("#ffffff", "dashed, faint: no residents (node mean)"))
+    pois = acc.pois
+    if show_pois and len(pois):
+        cols = [c for c in ("service", "function", "name", "snap_m") if c in pois.columns]
+        for function, group in pois.groupby("function", sort=True):
+            colour = FUNCTION_COLOURS.get(function, "#333333")
+            group[cols + [pois.geometry.name]].to_crs("EPSG:4326").explore(
+                m=m,
+                color=colour,
+                marker_kwds={"radius": 5},
+                style_kwds={"fillOpacity": 0.95, "weight": 1, "color": "#222222", "fillColor": colour},
+                tooltip=[c for c in ("service", "name") if c in cols],
+                name=f"{function} ({len(group):,})",
+            )
+            items.append((colour, f"{function} destinations"))
+    if items:
+        _legend(m, "Legend", items)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def isochrone_map(
+    iso: gpd.GeoDataFrame,
+    *,
+    tiles: str | None = DEFAULT_TILES,
+    cmap: str = "RdYlGn_r",
+    show_points: bool = True,
+) -> folium.Map:
+    """Interactive map of isochrones (:func:`urbankit.isochrones.isochrones`).
+
+    One layer per threshold, the largest drawn first so the smaller ones stay visible, coloured
+    from short (green) to long (red); the origins as black dots; a legend and a layer control.
+
+    Parameters
+    ----------
+    iso : GeoDataFrame
+        With ``minutes`` and polygon geometry (``point_id``, ``area_ha``, ``lon``/``lat`` used
+        when present).
+    tiles : str or None, default "OpenStreetMap"
+        Base map; ``None`` draws no tiles.
+    cmap : str, default "RdYlGn_r"
+        Matplotlib colour map sampled over the thresholds.
+    show_points : bool, default True
+        Mark the origins (needs ``lon`` and ``lat`` columns).
+    """
+    import matplotlib
+    import numpy as np
+    from matplotlib.colors import to_hex
+
+    from ._errors import CRSError, InvalidOptionError
+
+    if not isinstance(iso, gpd.GeoDataFrame) or "minutes" not in iso.columns:
+        raise InvalidOptionError("iso must be the GeoDataFrame returned by urbankit.isochrones (with a 'minutes' column).")
+    if iso.crs is None:
+        raise CRSError("iso has no CRS; isochrones are returned in EPSG:4326, set it with .set_crs('EPSG:4326').")
+    layer = iso.to_crs("EPSG:4326")
+    drawn = layer[~layer.geometry.is_empty & layer.geometry.notna()]
+    if len(drawn) == 0 and not {"lon", "lat"} <= set(layer.columns):
+        raise InvalidOptionError("every isochrone is empty (the points are too far from the network); nothing to map.")
+    thresholds = sorted(layer["minutes"].unique())
+    cm = matplotlib.colormaps[cmap]
+    positions = np.linspace(0.15, 0.85, len(thresholds)) if len(thresholds) > 1 else [0.15]
+    colour = {t: to_hex(cm(p)) for t, p in zip(thresholds, positions)}
+    if len(drawn):
+        m = _base_map(drawn, tiles=tiles)
+    else:
+        pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(layer["lon"], layer["lat"]), crs="EPSG:4326")
+        m = _base_map(pts.buffer(0.002), tiles=tiles)
+    fields = [c for c in ("point_id", "minutes", "area_ha") if c in drawn.columns]
+    for t in reversed(thresholds):
+        part = drawn[drawn["minutes"] == t]
+        if not len(part):
+            continue
+        cols = fields + [part.geometry.name]
+        folium.GeoJson(
+            part[cols].assign(area_ha=part["area_ha"].round(1)) if "area_ha" in part else part[cols],
+            name=f"{t:g} min",
+            style_function=lambda f, c=colour[t]: {"fillColor": c, "color": c, "weight": 1.2, "fillOpacity": 0.35},
+            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+        ).add_to(m)
+    if show_points and {"lon", "lat"} <= set(layer.columns):
+        group = folium.FeatureGroup(name="origins")
+        firsts = layer.drop_duplicates("point_id") if "point_id" in layer else layer
+        for row in firsts.itertuples():
+            folium.CircleMarker(
+                [row.lat, row.lon], radius=5, color="#000000", fill=True, fill_opacity=1.0,
+                tooltip=f"origin {getattr(row, 'point_id', '')}",
+            ).add_to(group)
+        group.add_to(m)
+    _legend(m, "Reachable within", [(colour[t], f"{t:g} min") for t in thresholds])
     folium.LayerControl(collapsed=False).add_to(m)
     return m

@@ -87,7 +87,7 @@ class AreaOverview:
             }
         )
 
-    def map(self, *, tiles: str | None = "CartoDB positron"):
+    def map(self, *, tiles: str | None = "OpenStreetMap"):
         """Folium map: networks by mode, destinations by function, residents per node."""
         from .maps import overview_map
 
@@ -322,6 +322,7 @@ def run_report(
     logger.info("running %s with %s into %s", nb_path.name, run_params, final)
     t0 = time.perf_counter()
     executed = work / f"{nb_path.stem}.ipynb"
+    os.environ["URBANKIT_PROGRESS"] = "0"  # inherited by the kernel: no progress bars in reports
     try:
         pm.execute_notebook(
             str(nb_path),

@@ -20,7 +20,8 @@ drive_speed_factor : float
     Share of the legal speed actually driven on average (congestion, junctions). Default 1.0
     (free-flow at the limit); lower it to model congestion.
 progress : bool
-    Show tqdm progress bars on long steps. Default ``True``.
+    Show tqdm progress bars on long steps. Default ``True``, unless the ``URBANKIT_PROGRESS``
+    environment variable is ``0`` (report runs set it: bars would clutter the documents).
 """
 
 from __future__ import annotations
@@ -51,4 +52,4 @@ drive_speed_kmh: dict[str, float] = {
     "road": 30.0,
     "busway": 30.0,
 }
-progress: bool = True
+progress: bool = os.environ.get("URBANKIT_PROGRESS", "1") != "0"

@@ -1,0 +1,242 @@
+"""Accessibility and isochrone maps (folium) and charts (matplotlib), offline."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import folium
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import urbankit
+from urbankit._errors import CRSError, InvalidOptionError
+from urbankit.accessibility import accessibility
+from urbankit.isochrones import isochrones
+from urbankit.maps import FUNCTION_COLOURS, MISSING_COLOUR, _colours, accessibility_map, isochrone_map
+from urbankit.plots import cumulative_share, plot_minutes_histogram, plot_resident_share, plot_scores
+from urbankit.zones import to_hex
+
+
+@pytest.fixture(scope="module")
+def acc():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(urbankit.settings, "progress", False)
+        area = urbankit.load("monaco")
+        net = urbankit.build_network(area, "walk", cache=False)
+        pop = urbankit.population_per_node(net.nodes, buildings=area.buildings)
+        yield accessibility(net, urbankit.destinations(area), population=pop)
+
+
+@pytest.fixture(scope="module")
+def bare(acc):
+    """The same result without residents."""
+    return dataclasses.replace(acc, nodes=acc.nodes.assign(population=0.0))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def geojson_layers(m: folium.Map) -> dict:
+    return {child.layer_name: child for child in m._children.values() if isinstance(child, folium.GeoJson)}
+
+
+def features(layer: folium.GeoJson) -> list:
+    return layer.data["features"]
+
+
+# ------------------------------------------------------------------------------------------------ maps
+
+
+def test_default_map_colours_nodes_by_largest_score(acc):
+    m = accessibility_map(acc, tiles=None)
+    assert isinstance(m, folium.Map)
+    layers = geojson_layers(m)
+    node_layer = layers[f"score_30min ({len(acc.nodes):,} nodes)"]
+    feats = features(node_layer)
+    assert len(feats) == len(acc.nodes)
+    # colours follow the score on a fixed 0..1 scale
+    want = _colours(acc.nodes["score_30min"], "YlGnBu", 0.0, 1.0)
+    assert [f["properties"]["_fill"] for f in feats] == want
+    html = m.get_root().render()
+    assert "share of services reached within 30 min" in html  # colour bar caption
+    for function in acc.function_names:
+        assert f"{function} destinations" in html
+        assert FUNCTION_COLOURS[function] in html
+    assert "LayerControl" in html or "L.control.layers" in html
+    assert "tile.openstreetmap" not in html  # tiles=None: offline
+
+
+def test_minutes_map_greys_nodes_beyond_the_largest_threshold(acc):
+    m = acc.explore("time_university_min", tiles=None, show_pois=False)
+    feats = features(next(iter(geojson_layers(m).values())))
+    t = acc.nodes["time_university_min"].to_numpy()
+    fills = np.array([f["properties"]["_fill"] for f in feats])
+    values = np.array([f["properties"]["value"] for f in feats])
+    assert np.isnan(t).any() and (~np.isnan(t)).any()
+    assert (fills[np.isnan(t)] == MISSING_COLOUR).all()
+    assert (fills[~np.isnan(t)] != MISSING_COLOUR).all()
+    assert (values[np.isnan(t)] == "beyond 30 min").all()
+    # short trips and long trips get different colours on a 0..30 min scale
+    assert _colours([0.0], "viridis_r", 0, 30) != _colours([30.0], "viridis_r", 0, 30)
+    html = m.get_root().render()
+    assert "beyond 30 min" in html and "minutes to the nearest university" in html
+    assert "destinations" not in html  # show_pois=False
+    assert len(geojson_layers(m)) == 1
+
+
+def test_hex_map(acc):
+    m = accessibility_map(acc, "time_grocery_min", hex_resolution=9, tiles=None)
+    hexes = to_hex(acc, 9)
+    layer = next(layer for name, layer in geojson_layers(m).items() if "hexagons" in name)
+    feats = features(layer)
+    assert len(feats) == len(hexes)
+    assert {f["geometry"]["type"] for f in feats} == {"Polygon"}
+    assert [f["properties"]["h3"] for f in feats] == list(hexes.index)
+    assert [f["properties"]["_fill"] for f in feats] == _colours(hexes["time_grocery_min"], "viridis_r", 0.0, 30.0)
+    # default column on hexagons
+    assert accessibility_map(acc, hex_resolution=8, tiles=None, show_pois=False) is not None
+
+
+def test_other_columns_and_tiles(acc):
+    m = accessibility_map(acc, "population", show_pois=False)  # default tiles
+    assert "openstreetmap" in m.get_root().render().lower()
+    feats = features(next(iter(geojson_layers(m).values())))
+    assert len(feats) == len(acc.nodes)
+    accessibility_map(acc, "n_grocery_15min", tiles=None, show_pois=False)
+    accessibility_map(acc, "all_functions_min", tiles=None, show_pois=False)
+    accessibility_map(acc, "all_functions_15min_share", hex_resolution=9, tiles=None, show_pois=False)
+
+
+def test_map_errors(acc):
+    with pytest.raises(InvalidOptionError, match="choose one of"):
+        accessibility_map(acc, "time_nope_min", tiles=None)
+    with pytest.raises(InvalidOptionError, match="hexagons"):
+        accessibility_map(acc, "n_grocery_15min", hex_resolution=9, tiles=None)
+    with pytest.raises(InvalidOptionError, match="0 to 15"):
+        accessibility_map(acc, hex_resolution=99, tiles=None)
+
+
+def test_colours_helper():
+    got = _colours([0.0, 0.5, 1.0, np.nan, 2.0, -1.0], "viridis", 0.0, 1.0)
+    assert got[3] == MISSING_COLOUR
+    assert got[0] == got[5] and got[2] == got[4]  # clipped to the range
+    assert len(set(got[:3])) == 3
+
+
+def test_isochrone_map(acc):
+    iso = isochrones(acc.network, [(7.4246, 43.7384), (7.42, 43.735)], minutes=[5, 10])
+    m = isochrone_map(iso, tiles=None)
+    layers = geojson_layers(m)
+    assert list(layers) == ["10 min", "5 min"]  # largest drawn first, smaller on top
+    assert len(features(layers["5 min"])) == 2
+    html = m.get_root().render()
+    assert "Reachable within" in html and "origins" in html
+    with pytest.raises(InvalidOptionError):
+        isochrone_map(iso.drop(columns="minutes"))
+    with pytest.raises(CRSError):
+        isochrone_map(iso.set_crs(None, allow_override=True))
+
+
+# ------------------------------------------------------------------------------------------------ plots
+
+
+def test_cumulative_share_matches_minutes_distribution(acc):
+    w = acc.nodes["population"].to_numpy()
+    for service in ("grocery", "university", None):
+        t = acc.all_functions_minutes().to_numpy() if service is None else acc.nodes[f"time_{service}_min"].to_numpy()
+        x, y = cumulative_share(t, w, 30)
+        dist = acc.minutes_distribution(service, step=0.5)
+        # the step curve evaluated on the grid
+        on_grid = y[np.searchsorted(x, dist["minutes"].to_numpy(), side="right") - 1]
+        np.testing.assert_allclose(on_grid, dist["share_of_residents"], atol=1e-12)
+
+
+def test_plot_resident_share(acc):
+    ax = plot_resident_share(acc)
+    assert isinstance(ax, plt.Axes)
+    lines = [line for line in ax.get_lines() if line.get_drawstyle() == "steps-post"]
+    assert len(lines) == len(acc.services) + 1
+    bold = max(lines, key=lambda line: line.get_linewidth())
+    assert bold.get_label() == "all functions" and bold.get_color() == "black"
+    # the bold curve ends at the share of residents reaching all functions within 30 min
+    assert bold.get_ydata()[-1] == pytest.approx(acc.residents_within(30))
+    # dashed threshold lines
+    assert sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--") == [10, 15, 30]
+    assert ax.get_ylabel() == "share of residents within"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == acc.function_names + ["all functions"]
+
+
+def test_plot_resident_share_selected_services_on_given_axes(acc):
+    _fig, ax = plt.subplots()
+    out = plot_resident_share(acc, services=["grocery", "hospital"], ax=ax)
+    assert out is ax
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["grocery", "hospital", "all functions"]
+    grocery = next(line for line in ax.get_lines() if line.get_label() == "grocery")
+    assert grocery.get_color() == FUNCTION_COLOURS["commerce"]
+    with pytest.raises(InvalidOptionError, match="not in this result"):
+        plot_resident_share(acc, services=["nope"])
+
+
+def test_plot_minutes_histogram(acc):
+    ax = plot_minutes_histogram(acc, "university")
+    heights = sum(p.get_height() for p in ax.patches)
+    # every resident is in a bar: within 30 min by minute, beyond in the grey bar
+    assert heights == pytest.approx(acc.nodes["population"].sum(), rel=1e-9)
+    t = acc.nodes["time_university_min"]
+    beyond = acc.nodes.loc[t.isna(), "population"].sum()
+    assert beyond > 0
+    assert ax.patches[-1].get_height() == pytest.approx(beyond)
+    assert ax.get_ylabel() == "residents"
+    plot_minutes_histogram(acc, "all functions", bin_min=2.5)
+    with pytest.raises(InvalidOptionError):
+        plot_minutes_histogram(acc, "nope")
+    with pytest.raises(InvalidOptionError):
+        plot_minutes_histogram(acc, "grocery", bin_min=0)
+
+
+def test_plot_scores(acc):
+    ax = plot_scores(acc)
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([acc.residents_within(m) for m in acc.minutes])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10 min", "15 min", "30 min"]
+
+
+def test_plots_without_population_count_nodes(bare):
+    ax = plot_scores(bare)
+    n = len(bare.function_names)
+    want = [(bare.nodes[f"functions_{m}min"] == n).mean() for m in bare.minutes]
+    assert [p.get_height() for p in ax.patches] == pytest.approx(want)
+    assert ax.get_ylabel() == "share of street nodes"
+    assert plot_resident_share(bare).get_ylabel() == "share of street nodes within"
+    hist = plot_minutes_histogram(bare, "grocery")
+    assert sum(p.get_height() for p in hist.patches) == pytest.approx(len(bare.nodes))
+
+
+def test_captions_of_columns():
+    from types import SimpleNamespace
+
+    from urbankit.maps import _column_style
+
+    fake = SimpleNamespace(minutes=(7.5, 15), services=["grocery", "bank_post"])
+    captions = {c: _column_style(fake, c, [1.0, 2.0])["caption"] for c in (
+        "time_grocery_min", "time_bank_post_2_min", "score_7_5min", "all_functions_7_5min_share", "all_functions_min",
+    )}
+    assert captions == {
+        "time_grocery_min": "minutes to the nearest grocery",
+        "time_bank_post_2_min": "minutes to the 2nd nearest bank post",
+        "score_7_5min": "share of services reached within 7.5 min",
+        "all_functions_7_5min_share": "share reaching all functions within 7.5 min",
+        "all_functions_min": "minutes until every function is reached",
+    }
+    other = _column_style(fake, "n_grocery_15min", [3.0, 9.0, float("nan")])
+    assert (other["vmin"], other["vmax"]) == (3.0, 9.0)

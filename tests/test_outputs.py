@@ -1,0 +1,186 @@
+"""The accessibility GeoPackage: layers, columns, CRS and rows read back; atomic replacement."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+
+import urbankit
+from urbankit import outputs
+from urbankit._errors import InvalidOptionError
+from urbankit.accessibility import accessibility
+from urbankit.outputs import edges_layer, write_accessibility_gpkg
+from urbankit.zones import to_hex
+
+
+@pytest.fixture(scope="module")
+def area():
+    return urbankit.load("monaco")
+
+
+@pytest.fixture(scope="module")
+def acc(area):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(urbankit.settings, "progress", False)
+        net = urbankit.build_network(area, "walk", cache=False)
+        pop = urbankit.population_per_node(net.nodes, buildings=area.buildings)
+        yield accessibility(net, urbankit.destinations(area), population=pop)
+
+
+@pytest.fixture(scope="module")
+def gpkg(acc, tmp_path_factory):
+    path = tmp_path_factory.mktemp("gpkg") / "monaco.gpkg"
+    assert write_accessibility_gpkg(acc, path) == path
+    return path
+
+
+def read(path, layer):
+    return gpd.read_file(path, layer=layer, engine="pyogrio")
+
+
+def test_layers_and_crs(gpkg, acc):
+    assert [name for name, _ in pyogrio.list_layers(gpkg)] == ["nodes", "edges", "pois", "hex"]
+    for layer, geom in [("nodes", "Point"), ("edges", "LineString"), ("pois", "Point"), ("hex", "Polygon")]:
+        info = pyogrio.read_info(gpkg, layer=layer)
+        assert info["crs"] == "EPSG:4326", layer
+        assert info["geometry_type"] == geom, layer
+    counts = {layer: pyogrio.read_info(gpkg, layer=layer)["features"] for layer in ("nodes", "edges", "pois", "hex")}
+    assert counts == {
+        "nodes": len(acc.nodes),
+        "edges": len(acc.network.edges),
+        "pois": len(acc.pois),
+        "hex": len(to_hex(acc, 9)),
+    }
+    # no temporary file left beside it
+    assert sorted(p.name for p in gpkg.parent.iterdir()) == [gpkg.name]
+
+
+def test_nodes_layer(gpkg, acc):
+    nodes = read(gpkg, "nodes")
+    want = ["node_id", "population"] + [f"time_{s}_min" for s in acc.services]
+    assert list(nodes.columns[: len(want)]) == want
+    for s in acc.services:
+        for m in acc.minutes:
+            assert f"n_{s}_{m}min" in nodes.columns
+    for m in acc.minutes:
+        assert nodes[f"score_{m}min"].between(0, 1).all()
+    nodes = nodes.set_index("node_id")
+    assert list(nodes.index) == list(acc.nodes.index)
+    for col in acc.nodes.columns.drop("geometry"):
+        np.testing.assert_array_equal(nodes[col].to_numpy(), acc.nodes[col].to_numpy(), err_msg=col)  # NaN kept
+    assert nodes["time_university_min"].isna().any()  # beyond 30 min stays NaN, not a cap value
+    np.testing.assert_allclose(nodes["all_functions_min"], acc.all_functions_minutes())
+    ll = acc.nodes.to_crs("EPSG:4326").geometry
+    np.testing.assert_allclose(nodes.geometry.x, ll.x, atol=1e-9)
+    np.testing.assert_allclose(nodes.geometry.y, ll.y, atol=1e-9)
+    np.testing.assert_allclose(nodes.geometry.x, acc.network.nodes["lon"], atol=1e-6)
+
+
+def test_edges_layer(gpkg, acc):
+    edges = read(gpkg, "edges")
+    assert list(edges.columns[:4]) == ["u", "v", "length_m", "time_min"]
+    e = acc.network.edges
+    for col in ("u", "v", "length_m", "time_min"):
+        np.testing.assert_array_equal(edges[col].to_numpy(), e[col].to_numpy())
+    # walk: each undirected edge once
+    pairs = set(zip(np.minimum(edges.u, edges.v), np.maximum(edges.u, edges.v), edges.way_id, edges.length_m.round(2)))
+    assert len(pairs) == len(edges)
+    back = edges.to_crs(acc.network.crs)
+    np.testing.assert_allclose(back.length, e.length_m, rtol=1e-6)
+
+
+def test_drive_edges_are_directed(area, acc):
+    drive = urbankit.build_network(area, "drive", cache=False)
+    layer = edges_layer(dataclasses.replace(acc, network=drive))
+    assert len(layer) == len(drive.edges)
+    both = set(zip(layer.u, layer.v))
+    assert any((v, u) in both for u, v in both)  # two-way streets: a row per direction
+    assert any((v, u) not in both for u, v in both)  # one-way streets: a single row
+
+
+def test_pois_layer(gpkg, acc):
+    pois = read(gpkg, "pois")
+    assert list(pois.columns[:4]) == ["service", "function", "node_id", "snap_m"]
+    assert {"name", "osm_type", "osm_id"} <= set(pois.columns)
+    assert pois["service"].tolist() == acc.pois["service"].tolist()
+    np.testing.assert_array_equal(pois["node_id"], acc.pois["node_id"])
+    np.testing.assert_allclose(pois["snap_m"], acc.pois["snap_m"])
+    assert set(pois["node_id"]) <= set(acc.nodes.index)
+
+
+def test_hex_layer(gpkg, acc):
+    hexes = read(gpkg, "hex")
+    ref = to_hex(acc, 9)
+    assert hexes["h3"].tolist() == list(ref.index)
+    assert hexes["population"].sum() == pytest.approx(acc.nodes["population"].sum())
+    for s in acc.services:
+        np.testing.assert_allclose(hexes[f"time_{s}_min"], ref[f"time_{s}_min"], equal_nan=True)
+    assert hexes["populated"].dtype == bool
+
+
+def test_no_hex_and_overwrite(acc, tmp_path):
+    path = tmp_path / "out.gpkg"
+    write_accessibility_gpkg(acc, path)
+    assert len(pyogrio.list_layers(path)) == 4
+    acc.to_gpkg(path, hex_resolution=None)  # replaces the earlier file
+    assert [n for n, _ in pyogrio.list_layers(path)] == ["nodes", "edges", "pois"]
+    write_accessibility_gpkg(acc, tmp_path / "new" / "folder" / "x.GPKG", hex_resolution=7)
+    assert pyogrio.read_info(tmp_path / "new" / "folder" / "x.GPKG", layer="hex")["features"] == len(to_hex(acc, 7))
+
+
+@pytest.mark.parametrize("failing_layer", ["nodes", "pois", "hex"])
+def test_failure_leaves_previous_file_untouched(acc, tmp_path, monkeypatch, failing_layer):
+    path = tmp_path / "result.gpkg"
+    write_accessibility_gpkg(acc, path, hex_resolution=8)
+    before = path.read_bytes()
+    stat = os.stat(path)
+    real = outputs._write_layer
+
+    def flaky(gdf, target, layer):
+        if layer == failing_layer:
+            raise OSError("disk full (simulated)")
+        real(gdf, target, layer)
+
+    monkeypatch.setattr(outputs, "_write_layer", flaky)
+    with pytest.raises(OSError, match="simulated"):
+        write_accessibility_gpkg(acc, path)
+    assert path.read_bytes() == before
+    assert os.stat(path).st_mtime_ns == stat.st_mtime_ns
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.gpkg"]  # temporary file removed
+    # and with no earlier file, a failure leaves no file at all
+    fresh = tmp_path / "fresh.gpkg"
+    with pytest.raises(OSError):
+        write_accessibility_gpkg(acc, fresh)
+    assert not fresh.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.gpkg"]
+
+
+def test_interrupt_leaves_previous_file_untouched(acc, tmp_path, monkeypatch):
+    path = tmp_path / "result.gpkg"
+    write_accessibility_gpkg(acc, path, hex_resolution=None)
+    before = path.read_bytes()
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_accessibility_gpkg(acc, path, hex_resolution=None)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.gpkg"]
+
+
+def test_invalid_options(acc, tmp_path):
+    with pytest.raises(InvalidOptionError, match=".gpkg"):
+        write_accessibility_gpkg(acc, tmp_path / "out.shp")
+    with pytest.raises(InvalidOptionError, match="0 to 15"):
+        write_accessibility_gpkg(acc, tmp_path / "out.gpkg", hex_resolution=20)
+    (tmp_path / "dir.gpkg").mkdir()
+    with pytest.raises(InvalidOptionError, match="folder"):
+        write_accessibility_gpkg(acc, tmp_path / "dir.gpkg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.gpkg"]  # nothing written

@@ -1,0 +1,174 @@
+"""Files written from urbankit results.
+
+:func:`write_accessibility_gpkg` writes the GeoPackage the CLI promises (``urbankit accessibility
+... --out result.gpkg``). Layers, all in EPSG:4326:
+
+``nodes``
+    ``node_id``, ``population``, per service ``S``: ``time_S_min`` (NaN: beyond the largest
+    threshold) and ``n_S_<M>min`` per threshold ``M``; per threshold ``score_<M>min`` (0..1) and
+    ``functions_<M>min``; ``gravity_S``; ``all_functions_min``; point geometry.
+``edges``
+    ``u``, ``v``, ``length_m``, ``time_min``, then ``way_id``, ``highway``, ``name``, ``oneway``,
+    ``speed_kmh``; line geometry. Walk and bike networks hold each undirected edge once, drive
+    networks one row per travel direction (as ``StreetNetwork.edges``).
+``pois``
+    ``service``, ``function``, ``node_id``, ``snap_m``, ``snap_min``, ``name``, ``osm_type``,
+    ``osm_id``; point geometry (the destination itself, not its node).
+``hex``
+    H3 cells (``h3`` cell id) with ``population``, ``nodes``, ``populated`` and the
+    population-weighted minutes and scores of :func:`urbankit.zones.to_hex`; omitted when
+    ``hex_resolution=None``.
+
+The file is written atomically: layers go to a temporary file in the target folder, which then
+replaces the target in one step, so a failure never leaves a half-written file and never damages
+an earlier one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import geopandas as gpd
+
+from ._errors import InvalidOptionError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LAYERS", "write_accessibility_gpkg"]
+
+#: layer names of the accessibility GeoPackage, in writing order
+LAYERS = ("nodes", "edges", "pois", "hex")
+
+_EDGE_COLUMNS = ["u", "v", "length_m", "time_min", "way_id", "highway", "name", "oneway", "speed_kmh"]
+_POI_COLUMNS = ["service", "function", "node_id", "snap_m", "snap_min", "name", "osm_type", "osm_id"]
+
+
+def nodes_layer(acc) -> gpd.GeoDataFrame:
+    """The ``nodes`` layer: node_id, population, minutes, counts, scores (EPSG:4326)."""
+    nodes = acc.nodes
+    front = ["population"]
+    front += [f"time_{s}_min" for s in acc.services]
+    front += [c for c in nodes.columns if c.startswith("n_")]
+    front += [c for c in nodes.columns if c.startswith("score_")]
+    geom = nodes.geometry.name
+    rest = [c for c in nodes.columns if c not in front and c != geom]
+    out = nodes[front + rest].copy()
+    out["all_functions_min"] = acc.all_functions_minutes()
+    out.insert(0, "node_id", nodes.index.to_numpy())
+    out = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=nodes.geometry.to_numpy(), crs=nodes.crs)
+    return out.to_crs("EPSG:4326")
+
+
+def edges_layer(acc) -> gpd.GeoDataFrame:
+    """The ``edges`` layer of the accessibility's network (EPSG:4326)."""
+    e = acc.network.edges
+    cols = [c for c in _EDGE_COLUMNS if c in e.columns]
+    return gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs).to_crs("EPSG:4326")
+
+
+def pois_layer(acc) -> gpd.GeoDataFrame:
+    """The ``pois`` layer: snapped destinations (EPSG:4326)."""
+    p = acc.pois
+    cols = [c for c in _POI_COLUMNS if c in p.columns]
+    out = gpd.GeoDataFrame(p[cols].reset_index(drop=True), geometry=p.geometry.to_numpy(), crs=p.crs)
+    return out.to_crs("EPSG:4326")
+
+
+def hex_layer(acc, resolution: int) -> gpd.GeoDataFrame:
+    """The ``hex`` layer (:func:`urbankit.zones.to_hex`, ``h3`` as a column)."""
+    from .zones import to_hex
+
+    return to_hex(acc, resolution).reset_index()
+
+
+def _write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", index=False)
+
+
+@contextlib.contextmanager
+def _unsynchronised_sqlite():
+    """Let GDAL skip SQLite's fsync after every transaction while writing the temporary file
+    (four times faster); the finished file is synced once before it replaces the target."""
+    import pyogrio
+
+    key = "OGR_SQLITE_SYNCHRONOUS"
+    previous = pyogrio.get_gdal_config_option(key)
+    pyogrio.set_gdal_config_options({key: "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({key: previous})
+
+
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:  # pragma: no cover - e.g. directories cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems without fsync
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    for p in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # pragma: no cover - depends on the file system
+            logger.warning("could not remove the temporary file %s (%s)", p, exc)
+
+
+def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Path:
+    """Write an accessibility result to a GeoPackage with layers nodes, edges, pois and hex.
+
+    Parameters
+    ----------
+    acc : Accessibility
+        From :func:`urbankit.accessibility.accessibility`.
+    path : str or Path
+        Target file, ending in ``.gpkg``; replaced if it exists. Its folder is created if needed.
+    hex_resolution : int or None, default 9
+        H3 resolution of the ``hex`` layer; ``None`` writes no hex layer.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    InvalidOptionError
+        ``path`` does not end in ``.gpkg``, or an invalid ``hex_resolution``.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise InvalidOptionError(f"path={str(path)!r} must end in .gpkg (a GeoPackage), e.g. 'result.gpkg'.")
+    if path.is_dir():
+        raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
+    # build every layer before touching the disk: bad options fail without side effects
+    layers = {"nodes": nodes_layer(acc), "edges": edges_layer(acc), "pois": pois_layer(acc)}
+    if hex_resolution is not None:
+        layers["hex"] = hex_layer(acc, hex_resolution)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
+    try:
+        with _unsynchronised_sqlite():
+            for name, gdf in layers.items():
+                _write_layer(gdf, tmp, name)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync(path.parent, directory=True)
+    logger.info("wrote %s (layers %s)", path, ", ".join(f"{k}: {len(v):,}" for k, v in layers.items()))
+    return path
