@@ -169,3 +169,19 @@ def reference_read(path: Path) -> RefOSM:
 def ref_read():
     """``ref_read(path)``: the reference reader (cached per session)."""
     return reference_read
+
+
+def osm_xml(nodes: dict, ways: dict) -> str:
+    """OSM XML of nodes {id: (lon, lat, tags)} and ways {id: (node ids, tags)}."""
+
+    def tag_xml(tags):
+        return "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="urbankit-tests">']
+    for i, (lon, lat, tags) in sorted(nodes.items()):
+        out.append(f'<node id="{i}" version="1" lat="{lat:.7f}" lon="{lon:.7f}">{tag_xml(tags)}</node>')
+    for i, (refs, tags) in sorted(ways.items()):
+        nds = "".join(f'<nd ref="{r}"/>' for r in refs)
+        out.append(f'<way id="{i}" version="1">{nds}{tag_xml(tags)}</way>')
+    out.append("</osm>")
+    return "\n".join(out)

@@ -32,7 +32,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, OSM_FILES, existing
+from conftest import DATA, OSM_FILES, existing, osm_xml
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -456,22 +456,6 @@ def test_chunked_search_and_any_destination_index(area, mode, read_extract, monk
 
 # ------------------------------------------------------------------------------------------------
 # hand-made networks
-
-
-def osm_xml(nodes: dict, ways: dict) -> str:
-    """OSM XML of nodes {id: (lon, lat, tags)} and ways {id: (node ids, tags)} (as in test_networks)."""
-
-    def tag_xml(tags):
-        return "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
-
-    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="urbankit-tests">']
-    for i, (lon, lat, tags) in sorted(nodes.items()):
-        out.append(f'<node id="{i}" version="1" lat="{lat:.7f}" lon="{lon:.7f}">{tag_xml(tags)}</node>')
-    for i, (refs, tags) in sorted(ways.items()):
-        nds = "".join(f'<nd ref="{r}"/>' for r in refs)
-        out.append(f'<way id="{i}" version="1">{nds}{tag_xml(tags)}</way>')
-    out.append("</osm>")
-    return "\n".join(out)
 
 
 def write_osm(folder: Path, nodes: dict, ways: dict) -> uk.OSMExtract:

@@ -22,7 +22,7 @@ import urbankit
 from urbankit import settings
 from urbankit._errors import InvalidOptionError, NoStreetsError
 
-from conftest import reference_read
+from conftest import reference_read, osm_xml
 
 GEOD = Geod(ellps="WGS84")
 
@@ -446,22 +446,6 @@ GRID_WAYS = {
 def grid_lonlat(node: int) -> tuple[float, float]:
     r, c = divmod(node - 1, 3)
     return 3.0 + 0.001 * c, 0.010 + 0.001 * r
-
-
-def osm_xml(nodes: dict, ways: dict) -> str:
-    """OSM XML of nodes {id: (lon, lat, tags)} and ways {id: (node ids, tags)}."""
-
-    def tag_xml(tags):
-        return "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
-
-    out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="urbankit-tests">']
-    for i, (lon, lat, tags) in sorted(nodes.items()):
-        out.append(f'<node id="{i}" version="1" lat="{lat:.7f}" lon="{lon:.7f}">{tag_xml(tags)}</node>')
-    for i, (refs, tags) in sorted(ways.items()):
-        nds = "".join(f'<nd ref="{r}"/>' for r in refs)
-        out.append(f'<way id="{i}" version="1">{nds}{tag_xml(tags)}</way>')
-    out.append("</osm>")
-    return "\n".join(out)
 
 
 @pytest.fixture

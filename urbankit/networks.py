@@ -89,7 +89,8 @@ _WALK_EXCLUDED = {
     "rest_area",
     "services",
 }
-_BIKE_ROADS = {
+#: roads open to both cyclists and drivers (unless tagged otherwise)
+_SHARED_ROADS = {
     "trunk",
     "trunk_link",
     "primary",
@@ -103,28 +104,10 @@ _BIKE_ROADS = {
     "living_street",
     "service",
     "road",
-    "cycleway",
-    "path",
-    "track",
 }
+_BIKE_ROADS = _SHARED_ROADS | {"cycleway", "path", "track"}
 _BIKE_IF_ALLOWED = {"footway", "pedestrian", "bridleway", "steps", "corridor"}
-_DRIVE_ROADS = {
-    "motorway",
-    "motorway_link",
-    "trunk",
-    "trunk_link",
-    "primary",
-    "primary_link",
-    "secondary",
-    "secondary_link",
-    "tertiary",
-    "tertiary_link",
-    "unclassified",
-    "residential",
-    "living_street",
-    "service",
-    "road",
-}
+_DRIVE_ROADS = _SHARED_ROADS | {"motorway", "motorway_link"}
 _DRIVE_SERVICE_EXCLUDED = {"parking_aisle", "driveway", "alley", "private", "emergency_access", "parking"}
 _ZONE_SPEEDS = {"urban": 50.0, "rural": 90.0, "motorway": 130.0, "trunk": 110.0, "living_street": 10.0, "zone30": 30.0}
 

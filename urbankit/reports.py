@@ -156,12 +156,12 @@ def area_overview(
     nets = {mode: build_network(extract, mode) for mode in modes}
     dest = destinations(extract, taxonomy=tax)
     first = nets[next(iter(nets))]
-    if population is not None:
-        pop = population_per_node(first.nodes, grid=population, column=population_column)
-    elif len(extract.buildings):
-        pop = population_per_node(first.nodes, buildings=extract.buildings)
-    else:
-        pop = population_per_node(first.nodes)
+    pop = population_per_node(
+        first.nodes,
+        grid=population,
+        column=population_column,
+        buildings=extract.buildings if population is None and len(extract.buildings) else None,
+    )
     return AreaOverview(extract=extract, networks=nets, destinations=dest, population=pop, taxonomy=tax)
 
 
