@@ -50,5 +50,9 @@ class PopulationError(UrbankitError, ValueError):
     """A population input cannot be used (wrong column, no overlap, negative or NaN values)."""
 
 
+class MemoryBudgetError(UrbankitError, MemoryError):
+    """A request would need more memory than is available (``settings.memory_limit_gb``)."""
+
+
 class ReportError(UrbankitError, RuntimeError):
     """A report notebook failed to run or its parameters are invalid."""

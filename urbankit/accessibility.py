@@ -44,7 +44,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from . import settings
-from ._errors import CRSError, InvalidOptionError
+from ._errors import CRSError, InvalidOptionError, MemoryBudgetError
 from .networks import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
 
 logger = logging.getLogger(__name__)
@@ -201,18 +201,53 @@ def reach_table(
     chunk = max(1, min(m, _CHUNK_CELLS // (n + m)))
     parts_node, parts_dest, parts_min = [], [], []
     show = settings.progress if progress is None else progress
-    starts = range(0, m, chunk)
-    bar = tqdm(starts, desc=f"{net.mode} reach", unit="chunk", disable=not show or len(starts) < 4, leave=False)
-    for s in bar:
-        src = np.arange(s, min(s + chunk, m))
+    # a small first chunk measures the reach per destination, so the memory guard can stop a
+    # request that would not fit before most of it is allocated
+    probe = max(1, min(chunk, -(-m // 20)))
+    bounds = [0] + list(range(probe, m, chunk)) + [m]
+    bar = tqdm(list(zip(bounds[:-1], bounds[1:])), desc=f"{net.mode} reach", unit="chunk", disable=not show or len(bounds) < 5, leave=False)
+    budget = _memory_budget_bytes()
+    found = 0
+    for s, e in bar:
+        src = np.arange(s, e)
         d = dijkstra(aug, directed=True, indices=n + src, limit=max_minutes + TIME_RESOLUTION_MIN / 2)[:, :n]
         r, c = np.nonzero(d <= max_minutes + TIME_RESOLUTION_MIN / 2)
-        parts_node.append(c)
-        parts_dest.append(src[r])
+        parts_node.append(c.astype(np.int32))
+        parts_dest.append(src[r].astype(np.int32))
         parts_min.append(d[r, c])
+        found += len(r)
+        done = src[-1] + 1
+        projected = found / done * m * _BYTES_PER_REACH_ROW
+        if projected > budget and done < m:
+            raise MemoryBudgetError(
+                f"the reach table of {m:,} destinations within {max_minutes:g} min on {n:,} nodes would need "
+                f"about {_fmt_bytes(projected)} (projected from the first {done:,} destinations), more than "
+                f"the {_fmt_bytes(budget)} available; lower the largest threshold, analyse fewer services "
+                "or a smaller area, or raise urbankit.settings.memory_limit_gb if the machine has more memory."
+            )
     minutes = np.concatenate(parts_min)
     minutes = np.rint(minutes / TIME_RESOLUTION_MIN) * TIME_RESOLUTION_MIN
     return pd.DataFrame({"node": np.concatenate(parts_node), "dest": np.concatenate(parts_dest), "minutes": minutes})
+
+
+#: peak bytes per row of the reach table over its life: the row (4 + 4 + 8 bytes), its chunk
+#: copies while concatenating, and the keys, masks and weights of :func:`node_metrics`
+_BYTES_PER_REACH_ROW = 80
+
+
+def _fmt_bytes(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def _memory_budget_bytes() -> float:
+    if settings.memory_limit_gb is not None:
+        return float(settings.memory_limit_gb) * 1e9
+    try:
+        import psutil
+
+        return float(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or unsupported platform: no guard
+        return float("inf")
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -19,6 +19,10 @@ drive_speed_kmh : dict[str, float]
 drive_speed_factor : float
     Share of the legal speed actually driven on average (congestion, junctions). Default 1.0
     (free-flow at the limit); lower it to model congestion.
+memory_limit_gb : float or None
+    Memory the large intermediate tables may use. ``None`` (default): what the machine reports as
+    available when the analysis starts. Requests projected to exceed it raise
+    :class:`~urbankit.MemoryBudgetError` before they allocate it.
 progress : bool
     Show tqdm progress bars on long steps. Default ``True``, unless the ``URBANKIT_PROGRESS``
     environment variable is ``0`` (report runs set it: bars would clutter the documents).
@@ -52,4 +56,5 @@ drive_speed_kmh: dict[str, float] = {
     "road": 30.0,
     "busway": 30.0,
 }
+memory_limit_gb: float | None = None
 progress: bool = os.environ.get("URBANKIT_PROGRESS", "1") != "0"
