@@ -12,6 +12,8 @@ help:
 	@echo "make test        set up .venv and run the whole test suite"
 	@echo "make lab         start JupyterLab on notebooks/ with the project's kernel"
 	@echo "make bench-load  time and peak memory of loading the embedded cities"
+	@echo "make bench-large time and peak memory of the accessibility analysis of a ~1M-node grid"
+	@echo "make test-fuzz   fuzz the OSM loaders with mutated files for FUZZ_SECONDS (default 120)"
 
 setup: $(STAMP)
 
@@ -26,7 +28,12 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/urbankit report notebooks/accessibility.ipynb --out reports
 
+# tests/test_browser.py renders reports in Debian's headless chromium: installed here when missing
+# and running as root with apt-get (CI); otherwise those tests are skipped with the reason.
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) ; } \
+	  || echo "note: chromium is not installed (needs root and apt-get); the browser tests will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lab: $(STAMP)
@@ -38,6 +45,16 @@ bench-load: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet cityseer
 	$(BIN)/python benchmarks/bench_accessibility.py
+
+.PHONY: bench-large test-fuzz
+FUZZ_SECONDS ?= 120
+FUZZ_SEED ?= 0
+
+bench-large: $(STAMP)
+	$(BIN)/python benchmarks/bench_large.py
+
+test-fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz_loaders.py --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,7 +1,10 @@
 """The ``urbankit`` command line.
 
 ``urbankit report NOTEBOOK [-p NAME VALUE ...] [--out DIR]`` runs a report notebook;
-``urbankit info SOURCE`` prints what an area holds. Errors print one line and exit with status 2.
+``urbankit batch CONFIG.toml [--scheduler ADDRESS] [--out DIR] [--workers N]`` runs many reports
+on dask.distributed; ``urbankit info SOURCE`` prints what an area holds. Errors print one line and
+exit with status 2; a batch with failed reports exits with status 1; an interrupted run (Ctrl-C,
+SIGTERM) exits with status 130 and leaves the previous report in place.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
+import signal
 import sys
 
 from ._errors import UrbankitError
@@ -35,6 +39,22 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="reports", help="reports folder (default: reports)")
     r.add_argument("--run-id", default=None, help="run folder name (default: UTC timestamp)")
     r.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
+    r.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="fail the run when a cell runs longer")
+    r.add_argument(
+        "--online-assets", action="store_true",
+        help="keep the CDN links of the maps' JavaScript/CSS instead of embedding them (smaller HTML, needs network)",
+    )
+
+    b = sub.add_parser("batch", help="run many reports (areas x notebooks x parameter sets) on dask.distributed")
+    b.add_argument("config", help="batch TOML file (see README, 'Scheduled batches')")
+    b.add_argument("--scheduler", default=None, metavar="ADDRESS", help="existing dask scheduler (default: a LocalCluster)")
+    b.add_argument("--out", default=None, help="reports folder (default: the config's 'out', else reports)")
+    b.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: config, else 2)")
+    b.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="per-cell timeout of every report")
+    b.add_argument("--force", action="store_true", help="recompute every report, unchanged ones too")
+    b.add_argument("--retry-failed", action="store_true", help="run again failed reports whose inputs did not change")
+    b.add_argument("--dashboard", default=":8787", metavar="ADDRESS", help="LocalCluster dashboard address ('' for none)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     a = sub.add_parser("accessibility", help="x-minute city: minutes from every node to every service")
     a.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
@@ -51,17 +71,41 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame):  # SIGTERM: unwind like Ctrl-C so the run records itself as interrupted
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    previous = None
+    if args.command in ("report", "batch"):
+        try:
+            previous = signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:  # not the main thread
+            previous = None
     try:
         if args.command == "report":
             from .reports import run_report
 
             params = {name: _literal(value) for name, value in args.parameter}
-            out = run_report(args.notebook, parameters=params, out_dir=args.out, run_id=args.run_id, show_code=args.show_code)
+            out = run_report(
+                args.notebook, parameters=params, out_dir=args.out, run_id=args.run_id, show_code=args.show_code,
+                timeout=args.timeout, offline=not args.online_assets,
+            )
             html = next(out.glob("*.html"), out)
             print(f"report written to {out}\nopen {html}")
+        elif args.command == "batch":
+            from .batch import run_batch
+
+            result = run_batch(
+                args.config, scheduler=args.scheduler, out_dir=args.out, workers=args.workers, timeout=args.timeout,
+                force=args.force, retry_failed=args.retry_failed, dashboard=args.dashboard or None,
+                progress=not args.no_progress,
+            )
+            print(result.summary())
+            print(f"index: {result.index}")
+            return 0 if result.ok else 1
         elif args.command == "accessibility":
             from .accessibility import x_minute_city
 
@@ -96,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     except UrbankitError as exc:
         print(f"urbankit: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("urbankit: interrupted; finished reports and previous good reports are untouched", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

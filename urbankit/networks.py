@@ -109,6 +109,7 @@ _BIKE_ROADS = _SHARED_ROADS | {"cycleway", "path", "track"}
 _BIKE_IF_ALLOWED = {"footway", "pedestrian", "bridleway", "steps", "corridor"}
 _DRIVE_ROADS = _SHARED_ROADS | {"motorway", "motorway_link"}
 _DRIVE_SERVICE_EXCLUDED = {"parking_aisle", "driveway", "alley", "private", "emergency_access", "parking"}
+_MAX_PLAUSIBLE_KMH = 150.0
 _ZONE_SPEEDS = {"urban": 50.0, "rural": 90.0, "motorway": 130.0, "trunk": 110.0, "living_street": 10.0, "zone30": 30.0}
 
 
@@ -176,13 +177,14 @@ def parse_maxspeed(values: pd.Series) -> pd.Series:
     """Parse OSM ``maxspeed`` strings to km/h (NaN where unknown).
 
     Handles plain numbers, ``"50 mph"``, ``"walk"`` (6 km/h), zone codes (``"FR:urban"``,
-    ``"DE:zone30"``), and lists such as ``"50;70"`` (the lowest value counts). ``"none"``,
-    ``"signals"`` or ``"variable"`` give NaN, so the highway-class fallback applies.
+    ``"DE:zone30"``, ``"DE:zone:30"``), and lists such as ``"50;70"`` (the lowest value counts).
+    ``"none"``, ``"signals"``, ``"variable"`` and values above 150 km/h give NaN, so the
+    highway-class fallback applies.
 
     Examples
     --------
-    >>> parse_maxspeed(pd.Series(["50", "30 mph", "walk", "FR:urban", "none", "50;70"])).round(1).tolist()
-    [50.0, 48.3, 6.0, 50.0, nan, 50.0]
+    >>> parse_maxspeed(pd.Series(["50", "30 mph", "walk", "FR:urban", "none", "50;70", "DE:zone:30", "99999"])).round(1).tolist()
+    [50.0, 48.3, 6.0, 50.0, nan, 50.0, 30.0, nan]
     """
     s = values.astype(object).where(values.notna(), None).astype("string").str.lower().str.strip()
     first = s.str.split(r"[;|]", regex=True).explode()
@@ -194,7 +196,10 @@ def parse_maxspeed(values: pd.Series) -> pd.Series:
     num = num.where(first != "walk", 6.0)
     zone = first.str.extract(r"^[a-z]{2}(?:-[a-z0-9]+)?:(\w+)$")[0]
     num = num.fillna(zone.map(_ZONE_SPEEDS))
-    num = num.where(num > 0)
+    # "DE:zone:30", "DE:zone30": a speed zone with its limit
+    num = num.fillna(pd.to_numeric(first.str.extract(r"^[a-z]{2}(?:-[a-z0-9]+)?:zone:?(\d+)$")[0], errors="coerce"))
+    # no road is signed above 150 km/h: larger values are typos (the highway-class fallback applies)
+    num = num.where((num > 0) & (num <= _MAX_PLAUSIBLE_KMH))
     return num.astype(float).groupby(level=0).min().reindex(values.index)
 
 
@@ -227,13 +232,16 @@ def _pandana_weights(minutes) -> np.ndarray:
 
 
 def estimate_utm_crs(lon: np.ndarray, lat: np.ndarray) -> str:
-    """The UTM CRS (WGS 84) of the zone holding the centre of the given points."""
+    """The UTM CRS (WGS 84) of the zone holding the centre of the given points (UPS near the poles)."""
     from pyproj.aoi import AreaOfInterest
     from pyproj.database import query_utm_crs_info
 
     cx, cy = float(np.mean([np.min(lon), np.max(lon)])), float(np.mean([np.min(lat), np.max(lat)]))
     info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(cx, cy, cx, cy))
-    return f"EPSG:{info[0].code}"
+    if info:
+        return f"EPSG:{info[0].code}"
+    # beyond UTM (north of 84 N, south of 80 S): the Universal Polar Stereographic projections
+    return "EPSG:32661" if cy > 0 else "EPSG:32761"
 
 
 @dataclass(repr=False)
@@ -381,10 +389,41 @@ def _load_cached(key: str) -> StreetNetwork | None:
     return net
 
 
+def _remove_stale_temporaries(path: Path, *, older_than_s: float = 600.0) -> None:
+    """Remove temporary files of writers of ``path`` that died before renaming them into place."""
+    import time
+
+    now = time.time()
+    for tmp in path.parent.glob(f"{path.stem}.tmp*"):
+        try:
+            pid = int(tmp.suffix[len(".tmp") :])
+        except ValueError:
+            pid = -1
+        alive = pid > 0 and _pid_alive(pid)
+        try:
+            if not alive or now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+        except OSError:
+            pass
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _store_cached(net: StreetNetwork) -> None:
     if not settings.use_cache:
         return
     path = _cache_path(net.key)
+    _remove_stale_temporaries(path)
     blob = pickle.dumps(net, protocol=pickle.HIGHEST_PROTOCOL)
     payload = {"sha256": hashlib.sha256(blob).hexdigest(), "blob": blob}
     try:
@@ -506,6 +545,11 @@ def build_network(
     n_before = len(nodes)
     if largest_component:
         nodes, edges = _largest_component(nodes, edges, directed=directed)
+    if len(edges) == 0:
+        raise NoStreetsError(
+            f"{Path(extract.source).name!r}: no two places are connected both ways for mode={mode!r} "
+            "(e.g. only one-way streets without a way back); choose another mode or a larger extract."
+        )
     meta["dropped_node_share"] = 1 - len(nodes) / n_before
     meta["dropped_length_share"] = float(1 - edges["length_m"].sum() / total_len) if total_len else 0.0
     if meta["dropped_node_share"] > 0:

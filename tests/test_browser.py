@@ -1,0 +1,278 @@
+"""Generated reports render in headless Chromium with networking disabled.
+
+Chromium (Debian's ``chromium`` package; ``make test`` installs it when running as root with
+apt-get) opens the report HTML from disk with every network request sent to a dead proxy and host
+names resolving to nothing. The test drives it through the DevTools protocol (a websocket on the
+loopback address) and asserts:
+
+- the Leaflet map rendered: a ``leaflet-container`` with its panes, drawn features (canvas or SVG)
+  and the layer control, inside the map's ``iframe srcdoc``;
+- the plots rendered: the report's ``<img src="data:image/png...">`` decoded to non-zero size;
+- no JavaScript exception and no ``console.error`` call;
+- nothing was requested from the network but base-map tiles (which then fail, and the map shows
+  its "no-tiles" style); with ``tiles=None`` nothing at all;
+
+and saves a screenshot ``<report>.png`` in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from urbankit.reports import run_report
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no chromium on PATH: install Debian's chromium (make test does so as root) to run the browser tests",
+    ),
+]
+
+#: requests a page may make without the network
+LOCAL_SCHEMES = ("data:", "file:", "about:", "blob:", "chrome-error:")
+TILE_HOSTS = ("tile.openstreetmap.org",)
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over one page's websocket."""
+
+    def __init__(self, ws_url: str):
+        import websocket  # websocket-client
+
+        self.ws = websocket.create_connection(ws_url, timeout=30, suppress_origin=True)
+        self.next_id = 0
+        self.events: list[dict] = []
+
+    def send(self, method: str, **params) -> dict:
+        self.next_id += 1
+        my_id = self.next_id
+        self.ws.send(json.dumps({"id": my_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == my_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            if "method" in msg:
+                self.events.append(msg)
+
+    def pump(self, seconds: float) -> None:
+        """Collect events for ``seconds``."""
+        import websocket
+
+        end = time.monotonic() + seconds
+        self.ws.settimeout(0.2)
+        try:
+            while time.monotonic() < end:
+                try:
+                    msg = json.loads(self.ws.recv())
+                except websocket.WebSocketTimeoutException:
+                    continue
+                if "method" in msg:
+                    self.events.append(msg)
+        finally:
+            self.ws.settimeout(30)
+
+    def evaluate(self, expression: str):
+        out = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in out:
+            raise RuntimeError(f"evaluation failed: {out['exceptionDetails']}")
+        return out["result"].get("value")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _launch(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--mute-audio",
+        # networking disabled: every request goes to a dead proxy, every host name resolves to nothing
+        "--proxy-server=127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=0",
+        "--remote-allow-origins=*",
+        "--window-size=1280,1000",
+        f"--user-data-dir={profile}",
+        "about:blank",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    port_file = profile / "DevToolsActivePort"
+    while time.monotonic() < deadline:
+        if port_file.exists() and len(port_file.read_text().splitlines()) >= 2:
+            break
+        if proc.poll() is not None:
+            raise RuntimeError(f"chromium exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("chromium did not open its DevTools port within 60 s")
+    port = int(port_file.read_text().splitlines()[0])
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _page_websocket(base: str) -> str:
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+    with opener.open(f"{base}/json/list", timeout=10) as r:
+        pages = [t for t in json.loads(r.read()) if t.get("type") == "page"]
+    return pages[0]["webSocketDebuggerUrl"]
+
+
+def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0) -> dict:
+    """Open ``html_path`` offline in headless Chromium; what rendered, what was requested, what failed."""
+    proc, base = _launch(tmp_path)
+    try:
+        dt = DevTools(_page_websocket(base))
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            dt.send(f"{domain}.enable")
+        dt.send("Page.navigate", url=html_path.resolve().as_uri())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(e["method"] == "Page.loadEventFired" for e in dt.events):
+            dt.pump(0.5)
+        dt.pump(settle)  # let Leaflet draw, tiles fail, late errors surface
+        state = dt.evaluate(
+            """(() => {
+              const out = {maps: [], images: [], title: document.title};
+              for (const frame of document.querySelectorAll('iframe')) {
+                const d = frame.contentDocument;
+                if (!d) { out.maps.push({accessible: false}); continue; }
+                out.maps.push({
+                  accessible: true,
+                  containers: d.querySelectorAll('.leaflet-container').length,
+                  panes: d.querySelectorAll('.leaflet-pane').length,
+                  overlay: d.querySelectorAll('.leaflet-overlay-pane canvas, .leaflet-overlay-pane svg path').length,
+                  markers: d.querySelectorAll('.leaflet-marker-pane *').length,
+                  layer_control: d.querySelectorAll('.leaflet-control-layers').length,
+                  legend_svg: d.querySelectorAll('svg').length,
+                  no_tiles: d.querySelectorAll('.urbankit-no-tiles').length,
+                  tiles_loaded: Array.from(d.querySelectorAll('img.leaflet-tile')).filter(i => i.complete && i.naturalWidth > 0).length,
+                  leaflet: !!(frame.contentWindow && frame.contentWindow.L && frame.contentWindow.L.version),
+                  width: frame.getBoundingClientRect().width,
+                  height: frame.getBoundingClientRect().height,
+                });
+              }
+              for (const img of document.querySelectorAll('img')) {
+                out.images.push({src: img.src.slice(0, 22), ok: img.complete && img.naturalWidth > 0,
+                                 width: img.naturalWidth, height: img.naturalHeight});
+              }
+              return out;
+            })()"""
+        )
+        dt.evaluate("(() => { const f = document.querySelector('iframe'); if (f) f.scrollIntoView(); })()")
+        dt.pump(0.5)
+        shot = dt.send("Page.captureScreenshot", format="png")
+        png = tmp_path / f"{html_path.stem}.png"
+        png.write_bytes(base64.b64decode(shot["data"]))
+        dt.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    exceptions = [e["params"]["exceptionDetails"] for e in dt.events if e["method"] == "Runtime.exceptionThrown"]
+    console_errors = [
+        e["params"] for e in dt.events if e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert")
+    ]
+    log_errors = [e["params"]["entry"] for e in dt.events if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
+    requests = [e["params"]["request"]["url"] for e in dt.events if e["method"] == "Network.requestWillBeSent"]
+    return {
+        **state,
+        "exceptions": exceptions,
+        "console_errors": console_errors,
+        "log_errors": log_errors,
+        "requests": requests,
+        "screenshot": png,
+    }
+
+
+def _remote(urls):
+    return [u for u in urls if not u.startswith(LOCAL_SCHEMES)]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """The default report (tiles on, which cannot be fetched offline) and an overview without tiles."""
+    out = tmp_path_factory.mktemp("browser-reports")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("URBANKIT_CACHE", str(out / "kernel-cache"))  # the report kernels cache here, not in ~/.cache
+        acc = run_report("accessibility", parameters={"source": "monaco", "minutes": [10, 15]}, out_dir=out, run_id="tiles")
+        ov = run_report("overview", parameters={"source": "monaco", "modes": ["walk"], "tiles": None}, out_dir=out, run_id="notiles")
+    return {"accessibility": acc / "accessibility.html", "overview": ov / "overview.html"}
+
+
+@pytest.mark.parametrize("name, tiles", [("accessibility", True), ("overview", False)])
+def test_report_renders_offline(reports, name, tiles, tmp_path):
+    html = reports[name]
+    got = render(html, tmp_path)
+    assert got["screenshot"].stat().st_size > 10_000, "screenshot looks empty"
+
+    # the map rendered, from embedded Leaflet
+    assert len(got["maps"]) == 1, got["maps"]
+    m = got["maps"][0]
+    assert m["accessible"] and m["leaflet"], m
+    assert m["containers"] == 1 and m["panes"] >= 5, m
+    assert m["overlay"] >= 1, f"no features drawn on the map: {m}"
+    assert m["layer_control"] == 1 and m["width"] > 300 and m["height"] > 200, m
+    assert m["tiles_loaded"] == 0  # there is no network
+    if tiles:
+        assert m["no_tiles"] == 1, "tiles failed but the map did not switch to its no-tiles style"
+        assert m["legend_svg"] >= 1, "the branca colour bar (d3, embedded) did not draw"
+
+    # the plots rendered (the accessibility report has two; the overview none), no broken image
+    pngs = [i for i in got["images"] if i["src"].startswith("data:image/png")]
+    assert len(pngs) == {"accessibility": 2, "overview": 0}[name], got["images"]
+    assert all(i["ok"] and i["width"] > 100 for i in got["images"]), got["images"]
+
+    # no script failed, nothing but tiles was asked of the network
+    assert not got["exceptions"], got["exceptions"]
+    assert not got["console_errors"], got["console_errors"]
+    remote = _remote(got["requests"])
+    if tiles:
+        assert remote and all(any(h in u for h in TILE_HOSTS) for u in remote), remote
+        unexpected = [e for e in got["log_errors"] if not any(h in e.get("url", "") for h in TILE_HOSTS)]
+        assert not unexpected, unexpected
+    else:
+        assert remote == [], remote
+        assert not got["log_errors"], got["log_errors"]
+
+
+def test_online_assets_page_fails_offline(reports, tmp_path):
+    """Control: the same report with CDN assets (offline=False) does not render a map without network,
+    so the test above really runs offline."""
+    from urbankit.reports import export_html
+
+    nb = reports["overview"].with_suffix(".ipynb")
+    page = tmp_path / "online.html"
+    page.write_text(export_html(nb, offline=False)[0], encoding="utf-8")
+    got = render(page, tmp_path, settle=2.0)
+    assert not got["maps"][0]["leaflet"]
+    assert any(re.match(r"https://cdn\.jsdelivr\.net/npm/leaflet", u) for u in got["requests"])
+    assert os.path.getsize(page) < os.path.getsize(reports["overview"])

@@ -1,0 +1,205 @@
+"""Areas or scenarios side by side: the comparison report (``notebooks/compare.ipynb``).
+
+Give :func:`compare_areas` several :class:`~urbankit.accessibility.Accessibility` results (e.g.
+Monaco and Helsinki, or one city on foot and by bike), keyed by the label to show::
+
+    import urbankit as uk
+    from urbankit.compare import compare_areas, plot_comparison
+
+    results = {s: uk.x_minute_city(s, minutes=[15, 30]) for s in ["monaco", "helsinki"]}
+    compare_areas(results, 15)        # one column per area
+    plot_comparison(results, 15)      # share of residents per function, one bar per area
+
+All shares are over residents (populated street nodes, as :meth:`Accessibility.summary`); a
+function is reached within ``minutes`` when at least one of its services is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._errors import InvalidOptionError
+
+__all__ = ["compare_areas", "formatted", "function_minutes", "plot_all_functions", "plot_comparison", "save_comparison"]
+
+_ALL = "all functions"
+
+
+def _check(results: dict, minutes) -> float:
+    if not isinstance(results, dict) or not results:
+        raise InvalidOptionError("results must be a non-empty dict of label -> Accessibility (from urbankit.x_minute_city).")
+    bad = [k for k, v in results.items() if not hasattr(v, "nodes") or not hasattr(v, "minutes")]
+    if bad:
+        raise InvalidOptionError(f"results {bad} are not Accessibility results (from urbankit.x_minute_city).")
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not np.isfinite(minutes) or minutes <= 0:
+        raise InvalidOptionError(f"minutes={minutes!r} must be a positive number of minutes.")
+    short = [k for k, acc in results.items() if minutes > max(acc.minutes)]
+    if short:
+        raise InvalidOptionError(
+            f"minutes={minutes:g} is beyond the largest threshold of {short}; compute them with a threshold >= {minutes:g}."
+        )
+    return float(minutes)
+
+
+def function_minutes(acc) -> pd.DataFrame:
+    """Per node: minutes to the nearest service of each function (NaN: beyond the largest
+    threshold), and ``all functions``: minutes until every function is reached."""
+    data = {}
+    for function in acc.function_names:
+        cols = [f"time_{s}_min" for s, f in acc.functions.items() if f == function and f"time_{s}_min" in acc.nodes]
+        data[function] = acc.nodes[cols].min(axis=1, skipna=True) if cols else np.nan
+    out = pd.DataFrame(data, index=acc.nodes.index)
+    out[_ALL] = out.max(axis=1, skipna=False)
+    return out
+
+
+def _weighted_median(t: np.ndarray, w: np.ndarray) -> float:
+    from .accessibility import weighted_quantile
+
+    if w.sum() <= 0:
+        return float("nan")
+    med = weighted_quantile(np.nan_to_num(t, nan=np.inf), w, 0.5)[0]
+    return float(med) if np.isfinite(med) else float("nan")
+
+
+def compare_areas(results: dict, minutes: float) -> pd.DataFrame:
+    """One column per area (or scenario): residents, network and destinations, and for each social
+    function and for all of them the share of residents within ``minutes`` and the median minutes.
+
+    Parameters
+    ----------
+    results : dict of str to Accessibility
+        Label -> result, in the order to show.
+    minutes : float
+        Threshold; at most the largest threshold of every result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``mode``, ``residents``, ``population source``, ``street nodes``, ``destinations``,
+        then ``<function> within <m> min`` (share) and ``<function> median min`` per function and
+        for ``all functions``.
+    """
+    from .accessibility import within
+
+    m = _check(results, minutes)
+    functions = sorted({f for acc in results.values() for f in acc.function_names})
+    columns = {}
+    for label, acc in results.items():
+        pop = acc.nodes["population"].to_numpy(float)
+        w = np.where(pop > 0, pop, 0.0)
+        fm = function_minutes(acc)
+        col: dict[str, object] = {
+            "mode": acc.network.mode,
+            "residents": round(float(pop.sum())),
+            "population source": acc.population_source,
+            "street nodes": len(acc.nodes),
+            "destinations": len(acc.pois),
+        }
+        for f in functions + [_ALL]:
+            t = fm[f].to_numpy(float) if f in fm else np.full(len(fm), np.nan)
+            col[f"{f} within {m:g} min"] = float((w * within(t, m)).sum() / w.sum()) if w.sum() else float("nan")
+            col[f"{f} median min"] = round(_weighted_median(t, w), 3)
+        columns[str(label)] = col
+    table = pd.DataFrame(columns)
+    table.index.name = "measure"
+    return table
+
+
+def plot_comparison(results: dict, minutes: float, ax=None):
+    """Grouped bars: share of residents within ``minutes`` of each function and of all of them,
+    one bar per area. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    m = _check(results, minutes)
+    table = compare_areas(results, m)
+    rows = [r for r in table.index if r.endswith(f" within {m:g} min")]
+    labels = [r[: -len(f" within {m:g} min")] for r in rows]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.5, 0.45 * len(rows) * max(2, len(results)) + 1.2), layout="constrained")
+    n = len(table.columns)
+    height = 0.8 / n
+    y = np.arange(len(rows))
+    colours = plt.get_cmap("tab10").colors
+    for i, area in enumerate(table.columns):
+        values = table.loc[rows, area].astype(float).to_numpy()
+        bars = ax.barh(y + (i - (n - 1) / 2) * height, values, height=height * 0.92, label=area, color=colours[i % 10])
+        ax.bar_label(bars, labels=[f"{v:.0%}" if np.isfinite(v) else "" for v in values], padding=2, fontsize=8)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.12)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel(f"share of residents within {m:g} min ({', '.join(sorted({acc.network.mode for acc in results.values()}))})")
+    ax.set_title(f"Residents within {m:g} minutes of each function")
+    ax.legend(loc="lower right", fontsize=8, frameon=True)
+    ax.grid(axis="x", color="#dddddd", lw=0.6)
+    ax.set_axisbelow(True)
+    return ax
+
+
+def plot_all_functions(results: dict, ax=None, *, minutes: float | None = None):
+    """Cumulative share of residents reaching every function within t minutes, one line per area,
+    up to the largest threshold common to all results (a dashed line at ``minutes``). Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    from .plots import cumulative_share
+
+    _check(results, minutes if minutes is not None else min(min(acc.minutes) for acc in results.values()))
+    largest = min(max(acc.minutes) for acc in results.values())
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+    colours = plt.get_cmap("tab10").colors
+    for i, (area, acc) in enumerate(results.items()):
+        pop = acc.nodes["population"].to_numpy(float)
+        w = np.where(pop > 0, pop, 0.0)
+        t = function_minutes(acc)[_ALL].to_numpy(float)
+        x, y = cumulative_share(t, w, largest)
+        ax.plot(x, y, drawstyle="steps-post", lw=2, color=colours[i % 10], label=str(area))
+    if minutes is not None:
+        ax.axvline(minutes, color="#777777", lw=0.9, ls="--")
+    ax.set_xlim(0, largest)
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("share of residents")
+    ax.set_title("Residents reaching every function within t minutes")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(color="#eeeeee", lw=0.6)
+    return ax
+
+
+def save_comparison(table: pd.DataFrame, folder: str | Path = ".") -> Path:
+    """Write ``comparison.csv`` (the table of :func:`compare_areas`) in ``folder``; returns its path.
+
+    Written to a temporary name and renamed, so a failure leaves no half-written file.
+    """
+    import os
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "comparison.csv"
+    tmp = folder / ".comparison.csv.tmp"
+    table.to_csv(tmp)
+    os.replace(tmp, out)
+    return out
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The table of :func:`compare_areas` as text for reading: shares in percent, minutes with one
+    decimal ("-" when beyond the largest threshold), counts with thousands separators."""
+
+    def fmt(row: str, v) -> str:
+        if isinstance(v, str):
+            return v
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            return "-"
+        if " within " in row:
+            return f"{v:.0%}"
+        if row.endswith("median min"):
+            return f"{v:.1f}"
+        return f"{v:,.0f}"
+
+    return pd.DataFrame({c: [fmt(r, table.at[r, c]) for r in table.index] for c in table.columns}, index=table.index)
