@@ -81,7 +81,7 @@ OD tables with unknown nodes (superblocks)             InvalidOptionError naming
 papermill parameters of the wrong type (overview)      ReportError before anything runs            test_reports.py::test_bad_parameters_fail_before_running
 papermill parameters of the wrong type                 ReportError before anything runs; CLI       here: test_accessibility_report_parameters_of_the_wrong_type,
 (accessibility report, CLI ``-p``)                     exit code 2                                 test_cli_report_parameter_of_the_wrong_type
-papermill parameter whose default is None given a      ReportError -- today accepted, fails inside here: test_parameters_with_none_default_are_type_checked (xfail)
+papermill parameter whose default is None given a      ReportError (annotated parameters cell)      here: test_parameters_with_none_default_are_type_checked (xfail)
 wrong type (``services="grocery"``)                    the notebook
 online fetch offline / cache                           OnlineFetchError "offline"; cached answer   test_online.py::test_offline_with_empty_cache_place,
                                                                                                    test_offline_with_empty_cache_bbox_fails_fast,
@@ -627,12 +627,6 @@ def test_cli_report_parameter_of_the_wrong_type(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP urbankit/reports.py _type_ok: a parameter whose default is None (services, taxonomy, "
-    "population, population_column) accepts any type, so services='grocery' passes validation and fails "
-    "inside the notebook (accessibility iterates the string's characters)",
-)
 def test_parameters_with_none_default_are_type_checked():
     from urbankit.reports import validate_parameters
 

@@ -208,7 +208,39 @@ def notebook_parameters(notebook: str | Path) -> dict[str, object]:
     return out
 
 
-def _type_ok(default, value) -> bool:
+_ANNOTATION_TYPES = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list, tuple),
+    "tuple": (list, tuple),
+    "dict": (dict,),
+    "None": (type(None),),
+}
+
+
+def notebook_parameter_types(notebook: str | Path) -> dict[str, tuple[type, ...]]:
+    """Types of the annotated parameters of a notebook's ``parameters`` cell (``x: str | None = None``)."""
+    import nbformat
+
+    nb = nbformat.read(resolve_notebook(notebook), as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    out: dict[str, tuple[type, ...]] = {}
+    for node in ast.parse(cells[0].source).body if cells else []:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names = [n.strip() for n in ast.unparse(node.annotation).split("|")]
+            names = [n.split("[")[0] for n in names]
+            if all(n in _ANNOTATION_TYPES for n in names):
+                out[node.target.id] = tuple(t for n in names for t in _ANNOTATION_TYPES[n])
+    return out
+
+
+def _type_ok(default, value, allowed: tuple[type, ...] | None = None) -> bool:
+    if allowed is not None:
+        if isinstance(value, bool) and bool not in allowed:
+            return False
+        return isinstance(value, allowed)
     if default is None or value is None:
         return True
     if isinstance(default, bool) or isinstance(value, bool):
@@ -223,11 +255,15 @@ def _type_ok(default, value) -> bool:
 def validate_parameters(notebook: str | Path, parameters: dict | None) -> dict:
     """Check ``parameters`` against the notebook's ``parameters`` cell; raise once for all problems."""
     declared = notebook_parameters(notebook)
+    types = notebook_parameter_types(notebook)
     problems = []
     for name, value in (parameters or {}).items():
         if name not in declared:
             problems.append(f"unknown parameter {name!r} (the notebook declares {sorted(declared)})")
-        elif not _type_ok(declared[name], value):
+        elif name in types and not _type_ok(declared[name], value, types[name]):
+            wanted = " or ".join(dict.fromkeys("None" if t is type(None) else t.__name__ for t in types[name]))
+            problems.append(f"parameter {name!r} must be {wanted}, got {type(value).__name__} {value!r}")
+        elif name not in types and not _type_ok(declared[name], value):
             problems.append(
                 f"parameter {name!r} must be {type(declared[name]).__name__} like its default "
                 f"{declared[name]!r}, got {type(value).__name__} {value!r}"
