@@ -7,7 +7,7 @@
 ('walk', 'EPSG:32632')
 """
 
-from . import datasets, maps, mock, plots, settings
+from . import datasets, maps, mock, plots, settings, superblocks
 from ._errors import (
     CorruptFileError,
     CRSError,
@@ -31,6 +31,7 @@ from .networks import MODES, StreetNetwork, build_network
 from .population import PopulationEstimate, population_per_node, read_population_grid
 from .outputs import write_accessibility_gpkg
 from .reports import AreaOverview, area_overview, run_report
+from .superblocks import assign, effects, find_superblocks, gravity_demand, run_scenario
 from .zones import to_hex, to_zones
 
 __version__ = "0.1.0"
@@ -42,6 +43,12 @@ __all__ = [
     "compare_groups",
     "data_completeness",
     "x_minute_city",
+    "assign",
+    "effects",
+    "find_superblocks",
+    "gravity_demand",
+    "run_scenario",
+    "superblocks",
     "isochrones",
     "maps",
     "mock",
