@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import osmium
+import pandas as pd
 import pytest
 
 import urbankit
@@ -23,7 +24,7 @@ from urbankit._errors import (
     UrbankitError,
 )
 
-from conftest import DATA, reference_read
+from conftest import DATA, OSM_FILES, existing, reference_read
 
 #: keys that make an object a candidate destination (restated; checked against urbankit below)
 POI_KEYS = ("amenity", "shop", "leisure", "healthcare", "public_transport", "office", "tourism", "craft",
@@ -188,16 +189,148 @@ def test_features_and_buildings_count_directly(fixture_path, read_extract):
     assert len(ex.features) > 10 and len(ex.buildings) > 10
     assert ex.features.crs == ex.buildings.crs == "EPSG:4326"
     assert ex.features.geometry.notna().all() and ex.features.geometry.is_valid.mean() > 0.95
-    assert set(ex.buildings.geom_type) <= {"MultiPolygon", "Polygon"}
+    assert set(ex.buildings.geom_type) == {"Point"}
     # names and tags as in the file
     node_feats = ex.features[ex.features.osm_type == "node"]
     assert all(isinstance(t, dict) and any(k in t for k in POI_KEYS) for t in node_feats.tags)
     assert (node_feats.name.fillna("") == [t.get("name", "") for t in node_feats.tags]).all()
 
 
+def _reference_footprints(path: Path) -> dict:
+    """(osm_type, id) -> (shapely polygon, area in m²) of the buildings osmium assembles.
+
+    Independent of urbankit: osmium's WKB of each area, its area measured by GEOS after projecting
+    the whole polygon with geopandas to the UTM zone geopandas estimates for the file.
+    """
+    import geopandas as gpd
+    import shapely
+
+    wkb = osmium.geom.WKBFactory()
+    keys, blobs = [], []
+    for area in osmium.FileProcessor(str(path)).with_areas():
+        if area.is_area() and area.tags.get("building", "no") != "no":
+            keys.append(("way" if area.from_way() else "relation", area.orig_id()))
+            blobs.append(wkb.create_multipolygon(area))
+    polys = gpd.GeoSeries(shapely.from_wkb(blobs), crs="EPSG:4326")
+    areas = polys.to_crs(polys.estimate_utm_crs()).area.to_numpy()
+    return {key: (poly, a) for key, poly, a in zip(keys, polys.values, areas, strict=True)}
+
+
+@pytest.mark.parametrize("name", [n for n in OSM_FILES if n != "barcelona"])  # barcelona: unsorted
+def test_buildings_are_points_with_footprint_area(name, read_extract):
+    """Each building: a point at its footprint's centroid, and the footprint's area (outer - inner)."""
+    import shapely
+
+    path = existing(OSM_FILES[name])
+    ex = read_extract(path)
+    b = ex.buildings
+    assert list(b.columns) == ["osm_type", "osm_id", *urbankit.ingest.BUILDING_TAGS, "footprint_m2", "geometry"]
+    assert list(b.columns[:-1]) == list(urbankit.ingest.BUILDING_COLUMNS)
+    assert b.crs == "EPSG:4326" and set(b.geom_type) == {"Point"}
+    assert b["osm_id"].dtype == np.int64 and b["footprint_m2"].dtype == np.float64
+    ref = _reference_footprints(path)
+    keys = list(zip(b.osm_type, b.osm_id.astype(int)))
+    assert set(keys) == set(ref) and len(keys) == len(ref) > 10
+    polys = np.array([ref[k][0] for k in keys], dtype=object)
+    want = np.array([ref[k][1] for k in keys])
+    got = b.footprint_m2.to_numpy()
+    assert (want > 0).all()
+    np.testing.assert_allclose(got, want, rtol=5e-3)
+    # the point is the footprint's centroid (GEOS, in degrees; urbankit computes it in metres)
+    dist = shapely.distance(b.geometry.values, shapely.centroid(polys))
+    assert dist.max() < 1e-6  # degrees: 0.1 m
+    inside = shapely.intersects(b.geometry.values, polys)
+    assert inside.mean() > 0.8  # courtyard blocks and L shapes put some centroids outside
+    # tags as in the file
+    tags = {}
+    for way in osmium.FileProcessor(str(path), osmium.osm.WAY | osmium.osm.RELATION):
+        if ("way" if way.is_way() else "relation", way.id) in ref:
+            tags["way" if way.is_way() else "relation", way.id] = dict(way.tags)
+    for key in urbankit.ingest.BUILDING_TAGS:
+        got_tags = [None if pd.isna(v) else v for v in b[key]]  # missing values are NaN (str dtype)
+        assert got_tags == [tags[k].get(key) for k in keys], key
+
+
+def test_footprint_area_with_courtyard_and_parts(tmp_path):
+    """A relation with two outer rings, one with a hole: areas and centroid against shapely."""
+    import geopandas as gpd
+    import shapely
+    from osmium.osm import mutable
+
+    lon0, lat0 = 24.94, 60.17
+    dlon, dlat = 1e-3, 5e-4  # ~55 x 55 m
+    square = [(0, 0), (1, 0), (1, 1), (0, 1)]
+    hole = [(0.25, 0.25), (0.25, 0.75), (0.75, 0.75), (0.75, 0.25)]
+    far = [(3, 0), (3.5, 0), (3.5, 0.5), (3, 0.5)]
+    path = tmp_path / "courtyard.osm.pbf"
+    writer = osmium.SimpleWriter(str(path))
+    nid, ways = 1, []
+    for ring in (square, hole, far):
+        ids = []
+        for x, y in ring:
+            writer.add_node(mutable.Node(id=nid, location=(lon0 + x * dlon, lat0 + y * dlat)))
+            ids.append(nid)
+            nid += 1
+        ways.append(ids + ids[:1])
+    writer.add_node(mutable.Node(id=nid, location=(lon0, lat0 - dlat)))
+    writer.add_node(mutable.Node(id=nid + 1, location=(lon0 + dlon, lat0 - dlat)))
+    writer.add_way(mutable.Way(id=1, nodes=ways[0]))
+    writer.add_way(mutable.Way(id=2, nodes=ways[1]))
+    writer.add_way(mutable.Way(id=3, nodes=ways[2], tags={"building": "house", "building:levels": "2"}))
+    writer.add_way(mutable.Way(id=4, nodes=[nid, nid + 1], tags={"highway": "residential"}))
+    members = [("w", 1, "outer"), ("w", 2, "inner"), ("w", 3, "outer")]
+    writer.add_relation(mutable.Relation(id=7, members=members, tags={"type": "multipolygon", "building": "apartments"}))
+    writer.close()
+
+    b = urbankit.read_osm(path).buildings
+    assert sorted(zip(b.osm_type, b.osm_id)) == [("relation", 7), ("way", 3)]
+    rel = b[b.osm_type == "relation"].iloc[0]
+    way = b[b.osm_type == "way"].iloc[0]
+
+    def poly(ring):
+        return shapely.Polygon([(lon0 + x * dlon, lat0 + y * dlat) for x, y in ring])
+
+    mp = shapely.MultiPolygon([shapely.Polygon(poly(square).exterior, [poly(hole).exterior]), poly(far)])
+    want = gpd.GeoSeries([mp, poly(far)], crs="EPSG:4326").to_crs("EPSG:32635")
+    assert rel.footprint_m2 == pytest.approx(want.area.iloc[0], rel=1e-6)
+    assert way.footprint_m2 == pytest.approx(want.area.iloc[1], rel=1e-6)
+    assert want.area.iloc[0] == pytest.approx(4 * want.area.iloc[1], rel=1e-3)  # 1 - 1/4 + 1/4 vs 1/4
+    assert rel.geometry.distance(mp.centroid) < 1e-7
+    assert way.geometry.distance(poly(far).centroid) < 1e-7
+    assert rel.building == "apartments" and way["building:levels"] == "2"
+
+
+def test_footprints_vectorised_matches_shapely():
+    """footprints(): random polygons with holes, in two UTM zones and both hemispheres."""
+    import geopandas as gpd
+    import shapely
+
+    rng = np.random.default_rng(3)
+    geoms = []
+    for lon, lat in [(2.9, 41.4), (3.1, 41.4), (-70.6, -33.4), (151.2, -33.9)]:
+        for _ in range(20):
+            n = int(rng.integers(4, 12))  # star-shaped around (lon, lat), which is well inside
+            ang = 2 * np.pi * (np.arange(n) + rng.uniform(-0.3, 0.3, n)) / n
+            r = rng.uniform(1e-4, 5e-4, n)
+            shell = np.c_[lon + r * np.cos(ang), lat + r * np.sin(ang)]
+            hole = np.asarray(shapely.Point(lon, lat).buffer(2e-5).exterior.coords)
+            geoms.append(shapely.Polygon(shell, [hole] if rng.random() < 0.5 else []))
+            assert geoms[-1].is_valid
+    geoms.append(shapely.MultiPolygon([geoms[0], shapely.affinity.translate(geoms[1], 0.01)]))
+    area, lon, lat = urbankit.ingest.polygon_footprints(geoms)
+    gs = gpd.GeoSeries(geoms, crs="EPSG:4326")
+    for i, g in enumerate(geoms):
+        utm = gs.iloc[[i]].estimate_utm_crs()
+        assert area[i] == pytest.approx(gs.iloc[[i]].to_crs(utm).area.iloc[0], rel=1e-6), i
+        assert shapely.Point(lon[i], lat[i]).distance(g.centroid) < 1e-6, i  # centroid in metres vs degrees
+    empty = urbankit.ingest.polygon_footprints([])
+    assert all(len(a) == 0 for a in empty)
+
+
 def test_buildings_optional(monaco):
     ex = urbankit.read_osm(monaco, buildings=False)
     assert len(ex.buildings) == 0 and len(ex.ways) > 1000
+    assert list(ex.buildings.columns) == list(urbankit.ingest.BUILDING_COLUMNS) + ["geometry"]
 
 
 def test_poi_keys_option(monaco, read_extract):

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -340,6 +341,16 @@ def _feature_table(gdf) -> dict:
     }
 
 
+def _footprint_polygons(path: Path) -> dict:
+    """(osm_type, osm_id) -> footprint polygon of every building osmium assembles from the file."""
+    wkb = osmium.geom.WKBFactory()
+    out = {}
+    for area in osmium.FileProcessor(str(path)).with_areas():
+        if area.is_area() and area.tags.get("building", "no") != "no":
+            out["way" if area.from_way() else "relation", area.orig_id()] = shapely.from_wkb(wkb.create_multipolygon(area))
+    return out
+
+
 def _assert_same_content(online, offline) -> None:
     """The online extract holds exactly what read_osm found: tables, dtypes, tags and geometries."""
     pd.testing.assert_frame_equal(online.ways, offline.ways)
@@ -349,14 +360,21 @@ def _assert_same_content(online, offline) -> None:
         assert online.meta["poi_keys"] == offline.meta["poi_keys"]
     for got_gdf, want_gdf in ((online.features, offline.features), (online.buildings, offline.buildings)):
         assert list(got_gdf.columns) == list(want_gdf.columns)
+        assert dict(got_gdf.dtypes) == dict(want_gdf.dtypes)
         assert got_gdf.crs == want_gdf.crs == "EPSG:4326"
         got, want = _feature_table(got_gdf), _feature_table(want_gdf)
         assert got.keys() == want.keys()
         for key, (attrs, geom) in want.items():
             got_attrs, got_geom = got[key]
-            assert got_attrs == attrs, key
             assert got_geom.geom_type == geom.geom_type, key
-            assert got_geom.equals(geom), key  # same shape (ring start points may differ)
+            if got_gdf is online.buildings:
+                # the same footprint, computed from osmnx's polygon online and from osmium's rings
+                # offline: equal up to rounding (ring start points and orientation may differ)
+                assert got_attrs.pop("footprint_m2") == pytest.approx(attrs.pop("footprint_m2"), rel=1e-9), key
+                assert got_geom.distance(geom) < 1e-9, key
+            else:
+                assert got_geom.equals(geom), key  # same shape (ring start points may differ)
+            assert got_attrs == attrs, key
 
 
 # --------------------------------------------------------------------------------------------------
@@ -461,9 +479,18 @@ def test_polygon_part_of_the_fixture_matches_read_osm_restricted(servers, offlin
     # ways are rows 0..n-1 sorted by OSM id, way_nodes contiguous per way
     assert list(ex.ways.way_id) == sorted(wanted)
     assert ex.way_nodes["way"].is_monotonic_increasing
-    # destinations and buildings are those intersecting the polygon
+    # destinations and buildings are those intersecting the polygon (buildings by their footprint)
     assert len(ex.features) < len(offline_extract.features)
-    assert ex.features.intersects(part).all() and ex.buildings.intersects(part).all()
+    assert ex.features.intersects(part).all()
+    footprints = _footprint_polygons(FIXTURE)
+    wanted_bld = {key for key, poly in footprints.items() if poly.intersects(part)}
+    assert 0 < len(wanted_bld) < len(offline_extract.buildings)
+    assert set(zip(ex.buildings.osm_type, ex.buildings.osm_id)) == wanted_bld
+    offline_bld = offline_extract.buildings.set_index(["osm_type", "osm_id"])
+    got_bld = ex.buildings.set_index(["osm_type", "osm_id"])
+    want_bld = offline_bld.loc[got_bld.index]
+    np.testing.assert_allclose(got_bld.footprint_m2, want_bld.footprint_m2, rtol=1e-9)
+    assert (shapely.distance(got_bld.geometry.values, want_bld.geometry.values) < 1e-9).all()  # degrees
 
 
 def test_place_not_found(servers):

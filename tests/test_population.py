@@ -418,6 +418,69 @@ def make_buildings(rows) -> gpd.GeoDataFrame:
     return gdf.to_crs("EPSG:4326")
 
 
+def as_points(b: gpd.GeoDataFrame, *, footprint=None) -> gpd.GeoDataFrame:
+    """Footprint polygons as read_osm gives buildings: centroid points with ``footprint_m2``."""
+    metric = b.to_crs(UTM)
+    out = b.copy()
+    out["footprint_m2"] = metric.area.to_numpy() if footprint is None else footprint
+    out = out.set_geometry(metric.centroid.to_crs(b.crs).values)
+    return out
+
+
+def test_buildings_as_points_with_footprint_hand_computed():
+    nodes = make_nodes([(0, 0), (100, 0)])
+    b = as_points(
+        make_buildings(
+            [
+                (5, 20, 15, 40, {"building": "apartments", "building:levels": "3;4"}),  # 10 x 20 m
+                (70, 10, 90, 30, {"building": "house", "building:levels": "1"}),  # 20 x 20 m
+                (70, 10, 90, 30, {"building": "office", "building:levels": "10"}),  # ignored
+            ]
+        ),
+        footprint=[200.0, 400.0, 400.0],
+    )
+    assert set(b.geom_type) == {"Point"}
+    est = population_per_node(nodes, buildings=b)
+    assert est.per_node.loc[10] == pytest.approx(200 * 4 / 40, rel=1e-12)  # 20 residents
+    assert est.per_node.loc[20] == pytest.approx(400 * 1 / 40, rel=1e-12)  # 10 residents
+    assert est.details["buildings_used"] == 2 and est.details["buildings_non_residential"] == 1
+    assert est.details["floor_area_m2"] == pytest.approx(200 * 4 + 400)
+    # the footprint column is what counts, not the (zero) area of the point
+    b.loc[0, "footprint_m2"] = 100.0
+    assert population_per_node(nodes, buildings=b).per_node.loc[10] == pytest.approx(10.0, rel=1e-12)
+
+
+def test_points_and_polygons_give_the_same_estimate():
+    nodes = make_nodes([(0, 0), (1000, 0), (0, 1000)])
+    b = make_buildings(
+        [
+            (0, 0, 10, 10, {"building": "house", "building:levels": "4"}),
+            (990, 0, 1000, 10, {"building": "terrace", "height": "6 m"}),
+            (0, 990, 10, 1000, {"building": "yes"}),
+            (20, 0, 30, 10, {"building": "Residential", "building:levels": "5", "building:min_level": "2"}),
+        ]
+    )
+    want = population_per_node(nodes, buildings=b, floor_area_per_resident_m2=20)
+    got = population_per_node(nodes, buildings=as_points(b), floor_area_per_resident_m2=20)
+    np.testing.assert_allclose(got.per_node.to_numpy(), want.per_node.to_numpy(), rtol=1e-9)
+    # mixed: polygons use their own area, points their footprint_m2
+    mixed = pd.concat([b.iloc[:2].assign(footprint_m2=np.nan), as_points(b.iloc[2:])], ignore_index=True)
+    mixed = gpd.GeoDataFrame(mixed, geometry="geometry", crs=b.crs)
+    got = population_per_node(nodes, buildings=mixed, floor_area_per_resident_m2=20)
+    np.testing.assert_allclose(got.per_node.to_numpy(), want.per_node.to_numpy(), rtol=1e-9)
+
+
+def test_points_without_footprint_are_not_used():
+    nodes = make_nodes([(0, 0)])
+    pts = as_points(make_buildings([(0, 0, 10, 10, {"building": "house"}), (20, 0, 30, 10, {"building": "house"})]))
+    pts.loc[1, "footprint_m2"] = np.nan
+    est = population_per_node(nodes, buildings=pts)
+    assert est.details["buildings_used"] == 1 and est.details["buildings_not_polygons"] == 1
+    assert est.total == pytest.approx(100 * 3 / 40, rel=1e-6)
+    with pytest.raises(PopulationError, match="none of the 2 buildings is a residential footprint"):
+        population_per_node(nodes, buildings=pts.drop(columns="footprint_m2"))
+
+
 def test_buildings_hand_computed():
     nodes = make_nodes([(0, 0), (100, 0)])
     b = make_buildings(
@@ -572,7 +635,21 @@ def test_helsinki_osm_buildings(helsinki_nodes):
     est = population_per_node(helsinki_nodes, buildings=ex.buildings)
     d = est.details
     assert d["buildings_used"] + d["buildings_non_residential"] + d["buildings_not_polygons"] == len(ex.buildings)
-    assert d["buildings_used"] > 0 and est.total > 0
+    assert d["buildings_used"] > 0 and est.total > 0 and d["buildings_not_polygons"] == 0
+    # the same as from the footprint polygons themselves (osmium's, independent of urbankit)
+    import osmium
+
+    wkb = osmium.geom.WKBFactory()
+    polys = {}
+    for area in osmium.FileProcessor(str(HELSINKI_OSM)).with_areas():
+        if area.is_area() and area.tags.get("building", "no") != "no":
+            polys["way" if area.from_way() else "relation", area.orig_id()] = wkb.create_multipolygon(area)
+    geoms = shapely.from_wkb([polys[k] for k in zip(ex.buildings.osm_type, ex.buildings.osm_id)])
+    as_polygons = gpd.GeoDataFrame(ex.buildings.drop(columns=["geometry", "footprint_m2"]), geometry=geoms, crs=4326)
+    ref = population_per_node(helsinki_nodes, buildings=as_polygons)
+    assert ref.details["buildings_used"] == d["buildings_used"]
+    assert est.total == pytest.approx(ref.total, rel=1e-3)
+    np.testing.assert_allclose(est.per_node.to_numpy(), ref.per_node.to_numpy(), rtol=2e-3, atol=1e-6)
     assert est.total == pytest.approx(d["residents_assigned"])
     assert d["residents_total"] == pytest.approx(d["residents_assigned"] + d["residents_unreached"])
     scaled = population_per_node(helsinki_nodes, buildings=ex.buildings, total=7_801)

@@ -40,9 +40,11 @@ from .ingest import (
     STREET_TAGS,
     OSMExtract,
     StreetCollector,
+    building_frame,
     empty_buildings,
     empty_features,
     is_street,
+    polygon_footprints,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["from_bbox", "from_place", "from_polygon"]
 
 #: Bumped whenever the conversion below changes, so extract hashes (and downstream caches) change.
-_FORMAT_VERSION = "urbankit-online-1"
+_FORMAT_VERSION = "urbankit-online-2"  # 2: buildings as points with footprint_m2
 
 #: Overpass way filter for the street download: every way with a ``highway`` tag; urbankit applies
 #: its own street rule (as in ``read_osm``) and its mode filters later.
@@ -387,7 +389,8 @@ def _split_features(gdf: gpd.GeoDataFrame | None, poi_keys: tuple[str, ...], bui
     closed ways tagged ``area=no``) with a destination key other than ``highway`` are line features;
     other closed ways and multipolygon/boundary relations are areas, which are features when they
     carry a destination key other than ``highway`` alone, and buildings when ``building`` is set and
-    not ``no``.
+    not ``no``. Buildings are reduced as in ``read_osm``: a point at the footprint's centroid and the
+    footprint area ``footprint_m2`` (both computed by the same function from the polygon's rings).
     """
     if gdf is None or len(gdf) == 0:
         return empty_features(), empty_buildings()
@@ -443,10 +446,14 @@ def _split_features(gdf: gpd.GeoDataFrame | None, poi_keys: tuple[str, ...], bui
         geometry=feat_geom if feat_geom else [],
         crs="EPSG:4326",
     )
-    bld = gpd.GeoDataFrame(
-        pd.DataFrame(bld_rows, columns=("osm_type", "osm_id") + BUILDING_TAGS),
-        geometry=bld_geom if bld_geom else [],
-        crs="EPSG:4326",
+    area_m2, lon, lat = polygon_footprints(bld_geom)
+    bld = building_frame(
+        [r[0] for r in bld_rows],
+        [r[1] for r in bld_rows],
+        {k: [r[2 + i] for r in bld_rows] for i, k in enumerate(BUILDING_TAGS)},
+        area_m2,
+        lon,
+        lat,
     )
     return features, bld
 

@@ -4,14 +4,19 @@ Every reader returns an :class:`OSMExtract`, the one type the rest of urbankit c
 ways (tags and ordered node coordinates), the tagged features that can become destinations, and the
 building footprints.
 
-OSM files (``.osm``, ``.osm.bz2``, ``.osm.pbf``) are streamed through pyosmium in one pass: only
-ways with a ``highway`` tag keep their node coordinates, only tagged features and buildings keep
-geometries, so memory grows with the street network, not with the file.
+OSM files (``.osm``, ``.osm.bz2``, ``.osm.pbf``) are streamed through pyosmium (one pass over the
+relations for multipolygon assembly, one over everything): only ways with a ``highway`` tag keep
+their node coordinates, only tagged features keep geometries, and each building is reduced while
+streaming to one point and its footprint area, so memory grows with the street network and the
+number of buildings, not with the number of nodes in the file. The node-location index pyosmium
+needs to place way nodes is the one sizeable structure that grows with the file (16 bytes per node,
+see :data:`NODE_LOCATION_INDEX`).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import logging
 import tempfile
@@ -75,6 +80,19 @@ DEFAULT_POI_KEYS = (
 #: Tags kept for building footprints.
 BUILDING_TAGS = ("building", "building:levels", "building:min_level", "height", "roof:levels")
 
+#: Columns of :attr:`OSMExtract.buildings` besides the geometry, in order.
+BUILDING_COLUMNS = ("osm_type", "osm_id") + BUILDING_TAGS + ("footprint_m2",)
+
+#: pyosmium node-location index used to place the nodes of ways, in order of preference. Sparse
+#: indexes cost 16 bytes per node of the file whatever the node ids (real ids reach ~1.3e10, which
+#: rules out the dense arrays: 8 bytes x the largest id); the mmap-backed one grows without the copy
+#: (and the doubled peak) of the in-memory vector behind ``flex_mem``/``sparse_mem_array``.
+NODE_LOCATION_INDEX = ("sparse_mmap_array", "sparse_mem_array")
+
+#: Ring vertices buffered before the footprints read so far are reduced to points and areas; bounds
+#: the ring buffers (8 bytes a vertex) and the float temporaries of the reduction (~100 bytes a vertex).
+_FOOTPRINT_CHUNK = 1 << 18
+
 
 @dataclass(frozen=True, repr=False)
 class OSMExtract:
@@ -93,8 +111,13 @@ class OSMExtract:
         Tagged objects that may be destinations, EPSG:4326: ``osm_type`` (node/way/relation),
         ``osm_id``, ``name``, ``tags`` (dict of all tags), geometry (point, line or (multi)polygon).
     buildings : geopandas.GeoDataFrame
-        Building footprints, EPSG:4326: ``osm_type``, ``osm_id`` and the tags of
-        :data:`BUILDING_TAGS`.
+        One row per building (closed way or multipolygon relation with ``building`` not ``no``),
+        EPSG:4326, columns :data:`BUILDING_COLUMNS`: ``osm_type`` (way/relation), ``osm_id``, the
+        tags of :data:`BUILDING_TAGS` (missing where absent), ``footprint_m2`` (footprint area in
+        m², outer rings minus inner rings, measured in the UTM zone of the building) and a **point**
+        geometry: the centroid of the footprint (area-weighted over its rings, so it may fall
+        outside an L-shaped or multi-part footprint). Footprint polygons are not kept: they would
+        cost ~1 kB a building; use ``footprint_m2`` for areas.
     source : str
         Where the data came from (path or query).
     sha256 : str
@@ -178,7 +201,250 @@ def empty_features() -> gpd.GeoDataFrame:
 
 def empty_buildings() -> gpd.GeoDataFrame:
     """A buildings table with no rows (the columns of :attr:`OSMExtract.buildings`)."""
-    return gpd.GeoDataFrame(pd.DataFrame(columns=("osm_type", "osm_id") + BUILDING_TAGS), geometry=[], crs="EPSG:4326")
+    return building_frame([], [], {}, [], [], [])
+
+
+def building_frame(osm_type, osm_id, tags: dict, footprint_m2, lon, lat) -> gpd.GeoDataFrame:
+    """The :attr:`OSMExtract.buildings` table from its columns (``tags``: key -> values, absent
+    keys of :data:`BUILDING_TAGS` are all missing); points at ``lon``, ``lat``."""
+    n = len(osm_id)
+    columns = {"osm_type": _str_column(osm_type), "osm_id": np.asarray(osm_id, dtype=np.int64)}
+    for key in BUILDING_TAGS:
+        columns[key] = _str_column(tags[key] if key in tags else np.full(n, None))
+    columns["footprint_m2"] = np.asarray(footprint_m2, dtype=np.float64)
+    return _geo_frame(columns, _points(lon, lat))
+
+
+def _str_column(values) -> pd.Series:
+    """Strings as pandas' ``str`` dtype (missing values: None in, NaN out), like ``pd.DataFrame(rows)``."""
+    return pd.Series(np.asarray(values, dtype=object), dtype="str")
+
+
+def _points(lon, lat):
+    return gpd.points_from_xy(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+
+
+def _geo_frame(columns: dict, points) -> gpd.GeoDataFrame:
+    frame = pd.DataFrame(columns, copy=False)
+    columns.clear()
+    return gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326")
+
+
+# --------------------------------------------------------------------------------------------------
+# building footprints: rings -> (point, area), vectorised
+
+
+@functools.cache
+def _utm_transformer(epsg: int):
+    from pyproj import Transformer
+
+    return Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+
+
+def footprints(lon, lat, ring_start, ring_outer, ring_bld, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area (m²) and centroid (lon, lat) of ``n`` polygonal footprints given as rings of vertices.
+
+    Parameters
+    ----------
+    lon, lat : array of float
+        Vertices in degrees (EPSG:4326), ring after ring; a ring may repeat its first vertex last.
+    ring_start : array of int
+        Index of each ring's first vertex (increasing).
+    ring_outer : array of bool
+        Whether each ring is an outer ring (adds area) or an inner one (subtracts it).
+    ring_bld : array of int
+        Footprint (``0..n-1``) of each ring, non-decreasing.
+
+    Returns
+    -------
+    area_m2, lon, lat : numpy.ndarray
+        Outer minus inner ring areas, and the area-weighted centroid of the rings (the polygon
+        centroid), each footprint measured in the standard UTM zone of its first vertex. NaN for a
+        footprint without rings; a footprint without area gets the mean of its vertices.
+    """
+    lon = np.asarray(lon, dtype=np.float64)
+    lat = np.asarray(lat, dtype=np.float64)
+    ring_start = np.asarray(ring_start, dtype=np.int64)
+    ring_bld = np.asarray(ring_bld, dtype=np.int64)
+    sign = np.where(np.asarray(ring_outer, dtype=bool), 1.0, -1.0)
+    area = np.full(n, np.nan)
+    out_lon, out_lat = np.full(n, np.nan), np.full(n, np.nan)
+    if len(ring_start) == 0:
+        return area, out_lon, out_lat
+    n_v = len(lon)
+    ring_len = np.diff(np.append(ring_start, n_v))
+    first = np.searchsorted(ring_bld, np.arange(n))  # first ring of each footprint
+    has = first < len(ring_bld)
+    has[has] = ring_bld[first[has]] == np.flatnonzero(has)
+    first_v = ring_start[np.minimum(first, len(ring_start) - 1)]  # its first vertex
+    zone = np.clip(np.floor((lon[first_v] + 180.0) / 6.0), 0, 59).astype(np.int64) + 1
+    epsg = np.where(lat[first_v] < 0, 32700, 32600) + zone
+    v_bld = np.repeat(ring_bld, ring_len)
+    codes = np.unique(epsg[has])
+    if len(codes) == 1:
+        x, y = _utm_transformer(int(codes[0])).transform(lon, lat)
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    else:
+        x, y = np.empty(n_v), np.empty(n_v)
+        v_epsg = epsg[v_bld]
+        for code in codes:
+            m = v_epsg == code
+            x[m], y[m] = _utm_transformer(int(code)).transform(lon[m], lat[m])
+    # work relative to each ring's first vertex: exact closing term (0) and no cancellation
+    ox, oy = x[ring_start], y[ring_start]
+    dx, dy = x - np.repeat(ox, ring_len), y - np.repeat(oy, ring_len)
+    cross = np.zeros(n_v)
+    np.subtract(dx[:-1] * dy[1:], dx[1:] * dy[:-1], out=cross[:-1])
+    cross[ring_start[1:] - 1] = 0.0  # no segment between the last vertex of a ring and the next ring
+    a2 = np.add.reduceat(cross, ring_start)  # twice the signed area of each ring
+    sx = np.zeros(n_v)
+    sy = np.zeros(n_v)
+    np.multiply(dx[:-1] + dx[1:], cross[:-1], out=sx[:-1])
+    np.multiply(dy[:-1] + dy[1:], cross[:-1], out=sy[:-1])
+    del cross
+    sx, sy = np.add.reduceat(sx, ring_start), np.add.reduceat(sy, ring_start)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rcx = np.where(a2 != 0, sx / (3.0 * a2), 0.0)
+        rcy = np.where(a2 != 0, sy / (3.0 * a2), 0.0)
+    w = sign * np.abs(a2) / 2.0  # signed ring area: outer adds, inner subtracts
+    # centroids relative to each footprint's first vertex
+    bx, by = x[first_v], y[first_v]
+    rx = ox - bx[ring_bld] + rcx
+    ry = oy - by[ring_bld] + rcy
+    tot = np.bincount(ring_bld, weights=w, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = np.bincount(ring_bld, weights=w * rx, minlength=n) / tot
+        cy = np.bincount(ring_bld, weights=w * ry, minlength=n) / tot
+    flat = has & ~(np.abs(tot) > 0)
+    if flat.any():  # no area: the mean of the vertices
+        cnt = np.bincount(v_bld, minlength=n)
+        mx = np.bincount(v_bld, weights=x - bx[v_bld], minlength=n) / np.maximum(cnt, 1)
+        my = np.bincount(v_bld, weights=y - by[v_bld], minlength=n) / np.maximum(cnt, 1)
+        cx[flat], cy[flat] = mx[flat], my[flat]
+    cx, cy = bx + cx, by + cy
+    area[has] = tot[has]
+    for code in codes:
+        m = has & (epsg == code)
+        out_lon[m], out_lat[m] = _utm_transformer(int(code)).transform(cx[m], cy[m], direction="INVERSE")
+    return area, out_lon, out_lat
+
+
+def polygon_footprints(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`footprints` of (multi)polygons in EPSG:4326 (NaN for empty or non-polygonal ones)."""
+    geoms = np.asarray(geoms, dtype=object)
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    keep = np.isin(shapely.get_type_id(parts), (3,))  # polygons
+    parts, part_of = parts[keep], part_of[keep]
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    counts = shapely.get_num_coordinates(rings)
+    keep = counts > 0
+    rings, ring_part, counts = rings[keep], ring_part[keep], counts[keep]
+    coords = shapely.get_coordinates(rings)
+    ring_start = (np.cumsum(counts) - counts).astype(np.int64)
+    ring_outer = np.r_[True, ring_part[1:] != ring_part[:-1]] if len(ring_part) else np.zeros(0, dtype=bool)
+    return footprints(coords[:, 0], coords[:, 1], ring_start, ring_outer, part_of[ring_part], len(geoms))
+
+
+class _BuildingCollector:
+    """Buildings read from pyosmium areas, kept as compact columns while streaming.
+
+    The vertices of the rings of a chunk of buildings are buffered in osmium's own fixed-point
+    coordinates (int32, 1e-7 degree), then reduced by :func:`footprints` to an area and a point;
+    tag values are interned (one string object, and an int32 code per building, per distinct value).
+    """
+
+    def __init__(self, chunk: int = _FOOTPRINT_CHUNK) -> None:
+        self.chunk = chunk
+        self.kind = array("b")  # 0 way, 1 relation
+        self.osm_id = array("q")
+        self.codes = [array("i") for _ in BUILDING_TAGS]
+        self.values: list[dict] = [{None: 0} for _ in BUILDING_TAGS]
+        self.area, self.lon, self.lat = array("d"), array("d"), array("d")
+        self._new_chunk()
+
+    def _new_chunk(self) -> None:
+        self.vx, self.vy = array("i"), array("i")
+        self.ring_start, self.ring_outer, self.ring_bld = array("q"), array("b"), array("q")
+        self.in_chunk = 0
+
+    def _ring(self, ring, outer: int) -> None:
+        locs = [n.location for n in ring]
+        self.ring_start.append(len(self.vx))
+        self.ring_outer.append(outer)
+        self.ring_bld.append(self.in_chunk)
+        self.vx.extend([loc.x for loc in locs])
+        self.vy.extend([loc.y for loc in locs])
+
+    def add(self, area, kind: int, osm_id: int, tags) -> bool:
+        """Add one pyosmium area; False (nothing added) when it has no rings."""
+        n_outer, n_inner = area.num_rings()
+        if n_outer == 0:
+            return False
+        if n_outer == 1 and n_inner == 0:
+            self._ring(next(area.outer_rings()), 1)
+        else:
+            for outer in area.outer_rings():
+                self._ring(outer, 1)
+                for inner in area.inner_rings(outer):
+                    self._ring(inner, 0)
+        self.in_chunk += 1
+        self.kind.append(kind)
+        self.osm_id.append(osm_id)
+        for key, codes, table in zip(BUILDING_TAGS, self.codes, self.values):
+            value = tags.get(key)
+            code = table.get(value)
+            if code is None:
+                code = table[value] = len(table)
+            codes.append(code)
+        if len(self.vx) >= self.chunk:
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        if self.in_chunk == 0:
+            return
+        lon = np.frombuffer(self.vx, dtype=np.int32) / 1e7  # exactly osmium's Location.lon
+        lat = np.frombuffer(self.vy, dtype=np.int32) / 1e7
+        area, plon, plat = footprints(
+            lon,
+            lat,
+            np.frombuffer(self.ring_start, dtype=np.int64),
+            np.frombuffer(self.ring_outer, dtype=np.int8).astype(bool),
+            np.frombuffer(self.ring_bld, dtype=np.int64),
+            self.in_chunk,
+        )
+        del lon, lat
+        self.area.frombytes(area.tobytes())
+        self.lon.frombytes(plon.tobytes())
+        self.lat.frombytes(plat.tobytes())
+        self._new_chunk()
+
+    def frame(self) -> gpd.GeoDataFrame:
+        """The buildings table; the collector's buffers are released column by column, so the peak
+        is the table plus one column of temporaries."""
+        self.flush()
+        points = _points(
+            np.frombuffer(self._take("lon"), dtype=np.float64), np.frombuffer(self._take("lat"), dtype=np.float64)
+        )
+        kinds = np.array(["way", "relation"], dtype=object)
+        columns = {
+            "osm_type": _str_column(kinds[np.frombuffer(self._take("kind"), dtype=np.int8)]),
+            "osm_id": np.frombuffer(self._take("osm_id"), dtype=np.int64).copy(),
+        }
+        codes, tables = self.codes, self.values
+        self.codes, self.values = [], []
+        for key in BUILDING_TAGS:
+            table = tables.pop(0)
+            values = np.empty(len(table), dtype=object)
+            values[list(table.values())] = list(table.keys())
+            columns[key] = _str_column(values[np.frombuffer(codes.pop(0), dtype=np.int32)])
+        columns["footprint_m2"] = np.frombuffer(self._take("area"), dtype=np.float64).copy()
+        return _geo_frame(columns, points)
+
+    def _take(self, name: str) -> array:
+        buf = getattr(self, name)
+        setattr(self, name, array(buf.typecode))
+        return buf
 
 
 def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
@@ -311,89 +577,133 @@ def _corrupt(path: Path, exc: Exception) -> CorruptFileError:
     )
 
 
+def _location_index() -> str:
+    import osmium
+
+    available = set(osmium.index.map_types())
+    return next((name for name in NODE_LOCATION_INDEX if name in available), "flex_mem")
+
+
+@functools.cache
+def _handler_class():
+    """The pyosmium handler of :func:`_parse_osm` (defined lazily: pyosmium is imported on use)."""
+    import osmium
+
+    class _Handler(osmium.SimpleHandler):
+        """Callbacks of one read: nodes, ways and relations that passed the key filter, and the
+        areas pyosmium assembles (handed over as soon as they are built, so none pile up)."""
+
+        def __init__(self, poi_keys: tuple[str, ...], buildings: bool) -> None:
+            super().__init__()
+            self.poi_keys = poi_keys
+            self.line_keys = tuple(k for k in poi_keys if k != "highway")
+            self.with_buildings = buildings
+            self.wkb = osmium.geom.WKBFactory()
+            self.streets = StreetCollector()
+            self.bld = _BuildingCollector()
+            self.feat_rows: list[tuple] = []
+            self.feat_geom: list[str | None] = []  # WKB; None for nodes (node_at/lon/lat)
+            self.node_at, self.node_lon, self.node_lat = array("q"), array("d"), array("d")
+            self.strings: dict[str, str] = {}  # interned tag keys and values
+            self.n_objects = 0
+
+        def tag_dict(self, tags) -> dict:
+            """All tags, each distinct key and value string stored once for the whole read."""
+            strings = self.strings
+            return {strings.setdefault(k, k): strings.setdefault(v, v) for k, v in tags}
+
+        def add_feature(self, osm_type: str, osm_id: int, tags, geom) -> None:
+            d = self.tag_dict(tags)
+            self.feat_rows.append((osm_type, osm_id, d.get("name"), d))
+            self.feat_geom.append(geom)
+
+        def node(self, obj) -> None:
+            self.n_objects += 1
+            tags = obj.tags
+            if any(k in tags for k in self.poi_keys):
+                loc = obj.location
+                lon, lat = loc.lon, loc.lat  # osmium.InvalidLocationError if invalid, like create_point
+                self.node_at.append(len(self.feat_geom))
+                self.node_lon.append(lon)
+                self.node_lat.append(lat)
+                self.add_feature("node", obj.id, tags, None)
+
+        def way(self, obj) -> None:
+            self.n_objects += 1
+            tags = obj.tags
+            if is_street(tags):
+                streets, strings = self.streets, self.strings
+                row = tuple(None if (v := tags.get(k)) is None else strings.setdefault(v, v) for k in STREET_TAGS)
+                run_ids, run_lon, run_lat = [], [], []
+                for nref in obj.nodes:
+                    loc = nref.location
+                    if loc.valid():
+                        run_ids.append(nref.ref)
+                        run_lon.append(loc.lon)
+                        run_lat.append(loc.lat)
+                        continue
+                    streets.missing += 1
+                    streets.add_run(obj.id, row, run_ids, run_lon, run_lat)
+                    run_ids, run_lon, run_lat = [], [], []
+                streets.add_run(obj.id, row, run_ids, run_lon, run_lat)
+            # open ways (and closed ones that are explicitly not areas) become line features
+            # when they carry a destination key other than highway (e.g. bus platforms)
+            if (not obj.is_closed() or tags.get("area") == "no") and any(k in tags for k in self.line_keys):
+                try:
+                    geom = self.wkb.create_linestring(obj)
+                except (RuntimeError, osmium.InvalidLocationError):
+                    return
+                self.add_feature("way", obj.id, tags, geom)
+
+        def relation(self, obj) -> None:
+            self.n_objects += 1
+
+        def area(self, obj) -> None:
+            self.n_objects += 1
+            tags = obj.tags
+            is_poi = any(k in tags for k in self.poi_keys) and (
+                "highway" not in tags or any(k in tags for k in self.line_keys)
+            )
+            is_bld = self.with_buildings and tags.get("building", "no") != "no"
+            if not (is_poi or is_bld):
+                return
+            from_way = obj.from_way()
+            if is_poi:
+                try:
+                    geom = self.wkb.create_multipolygon(obj)
+                except (RuntimeError, osmium.InvalidLocationError):
+                    return  # no rings: osmium could not assemble it
+                self.add_feature("way" if from_way else "relation", obj.orig_id(), tags, geom)
+            if is_bld:
+                self.bld.add(obj, 0 if from_way else 1, obj.orig_id(), tags)
+
+    return _Handler
+
+
 def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExtract:
     import osmium
 
     poi_keys = tuple(poi_keys) if poi_keys is not None else DEFAULT_POI_KEYS
-    poi_keyset = set(poi_keys)
-    area_keys = tuple(sorted(poi_keyset | ({"building"} if buildings else set())))
-    keep_keys = tuple(sorted(poi_keyset | {"highway"} | ({"building"} if buildings else set())))
+    keep_keys = tuple(sorted(set(poi_keys) | {"highway"} | ({"building"} if buildings else set())))
 
-    wkb = osmium.geom.WKBFactory()
-    streets = StreetCollector()
-    feat_rows: list[tuple] = []
-    feat_geom: list[str] = []
-    bld_rows: list[tuple] = []
-    bld_geom: list[str] = []
-    n_objects = 0
-
-    processor = (
-        osmium.FileProcessor(str(path))
-        .with_locations()
-        .with_areas(osmium.filter.KeyFilter(*area_keys))
-        .with_filter(osmium.filter.KeyFilter(*keep_keys))
-    )
+    handler = _handler_class()(poi_keys, buildings)
     try:
-        for obj in processor:
-            n_objects += 1
-            tags = obj.tags
-            if obj.is_node():
-                if any(k in tags for k in poi_keys):
-                    feat_rows.append(("node", obj.id, tags.get("name"), dict(tags)))
-                    feat_geom.append(wkb.create_point(obj))
-            elif obj.is_way():
-                if is_street(tags):
-                    row = tuple(tags.get(k) for k in STREET_TAGS)
-                    run_ids, run_lon, run_lat = [], [], []
-                    for nref in obj.nodes:
-                        loc = nref.location
-                        if loc.valid():
-                            run_ids.append(nref.ref)
-                            run_lon.append(loc.lon)
-                            run_lat.append(loc.lat)
-                            continue
-                        streets.missing += 1
-                        streets.add_run(obj.id, row, run_ids, run_lon, run_lat)
-                        run_ids, run_lon, run_lat = [], [], []
-                    streets.add_run(obj.id, row, run_ids, run_lon, run_lat)
-                # open ways (and closed ones that are explicitly not areas) become line features
-                # when they carry a destination key other than highway (e.g. bus platforms)
-                if (not obj.is_closed() or tags.get("area") == "no") and any(
-                    k in tags for k in poi_keys if k != "highway"
-                ):
-                    try:
-                        feat_geom.append(wkb.create_linestring(obj))
-                    except (RuntimeError, osmium.InvalidLocationError):
-                        continue
-                    feat_rows.append(("way", obj.id, tags.get("name"), dict(tags)))
-            elif obj.is_area():
-                osm_type = "way" if obj.from_way() else "relation"
-                is_poi = any(k in tags for k in poi_keys) and not (
-                    "highway" in tags and not any(k in tags for k in poi_keys if k != "highway")
-                )
-                is_bld = buildings and tags.get("building", "no") != "no"
-                if not (is_poi or is_bld):
-                    continue
-                try:
-                    geom = wkb.create_multipolygon(obj)
-                except (RuntimeError, osmium.InvalidLocationError):
-                    continue
-                if is_poi:
-                    feat_rows.append((osm_type, obj.orig_id(), tags.get("name"), dict(tags)))
-                    feat_geom.append(geom)
-                if is_bld:
-                    bld_rows.append((osm_type, obj.orig_id()) + tuple(tags.get(k) for k in BUILDING_TAGS))
-                    bld_geom.append(geom)
+        # one key filter for the relations considered for areas, the areas handed over, and the
+        # nodes and ways; the location index sees every node
+        handler.apply_file(
+            str(path), locations=True, idx=_location_index(), filters=[osmium.filter.KeyFilter(*keep_keys)]
+        )
     except (RuntimeError, UnicodeDecodeError) as exc:
         if "out of order" in str(exc):
             raise _UnsortedInput(str(exc)) from exc
         raise _corrupt(source, exc) from exc
 
-    if n_objects == 0:
+    if handler.n_objects == 0:
         raise CorruptFileError(
             f"{str(source)!r} holds no OSM objects with street, destination or building tags; "
             "is it an OSM extract of the right area?"
         )
+    streets = handler.streets
     missing = streets.missing
     if missing:
         logger.warning(
@@ -404,16 +714,20 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
         )
 
     ways, way_nodes = streets.frames()
+    handler.strings = {}
+    geoms = shapely.from_wkb(handler.feat_geom) if handler.feat_geom else np.empty(0, dtype=object)
+    handler.feat_geom = []
+    at = np.frombuffer(handler.node_at, dtype=np.int64)
+    geoms[at] = _points(
+        np.frombuffer(handler.node_lon, dtype=np.float64), np.frombuffer(handler.node_lat, dtype=np.float64)
+    )
     features = gpd.GeoDataFrame(
-        pd.DataFrame(feat_rows, columns=["osm_type", "osm_id", "name", "tags"]),
-        geometry=shapely.from_wkb(feat_geom) if feat_geom else [],
+        pd.DataFrame(handler.feat_rows, columns=["osm_type", "osm_id", "name", "tags"]),
+        geometry=geoms if len(geoms) else [],
         crs="EPSG:4326",
     )
-    bld = gpd.GeoDataFrame(
-        pd.DataFrame(bld_rows, columns=("osm_type", "osm_id") + BUILDING_TAGS),
-        geometry=shapely.from_wkb(bld_geom) if bld_geom else [],
-        crs="EPSG:4326",
-    )
+    handler.feat_rows = []
+    bld = handler.bld.frame()
     return OSMExtract(
         ways=ways,
         way_nodes=way_nodes,

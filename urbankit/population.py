@@ -8,8 +8,10 @@ Three sources, in order of preference:
     without any node gives its residents to the node nearest to its centroid, if that node is close
     enough.
 ``buildings``
-    OpenStreetMap building footprints: residents = footprint area x levels / floor area per
-    resident, for residential buildings only; each building's residents go to its nearest node.
+    OpenStreetMap buildings: residents = footprint area x levels / floor area per resident, for
+    residential buildings only; each building's residents go to its nearest node. The footprint
+    area is the ``footprint_m2`` column of ``read_osm(...).buildings`` (points), or the area of
+    footprint polygons given by the user.
 ``uniform``
     No data: every node gets the same weight (one resident per node unless a total is given).
 
@@ -119,7 +121,8 @@ class PopulationEstimate:
         ``cells_unreached`` / ``residents_unreached`` (no node within ``max_snap_m``),
         ``residents_assigned``, ``nodes_in_cells``, ``nodes_outside_grid``. For buildings:
         ``buildings_total``, ``buildings_used``, ``buildings_non_residential``,
-        ``buildings_levels_tagged``, ``buildings_levels_from_height``,
+        ``buildings_not_polygons`` (residential rows without a footprint: neither a polygon nor a
+        point with ``footprint_m2``), ``buildings_levels_tagged``, ``buildings_levels_from_height``,
         ``buildings_default_levels``, ``default_levels``, ``buildings_unreached`` /
         ``residents_unreached``, ``residents_assigned``. ``scale_factor`` when rescaled to
         ``total``. Input residents are conserved: ``residents_total == residents_assigned +
@@ -439,9 +442,10 @@ def population_per_node(
     column : str, optional
         The grid's resident-count column; detected by name when omitted.
     buildings : geopandas.GeoDataFrame, optional
-        Building footprints with OSM tags ``building``, ``building:levels``,
-        ``building:min_level`` and ``height`` (e.g. ``read_osm(path).buildings``). Used when no
-        grid is given.
+        Buildings with OSM tags ``building``, ``building:levels``, ``building:min_level`` and
+        ``height``, and a footprint: either points with the footprint area in a ``footprint_m2``
+        column (as ``read_osm(path).buildings``), or footprint polygons (whose area is measured in
+        the nodes' CRS). Used when no grid is given.
     floor_area_per_resident_m2 : float, default 40.0
         Gross floor area per resident (buildings only; gross area includes walls, stairs and
         ground-floor shops). 40 m² is a mid-range European value: lower it for crowded housing,
@@ -505,7 +509,8 @@ def population_per_node(
     residential or mixed use, which overestimates areas of untyped offices or sheds. Levels are
     ``building:levels`` (the highest of ``"3;4"``) minus ``building:min_level``, else
     ``height / level_height_m`` rounded (at least 1), else ``default_levels``; ``roof:levels`` are
-    ignored. Each building goes to the node nearest to its centroid.
+    ignored. Each building goes to the node nearest to its centroid (its point, for buildings
+    given as points with ``footprint_m2``).
 
     Examples
     --------
@@ -928,28 +933,38 @@ def _from_buildings(
     residential = {str(v).strip().lower() for v in residential}
     kind = buildings["building"].astype("string").str.strip().str.lower()
     geom = buildings.geometry.values
-    is_poly = np.isin(shapely.get_type_id(geom), (3, 6)) & ~shapely.is_empty(geom)
+    type_id = shapely.get_type_id(geom)
+    nonempty = ~shapely.is_empty(geom)
+    is_poly = np.isin(type_id, (3, 6)) & nonempty
+    # points carrying their footprint area (read_osm's buildings); polygons use their own area
+    footprint = np.full(len(buildings), np.nan)
+    if "footprint_m2" in buildings.columns:
+        footprint = pd.to_numeric(buildings["footprint_m2"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    is_point = (type_id == 0) & nonempty & np.isfinite(footprint) & (footprint >= 0)
+    has_footprint = is_poly | is_point
     is_res = kind.isin(residential).fillna(False).to_numpy(dtype=bool)
-    keep = is_res & is_poly
+    keep = is_res & has_footprint
     details: dict = {
         "label": "buildings",
         "buildings_total": len(buildings),
         "buildings_non_residential": int((~is_res).sum()),
-        "buildings_not_polygons": int((is_res & ~is_poly).sum()),
+        "buildings_not_polygons": int((is_res & ~has_footprint).sum()),
         "floor_area_per_resident_m2": floor_area_per_resident_m2,
     }
     if not keep.any():
         seen = kind.value_counts(dropna=False).head(8)
         seen_s = ", ".join(f"{k}={v}" for k, v in seen.items()) or "none"
         raise PopulationError(
-            f"none of the {len(buildings)} buildings is a residential polygon (building values "
-            f"seen: {seen_s}); the estimate would be 0 residents. Give residential footprints, "
-            "pass residential={...} with the values that mean homes here, or use a population grid."
+            f"none of the {len(buildings)} buildings is a residential footprint (a polygon, or a "
+            f"point with footprint_m2; building values seen: {seen_s}); the estimate would be 0 "
+            "residents. Give residential footprints, pass residential={...} with the values that "
+            "mean homes here, or use a population grid."
         )
 
-    res = buildings.iloc[np.flatnonzero(keep)]
+    rows = np.flatnonzero(keep)
+    res = buildings.iloc[rows]
     res_geom = gpd.GeoSeries(res.geometry.values, crs=buildings.crs).to_crs(nodes.crs).values
-    area = shapely.area(res_geom)
+    area = np.where(is_poly[rows], shapely.area(res_geom), footprint[rows])
     levels, how = _building_levels(res.reset_index(drop=True), level_height_m=level_height_m)
     known = np.isfinite(levels)
     if default_levels is None:
