@@ -555,7 +555,9 @@ def _sorted_copy(path: Path, out: Path) -> Path:
             elif o.is_relation():
                 members = [(m.type, m.ref, m.role) for m in o.members]
                 rels.append(mutable.Relation(id=o.id, members=members, tags=dict(o.tags)))
-    except (RuntimeError, UnicodeDecodeError) as exc:
+    except (RuntimeError, UnicodeDecodeError, ValueError, osmium.InvalidLocationError) as exc:
+        # pyosmium reports malformed content as RuntimeError, ValueError ("illegal id", "OSM tag
+        # key is too long", bad timestamps) or InvalidLocationError (coordinates that are no numbers)
         raise _corrupt(path, exc) from exc
     writer = osmium.SimpleWriter(str(out))
     try:
@@ -693,7 +695,9 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
         handler.apply_file(
             str(path), locations=True, idx=_location_index(), filters=[osmium.filter.KeyFilter(*keep_keys)]
         )
-    except (RuntimeError, UnicodeDecodeError) as exc:
+    except (RuntimeError, UnicodeDecodeError, ValueError, osmium.InvalidLocationError) as exc:
+        # pyosmium reports malformed content as RuntimeError, ValueError ("illegal id", "OSM tag
+        # key is too long", bad timestamps) or InvalidLocationError (coordinates that are no numbers)
         if "out of order" in str(exc):
             raise _UnsortedInput(str(exc)) from exc
         raise _corrupt(source, exc) from exc
@@ -857,7 +861,13 @@ def read_graphml(path: str | Path) -> OSMExtract:
             f"cannot read {str(path)!r} as an osmnx GraphML network ({type(exc).__name__}: {exc}); "
             "save graphs with `osmnx.save_graphml`."
         ) from exc
-    return extract_from_graph(graph, source=str(path), sha256=file_sha256(path))
+    try:
+        return extract_from_graph(graph, source=str(path), sha256=file_sha256(path))
+    except (KeyError, ValueError, TypeError) as exc:  # nodes without coordinates, unreadable attributes
+        raise CorruptFileError(
+            f"{str(path)!r} is not a usable street network ({type(exc).__name__}: {exc}); every node needs "
+            "x and y and every edge u, v: save graphs with `osmnx.save_graphml`."
+        ) from exc
 
 
 def load(source, *, poi_keys: tuple[str, ...] | None = None, buildings: bool = True) -> OSMExtract:
