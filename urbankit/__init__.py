@@ -31,7 +31,7 @@ from .networks import MODES, StreetNetwork, build_network
 from .population import PopulationEstimate, population_per_node, read_population_grid
 from .outputs import write_accessibility_gpkg
 from .reports import AreaOverview, area_overview, run_report
-from .superblocks import assign, effects, find_superblocks, gravity_demand, run_scenario
+from .superblocks import assign, effects, find_superblocks, gravity_demand, run_scenario, superblocks_scenario
 from .zones import to_hex, to_zones
 
 __version__ = "0.1.0"
@@ -48,6 +48,7 @@ __all__ = [
     "find_superblocks",
     "gravity_demand",
     "run_scenario",
+    "superblocks_scenario",
     "superblocks",
     "isochrones",
     "maps",

@@ -2,8 +2,9 @@
 
 ``urbankit report NOTEBOOK [-p NAME VALUE ...] [--out DIR]`` runs a report notebook;
 ``urbankit batch CONFIG.toml [--scheduler ADDRESS] [--out DIR] [--workers N]`` runs many reports
-on dask.distributed; ``urbankit info SOURCE`` prints what an area holds. Errors print one line and
-exit with status 2; a batch with failed reports exits with status 1; an interrupted run (Ctrl-C,
+on dask.distributed; ``urbankit info SOURCE`` prints what an area holds;
+``urbankit superblocks SOURCE [--method ...] [--evaporation E] --out OUT.gpkg`` runs a superblock
+scenario. Errors print one line and exit with status 2; a batch with failed reports exits with status 1; an interrupted run (Ctrl-C,
 SIGTERM) exits with status 130 and leaves the previous report in place.
 """
 
@@ -66,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--hex-resolution", type=int, default=9, help="H3 resolution of the hex layer (default 9)")
     a.add_argument("--out", required=True, help="output GeoPackage (layers nodes, edges, pois, hex)")
 
+    s = sub.add_parser("superblocks", help="superblock scenario: candidate cells, car flows before/after, noise, CO2")
+    s.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
+    s.add_argument(
+        "--method", nargs="+", default=["auto"], metavar="METHOD",
+        help="auto (default), arterial, grid, residential, or 'polygons FILE' (your own cells)",
+    )
+    s.add_argument("--evaporation", type=float, default=0.0, help="share of affected car trips that vanish (0..1)")
+    s.add_argument("--mode-shift", type=float, default=0.0, help="share of affected car trips that change mode (0..1)")
+    s.add_argument("--internal-speed", type=float, default=10.0, help="km/h inside superblocks (default 10)")
+    s.add_argument("--population", default=None, help="population grid or polygons (GeoPackage, GeoJSON, ...)")
+    s.add_argument("--trips", type=float, default=None, help="total car trips per day (default 0.5 per resident)")
+    s.add_argument("--out", required=True, help="output GeoPackage (layers superblocks, edges, summary)")
+
     i = sub.add_parser("info", help="summarise an area: networks per mode, destinations, buildings")
     i.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
     return p
@@ -125,6 +139,34 @@ def main(argv: list[str] | None = None) -> int:
             nf = len(acc.function_names)
             for m in acc.minutes:
                 print(f"  residents within {m:g} min of all {nf} functions ({args.mode}): {acc.residents_within(m):.1%}")
+            print(f"wrote {args.out}")
+        elif args.command == "superblocks":
+            from ._errors import InvalidOptionError
+            from .superblocks import METHODS, superblocks_scenario
+
+            method, polygons = args.method[0], None
+            if method == "polygons":
+                if len(args.method) != 2:
+                    raise InvalidOptionError("--method polygons needs one FILE of polygons: --method polygons cells.gpkg")
+                polygons = args.method[1]
+            elif len(args.method) != 1 or method not in METHODS:
+                raise InvalidOptionError(f"--method {' '.join(args.method)!r} must be one of {METHODS} ('polygons FILE').")
+            if not str(args.out).lower().endswith(".gpkg"):
+                raise InvalidOptionError(f"--out {args.out!r} must end in .gpkg")
+            sc = superblocks_scenario(
+                args.source, method=method, polygons=polygons, population=args.population,
+                evaporation=args.evaporation, mode_shift=args.mode_shift, internal_speed_kmh=args.internal_speed,
+                n_trips=args.trips,
+            )
+            sc.to_gpkg(args.out)
+            s = sc.summary.iloc[0]
+            sb = sc.superblocks
+            print(f"{len(sb)} superblock cells ({sb['method'].iloc[0]}): median {sb['area_ha'].median():.1f} ha, "
+                  f"{s.residents_inside:,.0f} residents inside ({s.population_source})")
+            print(f"  car trips/day: {s.trips:,.0f}, affected {s.trips_affected:,.0f}, median detour {s.median_detour:.2f}x")
+            print(f"  vehicle-km/day: {s.vkm_before:,.0f} -> {s.vkm_after:,.0f}")
+            print(f"  CO2 kg/day: {s.co2_kg_day_before:,.0f} -> {s.co2_kg_day_after:,.0f}")
+            print(f"  directness {s.directness_distance:.3f}, global efficiency {s.global_efficiency_distance:.3f} (distance)")
             print(f"wrote {args.out}")
         elif args.command == "info":
             from .ingest import load

@@ -380,3 +380,88 @@ def isochrone_map(
     _legend(m, "Reachable within", [(colour[t], f"{t:g} min") for t in thresholds])
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+# ------------------------------------------------------------------------------------------------
+# superblocks
+
+SUPERBLOCK_LAYERS = ("candidates", "flow_change", "noise")
+
+
+def superblocks_map(scenario, *, layer: str = "candidates", tiles: str | None = DEFAULT_TILES) -> folium.Map:
+    """A superblock scenario on a map (from :func:`urbankit.superblocks.superblocks_scenario` or
+    :func:`~urbankit.superblocks.run_scenario`).
+
+    ``layer``:
+
+    * ``"candidates"``: the candidate cells (area, residents, street area freed) over the streets,
+      internal streets highlighted;
+    * ``"flow_change"``: change of car flow per street (both directions, veh/day) on a diverging
+      scale symmetric around 0 (blue: less traffic, red: more);
+    * ``"noise"``: change of the noise level per street (dB, diverging, symmetric around 0);
+      see :data:`urbankit.superblocks.NOISE_CAVEAT`.
+    """
+    import numpy as np
+
+    from ._errors import InvalidOptionError
+
+    if layer not in SUPERBLOCK_LAYERS:
+        raise InvalidOptionError(f"layer={layer!r} must be one of {SUPERBLOCK_LAYERS}.")
+    edges = scenario.edges.to_crs("EPSG:4326")
+    sb = scenario.superblocks.to_crs("EPSG:4326")
+    m = _base_map(edges, tiles=tiles)
+    cells = sb[["superblock_id", "area_ha", "residents", "internal_street_area_m2", "geometry"]].copy()
+    cells["area_ha"] = cells["area_ha"].round(1)
+    cells["residents"] = cells["residents"].round(0)
+    cells["internal_street_area_m2"] = cells["internal_street_area_m2"].round(0)
+    # one line per street: the first row of each (u, v) pair in either direction
+    a, b = edges["u"].to_numpy(), edges["v"].to_numpy()
+    key = np.where(a < b, a, b).astype(str).astype(object) + "-" + np.where(a < b, b, a).astype(str).astype(object)
+    first = ~_pd_duplicated(key)
+    streets = edges.loc[first, ["highway", "name", "superblock_id", "role", "street_flow_before", "street_flow_after",
+                                "d_noise_db", "geometry"]].copy()
+    streets["superblock_id"] = streets["superblock_id"].astype("Int64").astype(str)
+    streets["street_flow_before"] = streets["street_flow_before"].round(0)
+    streets["street_flow_after"] = streets["street_flow_after"].round(0)
+    streets["flow_change"] = streets["street_flow_after"] - streets["street_flow_before"]
+    streets["d_noise_db"] = streets["d_noise_db"].round(2)
+    tip = ["highway", "name", "role", "street_flow_before", "street_flow_after", "flow_change", "d_noise_db"]
+    cells.explore(
+        m=m,
+        color="#6a3d9a",
+        style_kwds={"fillOpacity": 0.25 if layer == "candidates" else 0.05, "weight": 2},
+        name=f"superblocks ({len(cells)})",
+        tooltip=["superblock_id", "area_ha", "residents", "internal_street_area_m2"],
+    )
+    if layer == "candidates":
+        colour = np.where(streets["role"] == "internal", "#33a02c", np.where(streets["role"] == "perimeter", "#e31a1c", "#777777"))
+        streets.assign(_c=colour).explore(
+            m=m, color=None, column="_c", cmap=None, categorical=True, legend=False,
+            style_kwds={"weight": 3, "opacity": 0.8, "style_function": lambda f: {"color": f["properties"]["_c"]}},
+            name="streets", tooltip=tip,
+        )
+        _legend(m, "streets", [("#33a02c", "internal (access only)"), ("#e31a1c", "perimeter"), ("#777777", "other")])
+    else:
+        col, cap, fmt = (
+            ("flow_change", "change of car flow (veh/day, both directions)", "{:+,.0f}")
+            if layer == "flow_change"
+            else ("d_noise_db", "change of noise level (dB)", "{:+.1f}")
+        )
+        v = streets[col].to_numpy(float)
+        lim = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() and np.nanmax(np.abs(v)) > 0 else 1.0
+        streets["_c"] = _colours(v, "RdBu_r", -lim, lim)
+        streets.explore(
+            m=m, color=None, legend=False,
+            style_kwds={"weight": 4, "opacity": 0.9, "style_function": lambda f: {"color": f["properties"]["_c"]}},
+            name=cap, tooltip=tip,
+        )
+        _colorbar("RdBu_r", -lim, lim, cap).add_to(m)
+        del fmt
+    folium.LayerControl(collapsed=True).add_to(m)
+    return m
+
+
+def _pd_duplicated(values):
+    import pandas as pd
+
+    return pd.Series(values).duplicated().to_numpy()

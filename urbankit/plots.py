@@ -12,7 +12,7 @@ import numpy as np
 from ._errors import InvalidOptionError
 from .maps import FUNCTION_COLOURS
 
-__all__ = ["plot_minutes_histogram", "plot_resident_share", "plot_scores"]
+__all__ = ["plot_detours", "plot_minutes_histogram", "plot_resident_share", "plot_scores"]
 
 _ALL = "all functions"
 
@@ -207,4 +207,38 @@ def plot_scores(acc, ax=None):
     ax.set_xlabel(f"within ({acc.network.mode})")
     ax.set_title(f"{unit.capitalize()} reaching all {n_functions} functions")
     ax.grid(axis="y", lw=0.4, alpha=0.6)
+    return ax
+
+
+def plot_detours(scenario, ax=None, *, by: str = "time", max_ratio: float = 3.0):
+    """Distribution of the detours of car trips affected by a superblock scenario.
+
+    Histogram of the ratio after / before (``by="time"`` or ``"distance"``) of the affected, still
+    routable trips, weighted by trips per day; ratios above ``max_ratio`` are gathered in the last
+    bin. The trip-weighted median is marked. Returns the Axes.
+    """
+    col = {"time": "detour_time", "distance": "detour_distance"}.get(by)
+    if col is None:
+        raise InvalidOptionError(f"by={by!r} must be 'time' or 'distance'.")
+    od = scenario.od
+    aff = od["affected"].to_numpy(bool) & ~od["unroutable_after"].to_numpy(bool)
+    r = od[col].to_numpy(float)[aff]
+    w = od["trips"].to_numpy(float)[aff]
+    ok = np.isfinite(r) & (w > 0)
+    r, w = r[ok], w[ok]
+    ax = _axes(ax)
+    if len(r) == 0:
+        ax.text(0.5, 0.5, "no trip is affected", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    bins = np.linspace(1.0, max_ratio, 41)
+    ax.hist(np.clip(r, 1.0, max_ratio - 1e-9), bins=bins, weights=w, color="#6a3d9a", alpha=0.85)
+    order = np.argsort(r)
+    cum = np.cumsum(w[order])
+    med = float(r[order][np.searchsorted(cum, 0.5 * cum[-1])])
+    ax.axvline(med, color="black", lw=1, ls="--")
+    ax.text(med, ax.get_ylim()[1] * 0.95, f" median {med:.2f}", va="top", fontsize=9)
+    ax.set_xlabel(f"detour ({by} after / before; >= {max_ratio:g} in the last bin)")
+    ax.set_ylabel("affected car trips per day")
+    ax.set_title(f"Detours of {w.sum():,.0f} affected car trips/day")
     return ax

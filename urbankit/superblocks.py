@@ -2479,3 +2479,308 @@ def run_scenario(
     logger.info("effects in %.2f s", timings["effects_s"])
     timings["total_s"] = sum(timings.values())
     return Scenario(superblocks=superblocks, od=a.od, assignment=a, edges=edges, summary=summary, timings=timings)
+
+
+# --------------------------------------------------------------------------------------------------
+# restricted-distance metrics (superblockify's directness and global efficiency, unit distance)
+
+#: above this many nodes :func:`distance_metrics` samples origins (all destinations are kept)
+METRIC_MAX_SOURCES = 2_000
+
+
+def distance_metrics(
+    network: StreetNetwork,
+    superblocks: gpd.GeoDataFrame | None = None,
+    *,
+    labels=None,
+    weight=None,
+    max_sources: int | None = METRIC_MAX_SOURCES,
+    seed: int = 0,
+) -> dict:
+    """Directness and global efficiency of the superblock routing rule, in metres.
+
+    As superblockify defines them with ``unit="distance"`` (``superblockify.metrics.measures``):
+    over all ordered node pairs ``i != j`` whose unrestricted distance ``d_S`` and restricted
+    distance ``d_N`` are both finite and non-zero,
+
+    * ``directness_distance = mean(d_S / d_N)`` (superblockify's ``directness["SN"]``),
+    * ``global_efficiency_distance = sum(1 / d_N) / sum(1 / d_S)`` (its ``global_efficiency["NS"]``).
+
+    ``d_S`` is the shortest distance on the whole network, ``d_N`` the shortest distance under the
+    exact routing rule of the module docstring (internal streets only at the start and end of a trip),
+    both with edge lengths (``weight``, default ``length_m``, per edge row) as weights. Every node is
+    an origin up to ``max_sources`` nodes; above, that many origins are drawn at random (``seed``)
+    and ``metric_sources`` says so. Both are 1 without superblocks.
+
+    Returns
+    -------
+    dict
+        ``directness_distance``, ``global_efficiency_distance``, ``metric_pairs`` (pairs used),
+        ``metric_sources`` (origins used), ``metric_nodes``.
+    """
+    _check_network(network)
+    n = len(network.nodes)
+    if labels is None:
+        if superblocks is None or len(superblocks) == 0:
+            lab = np.full(len(network.edges), -1, dtype=np.int64)
+        else:
+            lab = label_edges(network, superblocks).fillna(-1).to_numpy(np.int64)
+    else:
+        lab = pd.Series(labels).fillna(-1).to_numpy(np.int64)
+    w = network.edges["length_m"].to_numpy(float) if weight is None else np.asarray(weight, dtype=float)
+    if len(w) != len(network.edges) or len(lab) != len(network.edges):
+        raise InvalidOptionError("labels and weight need one value per edge row of the network.")
+    src = np.arange(n)
+    if max_sources is not None and n > max_sources:
+        src = np.sort(np.random.default_rng(seed).choice(n, size=int(max_sources), replace=False))
+    sbs = np.unique(lab[lab >= 0])
+    free = _build_graph(network, w, np.ones(len(w), bool), np.full(len(w), -1, dtype=np.int64))
+    g = _build_graph(network, w, np.ones(len(w), bool), lab, l1_sbs=sbs, l3_sbs=sbs)
+    d_s = np.empty((len(src), n))
+    d_n = np.empty((len(src), n))
+    all_d = np.arange(n)
+    chunk = max(1, int(_BATCH_CELLS // max(g.n_exp, 1)))
+    for a in range(0, len(src), chunk):
+        o = src[a : a + chunk]
+        d_s[a : a + len(o)] = dijkstra(free.csr, directed=True, indices=o)[:, :n]
+        full = dijkstra(g.csr, directed=True, indices=g.starts(o))
+        oo = np.repeat(o, n)
+        dd = np.tile(all_d, len(o))
+        t1, t2 = g.ends(oo, dd)
+        rows = np.repeat(np.arange(len(o)), n)
+        best = full[rows, t1]
+        alt = np.where(t2 >= 0, full[rows, np.maximum(t2, 0)], np.inf)
+        d_n[a : a + len(o)] = np.minimum(best, alt).reshape(len(o), n)
+    keep = np.isfinite(d_s) & np.isfinite(d_n) & (d_s > 1e-3) & (d_n > 1e-3)
+    keep[np.arange(len(src)), src] = False
+    s, r = d_s[keep], d_n[keep]
+    if len(s) == 0:
+        return {
+            "directness_distance": float("nan"),
+            "global_efficiency_distance": float("nan"),
+            "metric_pairs": 0,
+            "metric_sources": len(src),
+            "metric_nodes": n,
+        }
+    return {
+        "directness_distance": float(np.mean(s / r)),
+        "global_efficiency_distance": float(np.sum(1.0 / r) / np.sum(1.0 / s)),
+        "metric_pairs": len(s),
+        "metric_sources": len(src),
+        "metric_nodes": int(n),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# one-call entry point and GeoPackage output
+
+#: columns of the ``edges`` layer of :meth:`Scenario.to_gpkg`
+GPKG_EDGE_COLUMNS = (
+    "u",
+    "v",
+    "highway",
+    "name",
+    "length_m",
+    "superblock_id",
+    "role",
+    "flow_before",
+    "flow_after",
+    "flow_change",
+    "d_noise_db",
+    "d_noise_flow_db",
+    "d_noise_speed_db",
+    "speed_before_kmh",
+    "speed_after_kmh",
+)
+#: above this many drive nodes :func:`superblocks_scenario` groups residents into H3 zones (resolution 8)
+AUTO_ZONES_NODES = 3_000
+
+
+def _superblocks_layer(scenario: Scenario) -> gpd.GeoDataFrame:
+    sb = scenario.superblocks
+    out = gpd.GeoDataFrame(
+        {
+            "superblock_id": sb["superblock_id"].to_numpy(np.int64),
+            "area_ha": sb["area_ha"].to_numpy(float),
+            "residents": sb["residents"].to_numpy(float),
+            "street_area_freed_m2": sb["internal_street_area_m2"].to_numpy(float),
+            "internal_length_m": sb["internal_length_m"].to_numpy(float),
+            "n_internal_edges": sb["n_internal_edges"].to_numpy(np.int64),
+            "perimeter_streets": sb["perimeter_streets"].astype(str).to_numpy(),
+            "method": sb["method"].astype(str).to_numpy(),
+        },
+        geometry=sb.geometry.to_numpy(),
+        crs=sb.crs,
+    )
+    return out.to_crs("EPSG:4326")
+
+
+def _edges_layer(scenario: Scenario) -> gpd.GeoDataFrame:
+    e = scenario.edges
+    cols = [c for c in GPKG_EDGE_COLUMNS if c in e.columns]
+    out = gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs)
+    out["superblock_id"] = out["superblock_id"].astype("Int64")
+    return out.to_crs("EPSG:4326")
+
+
+def _summary_layer(scenario: Scenario) -> pd.DataFrame:
+    s = scenario.summary.copy()
+    for c in s.columns:
+        if s[c].dtype == object:
+            s[c] = s[c].astype(str)
+    return s.reset_index(drop=True)
+
+
+def scenario_to_gpkg(scenario: Scenario, path) -> os.PathLike:
+    """Write a scenario to a GeoPackage, atomically (a temporary file in the same folder, then
+    ``os.replace``); returns its path.
+
+    Layers (EPSG:4326): ``superblocks`` (polygons: ``superblock_id``, ``area_ha``, ``residents``,
+    ``street_area_freed_m2``, ...), ``edges`` (``u``, ``v``, ``highway``, ``superblock_id`` (null
+    outside superblocks), ``flow_before``, ``flow_after``, ``d_noise_db``, ..., geometry) and
+    ``summary`` (a table without geometry: the one row of ``scenario.summary``).
+    """
+    import uuid
+    from pathlib import Path
+
+    import pyogrio
+
+    from .outputs import _fsync, _remove_quietly, _unsynchronised_sqlite
+
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise InvalidOptionError(f"path={str(path)!r} must end in .gpkg (a GeoPackage), e.g. 'superblocks.gpkg'.")
+    if path.is_dir():
+        raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
+    layers = {"superblocks": _superblocks_layer(scenario), "edges": _edges_layer(scenario)}
+    summary = _summary_layer(scenario)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
+    try:
+        with _unsynchronised_sqlite():
+            for name, gdf in layers.items():
+                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", index=False)
+            pyogrio.write_dataframe(summary, tmp, layer="summary", driver="GPKG")
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return path
+
+
+Scenario.to_gpkg = scenario_to_gpkg
+Scenario.to_gpkg.__doc__ = scenario_to_gpkg.__doc__
+
+
+def superblocks_scenario(
+    source,
+    *,
+    method: str = "auto",
+    polygons=None,
+    population=None,
+    population_column: str | None = None,
+    evaporation: float = 0.0,
+    mode_shift: float = 0.0,
+    internal_speed_kmh: float = DEFAULT_INTERNAL_SPEED_KMH,
+    n_trips: float | None = None,
+    trips_per_resident: float = 0.5,
+    beta_per_min: float = 0.1,
+    zones_resolution="auto",
+    metrics: bool = True,
+    n_jobs: int | None = None,
+    find_kwargs: dict | None = None,
+) -> Scenario:
+    """The whole superblock scenario of an area in one call (what the report and CLI run).
+
+    Loads ``source`` (:func:`urbankit.load`: an embedded data set name, an OSM or GraphML file, a
+    place...), builds the drive network, estimates residents per node (from the ``population`` grid or
+    polygons when given, else from OSM buildings, else uniformly), finds destinations
+    (:func:`urbankit.destinations`; none in a GraphML file: residents attract trips then), finds
+    candidate superblocks (``method``, or the user's ``polygons``: a file or a GeoDataFrame) and runs
+    :func:`run_scenario`. ``summary`` also gets ``directness_distance`` and
+    ``global_efficiency_distance`` (:func:`distance_metrics`), ``population_source`` and ``source``.
+
+    ``zones_resolution="auto"`` groups trips by node up to :data:`AUTO_ZONES_NODES` drive nodes and
+    by H3 cells of resolution 8 above.
+
+    Raises
+    ------
+    InvalidOptionError
+        Bad options (a negative ``evaporation``, polygons outside the area, ...).
+    InputFileError, NoStreetsError, ...
+        As :func:`urbankit.load` and :func:`find_superblocks`.
+    """
+    from pathlib import Path
+
+    from ._errors import InputFileError
+    from .destinations import destinations as find_destinations
+    from .ingest import load
+    from .networks import build_network
+    from .population import population_per_node
+
+    _shares(evaporation, mode_shift)
+    _number("internal_speed_kmh", internal_speed_kmh, low=0.0, strict_low=True)
+    _number("n_trips", n_trips, low=0.0, allow_none=True)
+    if method not in METHODS:
+        raise InvalidOptionError(f"method={method!r} is not one of {METHODS}.")
+    if method == "polygons" and polygons is None:
+        raise InvalidOptionError("method='polygons' needs polygons=... (a file or a GeoDataFrame).")
+    if isinstance(polygons, (str, Path)):
+        p = Path(polygons)
+        if not p.is_file():
+            raise InputFileError(f"polygons file {str(p)!r} does not exist.")
+        try:
+            polygons = gpd.read_file(p)
+        except Exception as exc:  # pyogrio raises its own types on unreadable files
+            raise InputFileError(f"cannot read polygons from {str(p)!r}: {exc}") from exc
+        if polygons.crs is None:
+            raise CRSError(f"polygons file {str(p)!r} has no CRS; save it with one (e.g. EPSG:4326).")
+    extract = load(source)
+    network = build_network(extract, "drive")
+    buildings = getattr(extract, "buildings", None)
+    pop = population_per_node(
+        network.nodes,
+        grid=population,
+        column=population_column,
+        buildings=buildings if population is None and buildings is not None and len(buildings) else None,
+    )
+    try:
+        dest = find_destinations(extract)
+    except Exception as exc:  # noqa: BLE001 - a GraphML file holds no features
+        logger.info("no destinations (%s): residents attract trips", exc)
+        dest = None
+    if dest is not None and len(dest) == 0:
+        dest = None
+    if zones_resolution == "auto":
+        zones_resolution = None if len(network.nodes) <= AUTO_ZONES_NODES else 8
+    kw = dict(find_kwargs or {})
+    if polygons is not None:
+        kw["polygons"] = polygons
+        method = "polygons"
+    superblocks = find_superblocks(network, method=method, population=pop, **kw)
+    scenario = run_scenario(
+        network,
+        superblocks=superblocks,
+        population=pop,
+        destinations=dest,
+        n_trips=n_trips,
+        trips_per_resident=trips_per_resident,
+        beta_per_min=beta_per_min,
+        zones_resolution=zones_resolution,
+        internal_speed_kmh=internal_speed_kmh,
+        evaporation=evaporation,
+        mode_shift=mode_shift,
+        n_jobs=n_jobs,
+    )
+    if metrics:
+        t0 = time.perf_counter()
+        m = distance_metrics(network, superblocks)
+        scenario.timings["metrics_s"] = time.perf_counter() - t0
+        for k, v in m.items():
+            scenario.summary[k] = [v]
+    scenario.summary["population_source"] = [getattr(pop, "source", "user")]
+    scenario.summary["source"] = [str(getattr(extract, "source", source))]
+    scenario.network = network
+    scenario.population = pop
+    return scenario
