@@ -185,3 +185,16 @@ def osm_xml(nodes: dict, ways: dict) -> str:
         out.append(f'<way id="{i}" version="1">{nds}{tag_xml(tags)}</way>')
     out.append("</osm>")
     return "\n".join(out)
+
+
+@pytest.fixture(autouse=True)
+def _urbankit_loggers_enabled():
+    """Keep urbankit's loggers enabled: libraries that configure logging with dictConfig (dask's
+    distributed, for one) disable every logger that existed before, which would hide the warnings
+    the tests assert on."""
+    import logging
+
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("urbankit") and isinstance(logger, logging.Logger):
+            logger.disabled = False
+    yield
