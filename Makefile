@@ -58,3 +58,7 @@ test-fuzz: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+.PHONY: bench-superblocks
+bench-superblocks: $(STAMP)
+	$(BIN)/python benchmarks/bench_superblocks.py
