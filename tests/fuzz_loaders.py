@@ -40,7 +40,7 @@ not written again. Every input there is replayed by ``tests/test_bad_input.py::t
 
 Cases are deterministic: case ``i`` of ``--seed S`` always produces the same file, so
 ``--seed S --case i`` replays one case. The run stops starting cases after ``--seconds``; the exit
-status is 1 when any crash was found, else 0. A summary (cases per seed, outcomes by error class,
+status is 1 when a NEW crash was found (known ones are already regression tests), else 0. A summary (cases per seed, outcomes by error class,
 crashes) is printed at the end.
 """
 
@@ -699,7 +699,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {tag} {crash_count[sig]:5d} x {sig}  (first: case {i}, {path.relative_to(REPO)})")
         if new:
             print("turn each NEW input into a regression test: see tests/fuzz_crashes/README.md")
-        return 1
+            return 1
+        print("nothing new: every crash is a known one, already a regression test in tests/fuzz_crashes/")
+        return 0
     print("no crash")
     return 0
 
