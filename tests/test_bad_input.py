@@ -55,7 +55,7 @@ nonsensical oneway/access/lanes values                 ignored (two-way), never 
 nonsensical building:levels ("3;4")                    the largest number (4)                      test_population.py::test_buildings_hand_computed
 nonsensical building:levels ("lots", "-2", "999",      the default levels, never an error          here: test_nonsensical_building_levels;
 "", "3.5.1")                                                                                       test_population.py::test_buildings_levels_height_default_and_min_level
-duplicate node ids                                     CorruptFileError -- today silently reads    here: test_duplicate_node_ids_are_an_error (xfail)
+duplicate node ids                                     CorruptFileError (XML; PBF: see read_osm)      here: test_duplicate_node_ids_are_an_error
                                                        the first version
 duplicate way ids                                      CorruptFileError naming the file            here: test_duplicate_way_ids_are_corrupt_file
 population grid in another CRS                         reprojected, same answer                    test_population.py::test_grid_reprojected_from_wgs84_gives_same_answer
@@ -462,12 +462,6 @@ def _dup_xml(extra: str) -> str:
     return grid_xml(3).replace("</osm>", extra + "\n</osm>")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG urbankit/ingest.py: a node id given twice (e.g. two versions from a history file, or two "
-    "extracts concatenated) is read silently and the FIRST location wins; duplicate way ids raise "
-    "CorruptFileError ('Way ID twice in input'), duplicate node ids should too",
-)
 def test_duplicate_node_ids_are_an_error(tmp_path):
     text = grid_xml(3)
     twin = '<node id="5" version="2" lat="0.0500000" lon="3.0500000"/>'
@@ -475,17 +469,6 @@ def test_duplicate_node_ids_are_an_error(tmp_path):
     path.write_text(text.replace('<node id="6"', twin + '\n<node id="6"', 1))
     err = raises_exactly(CorruptFileError, urbankit.read_osm, path, names=path)
     assert "twice" in str(err)
-
-
-def test_duplicate_node_ids_today_first_location_wins(tmp_path):
-    """What happens today (documents the bug above; remove with it)."""
-    text = grid_xml(3)
-    twin = '<node id="5" version="2" lat="0.0500000" lon="3.0500000"/>'
-    path = tmp_path / "twice.osm"
-    path.write_text(text.replace('<node id="6"', twin + '\n<node id="6"', 1))
-    ex = urbankit.read_osm(path)
-    at5 = ex.way_nodes[ex.way_nodes.node_id == 5]
-    assert len(at5) == 2 and (at5.lat.round(7) == 0.011).all()
 
 
 def test_duplicate_way_ids_are_corrupt_file(tmp_path):

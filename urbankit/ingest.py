@@ -509,7 +509,7 @@ def read_osm(
     UnsupportedFormatError
         The extension is not an OSM one.
     CorruptFileError
-        The file is empty, truncated, corrupt or not OSM. (A file without streets reads; building
+        The file is empty, truncated, corrupt or not OSM, or (XML files) holds a node id twice. (A file without streets reads; building
         a network from it raises :class:`~urbankit.NoStreetsError`.)
 
     Examples
@@ -520,6 +520,8 @@ def read_osm(
     True
     """
     path = _check_file(path, OSM_SUFFIXES)
+    if not path.name.lower().endswith(".pbf"):
+        _check_duplicate_nodes(path)
     try:
         extract = _parse_osm(path, path, poi_keys=poi_keys, buildings=buildings)
     except _UnsortedInput:
@@ -533,6 +535,30 @@ def read_osm(
             extract = _parse_osm(sorted_path, path, poi_keys=poi_keys, buildings=buildings)
     logger.info("read %s", extract)
     return extract
+
+
+def _check_duplicate_nodes(path: Path) -> None:
+    """Refuse an XML file that holds a node id twice (a history file, or extracts concatenated).
+
+    The location index would keep one of the two positions silently. Only XML files are checked
+    (one quick pass over their nodes); PBF extracts come from tools that write each object once.
+    """
+    import osmium
+
+    ids = array("q")
+    try:
+        for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
+            ids.append(node.id)
+    except (RuntimeError, UnicodeDecodeError, ValueError, osmium.InvalidLocationError) as exc:
+        raise _corrupt(path, exc) from exc
+    values, counts = np.unique(np.frombuffer(ids, dtype=np.int64), return_counts=True)
+    twice = values[counts > 1]
+    if len(twice):
+        raise CorruptFileError(
+            f"{str(path)!r} holds {len(twice)} node id(s) twice (e.g. {twice[:3].tolist()}): a history file or "
+            "extracts concatenated? Keep one version of each object, e.g. `osmium merge` the extracts or "
+            "`osmium time-filter` a history file, then read the result."
+        )
 
 
 class _UnsortedInput(Exception):
