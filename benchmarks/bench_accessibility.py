@@ -61,12 +61,16 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _machine import machine_info  # benchmarks/ is on sys.path when a script runs
+
+#: packages whose versions go into the results file
+PACKAGES = ("urbankit", "numpy", "scipy", "pandas", "networkx", "cityseer")
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_accessibility.md"
@@ -382,33 +386,6 @@ def agreement(ref, other) -> dict:
     }
 
 
-def machine_info() -> str:
-    import importlib.metadata as md
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-        mem = f", {kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, IndexError, ValueError):
-        pass
-    versions = []
-    for pkg in ("urbankit", "numpy", "scipy", "pandas", "networkx", "cityseer"):
-        try:
-            versions.append(f"{pkg} {md.version(pkg)}")
-        except md.PackageNotFoundError:
-            versions.append(f"{pkg} (not installed)")
-    return (
-        f"{cpu}, {os.cpu_count()} logical cores{mem}; {platform.system()} {platform.release()}; "
-        f"{platform.python_implementation()} {platform.python_version()}; " + ", ".join(versions)
-    )
 
 
 def run_case(case: str, method: str, tmp: Path, timeout: float) -> dict:
@@ -637,7 +614,7 @@ def main() -> None:
         body = report(rows, cases, time.perf_counter() - t0)
     text = (
         HEADER.format(npd=NODES_PER_DESTINATION)
-        + f"\nDate: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine_info()}. "
+        + f"\nDate: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine_info(PACKAGES)}. "
         + f"Load average (1 min) at start {load_start[0]:.2f}, at end {os.getloadavg()[0]:.2f} "
         "(above ~0.1, other work shared the machine and timings are noisier).\n\n"
         + body

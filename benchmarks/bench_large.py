@@ -36,12 +36,16 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import machine_info  # benchmarks/ is on sys.path when a script runs
+
+#: packages whose versions go into the results file
+PACKAGES = ("urbankit", "numpy", "scipy", "pandas", "geopandas", "shapely")
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_large.md"
@@ -141,33 +145,6 @@ def child(blocks: int, nodes_per_destination: int) -> dict:
     }
 
 
-def machine_info() -> str:
-    import importlib.metadata as md
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-        mem = f", {kb / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, IndexError, ValueError):
-        pass
-    versions = []
-    for pkg in ("urbankit", "numpy", "scipy", "pandas", "geopandas", "shapely"):
-        try:
-            versions.append(f"{pkg} {md.version(pkg)}")
-        except md.PackageNotFoundError:
-            versions.append(f"{pkg} (not installed)")
-    return (
-        f"{cpu}, {os.cpu_count()} logical cores{mem}; {platform.system()} {platform.release()}; "
-        f"{platform.python_implementation()} {platform.python_version()}; " + ", ".join(versions)
-    )
 
 
 def render(res: dict, *, machine: str, started: str, load: tuple[float, float], wall_s: float) -> str:
@@ -263,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench-large: the subprocess failed with exit code {proc.returncode}", file=sys.stderr)
         return 1
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    text = render(res, machine=machine_info(), started=started, load=(load0, os.getloadavg()[0]), wall_s=wall)
+    text = render(res, machine=machine_info(PACKAGES), started=started, load=(load0, os.getloadavg()[0]), wall_s=wall)
     args.out.write_text(text)
     print(text)
     return 0

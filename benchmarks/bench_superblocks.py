@@ -51,12 +51,15 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _machine import machine_info  # benchmarks/ is on sys.path when a script runs
+
+#: packages whose versions go into the results file
+PACKAGES = ("urbankit", "numpy", "scipy", "pandas", "networkx", "osmnx", "superblockify")
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_superblocks.md"
@@ -213,33 +216,6 @@ def child(case: str, tool: str, trips: float) -> None:
 # ------------------------------------------------------------------------------------------ parent
 
 
-def machine_info() -> str:
-    import importlib.metadata as md
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-        mem = f", {kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, IndexError, ValueError):
-        pass
-    versions = []
-    for pkg in ("urbankit", "numpy", "scipy", "pandas", "networkx", "osmnx", "superblockify"):
-        try:
-            versions.append(f"{pkg} {md.version(pkg)}")
-        except md.PackageNotFoundError:
-            versions.append(f"{pkg} (not installed)")
-    return (
-        f"{cpu}, {os.cpu_count()} logical cores{mem}; {platform.system()} {platform.release()}; "
-        f"{platform.python_implementation()} {platform.python_version()}; " + ", ".join(versions)
-    )
 
 
 def run_case(case: str, tool: str, timeout: float, trips: float) -> dict:
@@ -380,7 +356,7 @@ def main() -> None:
     load_end = os.getloadavg()
     text = (
         HEADER.format(trips=int(args.trips))
-        + f"\nDate: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine_info()}. "
+        + f"\nDate: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine_info(PACKAGES)}. "
         + f"Load average (1/5/15 min) at start {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f}, "
         + f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} "
         "(above ~0.1, other work shared the machine and timings are noisier).\n\n"

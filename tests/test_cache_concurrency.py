@@ -19,7 +19,6 @@ import os
 import signal
 from pathlib import Path
 
-import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 import urbankit
