@@ -60,6 +60,7 @@ from scipy.sparse.csgraph import connected_components
 
 from . import settings
 from ._errors import InvalidOptionError, NoStreetsError
+from ._util import pid_alive
 from .ingest import OSMExtract
 
 logger = logging.getLogger(__name__)
@@ -399,24 +400,13 @@ def _remove_stale_temporaries(path: Path, *, older_than_s: float = 600.0) -> Non
             pid = int(tmp.suffix[len(".tmp") :])
         except ValueError:
             pid = -1
-        alive = pid > 0 and _pid_alive(pid)
+        alive = pid > 0 and pid_alive(pid)
         try:
             if not alive or now - tmp.stat().st_mtime > older_than_s:
                 tmp.unlink()
         except OSError:
             pass
 
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _store_cached(net: StreetNetwork) -> None:

@@ -31,6 +31,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ._errors import ReportError
+from ._util import pid_alive
 from .ingest import OSMExtract, area_name, file_sha256, load
 from .networks import MODES, StreetNetwork, build_network
 
@@ -747,15 +748,6 @@ class _RunLock:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _clean_leftovers(parent: Path, run_id: str) -> None:
     """Remove what killed runs left beside their destination (called holding the run's lock).
@@ -776,7 +768,7 @@ def _clean_leftovers(parent: Path, run_id: str) -> None:
         elif marker.get("run_id") == run_id:
             stale = True
         else:
-            stale = marker.get("host") == _host() and not _pid_alive(int(marker.get("pid", 0)))
+            stale = marker.get("host") == _host() and not pid_alive(int(marker.get("pid", 0)))
         if stale:
             logger.info("removing %s, left by an interrupted run", tmp)
             shutil.rmtree(tmp, ignore_errors=True)
