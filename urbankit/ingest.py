@@ -525,7 +525,7 @@ def read_osm(
     try:
         extract = _parse_osm(path, path, poi_keys=poi_keys, buildings=buildings)
     except _UnsortedInput:
-        logger.warning(
+        logger.info(
             "%s is not sorted by type and id (typical of editor or API exports); "
             "sorting a temporary copy in memory before reading it.",
             path.name,
