@@ -512,10 +512,24 @@ def test_own_thresholds_within_the_maximum_work(small_acc):
     assert list(out.columns) == ["ok_grocery", "ok_pharmacy", "share_ok"]
 
 
+def test_memory_budget_error_node_table(monkeypatch):
+    net = urbankit.build_network(grid_extract(20, 20), "walk", cache=False)
+    dest = random_destinations(net, per_service=3, seed=0)
+    monkeypatch.setattr(urbankit.settings, "memory_limit_gb", 1e-6)  # 1 kB: not even the per-node table fits
+    err = raises_exactly(urbankit.MemoryBudgetError, urbankit.accessibility, net, dest, minutes=[10, 15, 30])
+    assert isinstance(err, MemoryError)
+    for fragment in (f"{len(net.nodes):,} nodes", "19 services", "3 thresholds", "urbankit.settings.memory_limit_gb"):
+        assert fragment in str(err), (fragment, str(err))
+
+
 def test_memory_budget_error(monkeypatch):
     net = urbankit.build_network(grid_extract(20, 20), "walk", cache=False)
     dest = random_destinations(net, per_service=3, seed=0)
-    monkeypatch.setattr(urbankit.settings, "memory_limit_gb", 1e-6)  # 1 kB
+    # room for the per-node table (19 services x 5 columns + 7, float64, three copies) but not for
+    # the reach table of nearly every (node, destination) pair within 30 minutes (~80 bytes a row)
+    node_table = 3 * 8 * (19 * 5 + 7) * len(net.nodes)
+    assert node_table < 0.7 * 80 * len(dest) * len(net.nodes)
+    monkeypatch.setattr(urbankit.settings, "memory_limit_gb", 1.2 * node_table / 1e9)
     with pytest.raises(Exception) as info:
         urbankit.accessibility(net, dest, minutes=[10, 15, 30])
     err = info.value
@@ -527,7 +541,7 @@ def test_memory_budget_error(monkeypatch):
         f"{n_dest:,} destinations",
         "within 30 min",
         f"{len(net.nodes):,} nodes",
-        "more than the 0.0 MB available",
+        "MB available",
         "lower the largest threshold",
         "urbankit.settings.memory_limit_gb",
     ):

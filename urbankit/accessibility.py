@@ -235,6 +235,21 @@ def reach_table(
 _BYTES_PER_REACH_ROW = 80
 
 
+def _check_node_table_memory(n_nodes: int, n_services: int, *, k: int, n_minutes: int) -> None:
+    """Refuse an analysis whose per-node table alone would not fit (checked before any search)."""
+    columns = n_services * (k + n_minutes + 1) + 2 * n_minutes + 1
+    # float64 cells, about three copies alive while the table is assembled
+    projected = 3.0 * 8.0 * columns * n_nodes
+    budget = _memory_budget_bytes()
+    if projected > budget:
+        raise MemoryBudgetError(
+            f"the per-node table of {n_nodes:,} nodes x {columns} columns ({n_services} services, k={k}, "
+            f"{n_minutes} thresholds) would need about {_fmt_bytes(projected)}, more than the "
+            f"{_fmt_bytes(budget)} available; analyse fewer services or thresholds, a smaller area, or raise "
+            "urbankit.settings.memory_limit_gb if the machine has more memory."
+        )
+
+
 def _fmt_bytes(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
@@ -734,6 +749,7 @@ def accessibility(
     svc_list = list(all_services)
     dest = destinations[destinations["service"].isin(svc_list)]
     snapped = snap_destinations(network, dest).reset_index(drop=True)
+    _check_node_table_memory(len(network.nodes), len(svc_list), k=k, n_minutes=len(mins))
     reach = reach_table(network, snapped, max(mins), progress=progress)
     pop, pop_source = _population_series(population, network)
     return _assemble(
