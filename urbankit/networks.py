@@ -41,6 +41,7 @@ walk 4.8 km/h and bike 15 km/h (``urbankit.settings``); drive from ``maxspeed`` 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -69,7 +70,19 @@ Mode = Literal["walk", "bike", "drive"]
 MODES = ("walk", "bike", "drive")
 
 #: bumped whenever filters, speeds or the edge model change, so old caches are not reused
-NETWORK_MODEL_VERSION = 1
+NETWORK_MODEL_VERSION = 2
+
+
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """Hash of the code that turns a file into a network (this module and the OSM readers), so a
+    cache entry written by another version of urbankit is never reused."""
+    from . import ingest
+
+    h = hashlib.sha256()
+    for module_file in (__file__, ingest.__file__):
+        h.update(Path(module_file).read_bytes())
+    return h.hexdigest()[:16]
 
 _NO = {"no", "private", "use_sidepath", "discouraged_no"}
 _YES = {"yes", "designated", "permissive", "official", "destination", "customers", "delivery"}
@@ -473,6 +486,7 @@ def build_network(
         "speed_kmh": speed_kmh,
         "largest_component": largest_component,
         "model": NETWORK_MODEL_VERSION,
+        "code": _code_fingerprint(),
         "walk": settings.walk_speed_kmh,
         "bike": settings.bike_speed_kmh,
         "drive": settings.drive_speed_kmh if mode == "drive" else None,
