@@ -1138,11 +1138,33 @@ def _inside_nodes(network: StreetNetwork, labels: np.ndarray, arcs=None):
     return node_sb, pair, mixed[p_pos]
 
 
+def _after_graph(network: StreetNetwork, sc, o: np.ndarray, d: np.ndarray) -> tuple[_Graph, np.ndarray, np.ndarray]:
+    """The restricted graph of a scenario, with L1/L3 copies only of the superblocks that hold an
+    origin (``o``) or a destination (``d``, node positions); also the superblock of every origin and
+    destination (-1: none)."""
+    node_sb, _, _ = _inside_nodes(network, sc.labels)
+    a_sb, b_sb = node_sb[o], node_sb[d]
+    graph = _build_graph(
+        network, sc.steps_after, ~sc.closed, sc.labels, np.unique(a_sb[a_sb >= 0]), np.unique(b_sb[b_sb >= 0])
+    )
+    return graph, a_sb, b_sb
+
+
 def _build_graph(
-    network: StreetNetwork, steps: np.ndarray, usable: np.ndarray, labels: np.ndarray, l1_sbs=(), l3_sbs=()
+    network: StreetNetwork,
+    steps: np.ndarray,
+    usable: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    l1_sbs=(),
+    l3_sbs=(),
 ) -> _Graph:
     """The routing graph: edge rows with ``usable`` on L2 when unlabelled, internal rows copied into
-    L1 (superblocks ``l1_sbs``) and L3 (``l3_sbs``); arc weights ``steps + _HOP``."""
+    L1 (superblocks ``l1_sbs``) and L3 (``l3_sbs``); arc weights ``steps + _HOP``. Without ``usable``
+    and ``labels``: every edge, no superblock (the unrestricted graph)."""
+    if usable is None:
+        usable = np.ones(len(steps), bool)
+    if labels is None:
+        labels = np.full(len(steps), -1, dtype=np.int64)
     arcs = _arcs(network)
     u, v, rows = arcs
     n = len(network.nodes)
@@ -1812,17 +1834,13 @@ def _assign(
     timings = {}
     t0 = time.perf_counter()
     if before is None:
-        g0 = _build_graph(network, sc.steps_before, np.ones(n_edges, bool), np.full(n_edges, -1, dtype=np.int64))
+        g0 = _build_graph(network, sc.steps_before)
         flows_b, steps_b, metres_b, _ = _execute(_Pass.make(g0, o, d, _FixedTrips(trips), n_edges), len(od), jobs)
     else:  # computed by the caller (run_scenario's gravity pass)
         flows_b, steps_b, metres_b = before
     timings["assign_before_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    node_sb, _, _ = _inside_nodes(network, sc.labels)
-    a_sb, b_sb = node_sb[o], node_sb[d]
-    g1 = _build_graph(
-        network, sc.steps_after, ~sc.closed, sc.labels, np.unique(a_sb[a_sb >= 0]), np.unique(b_sb[b_sb >= 0])
-    )
+    g1, a_sb, b_sb = _after_graph(network, sc, o, d)
     flows_a, steps_a, metres_a, trips_a = _execute(
         _Pass.make(g1, o, d, _AfterTrips(trips, steps_b, keep), n_edges), len(od), jobs
     )
@@ -1927,15 +1945,10 @@ def trip_paths(
         modal_filters=modal_filters,
     )
     o, d = _od_positions(network, od)
-    n_edges = len(network.edges)
     if scenario == "before":
-        g = _build_graph(network, sc.steps_before, np.ones(n_edges, bool), np.full(n_edges, -1, dtype=np.int64))
+        g = _build_graph(network, sc.steps_before)
     else:
-        node_sb, _, _ = _inside_nodes(network, sc.labels)
-        a_sb, b_sb = node_sb[o], node_sb[d]
-        g = _build_graph(
-            network, sc.steps_after, ~sc.closed, sc.labels, np.unique(a_sb[a_sb >= 0]), np.unique(b_sb[b_sb >= 0])
-        )
+        g, _, _ = _after_graph(network, sc, o, d)
     start = g.starts(o)
     e1, e2 = g.ends(o, d)
     out: list = [None] * len(od)
@@ -2116,7 +2129,7 @@ def gravity_demand(
     _number("n_trips", n_trips, low=0.0, allow_none=True)
     n_edges = len(network.edges)
     sc_steps = _steps(network.edges["time_min"].to_numpy(float))
-    g0 = _build_graph(network, sc_steps, np.ones(n_edges, bool), np.full(n_edges, -1, dtype=np.int64))
+    g0 = _build_graph(network, sc_steps)
     o, d = rep[oz], rep[dz]
     p = _Pass.make(g0, o, d, None, n_edges, trees=False)
     p.weight = _GravityTrips(p_z[oz][_first_of_tasks(p)] * trips_per_resident, a_z[dz], beta_per_min)
@@ -2445,7 +2458,7 @@ def run_scenario(
         )
         n_edges = len(network.edges)
         steps0 = _steps(network.edges["time_min"].to_numpy(float))
-        g0 = _build_graph(network, steps0, np.ones(n_edges, bool), np.full(n_edges, -1, dtype=np.int64))
+        g0 = _build_graph(network, steps0)
         o, d = rep[oz], rep[dz]
         p = _Pass.make(g0, o, d, None, n_edges)
         p.weight = _GravityTrips(p_z[oz][_first_of_tasks(p)] * trips_per_resident, a_z[dz], beta_per_min)
@@ -2534,8 +2547,8 @@ def distance_metrics(
     if max_sources is not None and n > max_sources:
         src = np.sort(np.random.default_rng(seed).choice(n, size=int(max_sources), replace=False))
     sbs = np.unique(lab[lab >= 0])
-    free = _build_graph(network, w, np.ones(len(w), bool), np.full(len(w), -1, dtype=np.int64))
-    g = _build_graph(network, w, np.ones(len(w), bool), lab, l1_sbs=sbs, l3_sbs=sbs)
+    free = _build_graph(network, w)
+    g = _build_graph(network, w, labels=lab, l1_sbs=sbs, l3_sbs=sbs)
     d_s = np.empty((len(src), n))
     d_n = np.empty((len(src), n))
     all_d = np.arange(n)
