@@ -61,13 +61,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _machine import machine_info  # benchmarks/ is on sys.path when a script runs
+from _machine import machine_info, run_child  # benchmarks/ is on sys.path when a script runs
 
 #: packages whose versions go into the results file
 PACKAGES = ("urbankit", "numpy", "scipy", "pandas", "networkx", "cityseer")
@@ -390,24 +389,14 @@ def agreement(ref, other) -> dict:
 
 def run_case(case: str, method: str, tmp: Path, timeout: float) -> dict:
     npz = tmp / f"{case}-{method}.npz"
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", case, method, str(npz)],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"case": case, "method": method, "status": f"skipped (> {timeout:.0f} s)"}
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"case": case, "method": method, "status": "failed: " + " | ".join(tail)}
-    row = json.loads(proc.stdout.strip().splitlines()[-1])
-    row["status"] = "ok"
-    row["wall_s"] = time.perf_counter() - t0
-    row["npz"] = str(npz)
+    row = run_child(
+        [sys.executable, __file__, "--child", case, method, str(npz)],
+        timeout,
+        timeout_status=f"skipped (> {timeout:.0f} s)",
+    )
+    row.update(case=case, method=method)
+    if row["status"] == "ok":
+        row["npz"] = str(npz)
     return row
 
 

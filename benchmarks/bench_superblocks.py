@@ -51,12 +51,11 @@ import datetime as dt
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _machine import machine_info  # benchmarks/ is on sys.path when a script runs
+from _machine import machine_info, run_child  # benchmarks/ is on sys.path when a script runs
 
 #: packages whose versions go into the results file
 PACKAGES = ("urbankit", "numpy", "scipy", "pandas", "networkx", "osmnx", "superblockify")
@@ -219,23 +218,12 @@ def child(case: str, tool: str, trips: float) -> None:
 
 
 def run_case(case: str, tool: str, timeout: float, trips: float) -> dict:
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", case, tool, "--trips", str(trips)],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"case": case, "tool": tool, "status": f"time-limited (> {timeout:.0f} s, stopped)"}
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"case": case, "tool": tool, "status": "failed: " + " | ".join(tail)}
-    row = json.loads(proc.stdout.strip().splitlines()[-1])
-    row["status"] = "ok"
-    row["wall_s"] = time.perf_counter() - t0
+    row = run_child(
+        [sys.executable, __file__, "--child", case, tool, "--trips", str(trips)],
+        timeout,
+        timeout_status=f"time-limited (> {timeout:.0f} s, stopped)",
+    )
+    row.update(case=case, tool=tool)
     return row
 
 
