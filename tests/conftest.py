@@ -198,3 +198,17 @@ def _urbankit_loggers_enabled():
         if name.startswith("urbankit") and isinstance(logger, logging.Logger):
             logger.disabled = False
     yield
+
+
+@pytest.fixture(scope="session")
+def monaco_walk_accessibility():
+    """Monaco, walk, residents from OSM buildings (most nodes have none), every service: shared by
+    the tests of aggregation, maps and plots (urbankit functions never mutate their inputs)."""
+    from urbankit.accessibility import accessibility
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(urbankit.settings, "progress", False)
+        area = urbankit.load("monaco")
+        net = urbankit.build_network(area, "walk", cache=False)
+        pop = urbankit.population_per_node(net.nodes, buildings=area.buildings)
+        yield accessibility(net, urbankit.destinations(area), population=pop)

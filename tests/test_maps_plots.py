@@ -13,9 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-import urbankit
 from urbankit._errors import CRSError, InvalidOptionError
-from urbankit.accessibility import accessibility
 from urbankit.isochrones import isochrones
 from urbankit.maps import FUNCTION_COLOURS, MISSING_COLOUR, _colours, accessibility_map, isochrone_map
 from urbankit.plots import cumulative_share, plot_minutes_histogram, plot_resident_share, plot_scores
@@ -23,13 +21,9 @@ from urbankit.zones import to_hex
 
 
 @pytest.fixture(scope="module")
-def acc():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(urbankit.settings, "progress", False)
-        area = urbankit.load("monaco")
-        net = urbankit.build_network(area, "walk", cache=False)
-        pop = urbankit.population_per_node(net.nodes, buildings=area.buildings)
-        yield accessibility(net, urbankit.destinations(area), population=pop)
+def acc(monaco_walk_accessibility):
+    """Monaco, walk, residents from OSM buildings (most nodes have none: both hexagon kinds occur)."""
+    return monaco_walk_accessibility
 
 
 @pytest.fixture(scope="module")

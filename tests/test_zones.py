@@ -12,21 +12,14 @@ import numpy as np
 import pytest
 import shapely
 
-import urbankit
 from urbankit._errors import CRSError, InvalidOptionError
-from urbankit.accessibility import accessibility
 from urbankit.zones import to_hex, to_zones
 
 
 @pytest.fixture(scope="module")
-def acc():
+def acc(monaco_walk_accessibility):
     """Monaco, walk, residents from OSM buildings (most nodes have none: both hexagon kinds occur)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(urbankit.settings, "progress", False)
-        area = urbankit.load("monaco")
-        net = urbankit.build_network(area, "walk", cache=False)
-        pop = urbankit.population_per_node(net.nodes, buildings=area.buildings)
-        yield accessibility(net, urbankit.destinations(area), population=pop)
+    return monaco_walk_accessibility
 
 
 def reference_means(acc, members: dict) -> dict:
