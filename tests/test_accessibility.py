@@ -455,6 +455,92 @@ def test_chunked_search_and_any_destination_index(area, mode, read_extract, monk
 
 
 # ------------------------------------------------------------------------------------------------
+# searches restricted to the nodes within straight-line reach
+
+
+def _reference_reach(ref: Reference, max_steps: int) -> pd.DataFrame:
+    """Every (node, destination, steps) within ``max_steps``: forward Dijkstra from every node."""
+    T = ref.matrix(np.arange(ref.n))
+    node, dest = np.nonzero(T <= max_steps)
+    return pd.DataFrame({"node": node, "dest": dest, "steps": T[node, dest].astype(np.int64)})
+
+
+def _as_steps(reach: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {
+            "node": reach["node"].to_numpy(np.int64),
+            "dest": reach["dest"].to_numpy(np.int64),
+            "steps": np.rint(reach["minutes"].to_numpy() / STEP).astype(np.int64),
+        }
+    )
+    return out.sort_values(["node", "dest"], ignore_index=True)
+
+
+def _local_plan(net, snapped, max_minutes):
+    graph = ua_module()._SearchGraph.of(net)
+    pos = net.nodes.index.get_indexer(snapped["node_id"].to_numpy())
+    limit = max_minutes + STEP / 2
+    return graph, ua_module()._search_plan(graph, pos, limit, ua_module()._CHUNK_CELLS)
+
+
+def ua_module():
+    return importlib.import_module("urbankit.accessibility")
+
+
+@pytest.mark.parametrize("area,mode", [(a, m) for a in AREAS for m in MODES], ids=lambda p: str(p))
+def test_local_searches_equal_whole_network_search(area, mode, read_extract):
+    """With a threshold short against the area, each destination is searched on the tiles around
+    it only; the reach table must still equal a forward Dijkstra over the whole network."""
+    extract = read_extract(existing(OSM_FILES[area]))
+    if area not in _DEST:
+        _DEST[area] = uk.destinations(extract)
+    net = uk.build_network(extract, mode, cache=False)
+    from urbankit.mock import random_destinations
+
+    # the real destinations, and some on street nodes (snap 0) so that every case reaches far
+    on_nodes = random_destinations(net, per_service=2, max_offset_m=0.0, seed=1)
+    dest = pd.concat([_DEST[area], on_nodes], ignore_index=True)
+    snapped = ua_module().snap_destinations(net, dest)
+    # the threshold: a quarter of the narrower extent at the fastest straight-line edge speed
+    xy = net.nodes[["x", "y"]].to_numpy(float)
+    pos = net.nodes.index
+    e = net.edges
+    a, b = xy[pos.get_indexer(e["u"])], xy[pos.get_indexer(e["v"])]
+    fastest = float((np.hypot(*(a - b).T) / e["time_min"].to_numpy(float)).max())
+    max_minutes = round(float(np.ptp(xy, axis=0).min()) / 4 / fastest, 3)
+    _, plan = _local_plan(net, snapped, max_minutes)
+    assert any(keep is not None and len(keep) < len(net.nodes) for _, keep in plan), "the local path was not taken"
+    got = _as_steps(ua_module().reach_table(net, snapped, max_minutes))
+    ref = Reference(net, dest, chosen_nodes=snapped["node_id"].to_numpy())
+    want = _reference_reach(ref, threshold_steps(max_minutes)).sort_values(["node", "dest"], ignore_index=True)
+    assert len(want) > 2 * len(on_nodes)  # the searches reach beyond their own node
+    pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize("oneway", [False, True])
+@pytest.mark.parametrize("mode", ["walk", "drive"])
+def test_local_searches_on_a_grid_at_the_exact_reach(mode, oneway):
+    """A 30 x 30 block grid with the threshold a whole number of edges: the farthest node reached
+    along a straight street lies exactly on the straight-line bound, and must be found."""
+    from urbankit.mock import grid_extract as mock_grid, random_destinations
+
+    net = uk.build_network(mock_grid(30, 30, oneway_residential=oneway), mode, cache=False)
+    dest = random_destinations(net, per_service=4, seed=5, max_offset_m=0.0)
+    snapped = ua_module().snap_destinations(net, dest)
+    steps = np.rint(net.edges["time_min"].to_numpy() / STEP).astype(np.int64)
+    max_minutes = 5 * int(steps.min()) * STEP  # five of the fastest edges
+    graph, plan = _local_plan(net, snapped, max_minutes)
+    assert sum(keep is not None for _, keep in plan) > 4
+    got = _as_steps(ua_module().reach_table(net, snapped, max_minutes))
+    ref = Reference(net, dest, chosen_nodes=snapped["node_id"].to_numpy())
+    want = _reference_reach(ref, threshold_steps(max_minutes)).sort_values(["node", "dest"], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+    # some trip reaches a node exactly at the straight-line bound
+    d = np.hypot(*(graph.xy[got["node"]] - graph.xy[ref.dest_node[got["dest"]]]).T)
+    assert np.isclose(d.max(), max_minutes * graph.m_per_min, rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------
 # hand-made networks
 
 

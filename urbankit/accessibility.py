@@ -13,7 +13,11 @@ All figures derive from one sparse *reach table*: every (node, destination, minu
 most the largest threshold. It is computed by Dijkstra searches that start at the destinations and
 run against the edge direction (so drive results honour one-way streets), bounded by the largest
 threshold: each destination is a virtual source joined to its node by its snap time. The searches run
-in chunks (scipy's compiled Dijkstra), so memory stays bounded. The minutes to the nearest
+in chunks (scipy's compiled Dijkstra), so memory stays bounded. On networks wider than three times
+the straight-line reach of the largest threshold, each chunk searches only the nodes that can be
+reached at all: no edge covers more straight-line metres per minute than the fastest one, so no path
+within the threshold leaves the square tiles around its destination (see ``_SearchGraph``), and the
+table is the same as on the whole network, at a fraction of the work on a large city. The minutes to the nearest
 destination of each service come from the same table (they equal a multi-source Dijkstra with the
 snap times as initial labels; the tests check this against an independent Dijkstra).
 
@@ -121,10 +125,19 @@ def snap_destinations(net: StreetNetwork, dest: gpd.GeoDataFrame, *, walk_speed_
 
 @dataclass(frozen=True)
 class _SearchGraph:
-    """CSR adjacency for searches *against* the edge direction, parallel edges reduced to the fastest."""
+    """CSR adjacency for searches *against* the edge direction, parallel edges reduced to the fastest.
+
+    ``xy`` are the nodes' projected coordinates and ``m_per_min`` the largest straight-line speed of
+    any edge (metres between its end nodes per minute of its time): no path of ``t`` minutes ends
+    more than ``t * m_per_min`` metres (straight line) from where it started, by the triangle
+    inequality. That bound lets :func:`reach_table` search each destination on the part of the
+    network within reach only, with the same (exact) answer.
+    """
 
     matrix: csr_matrix
     node_ids: np.ndarray
+    xy: np.ndarray
+    m_per_min: float
 
     @classmethod
     def of(cls, net: StreetNetwork, *, closed: np.ndarray | None = None) -> "_SearchGraph":
@@ -138,7 +151,11 @@ class _SearchGraph:
             rows, cols, wts = v, u, w  # reversed: search from destination back to origins
         else:
             rows, cols, wts = np.r_[u, v], np.r_[v, u], np.r_[w, w]
-        return cls(_min_csr(rows, cols, wts, len(nodes)), nodes.to_numpy())
+        xy = net.nodes[["x", "y"]].to_numpy(float)
+        straight = np.hypot(*(xy[u] - xy[v]).T)
+        # edge times are at least one 0.001-min step (networks.quantize_minutes), never zero
+        m_per_min = float(np.max(straight / w)) if len(w) else 0.0
+        return cls(_min_csr(rows, cols, wts, len(nodes)), nodes.to_numpy(), xy, m_per_min)
 
 
 def _min_csr(rows, cols, wts, n: int, extra: int = 0) -> csr_matrix:
@@ -151,17 +168,90 @@ def _min_csr(rows, cols, wts, n: int, extra: int = 0) -> csr_matrix:
     return csr_matrix((wts[first], (rows[first], cols[first])), shape=(size, size))
 
 
-def _augment(graph: _SearchGraph, node_pos: np.ndarray, offset: np.ndarray) -> csr_matrix:
-    """Add one virtual source per destination, joined to its node by its snap time."""
-    n = graph.matrix.shape[0]
+def _with_sources(matrix: csr_matrix, node_pos: np.ndarray, offset: np.ndarray) -> csr_matrix:
+    """``matrix`` plus one virtual source per destination, joined to its node by its snap time.
+
+    The sources are the last ``len(node_pos)`` rows; nothing leads into them.
+    """
+    n = matrix.shape[0]
     m = len(node_pos)
-    base = graph.matrix.tocoo()
-    rows = np.r_[base.row, n + np.arange(m)]
-    cols = np.r_[base.col, node_pos]
     # scipy drops explicit zeros from sparse graphs: a zero snap becomes one time step below
     # the grid (removed again when the result is rounded to the grid)
-    w = np.r_[base.data, np.where(offset > 0, offset, TIME_RESOLUTION_MIN * 1e-3)]
-    return csr_matrix((w, (rows, cols)), shape=(n + m, n + m))
+    w = np.where(offset > 0, offset, TIME_RESOLUTION_MIN * 1e-3)
+    indptr = np.r_[matrix.indptr, matrix.indptr[-1] + np.arange(1, m + 1)]
+    return csr_matrix(
+        (np.r_[matrix.data, w], np.r_[matrix.indices, node_pos], indptr), shape=(n + m, n + m)
+    )
+
+
+@dataclass
+class _Tiles:
+    """Nodes bucketed in square tiles of side ``size`` metres (the search radius), row by row.
+
+    The nodes a search of that radius can reach from tile ``(i, j)`` all lie in the 3 x 3 tiles
+    around it; in the sorted order each of those three tile rows is one contiguous slice.
+    """
+
+    size: float
+    shape: tuple[int, int]  # (rows, columns) of tiles
+    of_node: np.ndarray  # tile number (row * columns + column) of each node
+    order: np.ndarray  # node positions sorted by tile
+    starts: np.ndarray  # starts[t] = first place of tile t in `order` (length tiles + 1)
+
+    @classmethod
+    def of(cls, xy: np.ndarray, size: float) -> "_Tiles":
+        ij = np.floor((xy - xy.min(axis=0)) / size).astype(np.int64)
+        shape = (int(ij[:, 1].max()) + 1, int(ij[:, 0].max()) + 1)
+        of_node = ij[:, 1] * shape[1] + ij[:, 0]
+        order = np.argsort(of_node, kind="stable")
+        starts = np.searchsorted(of_node[order], np.arange(shape[0] * shape[1] + 1))
+        return cls(size, shape, of_node, order, starts)
+
+    def around(self, tile: int) -> np.ndarray:
+        """Positions of the nodes in the 3 x 3 tiles around ``tile`` (sorted)."""
+        rows, cols = self.shape
+        r, c = divmod(int(tile), cols)
+        c0, c1 = max(c - 1, 0), min(c + 1, cols - 1)
+        parts = [
+            self.order[self.starts[rr * cols + c0] : self.starts[rr * cols + c1 + 1]]
+            for rr in range(max(r - 1, 0), min(r + 1, rows - 1) + 1)
+        ]
+        return np.sort(np.concatenate(parts))
+
+
+def _induced(matrix: csr_matrix, keep: np.ndarray, local: np.ndarray) -> csr_matrix:
+    """The subgraph of ``matrix`` on the node positions ``keep`` (``local`` maps every position to
+    its place in ``keep``, -1 elsewhere)."""
+    sub = matrix[keep]
+    cols = local[sub.indices]
+    inside = cols >= 0
+    row = np.repeat(np.arange(len(keep)), np.diff(sub.indptr))
+    indptr = np.r_[0, np.cumsum(np.bincount(row[inside], minlength=len(keep)))]
+    return csr_matrix((sub.data[inside], cols[inside], indptr), shape=(len(keep), len(keep)))
+
+
+def _search_plan(graph: _SearchGraph, node_pos: np.ndarray, limit: float, chunk_cells: int):
+    """Chunks of destinations, each with the node positions its searches need (None: all nodes)."""
+    n, m = graph.matrix.shape[0], len(node_pos)
+    radius = limit * graph.m_per_min * (1 + 1e-9) + 1e-6  # float slack on the exact bound
+    extent = np.ptp(graph.xy, axis=0) if n else np.zeros(2)
+    if radius <= 0 or np.any(extent < 3 * radius):
+        # a search may reach (nearly) everything: one pass over the whole network
+        chunk = max(1, min(m, chunk_cells // (n + m)))
+        # a small first chunk measures the reach per destination for the memory guard
+        probe = max(1, min(chunk, -(-m // 20)))
+        bounds = [0] + list(range(probe, m, chunk)) + [m]
+        return [(np.arange(s, e), None) for s, e in zip(bounds[:-1], bounds[1:])]
+    tiles = _Tiles.of(graph.xy, radius)
+    dest_tile = tiles.of_node[node_pos]
+    by_tile = np.argsort(dest_tile, kind="stable")
+    cuts = np.flatnonzero(np.diff(dest_tile[by_tile])) + 1
+    plan = []
+    for group in np.split(by_tile, cuts):
+        keep = tiles.around(dest_tile[group[0]])
+        chunk = max(1, chunk_cells // (len(keep) + len(group)))
+        plan.extend((group[s : s + chunk], keep) for s in range(0, len(group), chunk))
+    return plan
 
 
 def reach_table(
@@ -173,6 +263,11 @@ def reach_table(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Every (node, destination, minutes) with minutes <= ``max_minutes``.
+
+    Each destination's search runs on the nodes within straight-line reach of it (the 3 x 3 tiles
+    of side ``max_minutes * m_per_min`` around it, see :class:`_SearchGraph`), which every path
+    within ``max_minutes`` stays inside, so the table equals a search on the whole network; on
+    networks not much wider than that reach the searches run on the whole network.
 
     Parameters
     ----------
@@ -197,26 +292,32 @@ def reach_table(
         return pd.DataFrame({"node": np.empty(0, np.int64), "dest": np.empty(0, np.int64), "minutes": np.empty(0)})
     node_pos = net.nodes.index.get_indexer(snapped["node_id"].to_numpy())
     offset = snapped["snap_min"].to_numpy(float)
-    aug = _augment(graph, node_pos, offset)
-    chunk = max(1, min(m, _CHUNK_CELLS // (n + m)))
-    parts_node, parts_dest, parts_min = [], [], []
+    limit = max_minutes + TIME_RESOLUTION_MIN / 2
+    plan = _search_plan(graph, node_pos, limit, _CHUNK_CELLS)
     show = settings.progress if progress is None else progress
-    # a small first chunk measures the reach per destination, so the memory guard can stop a
-    # request that would not fit before most of it is allocated
-    probe = max(1, min(chunk, -(-m // 20)))
-    bounds = [0] + list(range(probe, m, chunk)) + [m]
-    bar = tqdm(list(zip(bounds[:-1], bounds[1:])), desc=f"{net.mode} reach", unit="chunk", disable=not show or len(bounds) < 5, leave=False)
+    bar = tqdm(plan, desc=f"{net.mode} reach", unit="chunk", disable=not show or len(plan) < 5, leave=False)
+    parts_node, parts_dest, parts_min = [], [], []
+    local = np.full(n, -1, np.int64)
     budget = _memory_budget_bytes()
-    found = 0
-    for s, e in bar:
-        src = np.arange(s, e)
-        d = dijkstra(aug, directed=True, indices=n + src, limit=max_minutes + TIME_RESOLUTION_MIN / 2)[:, :n]
-        r, c = np.nonzero(d <= max_minutes + TIME_RESOLUTION_MIN / 2)
-        parts_node.append(c.astype(np.int32))
+    found = done = 0
+    for src, keep in bar:
+        if keep is None:
+            d = dijkstra(_with_sources(graph.matrix, node_pos[src], offset[src]), directed=True, indices=n + np.arange(len(src)), limit=limit)[:, :n]
+            r, c = np.nonzero(d <= limit)
+            nodes = c
+        else:
+            local[keep] = np.arange(len(keep))
+            sub = _with_sources(_induced(graph.matrix, keep, local), local[node_pos[src]], offset[src])
+            local[keep] = -1
+            k = len(keep)
+            d = dijkstra(sub, directed=True, indices=k + np.arange(len(src)), limit=limit)[:, :k]
+            r, c = np.nonzero(d <= limit)
+            nodes = keep[c]
+        parts_node.append(nodes.astype(np.int32))
         parts_dest.append(src[r].astype(np.int32))
         parts_min.append(d[r, c])
         found += len(r)
-        done = src[-1] + 1
+        done += len(src)
         projected = found / done * m * _BYTES_PER_REACH_ROW
         if projected > budget and done < m:
             raise MemoryBudgetError(
