@@ -10,16 +10,17 @@ network (edge times in minutes on pandana's 0.001-min grid, see
 :func:`urbankit.networks.quantize_minutes`, so every sum is exact).
 
 All figures derive from one sparse *reach table*: every (node, destination, minutes) with minutes at
-most the largest threshold. It is computed by Dijkstra searches that start at the destinations and
-run against the edge direction (so drive results honour one-way streets), bounded by the largest
-threshold: each destination is a virtual source joined to its node by its snap time. The searches run
-in chunks (scipy's compiled Dijkstra), so memory stays bounded. On networks wider than three times
-the straight-line reach of the largest threshold, each chunk searches only the nodes that can be
-reached at all: no edge covers more straight-line metres per minute than the fastest one, so no path
-within the threshold leaves the square tiles around its destination (see ``_SearchGraph``), and the
-table is the same as on the whole network, at a fraction of the work on a large city. The minutes to the nearest
-destination of each service come from the same table (they equal a multi-source Dijkstra with the
-snap times as initial labels; the tests check this against an independent Dijkstra).
+most the largest threshold. It is computed by Dijkstra searches (scipy's compiled Dijkstra) that run
+against the edge direction (so drive results honour one-way streets), bounded by the largest
+threshold: one search from each node that destinations are snapped to, each destination adding its
+own snap minutes to its node's. The searches run in chunks, so memory stays bounded. On networks
+wider than three times the straight-line reach of the largest threshold, each chunk searches only
+the nodes that can be reached at all: no edge covers more straight-line metres per minute than the
+fastest one, so no path within the threshold leaves the square tiles around its source (see
+``_SearchGraph``); the table is the same as on the whole network, at a fraction of the work on a
+large city. The minutes to the nearest destination of each service come from the same table (they
+equal a multi-source Dijkstra with the snap times as initial labels; the tests check this against an
+independent Dijkstra).
 
 Nothing beyond the largest threshold is computed: such minutes are NaN ("not within the largest
 threshold"), never a cap value.
@@ -168,22 +169,6 @@ def _min_csr(rows, cols, wts, n: int, extra: int = 0) -> csr_matrix:
     return csr_matrix((wts[first], (rows[first], cols[first])), shape=(size, size))
 
 
-def _with_sources(matrix: csr_matrix, node_pos: np.ndarray, offset: np.ndarray) -> csr_matrix:
-    """``matrix`` plus one virtual source per destination, joined to its node by its snap time.
-
-    The sources are the last ``len(node_pos)`` rows; nothing leads into them.
-    """
-    n = matrix.shape[0]
-    m = len(node_pos)
-    # scipy drops explicit zeros from sparse graphs: a zero snap becomes one time step below
-    # the grid (removed again when the result is rounded to the grid)
-    w = np.where(offset > 0, offset, TIME_RESOLUTION_MIN * 1e-3)
-    indptr = np.r_[matrix.indptr, matrix.indptr[-1] + np.arange(1, m + 1)]
-    return csr_matrix(
-        (np.r_[matrix.data, w], np.r_[matrix.indices, node_pos], indptr), shape=(n + m, n + m)
-    )
-
-
 @dataclass
 class _Tiles:
     """Nodes bucketed in square tiles of side ``size`` metres (the search radius), row by row.
@@ -230,26 +215,27 @@ def _induced(matrix: csr_matrix, keep: np.ndarray, local: np.ndarray) -> csr_mat
     return csr_matrix((sub.data[inside], cols[inside], indptr), shape=(len(keep), len(keep)))
 
 
-def _search_plan(graph: _SearchGraph, node_pos: np.ndarray, limit: float, chunk_cells: int):
-    """Chunks of destinations, each with the node positions its searches need (None: all nodes)."""
-    n, m = graph.matrix.shape[0], len(node_pos)
+def _search_plan(graph: _SearchGraph, sources: np.ndarray, limit: float, chunk_cells: int):
+    """Chunks of search sources (places in ``sources``, node positions), each with the node
+    positions its searches need (None: all nodes)."""
+    n, m = graph.matrix.shape[0], len(sources)
     radius = limit * graph.m_per_min * (1 + 1e-9) + 1e-6  # float slack on the exact bound
     extent = np.ptp(graph.xy, axis=0) if n else np.zeros(2)
     if radius <= 0 or np.any(extent < 3 * radius):
         # a search may reach (nearly) everything: one pass over the whole network
-        chunk = max(1, min(m, chunk_cells // (n + m)))
-        # a small first chunk measures the reach per destination for the memory guard
+        chunk = max(1, min(m, chunk_cells // n))
+        # a small first chunk measures the reach per search for the memory guard
         probe = max(1, min(chunk, -(-m // 20)))
         bounds = [0] + list(range(probe, m, chunk)) + [m]
         return [(np.arange(s, e), None) for s, e in zip(bounds[:-1], bounds[1:])]
     tiles = _Tiles.of(graph.xy, radius)
-    dest_tile = tiles.of_node[node_pos]
-    by_tile = np.argsort(dest_tile, kind="stable")
-    cuts = np.flatnonzero(np.diff(dest_tile[by_tile])) + 1
+    source_tile = tiles.of_node[sources]
+    by_tile = np.argsort(source_tile, kind="stable")
+    cuts = np.flatnonzero(np.diff(source_tile[by_tile])) + 1
     plan = []
     for group in np.split(by_tile, cuts):
-        keep = tiles.around(dest_tile[group[0]])
-        chunk = max(1, chunk_cells // (len(keep) + len(group)))
+        keep = tiles.around(source_tile[group[0]])
+        chunk = max(1, chunk_cells // len(keep))
         plan.extend((group[s : s + chunk], keep) for s in range(0, len(group), chunk))
     return plan
 
@@ -264,10 +250,12 @@ def reach_table(
 ) -> pd.DataFrame:
     """Every (node, destination, minutes) with minutes <= ``max_minutes``.
 
-    Each destination's search runs on the nodes within straight-line reach of it (the 3 x 3 tiles
-    of side ``max_minutes * m_per_min`` around it, see :class:`_SearchGraph`), which every path
-    within ``max_minutes`` stays inside, so the table equals a search on the whole network; on
-    networks not much wider than that reach the searches run on the whole network.
+    One search runs from each node that destinations are snapped to (against the edge direction);
+    a destination's minutes are its node's plus its snap minutes. Each search runs on the nodes
+    within straight-line reach of its source (the 3 x 3 tiles of side ``max_minutes * m_per_min``
+    around it, see :class:`_SearchGraph`), which every path within ``max_minutes`` stays inside, so
+    the table equals a search on the whole network; on networks not much wider than that reach the
+    searches run on the whole network.
 
     Parameters
     ----------
@@ -289,35 +277,47 @@ def reach_table(
     n = graph.matrix.shape[0]
     m = len(snapped)
     if m == 0:
-        return pd.DataFrame({"node": np.empty(0, np.int64), "dest": np.empty(0, np.int64), "minutes": np.empty(0)})
+        return pd.DataFrame({"node": np.empty(0, np.int32), "dest": np.empty(0, np.int32), "minutes": np.empty(0)})
     node_pos = net.nodes.index.get_indexer(snapped["node_id"].to_numpy())
     offset = snapped["snap_min"].to_numpy(float)
     limit = max_minutes + TIME_RESOLUTION_MIN / 2
-    plan = _search_plan(graph, node_pos, limit, _CHUNK_CELLS)
+    # destinations grouped by node: the searches start at the distinct nodes
+    sources, of_dest = np.unique(node_pos, return_inverse=True)
+    dest_order = np.argsort(of_dest, kind="stable")
+    group_size = np.bincount(of_dest, minlength=len(sources))
+    group_start = np.cumsum(group_size) - group_size
+    plan = _search_plan(graph, sources, limit, _CHUNK_CELLS)
     show = settings.progress if progress is None else progress
     bar = tqdm(plan, desc=f"{net.mode} reach", unit="chunk", disable=not show or len(plan) < 5, leave=False)
     parts_node, parts_dest, parts_min = [], [], []
     local = np.full(n, -1, np.int64)
     budget = _memory_budget_bytes()
     found = done = 0
-    for src, keep in bar:
+    for chunk, keep in bar:
         if keep is None:
-            d = dijkstra(_with_sources(graph.matrix, node_pos[src], offset[src]), directed=True, indices=n + np.arange(len(src)), limit=limit)[:, :n]
-            r, c = np.nonzero(d <= limit)
-            nodes = c
+            d = dijkstra(graph.matrix, directed=True, indices=sources[chunk], limit=limit)
+            width = n
         else:
             local[keep] = np.arange(len(keep))
-            sub = _with_sources(_induced(graph.matrix, keep, local), local[node_pos[src]], offset[src])
+            sub = _induced(graph.matrix, keep, local)
+            d = dijkstra(sub, directed=True, indices=local[sources[chunk]], limit=limit)
             local[keep] = -1
-            k = len(keep)
-            d = dijkstra(sub, directed=True, indices=k + np.arange(len(src)), limit=limit)[:, :k]
-            r, c = np.nonzero(d <= limit)
-            nodes = keep[c]
-        parts_node.append(nodes.astype(np.int32))
-        parts_dest.append(src[r].astype(np.int32))
-        parts_min.append(d[r, c])
-        found += len(r)
-        done += len(src)
+            width = len(keep)
+        flat = np.flatnonzero(np.isfinite(d))
+        row, col = np.divmod(flat, width)
+        nodes = col if keep is None else keep[col]
+        # one row per destination at the source node: its node's minutes plus its own snap
+        size = group_size[chunk][row]
+        rep = np.repeat(np.arange(len(row)), size)
+        rank = np.arange(len(rep)) - np.repeat(np.cumsum(size) - size, size)
+        dest = dest_order[group_start[chunk][row][rep] + rank]
+        minutes = np.add(np.take(d, flat)[rep], offset[dest])
+        ok = minutes <= limit
+        parts_node.append(nodes[rep][ok].astype(np.int32))
+        parts_dest.append(dest[ok].astype(np.int32))
+        parts_min.append(minutes[ok])
+        found += int(ok.sum())
+        done += int(group_size[chunk].sum())
         projected = found / done * m * _BYTES_PER_REACH_ROW
         if projected > budget and done < m:
             raise MemoryBudgetError(
@@ -326,8 +326,8 @@ def reach_table(
                 f"the {_fmt_bytes(budget)} available; lower the largest threshold, analyse fewer services "
                 "or a smaller area, or raise urbankit.settings.memory_limit_gb if the machine has more memory."
             )
-    minutes = np.concatenate(parts_min)
-    minutes = np.rint(minutes / TIME_RESOLUTION_MIN) * TIME_RESOLUTION_MIN
+    # sums of grid values carry float noise: back onto the grid
+    minutes = np.rint(np.concatenate(parts_min) / TIME_RESOLUTION_MIN) * TIME_RESOLUTION_MIN
     return pd.DataFrame({"node": np.concatenate(parts_node), "dest": np.concatenate(parts_dest), "minutes": minutes})
 
 
