@@ -43,7 +43,7 @@ bench-load: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet cityseer
+	$(BIN)/python -m pip install --quiet cityseer py-spy
 	$(BIN)/python benchmarks/bench_accessibility.py
 
 .PHONY: bench-large test-fuzz

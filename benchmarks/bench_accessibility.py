@@ -51,6 +51,15 @@ networkx graph or cityseer NetworkStructure) and snapping, but not building the 
 extract, which only urbankit's *cold* figure includes. Ratios are urbankit / baseline (< 1: urbankit
 faster).
 
+overhead (how much urbankit adds over the library calls it makes)
+    Two more fresh processes per case, on the network already built and the analysis warmed up
+    (search graph built). One times the cached analysis (best of 3) and the part of it spent
+    inside scipy's Dijkstra (the graph searches). The other runs the analysis in a loop under
+    ``py-spy record --native`` and classifies every sample as urbankit's own code or library code
+    (see ``benchmarks/_overhead.py``); "urbankit adds" = own samples / library samples. ``make
+    bench`` installs py-spy; without it (or without ptrace permission) the table says why it was
+    not measured.
+
 Options: ``--cases monaco,grid10k`` to run a subset, ``--timeout 600`` per subprocess,
 ``--profile grid100k`` to print a cProfile of urbankit's cached analysis instead.
 """
@@ -66,7 +75,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import machine_info, run_child  # benchmarks/ is on sys.path when a script runs
+import _overhead  # benchmarks/ is on sys.path when a script runs
+from _machine import machine_info, run_child
 
 #: packages whose versions go into the results file
 PACKAGES = ("urbankit", "numpy", "scipy", "pandas", "networkx", "cityseer")
@@ -82,7 +92,9 @@ CASES: dict[str, str | int] = {
     "grid40k": 40_000,
     "grid100k": 100_000,
 }
-METHODS = ("urbankit", "scipy", "networkx", "cityseer")
+METHODS = ("urbankit", "scipy", "networkx", "cityseer", "overhead")
+#: seconds of (unprofiled) analysis the sampled loop should hold
+OVERHEAD_LOOP_S = 2.0
 NETWORKX_CASES = {"monaco", "helsinki", "grid10k"}
 NODES_PER_DESTINATION = 50
 MINUTES = (10, 15, 30)
@@ -364,7 +376,76 @@ def child(case: str, method: str, npz: str) -> None:
     )
 
 
+def overhead_child(case: str, what: str, loops: int) -> None:
+    """``what="time"``: the cached analysis and its time inside scipy's Dijkstra (best of 3);
+    ``what="sample"``: the cached analysis ``loops`` times in :func:`_measured_loop` (run under py-spy)."""
+    import importlib
+
+    import pandas as pd
+
+    import urbankit as uk
+
+    ua = importlib.import_module("urbankit.accessibility")  # the module (uk.accessibility is the function)
+    uk.settings.use_cache = False
+    uk.settings.progress = False
+    extract, dest, _ = prepare(case)
+    net = uk.build_network(extract, "walk", cache=False)
+    pop = pd.Series(1.0, index=net.nodes.index)
+
+    def analyse():
+        ua.accessibility(net, dest, minutes=MINUTES, population=pop).summary()
+
+    analyse()  # warm-up: builds the network's search graph, as in the "cached" figure
+    if what == "sample":
+        _measured_loop(analyse, loops)
+        print(json.dumps({"loops": loops}))
+        return
+    raw_dijkstra, in_dijkstra = ua.dijkstra, [0.0]
+
+    def timed_dijkstra(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return raw_dijkstra(*args, **kwargs)
+        finally:
+            in_dijkstra[0] += time.perf_counter() - t0
+
+    ua.dijkstra = timed_dijkstra
+    runs = []
+    for _ in range(3):
+        in_dijkstra[0] = 0.0
+        t0 = time.perf_counter()
+        analyse()
+        runs.append((time.perf_counter() - t0, in_dijkstra[0]))
+    best = min(runs)
+    print(json.dumps({"analysis_s": best[0], "dijkstra_s": best[1]}))
+
+
+def _measured_loop(analyse, loops: int) -> None:
+    """The samples py-spy takes inside this function are the ones classified."""
+    for _ in range(loops):
+        analyse()
+
+
 # ------------------------------------------------------------------------------------------ parent
+
+
+def measure_overhead(case: str, tmp: Path, timeout: float) -> dict:
+    """Timing child, then the sampled loop under py-spy; one row for the overhead table."""
+    import math
+
+    row = run_child([sys.executable, __file__, "--overhead", case, "time", "0"], timeout, timeout_status=f"skipped (> {timeout:.0f} s)")
+    row.update(case=case, method="overhead")
+    if row["status"] != "ok":
+        return row
+    loops = max(3, math.ceil(OVERHEAD_LOOP_S / row["analysis_s"]))
+    raw = tmp / f"{case}-pyspy.txt"
+    why = _overhead.record([sys.executable, __file__, "--overhead", case, "sample", str(loops)], raw, timeout=timeout)
+    if why:
+        row["sampling"] = why
+        return row
+    row.update(loops=loops, **_overhead.classify(raw))
+    return row
+
 
 
 def agreement(ref, other) -> dict:
@@ -517,6 +598,7 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
             f"cold {bt['cold_s']:.2f} s (< 60: {'yes' if bt['cold_s'] < 60 else 'no'}), "
             f"peak {big['peak_mb']:.0f} MB (< 4096: {'yes' if big['peak_mb'] < 4096 else 'no'})"
         )
+    lines += overhead_section(by, cases)
     lines += [
         "",
         "## Agreement with urbankit",
@@ -548,6 +630,56 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
     return "\n".join(lines)
 
 
+def overhead_section(by: dict, cases: list[str]) -> list[str]:
+    """Lines of the "Package overhead" section (empty when the overhead method was not run)."""
+    rows = [by[(c, "overhead")] for c in cases if (c, "overhead") in by]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Package overhead",
+        "",
+        (
+            "Target: the package adds less than 30% over the raw library calls it makes. The cached analysis "
+            "runs in a loop under `py-spy record --native`; every sample inside the loop is urbankit's own code "
+            "(its Python lines in the interpreter, or interpreter / C library / standard library code they call "
+            "directly, and anything outside urbankit's frames) or library code (scipy, numpy, pandas, geopandas, "
+            "shapely, pyproj...: a frame of another package below urbankit's innermost frame). urbankit adds = "
+            "own samples / library samples (method in `benchmarks/_overhead.py`). The Dijkstra columns time the "
+            "graph searches alone (scipy's `dijkstra` wrapped by a timer, best of 3 runs without sampling): the "
+            "rest of the library time is numpy turning the reach table into per-node figures and pandas building "
+            "the frames."
+        ),
+        "",
+        "| case | analysis s | in scipy Dijkstra s | Dijkstra share | samples in loop (runs) | urbankit's own | library | urbankit adds | most sampled own lines |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    adds = []
+    for r in rows:
+        if r.get("status") != "ok":
+            lines.append(f"| {r['case']} | {r['status']} | | | | | | | |")
+            continue
+        head = f"| {r['case']} | {r['analysis_s']:.3f} | {r['dijkstra_s']:.3f} | {r['dijkstra_s'] / r['analysis_s']:.0%} "
+        if "sampling" in r:
+            lines.append(head + f"| not measured: {r['sampling']} | | | | |")
+            continue
+        total = r["own"] + r["library"]
+        add = r["own"] / r["library"] if r["library"] else float("inf")
+        adds.append((r["case"], add))
+        top = ", ".join(f"{w} ({n})" for w, n in r["top"][:3]) or "—"
+        lines.append(
+            head + f"| {total:,} ({r['loops']}) | {r['own']:,} ({r['own'] / total:.1%}) | {r['library']:,} "
+            f"| {add:.1%} | {top} |"
+        )
+    if adds:
+        worst = max(adds, key=lambda x: x[1])
+        ok = "yes" if worst[1] < 0.30 else "no"
+        lines += ["", f"- urbankit adds less than 30% over the library calls it makes, in every case: {ok} (largest {worst[1]:.1%}, {worst[0]})"]
+    else:
+        lines += ["", "- urbankit adds less than 30% over the library calls it makes: not measured (see the table)"]
+    return lines
+
+
 HEADER = """# Accessibility benchmark
 
 urbankit's full x-minute analysis (every service of the packaged taxonomy, thresholds 10/15/30
@@ -572,11 +704,15 @@ def main() -> None:
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of " + ", ".join(CASES))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per subprocess")
+    ap.add_argument("--overhead", nargs=3, metavar=("CASE", "WHAT", "LOOPS"), help=argparse.SUPPRESS)
     ap.add_argument("--profile", metavar="CASE", help="cProfile urbankit's cached analysis on CASE and exit")
     ap.add_argument("--no-write", action="store_true", help="print only, do not write the results file")
     args = ap.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.overhead:
+        overhead_child(args.overhead[0], args.overhead[1], int(args.overhead[2]))
         return
     if args.profile:
         profile(args.profile)
@@ -596,7 +732,10 @@ def main() -> None:
                 if method == "networkx" and case not in NETWORKX_CASES:
                     rows.append({"case": case, "method": method, "status": "not run (too slow above 10k nodes)"})
                     continue
-                row = run_case(case, method, Path(tmp), args.timeout)
+                if method == "overhead":
+                    row = measure_overhead(case, Path(tmp), args.timeout)
+                else:
+                    row = run_case(case, method, Path(tmp), args.timeout)
                 rows.append(row)
                 took = f"{row['wall_s']:.1f} s" if "wall_s" in row else ""
                 print(f"  {case:10s} {method:9s} {row['status']} {took}", file=sys.stderr, flush=True)

@@ -478,9 +478,9 @@ def _as_steps(reach: pd.DataFrame) -> pd.DataFrame:
 
 def _local_plan(net, snapped, max_minutes):
     graph = ua_module()._SearchGraph.of(net)
-    pos = net.nodes.index.get_indexer(snapped["node_id"].to_numpy())
+    pos = np.unique(net.nodes.index.get_indexer(snapped["node_id"].to_numpy()))
     limit = max_minutes + STEP / 2
-    return graph, ua_module()._search_plan(graph, pos, limit, ua_module()._CHUNK_CELLS)
+    return graph, ua_module()._search_plan(graph, pos, np.ones(len(pos), np.int64), limit, ua_module()._CHUNK_CELLS)
 
 
 def ua_module():

@@ -141,6 +141,14 @@ class _SearchGraph:
     m_per_min: float
 
     @classmethod
+    def cached(cls, net: StreetNetwork) -> "_SearchGraph":
+        """The search graph of ``net``, built once per network object."""
+        graph = net._derived.get("search_graph")
+        if graph is None:
+            graph = net._derived["search_graph"] = cls.of(net)
+        return graph
+
+    @classmethod
     def of(cls, net: StreetNetwork, *, closed: np.ndarray | None = None) -> "_SearchGraph":
         nodes = net.nodes.index
         e = net.edges
@@ -215,19 +223,21 @@ def _induced(matrix: csr_matrix, keep: np.ndarray, local: np.ndarray) -> csr_mat
     return csr_matrix((sub.data[inside], cols[inside], indptr), shape=(len(keep), len(keep)))
 
 
-def _search_plan(graph: _SearchGraph, sources: np.ndarray, limit: float, chunk_cells: int):
+def _search_plan(graph: _SearchGraph, sources: np.ndarray, rows: np.ndarray, limit: float, chunk_cells: int):
     """Chunks of search sources (places in ``sources``, node positions), each with the node
-    positions its searches need (None: all nodes)."""
+    positions its searches need (None: all nodes).
+
+    ``rows[i]`` is the number of table rows source ``i`` expands to (its destinations); a chunk
+    holds at most ``chunk_cells`` cells of those rows (always at least one source).
+    """
     n, m = graph.matrix.shape[0], len(sources)
     radius = limit * graph.m_per_min * (1 + 1e-9) + 1e-6  # float slack on the exact bound
     extent = np.ptp(graph.xy, axis=0) if n else np.zeros(2)
     if radius <= 0 or np.any(extent < 3 * radius):
-        # a search may reach (nearly) everything: one pass over the whole network
-        chunk = max(1, min(m, chunk_cells // n))
-        # a small first chunk measures the reach per search for the memory guard
-        probe = max(1, min(chunk, -(-m // 20)))
-        bounds = [0] + list(range(probe, m, chunk)) + [m]
-        return [(np.arange(s, e), None) for s, e in zip(bounds[:-1], bounds[1:])]
+        # a search may reach (nearly) everything: one pass over the whole network, and a small
+        # first chunk that measures the reach per destination for the memory guard
+        probe = -(-int(rows.sum()) // 20)
+        return [(c, None) for c in _chunks(np.arange(m), rows, n, chunk_cells, first=probe)]
     tiles = _Tiles.of(graph.xy, radius)
     source_tile = tiles.of_node[sources]
     by_tile = np.argsort(source_tile, kind="stable")
@@ -235,9 +245,23 @@ def _search_plan(graph: _SearchGraph, sources: np.ndarray, limit: float, chunk_c
     plan = []
     for group in np.split(by_tile, cuts):
         keep = tiles.around(source_tile[group[0]])
-        chunk = max(1, chunk_cells // len(keep))
-        plan.extend((group[s : s + chunk], keep) for s in range(0, len(group), chunk))
+        plan.extend((c, keep) for c in _chunks(group, rows, len(keep), chunk_cells))
     return plan
+
+
+def _chunks(items: np.ndarray, rows: np.ndarray, width: int, cells: int, *, first: int | None = None) -> list:
+    """Split ``items`` in order so that each part's ``rows`` x ``width`` stays within ``cells``
+    (the first part within ``first`` rows, if given); a part holds at least one item."""
+    cum = np.cumsum(rows[items])
+    parts, start, used = [], 0, 0
+    cap = max(1, cells // max(width, 1))
+    limit = min(cap, first) if first else cap
+    while start < len(items):
+        stop = max(start + 1, int(np.searchsorted(cum, used + limit, side="right")))
+        parts.append(items[start:stop])
+        used = int(cum[stop - 1])
+        start, limit = stop, cap
+    return parts
 
 
 def reach_table(
@@ -273,7 +297,7 @@ def reach_table(
     """
     from tqdm.auto import tqdm
 
-    graph = graph or _SearchGraph.of(net)
+    graph = graph or _SearchGraph.cached(net)
     n = graph.matrix.shape[0]
     m = len(snapped)
     if m == 0:
@@ -283,10 +307,10 @@ def reach_table(
     limit = max_minutes + TIME_RESOLUTION_MIN / 2
     # destinations grouped by node: the searches start at the distinct nodes
     sources, of_dest = np.unique(node_pos, return_inverse=True)
-    dest_order = np.argsort(of_dest, kind="stable")
+    by_source = np.argsort(of_dest, kind="stable")  # destinations, source by source
     group_size = np.bincount(of_dest, minlength=len(sources))
-    group_start = np.cumsum(group_size) - group_size
-    plan = _search_plan(graph, sources, limit, _CHUNK_CELLS)
+    group_end = np.cumsum(group_size)
+    plan = _search_plan(graph, sources, group_size, limit, _CHUNK_CELLS)
     show = settings.progress if progress is None else progress
     bar = tqdm(plan, desc=f"{net.mode} reach", unit="chunk", disable=not show or len(plan) < 5, leave=False)
     parts_node, parts_dest, parts_min = [], [], []
@@ -296,28 +320,21 @@ def reach_table(
     for chunk, keep in bar:
         if keep is None:
             d = dijkstra(graph.matrix, directed=True, indices=sources[chunk], limit=limit)
-            width = n
         else:
             local[keep] = np.arange(len(keep))
-            sub = _induced(graph.matrix, keep, local)
-            d = dijkstra(sub, directed=True, indices=local[sources[chunk]], limit=limit)
+            d = dijkstra(_induced(graph.matrix, keep, local), directed=True, indices=local[sources[chunk]], limit=limit)
             local[keep] = -1
-            width = len(keep)
-        flat = np.flatnonzero(np.isfinite(d))
-        row, col = np.divmod(flat, width)
-        nodes = col if keep is None else keep[col]
-        # one row per destination at the source node: its node's minutes plus its own snap
-        size = group_size[chunk][row]
-        rep = np.repeat(np.arange(len(row)), size)
-        rank = np.arange(len(rep)) - np.repeat(np.cumsum(size) - size, size)
-        dest = dest_order[group_start[chunk][row][rep] + rank]
-        minutes = np.add(np.take(d, flat)[rep], offset[dest])
-        ok = minutes <= limit
-        parts_node.append(nodes[rep][ok].astype(np.int32))
-        parts_dest.append(dest[ok].astype(np.int32))
-        parts_min.append(minutes[ok])
-        found += int(ok.sum())
-        done += int(group_size[chunk].sum())
+        # one row per destination: its node's minutes plus its own snap minutes
+        dest = np.concatenate([by_source[e - k : e] for e, k in zip(group_end[chunk], group_size[chunk])])
+        t = np.take(d, np.repeat(np.arange(len(chunk)), group_size[chunk]), axis=0)
+        np.add(t, offset[dest][:, None], out=t)
+        flat = np.flatnonzero(np.less_equal(t, limit))
+        row, col = np.divmod(flat, t.shape[1])
+        parts_node.append((col if keep is None else np.take(keep, col)).astype(np.int32))
+        parts_dest.append(np.take(dest, row).astype(np.int32))
+        parts_min.append(np.take(t, flat))
+        found += len(flat)
+        done += len(dest)
         projected = found / done * m * _BYTES_PER_REACH_ROW
         if projected > budget and done < m:
             raise MemoryBudgetError(
@@ -384,9 +401,10 @@ def node_metrics(
     S = len(services)
     code = {s: i for i, s in enumerate(services)}
     svc = np.asarray([code[s] for s in dest_service], dtype=np.int64) if len(dest_service) else np.empty(0, np.int64)
-    node = reach["node"].to_numpy()
     t = reach["minutes"].to_numpy()
-    key = node * S + svc[reach["dest"].to_numpy()] if len(reach) else np.empty(0, np.int64)
+    # one key per (node, service) cell
+    key = reach["node"].to_numpy().astype(np.int64) * S
+    key += np.take(svc, reach["dest"].to_numpy()) if len(reach) else 0
     cols: dict[str, np.ndarray] = {}
     nearest = np.full(n_nodes * S, np.inf)
     np.minimum.at(nearest, key, t)
@@ -408,8 +426,16 @@ def node_metrics(
             grid = grid.reshape(n_nodes, S)
             for s, i in code.items():
                 cols[f"time_{s}_{r + 1}_min"] = grid[:, i]
+    counted = {}
+    key_m, t_m = key, t
+    for m in sorted(minutes, reverse=True):
+        # each threshold's rows are a subset of the next larger one's
+        inside = within(t_m, m)
+        if not inside.all():
+            key_m, t_m = key_m[inside], t_m[inside]
+        counted[m] = np.bincount(key_m, minlength=n_nodes * S).reshape(n_nodes, S)
     for m in minutes:
-        counts = np.bincount(key[within(t, m)], minlength=n_nodes * S).reshape(n_nodes, S)
+        counts = counted[m]
         for s, i in code.items():
             cols[f"n_{s}_{_label(m)}min"] = counts[:, i]
         reached = counts > 0
@@ -420,7 +446,7 @@ def node_metrics(
             idx = [code[s] for s in services if functions[s] == f]
             fun_hit[:, j] = reached[:, idx].any(axis=1)
         cols[f"functions_{_label(m)}min"] = fun_hit.sum(axis=1)
-    weight = np.exp(-math.log(2) * t / half_life_min)
+    weight = np.exp(t * (-math.log(2) / half_life_min))
     grav = np.bincount(key, weights=weight, minlength=n_nodes * S).reshape(n_nodes, S)
     for s, i in code.items():
         cols[f"gravity_{s}"] = grav[:, i]

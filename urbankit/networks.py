@@ -290,6 +290,14 @@ class StreetNetwork:
     meta: dict = field(default_factory=dict)
     _pandana: object = field(default=None, init=False, repr=False)
     _precomputed_min: float = field(default=0.0, init=False, repr=False)
+    #: derived search structures (e.g. the accessibility CSR graph), built on first use and kept
+    #: for the life of this object, never pickled
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_derived"] = {}
+        return state
 
     def __repr__(self) -> str:
         return (
