@@ -235,15 +235,20 @@ def _search_plan(graph: _SearchGraph, sources: np.ndarray, rows: np.ndarray, lim
     extent = np.ptp(graph.xy, axis=0) if n else np.zeros(2)
     if radius <= 0 or np.any(extent < 3 * radius):
         # a search may reach (nearly) everything: one pass over the whole network, and a small
-        # first chunk that measures the reach per destination for the memory guard
+        # first chunk of sources from all over the area (a seeded shuffle) that measures the reach
+        # per destination for the memory guard
         probe = -(-int(rows.sum()) // 20)
-        return [(c, None) for c in _chunks(np.arange(m), rows, n, chunk_cells, first=probe)]
+        order = np.random.default_rng(0).permutation(m)
+        return [(c, None) for c in _chunks(order, rows, n, chunk_cells, first=probe)]
     tiles = _Tiles.of(graph.xy, radius)
     source_tile = tiles.of_node[sources]
     by_tile = np.argsort(source_tile, kind="stable")
     cuts = np.flatnonzero(np.diff(source_tile[by_tile])) + 1
     plan = []
-    for group in np.split(by_tile, cuts):
+    # tiles in a seeded shuffle, so the memory guard's running projection samples the whole area
+    groups = np.split(by_tile, cuts)
+    for g in np.random.default_rng(0).permutation(len(groups)):
+        group = groups[g]
         keep = tiles.around(source_tile[group[0]])
         plan.extend((c, keep) for c in _chunks(group, rows, len(keep), chunk_cells))
     return plan
