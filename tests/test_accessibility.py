@@ -540,6 +540,27 @@ def test_local_searches_on_a_grid_at_the_exact_reach(mode, oneway):
     assert np.isclose(d.max(), max_minutes * graph.m_per_min, rtol=1e-9)
 
 
+def test_local_searches_with_a_tiny_threshold():
+    """A threshold far below one edge: tiles are capped in number (wider than the reach), and each
+    destination reaches only its own node."""
+    from urbankit.mock import grid_extract as mock_grid, random_destinations
+
+    net = uk.build_network(mock_grid(30, 30), "walk", cache=False)
+    dest = random_destinations(net, per_service=2, seed=3, max_offset_m=0.0)
+    snapped = ua_module().snap_destinations(net, dest)
+    _, plan = _local_plan(net, snapped, 0.01)
+    assert sum(keep is not None for _, keep in plan) > 4
+    got = _as_steps(ua_module().reach_table(net, snapped, 0.01))
+    want = pd.DataFrame(
+        {
+            "node": net.nodes.index.get_indexer(snapped["node_id"]),
+            "dest": np.arange(len(snapped)),
+            "steps": np.rint(snapped["snap_min"].to_numpy() / STEP).astype(np.int64),  # 0, or 1 for float noise
+        }
+    ).sort_values(["node", "dest"], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
+
+
 # ------------------------------------------------------------------------------------------------
 # hand-made networks
 

@@ -240,7 +240,8 @@ def _search_plan(graph: _SearchGraph, sources: np.ndarray, rows: np.ndarray, lim
         probe = -(-int(rows.sum()) // 20)
         order = np.random.default_rng(0).permutation(m)
         return [(c, None) for c in _chunks(order, rows, n, chunk_cells, first=probe)]
-    tiles = _Tiles.of(graph.xy, radius)
+    # tiles at least the radius wide (any wider is as exact), at most about a million of them
+    tiles = _Tiles.of(graph.xy, max(radius, float(extent.max()) / 1024))
     source_tile = tiles.of_node[sources]
     by_tile = np.argsort(source_tile, kind="stable")
     cuts = np.flatnonzero(np.diff(source_tile[by_tile])) + 1
