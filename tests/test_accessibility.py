@@ -561,6 +561,22 @@ def test_local_searches_with_a_tiny_threshold():
     pd.testing.assert_frame_equal(got, want)
 
 
+def test_free_edge_makes_every_search_run_on_the_whole_network():
+    """A zero-time edge between two places (never built by urbankit, but a hand-made network may
+    hold one) leaves no straight-line bound: the plan falls back to whole-network searches."""
+    from urbankit.mock import grid_extract as mock_grid
+
+    net = uk.build_network(mock_grid(30, 30), "walk", cache=False)
+    edges = net.edges.copy()
+    edges.loc[edges.index[0], "time_min"] = 0.0
+    free = uk.StreetNetwork(mode=net.mode, nodes=net.nodes, edges=edges, crs=net.crs, directed=net.directed, meta=net.meta)
+    graph = ua_module()._SearchGraph.of(free)
+    assert graph.m_per_min == np.inf
+    plan = ua_module()._search_plan(graph, np.arange(10), np.ones(10, np.int64), 1.0, ua_module()._CHUNK_CELLS)
+    assert all(keep is None for _, keep in plan)
+    assert sorted(np.concatenate([c for c, _ in plan]).tolist()) == list(range(10))
+
+
 # ------------------------------------------------------------------------------------------------
 # hand-made networks
 

@@ -136,7 +136,6 @@ class _SearchGraph:
     """
 
     matrix: csr_matrix
-    node_ids: np.ndarray
     xy: np.ndarray
     m_per_min: float
 
@@ -162,19 +161,20 @@ class _SearchGraph:
             rows, cols, wts = np.r_[u, v], np.r_[v, u], np.r_[w, w]
         xy = net.nodes[["x", "y"]].to_numpy(float)
         straight = np.hypot(*(xy[u] - xy[v]).T)
-        # edge times are at least one 0.001-min step (networks.quantize_minutes), never zero
-        m_per_min = float(np.max(straight / w)) if len(w) else 0.0
-        return cls(_min_csr(rows, cols, wts, len(nodes)), nodes.to_numpy(), xy, m_per_min)
+        # built networks have no zero times (networks.quantize_minutes); should one appear, a free
+        # edge between two places makes the bound infinite (every search runs on the whole network)
+        speed = np.divide(straight, w, out=np.where(straight > 0, np.inf, 0.0), where=w > 0)
+        m_per_min = float(speed.max()) if len(w) else 0.0
+        return cls(_min_csr(rows, cols, wts, len(nodes)), xy, m_per_min)
 
 
-def _min_csr(rows, cols, wts, n: int, extra: int = 0) -> csr_matrix:
+def _min_csr(rows, cols, wts, n: int) -> csr_matrix:
     """CSR matrix keeping the smallest weight of duplicate (row, col) pairs (scipy would add them)."""
     order = np.lexsort((wts, cols, rows))
     rows, cols, wts = rows[order], cols[order], wts[order]
     first = np.ones(len(rows), bool)
     first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    size = n + extra
-    return csr_matrix((wts[first], (rows[first], cols[first])), shape=(size, size))
+    return csr_matrix((wts[first], (rows[first], cols[first])), shape=(n, n))
 
 
 @dataclass
@@ -233,7 +233,7 @@ def _search_plan(graph: _SearchGraph, sources: np.ndarray, rows: np.ndarray, lim
     n, m = graph.matrix.shape[0], len(sources)
     radius = limit * graph.m_per_min * (1 + 1e-9) + 1e-6  # float slack on the exact bound
     extent = np.ptp(graph.xy, axis=0) if n else np.zeros(2)
-    if radius <= 0 or np.any(extent < 3 * radius):
+    if not 0 < radius < np.inf or np.any(extent < 3 * radius):
         # a search may reach (nearly) everything: one pass over the whole network, and a small
         # first chunk of sources from all over the area (a seeded shuffle) that measures the reach
         # per destination for the memory guard
@@ -253,6 +253,16 @@ def _search_plan(graph: _SearchGraph, sources: np.ndarray, rows: np.ndarray, lim
         keep = tiles.around(source_tile[group[0]])
         plan.extend((c, keep) for c in _chunks(group, rows, len(keep), chunk_cells))
     return plan
+
+
+def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The integers of ``range(start, start + size)`` for each pair, one after the other.
+
+    >>> _ranges(np.array([5, 0]), np.array([2, 3])).tolist()
+    [5, 6, 0, 1, 2]
+    """
+    ends = np.cumsum(sizes)
+    return np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts - (ends - sizes), sizes)
 
 
 def _chunks(items: np.ndarray, rows: np.ndarray, width: int, cells: int, *, first: int | None = None) -> list:
@@ -331,8 +341,9 @@ def reach_table(
             d = dijkstra(_induced(graph.matrix, keep, local), directed=True, indices=local[sources[chunk]], limit=limit)
             local[keep] = -1
         # one row per destination: its node's minutes plus its own snap minutes
-        dest = np.concatenate([by_source[e - k : e] for e, k in zip(group_end[chunk], group_size[chunk])])
-        t = np.take(d, np.repeat(np.arange(len(chunk)), group_size[chunk]), axis=0)
+        size = group_size[chunk]
+        dest = by_source[_ranges(group_end[chunk] - size, size)]
+        t = np.take(d, np.repeat(np.arange(len(chunk)), size), axis=0)
         np.add(t, offset[dest][:, None], out=t)
         flat = np.flatnonzero(np.less_equal(t, limit))
         row, col = np.divmod(flat, t.shape[1])
