@@ -148,13 +148,12 @@ class _SearchGraph:
         return graph
 
     @classmethod
-    def of(cls, net: StreetNetwork, *, closed: np.ndarray | None = None) -> "_SearchGraph":
+    def of(cls, net: StreetNetwork) -> "_SearchGraph":
         nodes = net.nodes.index
         e = net.edges
-        keep = np.ones(len(e), bool) if closed is None else ~closed
-        u = nodes.get_indexer(e["u"].to_numpy()[keep])
-        v = nodes.get_indexer(e["v"].to_numpy()[keep])
-        w = e["time_min"].to_numpy()[keep]
+        u = nodes.get_indexer(e["u"].to_numpy())
+        v = nodes.get_indexer(e["v"].to_numpy())
+        w = e["time_min"].to_numpy()
         if net.directed:
             rows, cols, wts = v, u, w  # reversed: search from destination back to origins
         else:
@@ -285,7 +284,6 @@ def reach_table(
     snapped: gpd.GeoDataFrame,
     max_minutes: float,
     *,
-    graph: _SearchGraph | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Every (node, destination, minutes) with minutes <= ``max_minutes``.
@@ -313,7 +311,7 @@ def reach_table(
     """
     from tqdm.auto import tqdm
 
-    graph = graph or _SearchGraph.cached(net)
+    graph = _SearchGraph.cached(net)
     n = graph.matrix.shape[0]
     m = len(snapped)
     if m == 0:
@@ -749,8 +747,7 @@ class Accessibility:
             ends = e["v"].to_numpy() if net.directed else np.r_[e["u"].to_numpy(), e["v"].to_numpy()]
             touched_nodes = net.nodes.index.get_indexer(ends)
             affected = np.unique(reach["dest"].to_numpy()[np.isin(reach["node"].to_numpy(), touched_nodes)])
-            graph = _SearchGraph.of(new_net)
-            redo = reach_table(new_net, pois.iloc[affected], max_m, graph=graph)
+            redo = reach_table(new_net, pois.iloc[affected], max_m)
             redo["dest"] = affected[redo["dest"].to_numpy()]
             reach = pd.concat([reach[~np.isin(reach["dest"].to_numpy(), affected)], redo], ignore_index=True)
             net = new_net
