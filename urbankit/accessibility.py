@@ -184,7 +184,6 @@ class _Tiles:
     around it; in the sorted order each of those three tile rows is one contiguous slice.
     """
 
-    size: float
     shape: tuple[int, int]  # (rows, columns) of tiles
     of_node: np.ndarray  # tile number (row * columns + column) of each node
     order: np.ndarray  # node positions sorted by tile
@@ -197,7 +196,7 @@ class _Tiles:
         of_node = ij[:, 1] * shape[1] + ij[:, 0]
         order = np.argsort(of_node, kind="stable")
         starts = np.searchsorted(of_node[order], np.arange(shape[0] * shape[1] + 1))
-        return cls(size, shape, of_node, order, starts)
+        return cls(shape, of_node, order, starts)
 
     def around(self, tile: int) -> np.ndarray:
         """Positions of the nodes in the 3 x 3 tiles around ``tile`` (sorted)."""
