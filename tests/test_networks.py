@@ -708,3 +708,29 @@ def test_pandana_directed_drive(grid):
     e = net.edges.set_index(["u", "v"]).time_min
     assert t12 == pytest.approx(e.loc[(1, 2)], abs=1e-9)
     assert t21 == pytest.approx(sum(e.loc[(a, b)] for a, b in detour_legs), abs=1e-9)
+
+
+def test_nearest_nodes_brute_force_and_kept_tree():
+    """Nearest node by brute force over all nodes (random points, ties excluded by a margin), the
+    KD-tree built once per network object, and an empty query."""
+    import pickle
+
+    from urbankit.mock import grid_extract
+
+    net = urbankit.build_network(grid_extract(12, 9), "walk", cache=False)
+    nodes = net.nodes[["x", "y"]].to_numpy(float)
+    rng = np.random.default_rng(4)
+    lo, hi = nodes.min(axis=0) - 50, nodes.max(axis=0) + 50
+    pts = rng.uniform(lo, hi, size=(400, 2))
+    d2 = ((pts[:, None, :] - nodes[None, :, :]) ** 2).sum(axis=2)
+    srt = np.sort(d2, axis=1)
+    clear = srt[:, 1] - srt[:, 0] > 1e-6  # no tie between the two nearest
+    dist, pos = net.nearest_nodes(pts)
+    np.testing.assert_array_equal(pos[clear], d2.argmin(axis=1)[clear])
+    np.testing.assert_allclose(dist, np.sqrt(srt[:, 0]), rtol=1e-12)
+    tree = net._derived["node_tree"]
+    net.nearest_nodes(pts[:3])
+    assert net._derived["node_tree"] is tree  # built once
+    assert pickle.loads(pickle.dumps(net))._derived == {}  # never pickled (e.g. into the network cache)
+    dist0, pos0 = net.nearest_nodes(np.empty((0, 2)))
+    assert dist0.shape == (0,) and pos0.shape == (0,) and pos0.dtype == np.int64

@@ -103,17 +103,14 @@ def snap_destinations(net: StreetNetwork, dest: gpd.GeoDataFrame, *, walk_speed_
     Returns a copy of ``dest`` (in the network's CRS) with ``node_id``, ``snap_m`` (straight-line
     metres to the node) and ``snap_min`` (those metres walked, on the network's time grid).
     """
-    from scipy.spatial import cKDTree
-
     if dest.crs is None:
         raise CRSError("destinations have no CRS; set it with .set_crs('EPSG:4326') (OSM data is in degrees).")
     speed = float(walk_speed_kmh or settings.walk_speed_kmh)
     pts = dest.to_crs(net.crs)
     xy = np.column_stack([pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()])
-    tree = cKDTree(net.nodes[["x", "y"]].to_numpy())
-    dist, idx = tree.query(xy) if len(xy) else (np.empty(0), np.empty(0, dtype=int))
+    dist, idx = net.nearest_nodes(xy)
     out = pts.copy()
-    out["node_id"] = net.nodes.index.to_numpy()[idx.astype(int)] if len(xy) else np.empty(0, dtype=np.int64)
+    out["node_id"] = net.nodes.index.to_numpy()[idx]
     out["snap_m"] = dist
     snap_min = dist / (speed * 1000.0 / 60.0)
     # zero snap stays zero (a destination on a node is 0 minutes from it)

@@ -339,6 +339,23 @@ class StreetNetwork:
             self._pandana = _build_pandana(self)
         return self._pandana
 
+    def nearest_nodes(self, xy) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest node of each point: straight-line metres to it and its position in ``nodes``.
+
+        ``xy`` is an (n, 2) array of coordinates in this network's ``crs``. The KD-tree of the
+        nodes is built on first use and kept for the life of this object.
+        """
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        if len(xy) == 0:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        tree = self._derived.get("node_tree")
+        if tree is None:
+            from scipy.spatial import cKDTree
+
+            tree = self._derived["node_tree"] = cKDTree(self.nodes[["x", "y"]].to_numpy(float))
+        dist, pos = tree.query(xy)
+        return dist, pos.astype(np.int64)
+
     def explore(self, **kwargs):
         """Interactive folium map of the edges (``GeoDataFrame.explore`` options apply)."""
         kwargs.setdefault("column", "time_min")

@@ -1990,9 +1990,7 @@ def _destination_weights(network: StreetNetwork, destinations, pop: np.ndarray) 
         pts = shapely.centroid(geoms)
         if len(pts) == 0:
             raise InvalidOptionError("destinations is empty; give at least one destination, or None to use residents.")
-        from scipy.spatial import cKDTree
-
-        _, idx = cKDTree(network.nodes[["x", "y"]].to_numpy()).query(shapely.get_coordinates(pts))
+        _, idx = network.nearest_nodes(shapely.get_coordinates(pts))
         return np.bincount(idx, minlength=len(network.nodes)).astype(float)
     return _per_node(destinations, network, "destinations")
 
