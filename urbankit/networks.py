@@ -123,6 +123,10 @@ _BIKE_ROADS = _SHARED_ROADS | {"cycleway", "path", "track"}
 _BIKE_IF_ALLOWED = {"footway", "pedestrian", "bridleway", "steps", "corridor"}
 _DRIVE_ROADS = _SHARED_ROADS | {"motorway", "motorway_link"}
 _DRIVE_SERVICE_EXCLUDED = {"parking_aisle", "driveway", "alley", "private", "emergency_access", "parking"}
+#: plausible signed speeds, km/h: OSM values outside are typos or units gone wrong ("0.0001", "99999",
+#: "2" meant as 20) and give the highway-class fallback with a logged warning; 5 km/h is walking
+#: pace (``maxspeed=walk`` is 6), no road is signed above 150 km/h
+_MIN_PLAUSIBLE_KMH = 5.0
 _MAX_PLAUSIBLE_KMH = 150.0
 _ZONE_SPEEDS = {"urban": 50.0, "rural": 90.0, "motorway": 130.0, "trunk": 110.0, "living_street": 10.0, "zone30": 30.0}
 
@@ -192,14 +196,23 @@ def parse_maxspeed(values: pd.Series) -> pd.Series:
 
     Handles plain numbers, ``"50 mph"``, ``"walk"`` (6 km/h), zone codes (``"FR:urban"``,
     ``"DE:zone30"``, ``"DE:zone:30"``), and lists such as ``"50;70"`` (the lowest value counts).
-    ``"none"``, ``"signals"``, ``"variable"`` and values above 150 km/h give NaN, so the
-    highway-class fallback applies.
+    ``"none"``, ``"signals"``, ``"variable"`` and implausible values (below 5 km/h, e.g.
+    ``"0.0001"``, or above 150 km/h) give NaN, so the highway-class fallback applies.
 
     Examples
     --------
     >>> parse_maxspeed(pd.Series(["50", "30 mph", "walk", "FR:urban", "none", "50;70", "DE:zone:30", "99999"])).round(1).tolist()
     [50.0, 48.3, 6.0, 50.0, nan, 50.0, 30.0, nan]
+    >>> parse_maxspeed(pd.Series(["0.0001", "0", "2", "5", "0.0001;30"])).tolist()
+    [nan, nan, nan, 5.0, 30.0]
     """
+    num = _maxspeed_numbers(values)
+    num = num.where((num >= _MIN_PLAUSIBLE_KMH) & (num <= _MAX_PLAUSIBLE_KMH))
+    return num.astype(float).groupby(level=0).min().reindex(values.index)
+
+
+def _maxspeed_numbers(values: pd.Series) -> pd.Series:
+    """Every speed a ``maxspeed`` value states, in km/h, one row per list item (index repeated)."""
     s = values.astype(object).where(values.notna(), None).astype("string").str.lower().str.strip()
     first = s.str.split(r"[;|]", regex=True).explode()
     m = first.str.extract(r"^\s*(\d+(?:[.,]\d+)?)\s*(mph|km/h|kmh|kph|knots)?\s*$")
@@ -212,15 +225,20 @@ def parse_maxspeed(values: pd.Series) -> pd.Series:
     num = num.fillna(zone.map(_ZONE_SPEEDS))
     # "DE:zone:30", "DE:zone30": a speed zone with its limit
     num = num.fillna(pd.to_numeric(first.str.extract(r"^[a-z]{2}(?:-[a-z0-9]+)?:zone:?(\d+)$")[0], errors="coerce"))
-    # no road is signed above 150 km/h: larger values are typos (the highway-class fallback applies)
-    num = num.where((num > 0) & (num <= _MAX_PLAUSIBLE_KMH))
-    return num.astype(float).groupby(level=0).min().reindex(values.index)
+    return num.astype(float)
 
 
-def _drive_speed_kmh(ways: pd.DataFrame) -> np.ndarray:
-    parsed = parse_maxspeed(ways["maxspeed"]) if "maxspeed" in ways.columns else pd.Series(np.nan, index=ways.index)
+def _drive_speed_kmh(ways: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Driving speed of each way, and which ways state only implausible ``maxspeed`` numbers
+    (outside 5..150 km/h: they get the highway-class fallback)."""
+    if "maxspeed" in ways.columns:
+        parsed = parse_maxspeed(ways["maxspeed"])
+        stated = _maxspeed_numbers(ways["maxspeed"]).notna().groupby(level=0).any().reindex(ways.index, fill_value=False)
+        implausible = (stated & parsed.isna()).to_numpy(bool)
+    else:
+        parsed, implausible = pd.Series(np.nan, index=ways.index), np.zeros(len(ways), bool)
     fallback = _col(ways, "highway").map(settings.drive_speed_kmh).astype(float).fillna(30.0)
-    return (parsed.fillna(fallback) * settings.drive_speed_factor).to_numpy(float)
+    return (parsed.fillna(fallback) * settings.drive_speed_factor).to_numpy(float), implausible
 
 
 #: resolution of travel times, in minutes (0.06 s): pandana's contraction hierarchy stores each
@@ -538,7 +556,10 @@ def build_network(
         speed = np.full(len(ways), float(speed_kmh or settings.bike_speed_kmh))
         speed_desc = f"{speed[0]:g} km/h"
     else:
-        speed = np.full(len(ways), float(speed_kmh)) if speed_kmh else _drive_speed_kmh(ways)
+        if speed_kmh:
+            speed, implausible = np.full(len(ways), float(speed_kmh)), None
+        else:
+            speed, implausible = _drive_speed_kmh(ways)
         speed_desc = f"{speed_kmh:g} km/h" if speed_kmh else "maxspeed, else highway-class defaults"
     direction = oneway_direction(ways) if directed else np.zeros(len(ways), dtype=np.int8)
 
@@ -549,6 +570,16 @@ def build_network(
             "choose another mode or a larger extract."
         )
     w = edges["way"].to_numpy()
+    if mode == "drive" and implausible is not None and implausible[w].any():
+        bad = np.unique(w[implausible[w]])
+        ids, tags = ways["way_id"].to_numpy()[bad[:3]], ways["maxspeed"].to_numpy()[bad[:3]]
+        examples = ", ".join(f"way {i} maxspeed={v!r}" for i, v in zip(ids, tags))
+        logger.warning(
+            "%s: %d street segments (%d ways) have an implausible maxspeed (outside %g..%g km/h; e.g. %s); they use the "
+            "highway-class speed of settings.drive_speed_kmh instead. Fix the tags, or pass speed_kmh=.",
+            Path(extract.source).name, int(implausible[w].sum()), len(bad), _MIN_PLAUSIBLE_KMH, _MAX_PLAUSIBLE_KMH,
+            examples,
+        )
     edges["speed_kmh"] = speed[w]
     edges["time_min"] = quantize_minutes(edges["length_m"] / (edges["speed_kmh"] * 1000.0 / 60.0))
     for col in ("way_id", "highway", "name"):
