@@ -11,6 +11,8 @@ import logging
 import folium
 import geopandas as gpd
 
+from ._html import escape, escape_frame
+
 logger = logging.getLogger(__name__)
 
 #: default base map of the accessibility and isochrone maps. OpenStreetMap's standard tiles need no
@@ -34,6 +36,28 @@ def _base_map(gdf: gpd.GeoDataFrame, *, tiles: str | None) -> folium.Map:
     m = folium.Map(tiles=tiles, control_scale=True, prefer_canvas=True)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
+
+
+# Every map below draws its data through _explore or _geojson, which escape the text of the data
+# (OSM names, ids, file names) once before folium sees it: folium and Leaflet show feature
+# properties in tooltips and layer names in the layer control as HTML (see urbankit._html).
+
+
+def _explore(frame: gpd.GeoDataFrame, m: folium.Map, *, name: str, tooltip: list[str] | None = None, **kwargs):
+    """``frame.explore(m=m, ...)`` with its text cells, the layer name and the tooltip labels escaped."""
+    kwargs["tooltip"] = list(tooltip) if tooltip else False
+    if tooltip:
+        kwargs["tooltip_kwds"] = {"aliases": [escape(c) for c in tooltip]}
+    return escape_frame(frame).explore(m=m, name=escape(name), **kwargs)
+
+
+def _geojson(frame: gpd.GeoDataFrame, *, name: str, fields: list[str], aliases: list[str] | None = None, **kwargs):
+    """A :class:`folium.GeoJson` layer of ``frame`` with a tooltip of ``fields``; text escaped as in
+    :func:`_explore`."""
+    tooltip = None
+    if fields:
+        tooltip = folium.GeoJsonTooltip(fields=list(fields), aliases=[escape(a) for a in (aliases or fields)])
+    return folium.GeoJson(escape_frame(frame), name=escape(name), tooltip=tooltip, **kwargs)
 
 
 def overview_map(
@@ -61,8 +85,9 @@ def overview_map(
     m = _base_map(first.edges, tiles=tiles)
     for mode, net in networks.items():
         edges = net.edges[["highway", "name", "length_m", "time_min", "geometry"]].to_crs("EPSG:4326")
-        edges.explore(
-            m=m,
+        _explore(
+            edges,
+            m,
             color=MODE_COLOURS.get(mode, "#555555"),
             style_kwds={"weight": 2 if mode == "walk" else 3, "opacity": 0.7},
             name=f"{mode} network ({len(net.nodes):,} nodes)",
@@ -74,19 +99,22 @@ def overview_map(
         pts = first.nodes.loc[per_node.index, ["geometry"]].assign(population=per_node.round(1).to_numpy())
         pts = pts[pts.population > 0].to_crs("EPSG:4326")
         if len(pts):
-            pts.explore(
-                m=m,
+            _explore(
+                pts,
+                m,
                 column="population",
                 cmap="Purples",
                 marker_kwds={"radius": 3},
                 style_kwds={"fillOpacity": 0.8, "stroke": False},
                 name=f"residents per node ({population.source})",
+                tooltip=["population"],
                 show=False,
             )
     if destinations is not None and len(destinations):
         for function, group in destinations.groupby("function", sort=True):
-            group[["service", "function", "name", "geometry"]].to_crs("EPSG:4326").explore(
-                m=m,
+            _explore(
+                group[["service", "function", "name", "geometry"]].to_crs("EPSG:4326"),
+                m,
                 color=FUNCTION_COLOURS.get(function, "#333333"),
                 marker_kwds={"radius": 4},
                 style_kwds={"fillOpacity": 0.9, "weight": 1},
@@ -136,17 +164,15 @@ def _colorbar(cmap: str, vmin: float, vmax: float, caption: str):
 
 def _legend(m: folium.Map, title: str, items: list[tuple[str, str]]) -> None:
     """A fixed legend box (bottom left) of coloured dots and labels."""
-    import html
-
     rows = "".join(
         f"<div><span style='display:inline-block;width:11px;height:11px;border-radius:6px;"
-        f"background:{colour};margin-right:6px;border:1px solid #555'></span>{html.escape(label)}</div>"
+        f"background:{colour};margin-right:6px;border:1px solid #555'></span>{escape(label)}</div>"
         for colour, label in items
     )
     box = (
         "<div style='position:fixed;bottom:28px;left:10px;z-index:9999;background:rgba(255,255,255,0.88);"
         "padding:6px 9px;border-radius:4px;font:12px/1.45 sans-serif;box-shadow:0 0 4px rgba(0,0,0,0.3)'>"
-        f"<b>{html.escape(title)}</b>{rows}</div>"
+        f"<b>{escape(title)}</b>{rows}</div>"
     )
     m.get_root().html.add_child(folium.Element(box))
 
@@ -257,20 +283,20 @@ def accessibility_map(
         layer = layer.drop(columns=column)
 
     m = _base_map(layer, tiles=tiles)
-    tooltip = folium.GeoJsonTooltip(
-        fields=[keep[0], "value", "population"] + (["populated"] if hex_resolution is not None else []),
-        aliases=[keep[0], column, "residents"] + (["populated"] if hex_resolution is not None else []),
-    )
+    tooltip = {
+        "fields": [keep[0], "value", "population"] + (["populated"] if hex_resolution is not None else []),
+        "aliases": [keep[0], column, "residents"] + (["populated"] if hex_resolution is not None else []),
+    }
     if hex_resolution is None:
-        folium.GeoJson(
+        _geojson(
             layer,
             name=f"{column} ({len(layer):,} nodes)",
             marker=folium.CircleMarker(radius=radius, stroke=False, fill=True, fill_opacity=0.85),
             style_function=lambda f: {"fillColor": f["properties"]["_fill"], "color": f["properties"]["_fill"]},
-            tooltip=tooltip,
+            **tooltip,
         ).add_to(m)
     else:
-        folium.GeoJson(
+        _geojson(
             layer,
             name=f"{column} ({len(layer):,} hexagons)",
             style_function=lambda f: {
@@ -280,7 +306,7 @@ def accessibility_map(
                 "fillOpacity": 0.65 if f["properties"]["populated"] else 0.3,
                 "dashArray": None if f["properties"]["populated"] else "3",
             },
-            tooltip=tooltip,
+            **tooltip,
         ).add_to(m)
     _colorbar(style["cmap"], style["vmin"], style["vmax"], style["caption"]).add_to(m)
 
@@ -294,8 +320,9 @@ def accessibility_map(
         cols = [c for c in ("service", "function", "name", "snap_m") if c in pois.columns]
         for function, group in pois.groupby("function", sort=True):
             colour = FUNCTION_COLOURS.get(function, "#333333")
-            group[cols + [pois.geometry.name]].to_crs("EPSG:4326").explore(
-                m=m,
+            _explore(
+                group[cols + [pois.geometry.name]].to_crs("EPSG:4326"),
+                m,
                 color=colour,
                 marker_kwds={"radius": 5},
                 style_kwds={"fillOpacity": 0.95, "weight": 1, "color": "#222222", "fillColor": colour},
@@ -362,11 +389,11 @@ def isochrone_map(
         if not len(part):
             continue
         cols = fields + [part.geometry.name]
-        folium.GeoJson(
+        _geojson(
             part[cols].assign(area_ha=part["area_ha"].round(1)) if "area_ha" in part else part[cols],
             name=f"{t:g} min",
+            fields=fields,
             style_function=lambda f, c=colour[t]: {"fillColor": c, "color": c, "weight": 1.2, "fillOpacity": 0.35},
-            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
         ).add_to(m)
     if show_points and {"lon", "lat"} <= set(layer.columns):
         group = folium.FeatureGroup(name="origins")
@@ -374,7 +401,7 @@ def isochrone_map(
         for row in firsts.itertuples():
             folium.CircleMarker(
                 [row.lat, row.lon], radius=5, color="#000000", fill=True, fill_opacity=1.0,
-                tooltip=f"origin {getattr(row, 'point_id', '')}",
+                tooltip=escape(f"origin {getattr(row, 'point_id', '')}"),
             ).add_to(group)
         group.add_to(m)
     _legend(m, "Reachable within", [(colour[t], f"{t:g} min") for t in thresholds])
@@ -426,8 +453,9 @@ def superblocks_map(scenario, *, layer: str = "candidates", tiles: str | None = 
     streets["flow_change"] = streets["street_flow_after"] - streets["street_flow_before"]
     streets["d_noise_db"] = streets["d_noise_db"].round(2)
     tip = ["highway", "name", "role", "street_flow_before", "street_flow_after", "flow_change", "d_noise_db"]
-    cells.explore(
-        m=m,
+    _explore(
+        cells,
+        m,
         color="#6a3d9a",
         style_kwds={"fillOpacity": 0.25 if layer == "candidates" else 0.05, "weight": 2},
         name=f"superblocks ({len(cells)})",
@@ -435,8 +463,8 @@ def superblocks_map(scenario, *, layer: str = "candidates", tiles: str | None = 
     )
     if layer == "candidates":
         colour = np.where(streets["role"] == "internal", "#33a02c", np.where(streets["role"] == "perimeter", "#e31a1c", "#777777"))
-        streets.assign(_c=colour).explore(
-            m=m, color=None, column="_c", cmap=None, categorical=True, legend=False,
+        _explore(
+            streets.assign(_c=colour), m, color=None, column="_c", cmap=None, categorical=True, legend=False,
             style_kwds={"weight": 3, "opacity": 0.8, "style_function": lambda f: {"color": f["properties"]["_c"]}},
             name="streets", tooltip=tip,
         )
@@ -450,8 +478,8 @@ def superblocks_map(scenario, *, layer: str = "candidates", tiles: str | None = 
         v = streets[col].to_numpy(float)
         lim = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() and np.nanmax(np.abs(v)) > 0 else 1.0
         streets["_c"] = _colours(v, "RdBu_r", -lim, lim)
-        streets.explore(
-            m=m, color=None, legend=False,
+        _explore(
+            streets, m, color=None, legend=False,
             style_kwds={"weight": 4, "opacity": 0.9, "style_function": lambda f: {"color": f["properties"]["_c"]}},
             name=cap, tooltip=tip,
         )
