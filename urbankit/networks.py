@@ -336,7 +336,9 @@ class StreetNetwork:
             "dropped (not in largest component)": f"{m.get('dropped_node_share', 0):.1%} of nodes, "
             f"{m.get('dropped_length_share', 0):.1%} of length",
         }
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows.items())
+        from ._html import escape
+
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{escape(v)}</td></tr>" for k, v in rows.items())
         return f"<table><caption>urbankit StreetNetwork</caption>{body}</table>"
 
     @property
@@ -375,11 +377,14 @@ class StreetNetwork:
         return dist, pos.astype(np.int64)
 
     def explore(self, **kwargs):
-        """Interactive folium map of the edges (``GeoDataFrame.explore`` options apply)."""
+        """Interactive folium map of the edges (``GeoDataFrame.explore`` options apply); text
+        from the data (street names...) is escaped, so it shows as text."""
+        from ._html import escape_frame
+
         kwargs.setdefault("column", "time_min")
         kwargs.setdefault("tooltip", ["highway", "name", "length_m", "time_min"])
         kwargs.setdefault("cmap", "viridis")
-        return self.edges.explore(**kwargs)
+        return escape_frame(self.edges).explore(**kwargs)
 
 
 @contextlib.contextmanager
