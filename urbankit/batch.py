@@ -513,6 +513,15 @@ def _rel(path: str | Path, out: Path) -> str:
     return os.path.relpath(path, out).replace(os.sep, "/")
 
 
+def _href(path: str | Path, out: Path) -> str:
+    """A relative link from ``out`` to ``path``, percent-encoded and starting with ``./``: a folder
+    name such as ``javascript:...`` or one holding ``#``/``?`` stays a path (never a scheme or a
+    fragment). Escape it for the attribute as any other text."""
+    from urllib.parse import quote
+
+    return "./" + quote(_rel(path, out), safe="/")
+
+
 def write_index(out: Path, entries: list[Entry], *, title: str = "urbankit reports", config: Path | None = None) -> Path:
     """Write ``index.html`` (self-contained: no script, no external file) and ``index.json`` in ``out``."""
     esc = html.escape
@@ -525,15 +534,15 @@ def write_index(out: Path, entries: list[Entry], *, title: str = "urbankit repor
         links = []
         if e.folder:
             folder = Path(e.folder)
-            links.append(f"<a href='{esc(_rel(folder / f'{nb}.html', out))}'><b>report</b></a>")
+            links.append(f"<a href='{esc(_href(folder / f'{nb}.html', out))}'><b>report</b></a>")
             for name in e.outputs:
                 if name.endswith((".gpkg", ".csv")):
-                    links.append(f"<a href='{esc(_rel(folder / name, out))}'>{esc(name)}</a>")
-            links.append(f"<a href='{esc(_rel(folder / 'run.json', out))}'>run.json</a>")
+                    links.append(f"<a href='{esc(_href(folder / name, out))}'>{esc(name)}</a>")
+            links.append(f"<a href='{esc(_href(folder / 'run.json', out))}'>run.json</a>")
         if e.failed_folder and e.status in (FAILED, UNCHANGED_FAILED):
             failed = Path(e.failed_folder)
-            links.append(f"<a href='{esc(_rel(failed / f'{nb}.html', out))}'>failed run</a>")
-            links.append(f"<a href='{esc(_rel(failed / 'run.json', out))}'>failed run.json</a>")
+            links.append(f"<a href='{esc(_href(failed / f'{nb}.html', out))}'>failed run</a>")
+            links.append(f"<a href='{esc(_href(failed / 'run.json', out))}'>failed run.json</a>")
         params = "".join(f"<code>{esc(k)} = {esc(json.dumps(v, default=str))}</code>" for k, v in sorted(e.parameters.items()))
         problem = ""
         if e.error:
