@@ -28,6 +28,7 @@ from .destinations import Service, Taxonomy, destinations, destinations_summary,
 from .ingest import OSMExtract, load, read_graphml, read_osm
 from .isochrones import isochrones
 from .networks import MODES, StreetNetwork, build_network
+from .opportunities import aggregate
 from .population import PopulationEstimate, population_per_node, read_population_grid
 from .outputs import write_accessibility_gpkg
 from .reports import AreaOverview, area_overview, run_report
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Accessibility",
+    "aggregate",
     "WhatIf",
     "accessibility",
     "compare_groups",

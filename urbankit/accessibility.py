@@ -45,11 +45,13 @@ from typing import Iterable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from . import settings
 from ._errors import CRSError, InvalidOptionError, MemoryBudgetError
+from .engines import check_engine, reach_table_pandana
 from .networks import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
 
 logger = logging.getLogger(__name__)
@@ -589,6 +591,26 @@ class Accessibility:
     def function_names(self) -> list[str]:
         return sorted(set(self.functions.values()))
 
+    @property
+    def missing_services(self) -> list[str]:
+        """Services of the analysis without any destination in the area (their minutes are NaN)."""
+        present = set(self.pois["service"]) if len(self.pois) else set()
+        return [s for s in self.services if s not in present]
+
+    @property
+    def missing_functions(self) -> list[str]:
+        """Functions none of whose services has a destination in the area: nobody can reach every
+        function, and the share of residents who do is not computable (NaN, not 0 %)."""
+        missing = set(self.missing_services)
+        return [f for f in self.function_names if all(s in missing for s, g in self.functions.items() if g == f)]
+
+    def _not_computable(self) -> str:
+        """Why the all-functions share is not computable ('' when it is)."""
+        funcs = self.missing_functions
+        if not funcs:
+            return ""
+        return f"not computable: no destination of {', '.join(funcs)} in the area"
+
     def _populated(self) -> tuple[pd.DataFrame, np.ndarray]:
         pop = self.nodes["population"].to_numpy(float)
         mask = pop > 0
@@ -598,34 +620,49 @@ class Accessibility:
         """Share of residents reaching each service, and all functions, within each threshold.
 
         Counted over populated nodes only. Rows: services, then ``all functions``; columns: one per
-        threshold, plus the population-weighted median minutes.
+        threshold, plus the population-weighted median minutes, and ``note``.
+
+        A service without any destination in the area has NaN shares (not 0 %) and the note
+        ``"no destination in the area"``; when a whole function has none, the ``all functions``
+        shares are NaN too (nobody can reach every function: not computable), noted as such.
+        ``attrs["missing_services"]`` and ``attrs["missing_functions"]`` list them.
         """
         nodes, w = self._populated()
         W = w.sum()
+        missing = set(self.missing_services)
         rows = {}
         for s in self.services:
             t = nodes[f"time_{s}_min"].to_numpy()
-            row = {f"within_{_label(m)}min": float((w * within(t, m)).sum() / W) if W else np.nan for m in self.minutes}
+            absent = s in missing
+            row = {
+                f"within_{_label(m)}min": float((w * within(t, m)).sum() / W) if W and not absent else np.nan
+                for m in self.minutes
+            }
             # median over all residents; those beyond the largest threshold count as farther
             med = weighted_quantile(np.nan_to_num(t, nan=np.inf), w, 0.5)[0] if W else np.nan
             row["median_min"] = float(med) if np.isfinite(med) else np.nan
             row["function"] = self.functions[s]
+            row["note"] = "no destination in the area" if absent else ""
             rows[s] = row
-        nf = len(self.function_names)
-        all_row = {
-            f"within_{_label(m)}min": float((w * (nodes[f"functions_{_label(m)}min"].to_numpy() == nf)).sum() / W) if W else np.nan
-            for m in self.minutes
-        }
-        all_row.update(median_min=np.nan, function="all")
+        all_row = {f"within_{_label(m)}min": self.residents_within(m) for m in self.minutes}
+        all_row.update(median_min=np.nan, function="all", note=self._not_computable())
         rows["all functions"] = all_row
         out = pd.DataFrame.from_dict(rows, orient="index")
         out.index.name = "service"
-        return out[["function"] + [c for c in out.columns if c != "function"]]
+        out.attrs["missing_services"] = self.missing_services
+        out.attrs["missing_functions"] = self.missing_functions
+        return out[["function"] + [c for c in out.columns if c not in ("function", "note")] + ["note"]]
 
     def residents_within(self, minutes: float) -> float:
-        """Share of residents (populated nodes) reaching all functions within ``minutes`` (a threshold)."""
+        """Share of residents (populated nodes) reaching all functions within ``minutes`` (a threshold).
+
+        NaN when no resident is counted, or when some function has no destination at all in the
+        area (see :attr:`missing_functions`): the share is then not computable, rather than 0 %.
+        """
         if minutes not in self.minutes:
             raise InvalidOptionError(f"minutes={minutes!r} is not one of the thresholds {list(self.minutes)}.")
+        if self.missing_functions:
+            return float("nan")
         nodes, w = self._populated()
         ok = nodes[f"functions_{_label(minutes)}min"].to_numpy() == len(self.function_names)
         return float((w * ok).sum() / w.sum()) if w.sum() else float("nan")
@@ -718,36 +755,32 @@ class Accessibility:
         Parameters
         ----------
         add : GeoDataFrame, optional
-            New destinations (``service``, ``function``, point geometry with a CRS).
+            New destinations (``service`` of this analysis, ``function``, one point per row with a
+            CRS; a polygon's ``.representative_point()`` is a point).
         remove : array-like of int or boolean mask, optional
-            Positions (rows of :attr:`pois`) of destinations to remove.
+            Positions (rows ``0..len(pois) - 1`` of :attr:`pois`) of destinations to remove.
         close_edges : array-like of int or boolean mask, optional
-            Rows of ``network.edges`` to close (for walk/bike both directions of the street).
+            Positions (rows ``0..len(network.edges) - 1``) of ``network.edges`` to close (for
+            walk/bike both directions of the street).
+
+        Raises
+        ------
+        InvalidOptionError
+            A position out of range (negative positions are not counted from the end), not a
+            whole number, a mask of the wrong length, or added destinations without a usable
+            point, with an unknown service or another function than this analysis gives it. All
+            arguments are checked before anything is computed.
         """
         net = self.network
         pois, reach = self.pois, self.reach
         max_m = max(self.minutes)
         keep = np.ones(len(pois), bool)
         if remove is not None:
-            rm = np.asarray(remove)
-            if rm.dtype == bool:
-                if len(rm) != len(pois):
-                    raise InvalidOptionError(f"remove mask has {len(rm)} entries; pois has {len(pois)}.")
-                keep &= ~rm
-            else:
-                bad = rm[(rm < 0) | (rm >= len(pois))]
-                if len(bad):
-                    raise InvalidOptionError(f"remove names pois rows {bad[:5].tolist()} that do not exist (0..{len(pois) - 1}).")
-                keep[rm] = False
-        if close_edges is not None:
-            closed = np.zeros(len(net.edges), bool)
-            ce = np.asarray(close_edges)
-            if ce.dtype == bool:
-                if len(ce) != len(net.edges):
-                    raise InvalidOptionError(f"close_edges mask has {len(ce)} entries; the network has {len(net.edges)} edges.")
-                closed |= ce
-            else:
-                closed[ce] = True
+            keep &= ~_row_mask(remove, len(pois), "remove", "rows of acc.pois")
+        closed = None if close_edges is None else _row_mask(close_edges, len(net.edges), "close_edges", "rows of network.edges")
+        if add is not None:
+            add = self._check_additions(add)
+        if closed is not None and closed.any():
             new_edges = net.edges[~closed].reset_index(drop=True)
             new_net = StreetNetwork(
                 mode=net.mode,
@@ -769,12 +802,6 @@ class Accessibility:
             net = new_net
             logger.info("closing %d edges: recomputed %d of %d destination searches", closed.sum(), len(affected), len(pois))
         if add is not None and len(add):
-            for col in ("service", "function"):
-                if col not in add.columns:
-                    raise InvalidOptionError(f"added destinations lack the column {col!r}.")
-            unknown = sorted(set(add["service"]) - set(self.services))
-            if unknown:
-                raise InvalidOptionError(f"added destinations have services {unknown} not in this analysis {self.services}.")
             new = snap_destinations(net, add).reset_index(drop=True)
             extra = reach_table(net, new, max_m)
             extra["dest"] += len(pois)
@@ -798,6 +825,61 @@ class Accessibility:
             params=self.params,
         )
         return WhatIf(before=self, after=after)
+
+    def _check_additions(self, add) -> gpd.GeoDataFrame:
+        """``add`` of :meth:`what_if` checked: a GeoDataFrame of points with a CRS, services of this
+        analysis with their functions; geometry column named ``geometry``."""
+        if not isinstance(add, gpd.GeoDataFrame):
+            raise InvalidOptionError(
+                f"add must be a GeoDataFrame of destinations (service, function, point geometry), not "
+                f"{type(add).__name__}; e.g. geopandas.GeoDataFrame({{'service': [...], 'function': [...]}}, "
+                "geometry=geopandas.points_from_xy(lon, lat), crs='EPSG:4326')."
+            )
+        if len(add) == 0:
+            return add
+        for col in ("service", "function"):
+            if col not in add.columns:
+                raise InvalidOptionError(f"added destinations lack the column {col!r}; give service and function per row.")
+        if add.crs is None:
+            raise CRSError("added destinations have no CRS; set it with .set_crs('EPSG:4326') (lon/lat in degrees).")
+        problems = []
+        geom = add.geometry.values
+        missing = geom.isna() | shapely.is_empty(geom)
+        if missing.any():
+            problems.append(f"row positions {_positions_text(missing)} have no geometry or an empty one")
+        not_point = ~missing & (shapely.get_type_id(geom) != 0)
+        if not_point.any():
+            names = ", ".join(sorted({g.geom_type for g in geom[not_point]}))
+            problems.append(
+                f"row positions {_positions_text(not_point)} are {names}, not points: give one point per "
+                "destination, e.g. add.geometry.representative_point()"
+            )
+        point = ~missing & ~not_point
+        xy = shapely.get_coordinates(geom[point]) if point.any() else np.empty((0, 2))
+        bad_xy = np.zeros(len(add), bool)
+        bad_xy[np.flatnonzero(point)] = ~np.isfinite(xy).all(axis=1)
+        if bad_xy.any():
+            problems.append(f"row positions {_positions_text(bad_xy)} have NaN or infinite coordinates")
+        service = add["service"]
+        no_service = service.isna().to_numpy()
+        if no_service.any():
+            problems.append(f"row positions {_positions_text(no_service)} have no service")
+        unknown = sorted({str(v) for v in service[~no_service] if v not in self.functions})
+        if unknown:
+            problems.append(f"services {unknown} are not in this analysis (services: {self.services})")
+        wrong = sorted(
+            {(s, f) for s, f in zip(service, add["function"]) if s in self.functions and f != self.functions[s]},
+            key=str,
+        )
+        if wrong:
+            problems.append(
+                "; ".join(f"service {s!r} has function {f!r}, which is {self.functions[s]!r} in this analysis" for s, f in wrong)
+            )
+        if problems:
+            raise InvalidOptionError("add: " + "; ".join(problems) + ". Fix these destinations and call what_if again.")
+        if add.geometry.name != "geometry":
+            add = add.drop(columns="geometry", errors="ignore").rename_geometry("geometry")
+        return add
 
     def save(self, folder=".", *, hex_resolution: int | None = 9):
         """Write ``accessibility.gpkg`` (see :meth:`to_gpkg`) and ``summary.csv`` into ``folder``;
@@ -852,6 +934,7 @@ def accessibility(
     services: list[str] | None = None,
     taxonomy=None,
     progress: bool | None = None,
+    engine: str | None = None,
 ) -> Accessibility:
     """Minutes from every node to each service, counts within thresholds, scores and population.
 
@@ -874,6 +957,12 @@ def accessibility(
         destination in the area: their minutes are NaN and they count as unreached in scores).
     taxonomy : Taxonomy, optional
         Default: the one stored with ``destinations``, else the packaged default.
+    progress : bool, optional
+        Show a progress bar (default ``settings.progress``; scipy engine only).
+    engine : {"scipy", "pandana"}, optional
+        What computes the minutes: scipy's Dijkstra or pandana's contraction hierarchy
+        (:mod:`urbankit.engines`); both give the same figures. Default
+        :data:`urbankit.engines.DEFAULT_ENGINE`, the faster one in ``make bench``.
 
     Returns
     -------
@@ -882,6 +971,7 @@ def accessibility(
     from .destinations import load_taxonomy
 
     mins = validate_minutes(minutes)
+    engine = check_engine(engine)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidOptionError(f"k={k!r} must be a whole number >= 1 (nearest destinations to report per service).")
     if isinstance(half_life_min, bool) or not isinstance(half_life_min, (int, float)) or not half_life_min > 0:
@@ -907,7 +997,10 @@ def accessibility(
     dest = destinations[destinations["service"].isin(svc_list)]
     snapped = snap_destinations(network, dest).reset_index(drop=True)
     _check_node_table_memory(len(network.nodes), len(svc_list), k=k, n_minutes=len(mins))
-    reach = reach_table(network, snapped, max(mins), progress=progress)
+    if engine == "pandana":
+        reach = reach_table_pandana(network, snapped, max(mins), groups=snapped["service"].to_numpy())
+    else:
+        reach = reach_table(network, snapped, max(mins), progress=progress)
     pop, pop_source = _population_series(population, network)
     return _assemble(
         network,
@@ -917,7 +1010,7 @@ def accessibility(
         population_source=pop_source,
         minutes=mins,
         functions=all_services,
-        params={"k": k, "half_life_min": half_life_min},
+        params={"k": k, "half_life_min": half_life_min, "engine": engine},
     )
 
 
@@ -967,6 +1060,50 @@ def _population_series(population, network: StreetNetwork) -> tuple[np.ndarray, 
             "(urbankit.population_per_node(network.nodes, ...))."
         )
     return aligned.fillna(0.0).to_numpy(float), source
+
+
+def _positions_text(mask: np.ndarray, n: int = 5) -> str:
+    pos = np.flatnonzero(mask)
+    return ", ".join(map(str, pos[:n].tolist())) + (", ..." if len(pos) > n else "")
+
+
+def _row_mask(value, n: int, name: str, what: str) -> np.ndarray:
+    """A boolean mask of ``n`` rows from a mask or from row positions ``0..n-1`` (the ``remove`` and
+    ``close_edges`` arguments of :meth:`Accessibility.what_if`); one clear error otherwise."""
+    if isinstance(value, (str, bytes)) or np.isscalar(value) and not isinstance(value, (int, np.integer)):
+        raise InvalidOptionError(f"{name}={value!r} must be a list of {what} (whole numbers 0..{n - 1}) or a boolean mask.")
+    arr = np.atleast_1d(np.asarray(value, dtype=object if isinstance(value, (list, tuple)) else None))
+    if arr.ndim != 1:
+        raise InvalidOptionError(f"{name} must be one-dimensional: a list of {what} or a boolean mask of {n} entries.")
+    if len(arr) == 0:
+        return np.zeros(n, bool)
+    if arr.dtype == object:
+        # a Python list: every item a bool, or every item a whole number (not a float id such as 3.0)
+        if all(isinstance(v, (bool, np.bool_)) for v in arr):
+            arr = arr.astype(bool)
+        elif all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in arr):
+            arr = arr.astype(np.int64)
+    if arr.dtype == bool:
+        if len(arr) != n:
+            raise InvalidOptionError(
+                f"{name} is a boolean mask of {len(arr)} entries, but there are {n} {what}; give one entry per row."
+            )
+        return arr.copy()
+    if not np.issubdtype(arr.dtype, np.integer):
+        odd = [v for v in arr.tolist() if isinstance(v, bool) or not isinstance(v, (int, np.integer))][:5]
+        raise InvalidOptionError(
+            f"{name} holds {odd!r}, which are not positions: give whole-number {what} (0..{n - 1}), e.g. "
+            "numpy.flatnonzero(condition), or a boolean mask; float ids, NaN and labels are not accepted."
+        )
+    bad = arr[(arr < 0) | (arr >= n)]
+    if len(bad):
+        raise InvalidOptionError(
+            f"{name} names {what} {bad[:5].tolist()} that do not exist: positions run from 0 to {n - 1} "
+            "(negative positions are not counted from the end)."
+        )
+    mask = np.zeros(n, bool)
+    mask[arr] = True
+    return mask
 
 
 @dataclass(repr=False)
@@ -1113,13 +1250,15 @@ def x_minute_city(
     services: list[str] | None = None,
     speed_kmh: float | None = None,
     k: int = 1,
+    engine: str | None = None,
 ) -> Accessibility:
     """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
 
     Loads ``source`` (see :func:`urbankit.load`), builds the ``mode`` network, finds destinations
     with ``taxonomy``, estimates residents per node (from the ``population`` grid or polygons when
     given, else from OSM buildings, else uniformly; the result's ``population_source`` says which)
-    and computes :func:`accessibility`.
+    and computes :func:`accessibility` with ``engine`` (``"scipy"`` or ``"pandana"``, see
+    :mod:`urbankit.engines`; default the faster one).
 
     Examples
     --------
@@ -1136,6 +1275,7 @@ def x_minute_city(
     from .population import population_per_node
 
     mins = validate_minutes(minutes)
+    engine = check_engine(engine)
     extract = load(source)
     tax = load_taxonomy(taxonomy)
     network = build_network(extract, mode, speed_kmh=speed_kmh)
@@ -1146,6 +1286,8 @@ def x_minute_city(
         column=population_column,
         buildings=extract.buildings if population is None and len(extract.buildings) else None,
     )
-    acc = accessibility(network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k)
+    acc = accessibility(
+        network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
+    )
     acc.completeness = data_completeness(network, dest, extract.buildings if len(extract.buildings) else None)
     return acc

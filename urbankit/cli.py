@@ -22,11 +22,29 @@ logger = logging.getLogger(__name__)
 
 
 def _literal(text: str):
-    """A parameter value: a Python literal when it parses as one (``15``, ``[10, 15]``), else the string."""
+    """A parameter value: a Python literal when it parses as one (``15``, ``[10, 15]``), else the string.
+
+    Only parsed here, never executed; :func:`urbankit.reports.run_report` then takes plain data only
+    (a tuple becomes a list; a set, bytes or complex number is refused naming the parameter) and
+    writes it into the notebook as a checked literal.
+    """
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def _number(text: str | None, option: str, kind: type):
+    """The value of a numeric option (checked further by the library), or an error naming the option."""
+    from ._errors import InvalidOptionError
+
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise InvalidOptionError(f"{option} must be {what}, got {text!r}.") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="reports", help="reports folder (default: reports)")
     r.add_argument("--run-id", default=None, help="run folder name (default: UTC timestamp)")
     r.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
-    r.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="fail the run when a cell runs longer")
+    r.add_argument("--timeout", default=None, metavar="SECONDS", help="fail the run when a cell runs longer")
     r.add_argument(
         "--online-assets", action="store_true",
         help="keep the CDN links of the maps' JavaScript/CSS instead of embedding them (smaller HTML, needs network)",
@@ -50,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("config", help="batch TOML file (see README, 'Scheduled batches')")
     b.add_argument("--scheduler", default=None, metavar="ADDRESS", help="existing dask scheduler (default: a LocalCluster)")
     b.add_argument("--out", default=None, help="reports folder (default: the config's 'out', else reports)")
-    b.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: config, else 2)")
-    b.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="per-cell timeout of every report")
+    b.add_argument("--workers", default=None, help="LocalCluster worker processes (default: config, else 2)")
+    b.add_argument("--timeout", default=None, metavar="SECONDS", help="per-cell timeout of every report")
     b.add_argument("--force", action="store_true", help="recompute every report, unchanged ones too")
     b.add_argument("--retry-failed", action="store_true", help="run again failed reports whose inputs did not change")
     b.add_argument("--dashboard", default=":8787", metavar="ADDRESS", help="LocalCluster dashboard address ('' for none)")
@@ -65,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--population-column", default=None, help="resident column of --population")
     a.add_argument("--taxonomy", default=None, help="taxonomy TOML file or preset (fifteen-minute, nine-categories)")
     a.add_argument("--hex-resolution", type=int, default=9, help="H3 resolution of the hex layer (default 9)")
+    a.add_argument(
+        "--engine", choices=("pandana", "scipy"), default=None,
+        help="what computes the minutes: pandana's contraction hierarchy or scipy's Dijkstra (same figures; "
+        "default: the faster in make bench, urbankit.engines.DEFAULT_ENGINE)",
+    )
     a.add_argument("--out", required=True, help="output GeoPackage (layers nodes, edges, pois, hex)")
 
     s = sub.add_parser("superblocks", help="superblock scenario: candidate cells, car flows before/after, noise, CO2")
@@ -100,12 +123,17 @@ def main(argv: list[str] | None = None) -> int:
             previous = None
     try:
         if args.command == "report":
+            from ._errors import InvalidOptionError
             from .reports import run_report
 
+            names = [name for name, _ in args.parameter]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise InvalidOptionError(f"-p {', '.join(twice)} given more than once; give each parameter once.")
             params = {name: _literal(value) for name, value in args.parameter}
             out = run_report(
                 args.notebook, parameters=params, out_dir=args.out, run_id=args.run_id, show_code=args.show_code,
-                timeout=args.timeout, offline=not args.online_assets,
+                timeout=_number(args.timeout, "--timeout", float), offline=not args.online_assets,
             )
             html = next(out.glob("*.html"), out)
             print(f"report written to {out}\nopen {html}")
@@ -113,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             from .batch import run_batch
 
             result = run_batch(
-                args.config, scheduler=args.scheduler, out_dir=args.out, workers=args.workers, timeout=args.timeout,
+                args.config, scheduler=args.scheduler or None, out_dir=args.out,
+                workers=_number(args.workers, "--workers", int),
+                timeout=_number(args.timeout, "--timeout", float),
                 force=args.force, retry_failed=args.retry_failed, dashboard=args.dashboard or None,
                 progress=not args.no_progress,
             )
@@ -121,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"index: {result.index}")
             return 0 if result.ok else 1
         elif args.command == "accessibility":
+            import numpy as np
+
             from .accessibility import x_minute_city
 
             minutes = [int(m) if float(m).is_integer() else m for m in args.minutes]
@@ -131,14 +163,21 @@ def main(argv: list[str] | None = None) -> int:
                 population=args.population,
                 population_column=args.population_column,
                 taxonomy=args.taxonomy,
+                engine=args.engine,
             )
             acc.to_gpkg(args.out, hex_resolution=args.hex_resolution)
             total = acc.nodes["population"].sum()
             print(f"{args.mode}: {len(acc.nodes):,} nodes, {len(acc.pois):,} destinations, "
                   f"{total:,.0f} residents ({acc.population_source})")
             nf = len(acc.function_names)
+            if acc.missing_services:
+                print(f"  no destination in the area for services: {', '.join(acc.missing_services)}")
             for m in acc.minutes:
-                print(f"  residents within {m:g} min of all {nf} functions ({args.mode}): {acc.residents_within(m):.1%}")
+                share = acc.residents_within(m)
+                text = f"{share:.1%}" if np.isfinite(share) else "not computable"
+                if acc.missing_functions:
+                    text += f" (no destination of {', '.join(acc.missing_functions)} in the area)"
+                print(f"  residents within {m:g} min of all {nf} functions ({args.mode}): {text}")
             print(f"wrote {args.out}")
         elif args.command == "superblocks":
             from ._errors import InvalidOptionError
