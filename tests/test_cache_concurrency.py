@@ -97,7 +97,7 @@ def test_concurrent_builds_share_one_valid_entry(cache_folder):
     assert len({r["pid"] for r in results}) == N_PROCESSES
     # exactly one entry, no temporary file left behind, and it loads (hash checked) and is correct
     key = results[0]["key"]
-    assert [p.name for p in _entries(cache_folder)] == [f"{key}.pkl"]
+    assert [p.name for p in _entries(cache_folder)] == [networks._cache_path(key).name]
     cached = networks._load_cached(key)
     assert cached is not None
     assert_geodataframe_equal(cached.edges, fresh.edges)
@@ -117,35 +117,33 @@ def test_concurrent_readers_and_rewriters(cache_folder):
         assert set(r["digests"]) == {want[mode]}, mode
         assert not [w for w in r["warnings"] if "unreadable" in w], r["warnings"]
     names = sorted(p.name for p in _entries(cache_folder))
-    assert all(n.endswith(".pkl") for n in names) and len(names) == 2, names
+    assert all(n.endswith(networks.CACHE_SUFFIX) for n in names) and len(names) == 2, names
     for r in results:
         assert networks._load_cached(r["key"]) is not None
 
 
 def _killed_writer(folder: str) -> None:
-    """Build with the cache, but die (SIGKILL) half-way through writing the entry."""
-    import pickle
-
+    """Build with the cache, but die (SIGKILL) half-way through writing the entry's payload."""
     import urbankit as uk
+    from urbankit import _datacache
+    from urbankit import networks as nw
 
     uk.settings.cache_folder = Path(folder)
     uk.settings.use_cache = True
-    real_dump = pickle.dump
+    real_write_all = _datacache._write_all
 
-    def dying_dump(obj, f, *args, **kwargs):
-        data = pickle.dumps(obj, *args, **kwargs)
-        f.write(data[: len(data) // 2])
-        f.flush()
+    def dying_write_all(fd, data):
+        if len(data) <= _datacache._PREAMBLE:  # the preamble: written as usual
+            return real_write_all(fd, data)
+        real_write_all(fd, memoryview(data)[: len(data) // 2])
         os.kill(os.getpid(), signal.SIGKILL)
 
-    from urbankit import networks as nw
-
-    pickle.dump = dying_dump
+    _datacache._write_all = dying_write_all
     try:
         net = uk.build_network(grid_extract(*GRID), "walk")  # dies here when there is no entry yet
         nw._store_cached(net)  # else here, rewriting the valid entry
     finally:
-        pickle.dump = real_dump
+        _datacache._write_all = real_write_all
 
 
 def test_writer_killed_mid_write_leaves_the_entry_usable(cache_folder):
@@ -157,7 +155,7 @@ def test_writer_killed_mid_write_leaves_the_entry_usable(cache_folder):
         p.join(120)
         assert p.exitcode == -signal.SIGKILL
         net = urbankit.build_network(grid_extract(*GRID), "walk")  # builds (round 0) or loads (round 1)
-        entry = cache_folder / "networks" / f"{net.key}.pkl"
+        entry = networks._cache_path(net.key)
         assert entry.is_file() and networks._load_cached(net.key) is not None
     fresh = urbankit.build_network(grid_extract(*GRID), "walk", cache=False)
     assert_geodataframe_equal(networks._load_cached(net.key).edges, fresh.edges)
@@ -169,4 +167,4 @@ def test_killed_writer_leaves_no_temporary_file(cache_folder):
     p.start()
     p.join(120)
     urbankit.build_network(grid_extract(*GRID), "walk")
-    assert all(x.suffix == ".pkl" for x in _entries(cache_folder)), [x.name for x in _entries(cache_folder)]
+    assert all(x.suffix == networks.CACHE_SUFFIX for x in _entries(cache_folder)), [x.name for x in _entries(cache_folder)]

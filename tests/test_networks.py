@@ -626,7 +626,7 @@ def test_cache_roundtrip(monaco, read_extract, cache_folder, monkeypatch):
 
     ex = read_extract(monaco)
     first = urbankit.build_network(ex, "bike")
-    path = cache_folder / "networks" / f"{first.key}.pkl"
+    path = cache_folder / "networks" / f"{first.key}{networks.CACHE_SUFFIX}"
     assert path.is_file()
     assert [p.name for p in (cache_folder / "networks").iterdir()] == [path.name]
 
@@ -642,7 +642,7 @@ def test_cache_roundtrip(monaco, read_extract, cache_folder, monkeypatch):
     assert second.meta == first.meta and second.crs == first.crs
     # other parameters are other entries
     urbankit.build_network(ex, "bike", speed_kmh=12.0)
-    assert len(list((cache_folder / "networks").glob("*.pkl"))) == 2
+    assert len(list((cache_folder / "networks").glob(f"*{networks.CACHE_SUFFIX}"))) == 2
 
 
 def test_cache_not_written_when_disabled(grid, cache_folder):
@@ -654,7 +654,7 @@ def test_corrupt_cache_is_rebuilt(grid, cache_folder, caplog):
     from geopandas.testing import assert_geodataframe_equal
 
     first = urbankit.build_network(grid, "drive")
-    path = cache_folder / "networks" / f"{first.key}.pkl"
+    path = urbankit.networks._cache_path(first.key)
     data = bytearray(path.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
     path.write_bytes(bytes(data))

@@ -41,12 +41,12 @@ walk 4.8 km/h and bike 15 km/h (``urbankit.settings``); drive from ``maxspeed`` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
 import logging
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +59,8 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from . import settings
+from . import _datacache, settings
 from ._errors import InvalidOptionError, NoStreetsError
-from ._util import pid_alive
 from .ingest import OSMExtract
 
 logger = logging.getLogger(__name__)
@@ -429,23 +428,56 @@ def _build_pandana(net: StreetNetwork):
     return pn
 
 
+#: file name suffix of network cache entries (data only, see :mod:`urbankit._datacache`)
+CACHE_SUFFIX = ".uknet"
+
+
 def _cache_path(key: str) -> Path:
-    return Path(settings.cache_folder) / "networks" / f"{key}.pkl"
+    """The cache entry of the network with content key ``key``."""
+    return Path(settings.cache_folder) / "networks" / f"{key}{CACHE_SUFFIX}"
+
+
+def _cache_fields() -> tuple[str, ...]:
+    """The :class:`StreetNetwork` fields a cache entry holds (those set by its constructor)."""
+    return tuple(f.name for f in dataclasses.fields(StreetNetwork) if f.init)
 
 
 def _load_cached(key: str) -> StreetNetwork | None:
-    path = _cache_path(key)
-    if not (settings.use_cache and path.exists()):
+    """The cached network of ``key``, or None (absent, or unusable: then a warning says why).
+
+    Entries are data only (arrays and JSON, hash checked first): nothing in the cache folder is
+    ever executed. Entries of the old pickle format (``<key>.pkl``) are never read.
+    """
+    if not settings.use_cache:
         return None
+    path = _cache_path(key)
     try:
-        with open(path, "rb") as f:
-            payload = pickle.load(f)
-        digest, blob = payload["sha256"], payload["blob"]
-        if hashlib.sha256(blob).hexdigest() != digest:
-            raise ValueError("hash mismatch")
-        net = pickle.loads(blob)
-    except Exception as exc:  # corrupt or partial entry: rebuild
-        logger.warning("cache entry %s is unreadable (%s); rebuilding it", path, exc)
+        value = _datacache.load_entry(path)
+        fields = _cache_fields()
+        if type(value) is not dict or value.get("kind") != "StreetNetwork" or set(value) != {"kind", *fields}:
+            raise _datacache.CorruptEntryError("it does not hold a street network")
+        net = StreetNetwork(**{name: value[name] for name in fields})
+        if not (
+            net.mode in MODES
+            and isinstance(net.nodes, gpd.GeoDataFrame)
+            and isinstance(net.edges, gpd.GeoDataFrame)
+            and type(net.crs) is str
+            and type(net.directed) is bool
+            and type(net.meta) is dict
+            and net.meta.get("key") == key
+        ):
+            raise _datacache.CorruptEntryError("it holds no valid street network of this key")
+    except FileNotFoundError:
+        old = path.with_suffix(".pkl")
+        if old.exists() or old.is_symlink():
+            logger.warning(
+                "ignoring old-format network cache entry %s: pickled entries are never loaded (they could "
+                "run code); rebuilding the network in the new format. Delete the old file.",
+                old,
+            )
+        return None
+    except (_datacache.CorruptEntryError, OSError) as exc:  # corrupt, tampered or partial entry: rebuild
+        logger.warning("cache entry %s is unreadable (%s); ignoring it and rebuilding the network", path, exc)
         return None
     logger.info("loaded %s network from cache %s", net.mode, path)
     return net
@@ -453,36 +485,21 @@ def _load_cached(key: str) -> StreetNetwork | None:
 
 def _remove_stale_temporaries(path: Path, *, older_than_s: float = 600.0) -> None:
     """Remove temporary files of writers of ``path`` that died before renaming them into place."""
-    import time
-
-    now = time.time()
-    for tmp in path.parent.glob(f"{path.stem}.tmp*"):
-        try:
-            pid = int(tmp.suffix[len(".tmp") :])
-        except ValueError:
-            pid = -1
-        alive = pid > 0 and pid_alive(pid)
-        try:
-            if not alive or now - tmp.stat().st_mtime > older_than_s:
-                tmp.unlink()
-        except OSError:
-            pass
-
+    _datacache.remove_stale_temporaries(path, older_than_s=older_than_s)
 
 
 def _store_cached(net: StreetNetwork) -> None:
+    """Store ``net`` in the cache (atomically); on failure (e.g. a full disk) warn and go on without."""
     if not settings.use_cache:
         return
     path = _cache_path(net.key)
-    _remove_stale_temporaries(path)
-    blob = pickle.dumps(net, protocol=pickle.HIGHEST_PROTOCOL)
-    payload = {"sha256": hashlib.sha256(blob).hexdigest(), "blob": blob}
+    value = {"kind": "StreetNetwork", **{name: getattr(net, name) for name in _cache_fields()}}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as f:
-            pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        with contextlib.suppress(OSError):
+            _remove_stale_temporaries(path)
+        _datacache.dump_entry(path, value)
+    except _datacache.UnstorableError as exc:
+        logger.warning("network not cached: %s", exc)
     except OSError as exc:
         logger.warning("could not write network cache %s (%s); continuing without it", path, exc)
 
