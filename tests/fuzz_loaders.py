@@ -9,9 +9,9 @@ What it does
 A corpus of valid seed files is built first, deterministically: a small hand-written OSM XML area
 (streets of several classes, a one-way street, a clipped way referencing an absent node, shops, a
 building way and a building multipolygon), the same area as uncompressed and zlib PBF, bzip2 and
-gzip XML, an osmnx GraphML of it, and the repository's embedded/fixture files that are present
-(``data/*.osm.pbf``, ``data/*.osm.bz2``, ``../shared/data/fixtures/*``; the larger ones are drawn less
-often). Every case then takes one seed and applies 1 to 4 mutations drawn from:
+gzip XML, an osmnx GraphML of it, and the data sets and fixture files that are present (the extracts
+packaged with urbankit, Barcelona from the data mirror or cache, ``../shared/data/fixtures/*``; the larger
+ones are drawn less often). Every case then takes one seed and applies 1 to 4 mutations drawn from:
 
 * byte level: flips (xor), truncation, insertion of random bytes or of tokens from a dictionary
   (``<node``, ``"``, ``&``, invalid UTF-8, ``nan``, ids beyond 64 bits, an entity-expansion DOCTYPE,
@@ -32,11 +32,13 @@ check, a worker that dies (e.g. a segfault in a C extension) or a case running l
 so an unbounded allocation shows as a MemoryError crash rather than taking the machine down.
 
 Crashes are grouped by signature (exception type and innermost urbankit frame, or hang/death);
-the first input of each *new* signature is written to ``tests/fuzz_crashes/`` as
-``<signature hash>-<seed name><suffix>`` with a ``.txt`` beside it (signature, traceback, how to
-reproduce); a signature already recorded there (a ``signature:`` line of a ``.txt``) is reported as known and
-not written again. Every input there is replayed by ``tests/test_bad_input.py::test_fuzz_regressions``
-(see ``tests/fuzz_crashes/README.md`` for turning a new one into a regression test).
+the first input of each *new* signature is written to ``tests/fuzz_crashes/`` as a recipe,
+``<signature hash>-<seed name><suffix>.json`` (the seed file, its SHA-256 and the byte patches that turn it
+into the input: see :func:`make_recipe`; third-party data never lands in the repository), with a ``.txt``
+beside it (signature, traceback, how to reproduce); a signature already recorded there (a ``signature:``
+line of a ``.txt``) is reported as known and not written again. Every recipe there is rebuilt with
+:func:`rebuild` and replayed by ``tests/test_bad_input.py::test_fuzz_regressions`` (see
+``tests/fuzz_crashes/README.md`` for turning a new one into a regression test).
 
 Cases are deterministic: case ``i`` of ``--seed S`` always produces the same file, so
 ``--seed S --case i`` replays one case. The run stops starting cases after ``--seconds``; the exit
@@ -49,8 +51,10 @@ from __future__ import annotations
 import argparse
 import bz2
 import collections
+import difflib
 import gzip
 import hashlib
+import json
 import multiprocessing as mp
 import os
 import random
@@ -65,14 +69,17 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CRASH_DIR = HERE / "fuzz_crashes"
 
-#: embedded and shared files used as seeds when present: path -> weight (larger files: rarer)
+SHARED = REPO.parent / "shared" / "data"
+
+#: data sets and shared files used as seeds when present: source -> weight (larger files: rarer). A source is
+#: ``("dataset", name)`` (urbankit.datasets, never downloaded here) or ``("shared", path in ../shared/data)``
 FILE_SEEDS = {
-    REPO / "data" / "monaco_2023-12-26.osm.pbf": 1,
-    REPO / "data" / "helsinki_center.osm.pbf": 1,
-    REPO / "data" / "eixample_nova_esquerra_2012.osm.bz2": 2,
-    REPO.parent / "shared" / "data" / "fixtures" / "west_oakland.osm.bz2": 4,
-    REPO.parent / "shared" / "data" / "fixtures" / "pyrosm_test.osm.pbf": 2,
-    REPO.parent / "shared" / "data" / "fixtures" / "singapore_bayfront.osm.pbf": 3,
+    ("dataset", "monaco"): 1,
+    ("dataset", "helsinki"): 1,
+    ("dataset", "barcelona"): 2,
+    ("shared", "fixtures/west_oakland.osm.bz2"): 4,
+    ("shared", "fixtures/pyrosm_test.osm.pbf"): 2,
+    ("shared", "fixtures/singapore_bayfront.osm.pbf"): 3,
 }
 SYNTHETIC_WEIGHT = 8
 
@@ -224,7 +231,10 @@ def build_corpus(folder: Path) -> list[dict]:
     def add(name, suffix, data: bytes, weight, text: bytes | None = None, compress=None):
         path = folder / f"{name}{suffix}"
         path.write_bytes(data)
-        seeds.append({"name": name, "path": path, "suffix": suffix, "weight": weight, "text": text, "compress": compress})
+        seeds.append(
+            {"name": name, "path": path, "suffix": suffix, "weight": weight, "text": text, "compress": compress,
+             "source": {"synthetic": f"{name}{suffix}"}}
+        )
 
     xb = xml.encode()
     add("synthetic_xml", ".osm", xb, SYNTHETIC_WEIGHT, text=xb)
@@ -244,7 +254,8 @@ def build_corpus(folder: Path) -> list[dict]:
                 elif obj.is_relation():
                     writer.add_relation(obj)
         seeds.append(
-            {"name": f"synthetic_pbf_{comp}", "path": out, "suffix": ".osm.pbf", "weight": SYNTHETIC_WEIGHT, "text": None, "compress": None}
+            {"name": f"synthetic_pbf_{comp}", "path": out, "suffix": ".osm.pbf", "weight": SYNTHETIC_WEIGHT, "text": None,
+             "compress": None, "source": {"synthetic": f"synthetic_pbf_{comp}.osm.pbf"}}
         )
     try:
         import osmnx as ox
@@ -255,11 +266,13 @@ def build_corpus(folder: Path) -> list[dict]:
         gpath = folder / "synthetic.graphml"
         ox.save_graphml(graph, gpath)
         gb = gpath.read_bytes()
-        seeds.append({"name": "synthetic_graphml", "path": gpath, "suffix": ".graphml", "weight": SYNTHETIC_WEIGHT // 2, "text": gb, "compress": None})
+        seeds.append({"name": "synthetic_graphml", "path": gpath, "suffix": ".graphml", "weight": SYNTHETIC_WEIGHT // 2,
+                      "text": gb, "compress": None, "source": {"synthetic": "synthetic_graphml.graphml"}})
     except Exception as exc:  # noqa: BLE001 - a missing GraphML seed only narrows the corpus
         print(f"fuzz: no GraphML seed ({type(exc).__name__}: {exc})", file=sys.stderr)
-    for path, weight in FILE_SEEDS.items():
-        if not path.exists():
+    for (kind, ref), weight in FILE_SEEDS.items():
+        path = source_path({kind: ref})
+        if path is None:
             continue
         name = path.name.split(".")[0]
         suffix = "".join(path.suffixes[-2:]) if path.name.endswith((".osm.pbf", ".osm.bz2")) else path.suffix
@@ -267,7 +280,10 @@ def build_corpus(folder: Path) -> list[dict]:
         text, compress = None, None
         if suffix == ".osm.bz2":
             text, compress = bz2.decompress(data), "bz2"
-        seeds.append({"name": name, "path": path, "suffix": suffix, "weight": weight, "text": text, "compress": compress, "data": data})
+        seeds.append(
+            {"name": name, "path": path, "suffix": suffix, "weight": weight, "text": text, "compress": compress,
+             "data": data, "source": {kind: ref}}
+        )
     for s in seeds:
         s.setdefault("data", Path(s["path"]).read_bytes())
     return seeds
@@ -406,6 +422,144 @@ def make_case(seed_value: int, index: int, seeds: list[dict]) -> tuple[dict, byt
     seed = rng.choices(seeds, weights=weights)[0]
     data, ops = mutate(rng, seed)
     return seed, data, ops
+
+
+# ------------------------------------------------------------------------------------------ recipes
+# A crash input is kept as a recipe, never as bytes: the seed it was made from (a synthetic seed of
+# build_corpus, an urbankit data set, or a file of ../shared/data), the seed's SHA-256, and the byte
+# patches that turn the seed (its decompressed text for a text-level mutation of a compressed seed,
+# recompressed after) into the input, whose SHA-256 the rebuild checks.
+
+
+class RecipeSourceMissing(LookupError):
+    """The seed file of a recipe is not on this machine (shared data folder or data set absent)."""
+
+
+class RecipeError(AssertionError):
+    """A recipe does not rebuild its input (the seed or the patches changed)."""
+
+
+def source_path(source: dict) -> Path | None:
+    """The file of a ``{"dataset": name}`` or ``{"shared": path}`` seed source, or ``None`` when absent."""
+    if "dataset" in source:
+        import urbankit as uk
+
+        try:
+            return uk.datasets.get_path(source["dataset"], download=False)
+        except uk.UrbankitError:
+            return None
+    if "shared" in source:
+        path = SHARED / source["shared"]
+        return path if path.is_file() else None
+    raise ValueError(f"unknown seed source {source!r}")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _encode(data: bytes):
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"hex": data.hex()}
+
+
+def _decode(value) -> bytes:
+    return bytes.fromhex(value["hex"]) if isinstance(value, dict) else value.encode("utf-8")
+
+
+def diff_patches(a: bytes, b: bytes) -> list[list]:
+    """Patches ``[offset in a, bytes of a deleted, bytes inserted]`` (ascending) that turn ``a`` into ``b``:
+    lines first, then bytes within each changed block, so that each patch holds only what changed."""
+    la, lb = a.splitlines(keepends=True), b.splitlines(keepends=True)
+    starts = [0]
+    for line in la:
+        starts.append(starts[-1] + len(line))
+    patches = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, la, lb, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        off, old, new = starts[i1], b"".join(la[i1:i2]), b"".join(lb[j1:j2])
+        if len(old) + len(new) > 200_000:  # too big for a byte-level match: trim the common ends only
+            p = len(os.path.commonprefix([old, new]))
+            q = len(os.path.commonprefix([old[p:][::-1], new[p:][::-1]]))
+            blocks = [("replace", p, len(old) - q, p, len(new) - q)]
+        else:
+            blocks = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+        for t, x1, x2, y1, y2 in blocks:
+            if t != "equal":
+                patches.append([off + x1, x2 - x1, _encode(new[y1:y2])])
+    return patches
+
+
+def apply_patches(a: bytes, patches: list[list]) -> bytes:
+    out, pos = [], 0
+    for off, n, ins in patches:
+        if off < pos or off + n > len(a):
+            raise RecipeError(f"patch at {off} (delete {n}) overlaps another or runs past the seed ({len(a)} B)")
+        out += [a[pos:off], _decode(ins)]
+        pos = off + n
+    out.append(a[pos:])
+    return b"".join(out)
+
+
+def _compress(data: bytes, kind: str | None) -> bytes:
+    if kind == "bz2":
+        return bz2.compress(data)
+    if kind == "gz":
+        return gzip.compress(data, mtime=0)
+    return data
+
+
+def make_recipe(seed: dict, data: bytes, ops: list[str], **meta) -> dict:
+    """The recipe of input ``data`` made from ``seed`` by mutations ``ops`` (see :func:`mutate`)."""
+    text_level = bool(ops) and ops[0] == "text"
+    base = seed["text"] if text_level else seed["data"]
+    target = data
+    if text_level:
+        target = bz2.decompress(data) if seed["compress"] == "bz2" else gzip.decompress(data)
+    recipe = {
+        "source": seed["source"],
+        "source_sha256": _sha(seed["data"]),
+        "level": "text" if text_level else "bytes",
+        "compress": seed["compress"] if text_level else None,
+        "sha256": _sha(data),
+        "mutations": ops,
+        **meta,
+        "patches": diff_patches(base, target),
+    }
+    return recipe
+
+
+def rebuild(recipe: dict, seeds: dict[str, dict]) -> bytes:
+    """The input bytes of a recipe. ``seeds``: the synthetic seeds of :func:`build_corpus` by file name.
+
+    Raises :class:`RecipeSourceMissing` when the seed file is absent, :class:`RecipeError` when the seed or the
+    rebuilt input does not have the recorded SHA-256."""
+    source = recipe["source"]
+    if "synthetic" in source:
+        if source["synthetic"] not in seeds:
+            raise RecipeSourceMissing(f"synthetic seed {source['synthetic']} was not built (see build_corpus)")
+        data = seeds[source["synthetic"]]["data"]
+    else:
+        path = source_path(source)
+        if path is None:
+            raise RecipeSourceMissing(f"seed {source} absent (data mirror / ../shared/data)")
+        data = path.read_bytes()
+    if _sha(data) != recipe["source_sha256"]:
+        raise RecipeError(f"seed {source} has SHA-256 {_sha(data)}, the recipe was made from {recipe['source_sha256']}")
+    if recipe["level"] == "text":
+        data = bz2.decompress(data) if recipe["compress"] == "bz2" else gzip.decompress(data)
+    out = _compress(apply_patches(data, recipe["patches"]), recipe["compress"])
+    if _sha(out) != recipe["sha256"]:
+        raise RecipeError(f"the recipe rebuilds an input with SHA-256 {_sha(out)}, not {recipe['sha256']}")
+    return out
+
+
+def load_recipes(folder: Path = CRASH_DIR) -> dict[str, dict]:
+    """The recipes of ``folder``: input file name -> recipe."""
+    return {p.name[: -len(".json")]: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
 # ------------------------------------------------------------------------------------------ worker
@@ -596,15 +750,17 @@ class Worker:
 
 
 def save_crash(sig: str, seed: dict, data: bytes, ops: list[str], detail: str, seed_value: int, index: int) -> Path:
+    """Write the recipe of a crash input (``<name>.json``, returned) and its ``<name>.txt``."""
     CRASH_DIR.mkdir(exist_ok=True)
     h = hashlib.sha256(sig.encode()).hexdigest()[:10]
     path = CRASH_DIR / f"{h}-{seed['name']}{seed['suffix']}"
-    path.write_bytes(data)
+    recipe = make_recipe(seed, data, ops, signature=sig, reproduce=f"--seed {seed_value} --case {index}")
+    path.with_name(path.name + ".json").write_text(json.dumps(recipe, indent=1, ensure_ascii=False) + "\n")
     path.with_name(path.name + ".txt").write_text(
         f"signature: {sig}\nseed file: {seed['name']}{seed['suffix']}\nmutations: {', '.join(ops)}\n"
         f"reproduce: python tests/fuzz_loaders.py --seed {seed_value} --case {index}\n\n{detail}\n"
     )
-    return path
+    return path.with_name(path.name + ".json")
 
 
 def known_signatures() -> dict[str, str]:
@@ -615,7 +771,7 @@ def known_signatures() -> dict[str, str]:
         for txt in sorted(CRASH_DIR.glob("*.txt")):
             for line in txt.read_text(errors="replace").split("\n")[:5]:
                 if line.startswith("signature: "):
-                    out.setdefault(line[len("signature: ") :], txt.name[: -len(".txt")])
+                    out.setdefault(line[len("signature: ") :], txt.name[: -len(".txt")] + ".json")
     return out
 
 
@@ -626,6 +782,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--case", type=int, default=None, help="replay this one case and print its outcome")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds after which a case is a hang")
     args = ap.parse_args(argv)
+    if SHARED.is_dir():  # Barcelona (a downloadable data set) from the shared folder, as in the tests
+        os.environ.setdefault("URBANKIT_DATA_MIRROR", str(SHARED.resolve()))
 
     with tempfile.TemporaryDirectory(prefix="urbankit-fuzz-") as tmp:
         seeds = build_corpus(Path(tmp) / "seeds")

@@ -634,9 +634,10 @@ KNOWN_CRASHES = {
 
 
 def _crash_files() -> list[str]:
+    """Names of the crash inputs: each is kept as a recipe ``<name>.json`` (seed + patches), not as bytes."""
     if not CRASHES.is_dir():
         return []
-    return sorted(p.name for p in CRASHES.iterdir() if p.is_file() and not p.name.endswith((".txt", ".md")))
+    return sorted(p.name[: -len(".json")] for p in CRASHES.glob("*.json"))
 
 
 @pytest.fixture(scope="module")
@@ -648,6 +649,58 @@ def fuzz_worker(tmp_path_factory):
     w.close()
 
 
+@pytest.fixture(scope="module")
+def fuzz_seeds(tmp_path_factory) -> dict[str, dict]:
+    """The fuzzer's synthetic seed files (what most recipes patch), built once."""
+    import fuzz_loaders
+
+    seeds = fuzz_loaders.build_corpus(tmp_path_factory.mktemp("fuzz-seeds"))
+    return {f"{s['name']}{s['suffix']}": s for s in seeds if "synthetic" in s["source"]}
+
+
+def test_no_crash_input_is_committed_as_bytes():
+    """Crash inputs made from third-party files must not be committed: only recipes, notes and the README."""
+    stray = sorted(p.name for p in CRASHES.iterdir() if p.is_file() and not p.name.endswith((".json", ".txt", ".md")))
+    assert not stray, f"tests/fuzz_crashes/ holds input bytes {stray}: keep them as recipes (fuzz_loaders.make_recipe)"
+    for name in _crash_files():
+        assert (CRASHES / f"{name}.txt").is_file(), f"{name}.json has no .txt beside it"
+
+
+def test_recipe_round_trip_is_exact_and_small():
+    """make_recipe -> rebuild gives the mutated input back, with patches holding only the changed bytes."""
+    import random
+
+    import fuzz_loaders
+
+    text = "".join(f'<node id="{i}" lat="1.0" lon="2.0"/>\n' for i in range(2000)).encode()
+    mutated = text.replace(b'id="77"', b'id="abc"')
+    mutated = mutated.replace(b'lon="2.0"/>\n<node id="1500"', b'lon="\xe9"/>\n<node id="1500"')
+    lines = mutated.split(b"\n")
+    lines[10], lines[900] = lines[900], lines[10]
+    mutated = b"\n".join(lines)
+    seed = {"source": {"synthetic": "t.osm.bz2"}, "data": fuzz_loaders.bz2.compress(text), "text": text}
+    seed["compress"] = "bz2"
+    recipe = fuzz_loaders.make_recipe(seed, fuzz_loaders.bz2.compress(mutated), ["text", "attr", "lines"])
+    inserted = sum(len(fuzz_loaders._decode(p[2])) for p in recipe["patches"])
+    assert inserted <= 2 * len(lines[10]) + len(lines[900]) + 8  # the moved lines and the changed values only
+    rebuilt = fuzz_loaders.rebuild(recipe, {"t.osm.bz2": seed})
+    assert rebuilt == fuzz_loaders.bz2.compress(mutated)
+    # byte level, binary data
+    rng = random.Random(5)
+    blob = rng.randbytes(3000)
+    changed = blob[:100] + b"\x00\xff" + blob[102:2900] + blob[2950:]
+    seed = {"source": {"synthetic": "b.osm.pbf"}, "data": blob, "text": None, "compress": None}
+    recipe = fuzz_loaders.make_recipe(seed, changed, ["flip", "delete"])
+    assert fuzz_loaders.rebuild(recipe, {"b.osm.pbf": seed}) == changed
+    assert sum(len(fuzz_loaders._decode(p[2])) for p in recipe["patches"]) <= 2
+    # an absent seed file is reported as such (the replay test skips), never guessed
+    with pytest.raises(fuzz_loaders.RecipeSourceMissing, match="absent"):
+        fuzz_loaders.rebuild({**recipe, "source": {"shared": "no/such/seed.osm.pbf"}}, {})
+    # a changed seed is refused, not silently patched
+    with pytest.raises(fuzz_loaders.RecipeError, match="the recipe was made from"):
+        fuzz_loaders.rebuild(recipe, {"b.osm.pbf": {**seed, "data": blob[::-1]}})
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -656,10 +709,21 @@ def fuzz_worker(tmp_path_factory):
         for n in _crash_files()
     ],
 )
-def test_fuzz_regressions(fuzz_worker, name):
-    path = CRASHES / name
+def test_fuzz_regressions(fuzz_worker, fuzz_seeds, name):
+    import fuzz_loaders
+
+    recipe = fuzz_loaders.load_recipes(CRASHES)[name]
+    try:
+        data = fuzz_loaders.rebuild(recipe, fuzz_seeds)
+    except fuzz_loaders.RecipeSourceMissing as exc:
+        pytest.skip(f"{name}: its seed file is absent, the input cannot be rebuilt ({exc})")
+    except fuzz_loaders.RecipeError as exc:
+        pytest.fail(
+            f"{name}: {exc}. The seed generator's output changed (e.g. a new osmnx or pyosmium writes the synthetic "
+            "seeds differently): re-run `make test-fuzz` and record the crash again (tests/fuzz_crashes/README.md)"
+        )
     suffix = next(s for s in (".osm.pbf", ".osm.bz2", ".osm.gz", ".graphml", ".osm") if name.endswith(s))
-    result = fuzz_worker.run(path.read_bytes(), suffix, 60)
+    result = fuzz_worker.run(data, suffix, 60)
     assert result[0] == "ok", f"{name}: {result[1]}\n{result[2] if len(result) > 2 else ''}"
 
 

@@ -48,9 +48,9 @@ parameters = { colour = "red" }
 
 
 @pytest.fixture
-def batch_file(tmp_path, monkeypatch):
+def batch_file(tmp_path, monkeypatch, helsinki_population):
     monkeypatch.setenv("URBANKIT_CACHE", str(tmp_path / "kernel-cache"))  # the kernels' cache, inherited by workers
-    shutil.copy(urbankit.datasets.get_path("helsinki_population"), tmp_path / "grid.gpkg")
+    shutil.copy(helsinki_population, tmp_path / "grid.gpkg")
     path = tmp_path / "monthly.toml"
     path.write_text(BATCH)
     return path

@@ -49,6 +49,7 @@ def test_cli_accessibility_contract(tmp_path, capsys):
     assert f"{share:.1%}" in printed
 
 
+@pytest.mark.requires_dataset("barcelona")
 def test_cli_accessibility_drive_and_bad_input(tmp_path, capsys):
     assert main(["accessibility", "barcelona", "--mode", "drive", "--minutes", "5", "--out", str(tmp_path / "b.gpkg")]) == 0
     edges = gpd.read_file(tmp_path / "b.gpkg", layer="edges")
@@ -62,8 +63,8 @@ def test_cli_accessibility_drive_and_bad_input(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_helsinki_accessibility_report(tmp_path):
-    grid = urbankit.datasets.get_path("helsinki_population")
+def test_helsinki_accessibility_report(tmp_path, helsinki_population):
+    grid = helsinki_population
     out = run_report(
         "accessibility",
         parameters={"source": "helsinki", "population": str(grid), "tiles": None},

@@ -24,7 +24,7 @@ from urbankit._errors import (
     UrbankitError,
 )
 
-from conftest import DATA, OSM_FILES, existing, reference_read
+from conftest import OSM_FILES, existing, reference_read
 
 #: keys that make an object a candidate destination (restated; checked against urbankit below)
 POI_KEYS = ("amenity", "shop", "leisure", "healthcare", "public_transport", "office", "tourism", "craft",
@@ -388,7 +388,7 @@ def test_unsupported_extension(tmp_path):
     path.write_bytes(b"\x00\x00\x27\x0a")
     err = _raises(UnsupportedFormatError, path)
     assert isinstance(err, ValueError) and isinstance(err, InputFileError)
-    _raises(UnsupportedFormatError, DATA / "monaco_2023-12-26.osm.pbf", urbankit.read_graphml)
+    _raises(UnsupportedFormatError, urbankit.datasets.get_path("monaco"), urbankit.read_graphml)
 
 
 def test_empty_file(tmp_path):

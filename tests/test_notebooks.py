@@ -66,6 +66,7 @@ def test_sanitizers_make_volatile_output_stable():
 
 
 @pytest.mark.slow
+@pytest.mark.requires_dataset("barcelona")  # the superblocks notebook's default source
 def test_notebooks_run_under_nbval(tmp_path):
     copies = []
     for path in NOTEBOOKS:

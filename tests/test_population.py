@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import shapely
 from shapely.geometry import box
 
+from urbankit import datasets
 from urbankit._errors import (
     CorruptFileError,
     CRSError,
@@ -23,9 +23,7 @@ from urbankit._errors import (
 )
 from urbankit.population import PopulationEstimate, population_per_node, read_population_grid
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-HELSINKI_GRID = DATA / "helsinki_population_grid_2020.gpkg"
-HELSINKI_OSM = DATA / "helsinki_center.osm.pbf"
+HELSINKI_OSM = datasets.get_path("helsinki")
 HELSINKI_BBOX = (24.9352, 60.1642, 24.9534, 60.1791)
 
 UTM = "EPSG:32631"
@@ -599,18 +597,24 @@ def helsinki_nodes():
     return make_nodes(shapely.get_coordinates(pts.values), crs="EPSG:3067", offset=False)
 
 
-def test_helsinki_grid_file():
-    g = read_population_grid(HELSINKI_GRID)
+@pytest.fixture
+def grid_path(helsinki_population):
+    """The HSY grid (a downloadable data set: the test is skipped when it is not in the mirror or cache)."""
+    return helsinki_population
+
+
+def test_helsinki_grid_file(grid_path):
+    g = read_population_grid(grid_path)
     assert len(g) == 92
     assert g.population.sum() == 71_724
     assert g.attrs["population_column"] == "population"
 
 
-def test_helsinki_grid_on_synthetic_nodes(helsinki_nodes):
-    est = population_per_node(helsinki_nodes, grid=HELSINKI_GRID)
+def test_helsinki_grid_on_synthetic_nodes(helsinki_nodes, grid_path):
+    est = population_per_node(helsinki_nodes, grid=grid_path)
 
     # independent reference: cells intersecting the convex hull of the nodes
-    raw = gpd.read_file(HELSINKI_GRID).to_crs(helsinki_nodes.crs)
+    raw = gpd.read_file(grid_path).to_crs(helsinki_nodes.crs)
     hull = helsinki_nodes.geometry.union_all().convex_hull
     hit = raw[raw.intersects(hull)]
     assert est.total == pytest.approx(hit.population.sum())
@@ -624,7 +628,7 @@ def test_helsinki_grid_on_synthetic_nodes(helsinki_nodes):
 
     # same answer in UTM 35N
     utm = helsinki_nodes.to_crs("EPSG:32635")
-    est_utm = population_per_node(utm, grid=HELSINKI_GRID)
+    est_utm = population_per_node(utm, grid=grid_path)
     np.testing.assert_allclose(est_utm.per_node.to_numpy(), est.per_node.to_numpy())
 
 

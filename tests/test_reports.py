@@ -42,6 +42,7 @@ def test_unknown_notebook():
 
 
 @pytest.mark.slow
+@pytest.mark.requires_dataset("barcelona")
 def test_overview_report_on_barcelona(tmp_path):
     out = run_report("overview", parameters={"source": "barcelona", "modes": ["walk", "drive"], "tiles": None}, out_dir=tmp_path, run_id="r1")
     assert out == tmp_path.resolve() / "barcelona" / "overview" / "r1"
@@ -72,6 +73,7 @@ def test_cli_report_bad_parameter_exits_2(capsys):
     assert "unknown parameter 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.requires_dataset("barcelona")
 def test_cli_info(capsys):
     assert main(["info", "barcelona"]) == 0
     out = capsys.readouterr().out
@@ -105,7 +107,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
     }
 
 
-def test_fingerprint_tracks_notebook_parameters_and_inputs(tmp_path):
+def test_fingerprint_tracks_notebook_parameters_and_inputs(tmp_path, helsinki_population):
     a = fingerprint("overview", QUICK)
     assert a == fingerprint("overview", dict(QUICK))  # deterministic
     assert a["input_sha256"]["source"] == urbankit.ingest.file_sha256(urbankit.datasets.get_path("monaco"))
@@ -114,7 +116,7 @@ def test_fingerprint_tracks_notebook_parameters_and_inputs(tmp_path):
     # output_dir is the runner's business: it does not change the content
     assert fingerprint("overview", {**QUICK, "output_dir": "/elsewhere"})["content_sha256"] == a["content_sha256"]
     # an input file's content, not its name, counts
-    grid = urbankit.datasets.get_path("helsinki_population")
+    grid = helsinki_population
     copy = tmp_path / "grid.gpkg"
     copy.write_bytes(grid.read_bytes())
     b = fingerprint("overview", {**QUICK, "population": str(copy)})

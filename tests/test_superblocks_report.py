@@ -14,6 +14,7 @@ from urbankit.cli import main
 from urbankit.reports import run_report
 
 
+@pytest.mark.requires_dataset("barcelona")
 def test_cli_superblocks_contract_barcelona(tmp_path, capsys):
     out = tmp_path / "eixample.gpkg"
     assert main(["superblocks", "barcelona", "--out", str(out)]) == 0
@@ -58,6 +59,7 @@ def test_cli_superblocks_contract_barcelona(tmp_path, capsys):
     assert f"{s.vkm_before:,.0f}" in printed and f"{s.vkm_after:,.0f}" in printed
 
 
+@pytest.mark.requires_dataset("barcelona")
 def test_cli_superblocks_evaporation_lowers_vkm(tmp_path, capsys):
     a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
     assert main(["superblocks", "barcelona", "--out", str(a)]) == 0
@@ -68,6 +70,7 @@ def test_cli_superblocks_evaporation_lowers_vkm(tmp_path, capsys):
     assert sb.vkm_before == pytest.approx(sa.vkm_before)
 
 
+@pytest.mark.requires_dataset("barcelona")
 def test_cli_superblocks_bad_input(tmp_path, capsys):
     out = tmp_path / "x.gpkg"
     assert main(["superblocks", "barcelona", "--evaporation", "-0.1", "--out", str(out)]) == 2

@@ -34,6 +34,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from . import datasets
 from ._errors import (
     CorruptFileError,
     CRSError,
@@ -210,7 +211,8 @@ def read_population_grid(
     Parameters
     ----------
     path : str or pathlib.Path
-        A GeoPackage, GeoJSON, Shapefile, FlatGeobuf or GeoParquet file of polygons.
+        A GeoPackage, GeoJSON, Shapefile, FlatGeobuf or GeoParquet file of polygons, or the name
+        of a data set (``"helsinki_population"``, see :mod:`urbankit.datasets`).
     column : str, optional
         The resident-count column. By default it is detected among
         :data:`GRID_POPULATION_COLUMNS` (case-insensitive); exactly one must match.
@@ -243,11 +245,11 @@ def read_population_grid(
 
     Examples
     --------
-    >>> grid = read_population_grid("data/helsinki_population_grid_2020.gpkg")  # doctest: +SKIP
+    >>> grid = read_population_grid("helsinki_population")  # doctest: +SKIP
     >>> int(grid.population.sum())  # doctest: +SKIP
     71724
     """
-    path = Path(path)
+    path = Path(datasets.resolve(path))
     gdf = _read_grid_file(path, layer=layer)
     if gdf.crs is None:
         logger.warning(
@@ -437,7 +439,7 @@ def population_per_node(
         Street nodes: Point geometries in a projected metric CRS, indexed by node id.
     grid : geopandas.GeoDataFrame or path, optional
         Population grid (polygons with a resident count), or the path of a file read with
-        :func:`read_population_grid`. Any CRS; it is reprojected to the nodes' CRS. Takes
+        :func:`read_population_grid` (or a data set name such as ``"helsinki_population"``). Any CRS; it is reprojected to the nodes' CRS. Takes
         precedence over ``buildings``.
     column : str, optional
         The grid's resident-count column; detected by name when omitted.
@@ -514,7 +516,7 @@ def population_per_node(
 
     Examples
     --------
-    >>> est = population_per_node(nodes, grid="data/helsinki_population_grid_2020.gpkg")  # doctest: +SKIP
+    >>> est = population_per_node(nodes, grid="helsinki_population")  # doctest: +SKIP
     >>> est  # doctest: +SKIP
     Population: 7,801 residents from grid 'helsinki_population_grid_2020.gpkg' (22 cells)
     """
@@ -547,7 +549,8 @@ def population_per_node(
         if buildings is not None:
             logger.info("both grid and buildings given: using the grid, ignoring the buildings.")
         if isinstance(grid, (str, Path)):
-            name = Path(grid).name
+            grid = Path(datasets.resolve(grid))
+            name = grid.name
             label = f"grid {name!r}"
             # unreadable files raise at once; content problems are collected with the others
             grid_n = _normalise_grid(

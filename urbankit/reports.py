@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 
 import geopandas as gpd
@@ -37,7 +37,8 @@ from .networks import MODES, StreetNetwork, build_network
 
 logger = logging.getLogger(__name__)
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+#: the report notebooks: package data (in a checkout ``urbankit/notebooks`` links to ``notebooks/``)
+NOTEBOOK_DIR = Path(str(resources.files("urbankit") / "notebooks")).resolve()
 
 
 # --------------------------------------------------------------------------- area overview
