@@ -56,3 +56,15 @@ class MemoryBudgetError(UrbankitError, MemoryError):
 
 class ReportError(UrbankitError, RuntimeError):
     """A report notebook failed to run or its parameters are invalid."""
+
+
+class ReportParameterError(ReportError, ValueError):
+    """A report parameter is not plain data (JSON: str, int, float, bool, None, lists, string-keyed dicts)."""
+
+
+class ReportWriteError(ReportError, OSError):
+    """A report, its failure record or a batch index could not be written (disk full, no permission)."""
+
+
+class SchedulerError(UrbankitError, ConnectionError):
+    """The dask scheduler given for a batch cannot be reached."""

@@ -21,7 +21,7 @@ The configuration::
 
     [areas.monaco]             # one table per area: its parameters; source defaults to the name
     [areas.helsinki]
-    population = "../data/helsinki_population_grid_2020.gpkg"   # relative to this file
+    population = "helsinki_population"   # a data set name, or a file relative to this file
 
     [notebooks.overview]       # every area, the notebook's defaults
     [notebooks.accessibility]
@@ -50,16 +50,14 @@ import html
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ._errors import ReportError, UrbankitError
+from ._errors import InvalidOptionError, ReportError, ReportWriteError, SchedulerError, UrbankitError
 
 logger = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOP_KEYS = {"out", "workers", "timeout", "offline", "show_code", "defaults", "areas", "notebooks", "report", "title"}
 
 #: statuses of a batch entry
@@ -130,6 +128,108 @@ class BatchResult:
 
 # --------------------------------------------------------------------------- configuration
 
+#: most LocalCluster worker processes a batch may start (each one is a Python process and a kernel)
+MAX_WORKERS = 256
+
+#: seconds to wait for an existing dask scheduler (``--scheduler``) before giving up
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_name(name, what: str, *, area: bool = False) -> str:
+    """A set, report or area name as :func:`urbankit.reports.check_name` wants it (its error prefixed)."""
+    from .reports import check_name
+
+    try:
+        return check_name(name, what=what, area=area)
+    except ReportError as exc:
+        raise ReportError(str(exc)) from None
+
+
+def check_workers(workers, *, what: str = "workers") -> int:
+    """A positive whole number of worker processes, at most :data:`MAX_WORKERS`.
+
+    Raises
+    ------
+    InvalidOptionError
+        Zero, negative, fractional, a bool or a string (a LocalCluster of no worker waits forever).
+    """
+    import numbers
+
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or not 1 <= workers <= MAX_WORKERS:
+        raise InvalidOptionError(
+            f"{what} must be a whole number of worker processes from 1 to {MAX_WORKERS}, got {workers!r}."
+        )
+    return int(workers)
+
+
+def _check_options(options: dict, path: Path) -> dict:
+    """The top-level options of a batch file, each of the right type (the message names the key)."""
+    from .reports import check_timeout
+
+    where = f"{path.name}:"
+    if "workers" in options:
+        check_workers(options["workers"], what=f"{where} workers")
+    if "timeout" in options:
+        options["timeout"] = check_timeout(options["timeout"], what=f"{where} timeout")
+    for key in ("offline", "show_code"):
+        if key in options and not isinstance(options[key], bool):
+            raise InvalidOptionError(f"{where} {key} must be true or false, got {options[key]!r}.")
+    for key in ("out", "title"):
+        if key in options and (not isinstance(options[key], str) or not options[key].strip()):
+            raise InvalidOptionError(f"{where} {key} must be a non-empty string, got {options[key]!r}.")
+    return options
+
+
+def check_scheduler(address, *, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> str:
+    """Check that ``address`` is a dask scheduler address, and that it answers.
+
+    A ``tcp://`` or ``tls://`` address must name a host and a port from 1 to 65535; a TCP
+    connection to it is tried with a ``connect_timeout_s`` timeout (a closed port fails at once).
+
+    Raises
+    ------
+    InvalidOptionError
+        The address is malformed or of an unknown protocol.
+    SchedulerError
+        Nothing answers at the address.
+    """
+    import socket
+
+    from distributed.comm import registry
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    shown = repr(address)
+    hint = "give the address the scheduler prints, e.g. tcp://host:8786"
+    if not isinstance(address, str) or not address.strip() or any(c.isspace() for c in address):
+        raise InvalidOptionError(f"--scheduler {shown} is not a dask scheduler address; {hint}.")
+    try:
+        scheme, location = parse_address(address, strict=False)
+    except ValueError as exc:
+        raise InvalidOptionError(f"--scheduler {shown} is not a dask scheduler address ({exc}); {hint}.") from None
+    if scheme not in registry.backends:
+        raise InvalidOptionError(
+            f"--scheduler {shown}: unknown protocol {scheme!r} (known: {', '.join(sorted(registry.backends))}); {hint}."
+        )
+    if scheme not in ("tcp", "tls", "ws", "wss"):
+        return address
+    try:
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise InvalidOptionError(f"--scheduler {shown} has no valid host and port ({exc}); {hint}.") from None
+    if not host or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidOptionError(f"--scheduler {shown} needs a host and a port from 1 to 65535; {hint}.")
+    try:
+        with socket.create_connection((host, port), timeout=connect_timeout_s):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise SchedulerError(
+            f"--scheduler {shown}: no dask scheduler answers at {host}:{port} ({reason}); start it "
+            "(dask scheduler) or check the address, or leave --scheduler out for a local cluster."
+        ) from None
+    return address
+
+
 
 def _resolve_files(value, base: Path):
     """A parameter value of the config: ``"None"`` is None (TOML has no null), relative file paths
@@ -164,7 +264,7 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
     """
     import tomllib
 
-    from .reports import notebook_parameters, report_area, resolve_notebook
+    from .reports import normalise_parameters, notebook_parameters, report_area, resolve_notebook
 
     path = Path(path)
     if not path.is_file():
@@ -183,15 +283,21 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
             raise ReportError(f"{path.name}: {where} must be a table, got {type(value).__name__}.")
         return value
 
-    options = {k: config[k] for k in ("out", "workers", "timeout", "offline", "show_code", "title") if k in config}
+    options = _check_options({k: config[k] for k in ("out", "workers", "timeout", "offline", "show_code", "title") if k in config}, path)
     if "out" in options:
-        options["out"] = str((base / options["out"]).resolve())
-    defaults = {k: _resolve_files(v, base) for k, v in table(config.get("defaults", {}), "[defaults]").items()}
+        options["out"] = str((base / Path(options["out"]).expanduser()).resolve())
+
+    def parameters(value, where: str) -> dict:
+        """A table of parameters: plain data only (else the error names the table and parameter: TOML
+        dates, NaN, infinity are refused), ``"None"`` as None, files resolved against the config."""
+        values = normalise_parameters(table(value, where), where=f"{path.name}: {where}: ")
+        return {k: _resolve_files(v, base) for k, v in values.items()}
+
+    defaults = parameters(config.get("defaults", {}), "[defaults]")
     areas: dict[str, dict] = {}
     for name, params in table(config.get("areas", {}), "[areas]").items():
-        if not _NAME.match(name):
-            raise ReportError(f"{path.name}: area name {name!r} must be a plain folder name (letters, digits, _ - .).")
-        params = {k: _resolve_files(v, base) for k, v in table(params, f"[areas.{name}]").items()}
+        _check_name(name, f"{path.name}: [areas] area name", area=True)
+        params = parameters(params, f"[areas.{name}]")
         params.setdefault("source", name)
         areas[name] = params
 
@@ -215,9 +321,8 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
             raise ReportError(f"{path.name}: [notebooks.{nb_name}] names unknown area(s) {missing}; define them under [areas].")
         sets = table(spec.get("sets", {"default": {}}), f"[notebooks.{nb_name}.sets]")
         for set_name, set_params in sets.items():
-            if not _NAME.match(set_name):
-                raise ReportError(f"{path.name}: set name {set_name!r} must be a plain folder name.")
-            set_params = {k: _resolve_files(v, base) for k, v in table(set_params, f"[notebooks.{nb_name}.sets.{set_name}]").items()}
+            _check_name(set_name, f"{path.name}: [notebooks.{nb_name}.sets] set name")
+            set_params = parameters(set_params, f"[notebooks.{nb_name}.sets.{set_name}]")
             for area in wanted:
                 params = {k: v for k, v in {**defaults, **areas[area]}.items() if k in declared}
                 params.update(set_params)  # set parameters are checked strictly (validate_parameters)
@@ -234,7 +339,7 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
         if extra or "notebook" not in spec:
             raise ReportError(f"{path.name}: [[report]] #{i + 1} needs 'notebook' and may have name, area, parameters; got {sorted(spec)}.")
         nb_ref = _notebook_ref(spec["notebook"], base)
-        params = {k: _resolve_files(v, base) for k, v in table(spec.get("parameters", {}), "parameters").items()}
+        params = parameters(spec.get("parameters", {}), f"[[report]] #{i + 1} parameters")
         try:
             declared = notebook_parameters(resolve_notebook(nb_ref))
         except ReportError as exc:
@@ -242,9 +347,8 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
         params = {**{k: v for k, v in defaults.items() if k in declared}, **params}
         name = spec.get("name", "default")
         area = spec.get("area") or report_area({**declared, **params})
-        for what, value in (("name", name), ("area", area)):
-            if not _NAME.match(str(value)):
-                raise ReportError(f"{path.name}: [[report]] #{i + 1} {what} {value!r} must be a plain folder name.")
+        _check_name(name, f"{path.name}: [[report]] #{i + 1} name")
+        _check_name(area, f"{path.name}: [[report]] #{i + 1} area", area=True)
         entries.append(Entry(notebook=nb_ref, area=area, name=name, parameters=params))
     keys = [e.key for e in entries]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
@@ -258,8 +362,13 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
 # --------------------------------------------------------------------------- planning
 
 
-def _plan(entries: list[Entry], out_dir: Path, *, force: bool, retry_failed: bool) -> list[Entry]:
-    """Validate, hash and decide: the entries to run (others get their final status here)."""
+def _plan(entries: list[Entry], out_dir: Path, *, force: bool, retry_failed: bool, options: dict | None = None) -> list[Entry]:
+    """Validate, hash and decide: the entries to run (others get their final status here).
+
+    The content hash covers the render options (``show_code``, ``offline``); a failed report is
+    skipped as unchanged only when it failed with the same per-cell ``timeout`` too.
+    """
+    options = options or {}
     from .reports import check_inputs, fingerprint, read_run, resolve_notebook, validate_parameters
 
     todo = []
@@ -268,7 +377,9 @@ def _plan(entries: list[Entry], out_dir: Path, *, force: bool, retry_failed: boo
             nb = resolve_notebook(e.notebook)
             e.notebook_path = str(nb)
             check_inputs(validate_parameters(nb, e.parameters))
-            e.content_sha256 = fingerprint(nb, e.parameters)["content_sha256"]
+            e.content_sha256 = fingerprint(
+                nb, e.parameters, show_code=options.get("show_code", False), offline=options.get("offline", True)
+            )["content_sha256"]
         except UrbankitError as exc:
             e.status, e.error = INVALID, str(exc)
             continue
@@ -295,6 +406,7 @@ def _plan(entries: list[Entry], out_dir: Path, *, force: bool, retry_failed: boo
             failed
             and failed.get("status") == "failed"
             and failed.get("content_sha256") == e.content_sha256
+            and failed.get("timeout_s") == options.get("timeout")  # a longer timeout may let it finish
             and not retry_failed
             and (not good or str(failed.get("end", "")) > str(good.get("end", "")))
         ):
@@ -407,20 +519,36 @@ def run_batch(
         failed before with the same content hash) or ``invalid`` (parameters or inputs wrong; not
         run).
     """
+    from .reports import check_timeout, prepare_out_dir
+
     t0 = time.perf_counter()
+    # every option is checked before anything is written or started
+    workers = check_workers(workers, what="--workers") if workers is not None else None
+    timeout = check_timeout(timeout, what="--timeout")
+    if scheduler is not None and client is None:
+        scheduler = check_scheduler(scheduler)
     options, entries = load_config(config)
-    out = Path(out_dir or options.get("out") or "reports").resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    if out_dir is not None:
+        out = prepare_out_dir(out_dir, what="--out")
+    else:
+        out = prepare_out_dir(options.get("out") or "reports", what=f"{Path(config).name}: out" if "out" in options else "out")
     timeout = timeout if timeout is not None else options.get("timeout")
     run_options = {"offline": options.get("offline", True), "show_code": options.get("show_code", False), "timeout": timeout}
-    todo = _plan(entries, out, force=force, retry_failed=retry_failed)
+    todo = _plan(entries, out, force=force, retry_failed=retry_failed, options=run_options)
     title = options.get("title") or f"urbankit reports: {Path(config).name}"
     write_index(out, entries, title=title, config=Path(config))
     link = None
     if todo:
-        link = _compute(todo, entries, out, run_options, scheduler=scheduler, client=client,
-                        workers=workers or options.get("workers") or 2, dashboard=dashboard, progress=progress,
-                        title=title, config=Path(config))
+        try:
+            link = _compute(todo, entries, out, run_options, scheduler=scheduler, client=client,
+                            workers=workers or options.get("workers") or 2, dashboard=dashboard, progress=progress,
+                            title=title, config=Path(config))
+        except SchedulerError as exc:
+            for e in todo:
+                if e.status == "pending":
+                    e.status, e.error = FAILED, f"not run: {exc}"
+            write_index(out, entries, title=title, config=Path(config))
+            raise
     index = write_index(out, entries, title=title, config=Path(config))
     return BatchResult(entries=entries, index=index, seconds=time.perf_counter() - t0, dashboard=link)
 
@@ -435,7 +563,13 @@ def _compute(todo, entries, out, run_options, *, scheduler, client, workers, das
     try:
         if client is None:
             if scheduler:
-                client = own_client = Client(scheduler)
+                try:
+                    client = own_client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+                except (OSError, TimeoutError, ValueError) as exc:
+                    raise SchedulerError(
+                        f"--scheduler {scheduler!r}: cannot connect to a dask scheduler there ({exc}); check the "
+                        "address and that the scheduler runs, or leave --scheduler out for a local cluster."
+                    ) from None
             else:
                 try:
                     import bokeh  # noqa: F401 - the dashboard needs it
@@ -472,7 +606,10 @@ def _compute(todo, entries, out, run_options, *, scheduler, client, workers, das
                 except Exception as exc:  # noqa: BLE001 - a worker died (KilledWorker) or similar
                     result = {"status": FAILED, "error": f"{type(exc).__name__}: {exc}"}
                 _apply(e, result)
-                write_index(out, entries, title=title, config=config)
+                try:
+                    write_index(out, entries, title=title, config=config)
+                except ReportWriteError as exc:  # the batch goes on; the final index write reports it
+                    logger.warning("%s", exc)
                 if bar is not None:
                     bar.set_postfix_str(f"{e.key}: {e.status}", refresh=False)
                     bar.update(1)
@@ -481,7 +618,10 @@ def _compute(todo, entries, out, run_options, *, scheduler, client, workers, das
                 if not fut.done():
                     fut.cancel()
                     e.status, e.error = FAILED, "interrupted: the batch was stopped before this report finished"
-            write_index(out, entries, title=title, config=config)
+            try:
+                write_index(out, entries, title=title, config=config)
+            except ReportWriteError as exc:
+                logger.warning("%s", exc)
             raise
         finally:
             if bar is not None:
@@ -578,11 +718,34 @@ def write_index(out: Path, entries: list[Entry], *, title: str = "urbankit repor
         + "</tbody></table></body></html>\n"
     )
     index = out / "index.html"
-    tmp = out / f".index.html.{os.getpid()}.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, index)
+    _replace_file(index, page)
     data = [{**asdict(e), "key": e.key} for e in entries]
-    tmp = out / f".index.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"title": title, "updated": now, "reports": data}, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, out / "index.json")
+    _replace_file(out / "index.json", json.dumps({"title": title, "updated": now, "reports": data}, indent=2, default=str))
     return index
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file and one rename; on failure the old file stays and the
+    temporary one is removed.
+
+    Raises
+    ------
+    ReportWriteError
+        The file cannot be written (disk full, no permission...).
+    """
+    from .reports import _write_problem, _write_text
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _write_text(tmp, text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        problem = _write_problem(exc) if exc.errno is not None else str(exc)
+        raise ReportWriteError(
+            f"cannot write the batch index {path}: {problem}; free space there or choose another --out. "
+            "The previous index and every report are untouched."
+        ) from exc
