@@ -358,6 +358,159 @@ class StreetNetwork:
             self._pandana = _build_pandana(self)
         return self._pandana
 
+    @classmethod
+    def from_pandana(
+        cls,
+        network,
+        *,
+        impedance: str | None = None,
+        impedance_unit: Literal["min", "m"] = "min",
+        speed_kmh: float | None = None,
+        mode: Mode = "walk",
+        crs: str | None = None,
+    ) -> "StreetNetwork":
+        """A StreetNetwork from a :class:`pandana.Network` built elsewhere (UrbanAccess, osmnet, ...).
+
+        Nodes keep their ids (``network.node_ids``); edges are ``network.edges_df``'s ``from``/``to``
+        with the ``impedance`` column as travel time (minutes, as UrbanAccess's ``weight``) or as
+        length (metres, as osmnet's ``distance``, travelled at ``speed_kmh``). A network built with
+        ``twoway=True`` is undirected (each edge once), one built with ``twoway=False`` directed (one
+        row per direction). Times are rounded to the 0.001-min grid (:func:`quantize_minutes`), so
+        both engines compute exactly. Edges are straight lines between their nodes (pandana keeps no
+        geometry); the graph is kept as given (no component is dropped: unreachable places get NaN).
+
+        Parameters
+        ----------
+        network : pandana.Network
+        impedance : str, optional
+            Name of the impedance column to use; required when the network has several.
+        impedance_unit : {"min", "m"}, default "min"
+            Minutes of travel time, or metres of length.
+        speed_kmh : float, optional
+            Speed turning metres into minutes (default ``settings.walk_speed_kmh`` or
+            ``bike_speed_kmh`` by ``mode``; required for ``mode="drive"``); with minutes it is unused.
+        mode : {"walk", "bike", "drive"}, default "walk"
+            The mode the network is for (a label: filters were applied by whoever built it).
+        crs : str, optional
+            CRS of the node coordinates. Default: longitude/latitude when every ``x`` is within
+            [-180, 180] and every ``y`` within [-90, 90]; projected coordinates need it.
+            Geographic coordinates are projected to their UTM zone.
+
+        Returns
+        -------
+        StreetNetwork
+
+        Raises
+        ------
+        InvalidOptionError
+            Not a pandana network, an unknown or ambiguous impedance, impedances that are not
+            positive finite numbers, or a bad unit, speed or mode.
+        CRSError
+            Projected coordinates without ``crs``, or a ``crs`` pyproj does not know.
+        """
+        import pandana
+        from pyproj import CRS, Transformer
+
+        from ._errors import CRSError
+
+        if not isinstance(network, pandana.Network):
+            raise InvalidOptionError(f"network must be a pandana.Network, not {type(network).__name__}.")
+        if mode not in MODES:
+            raise InvalidOptionError(f"mode={mode!r} is not one of {MODES}; pick one of them.")
+        names = list(network.impedance_names)
+        if impedance is None:
+            if len(names) != 1:
+                raise InvalidOptionError(f"the pandana network has impedances {names}; choose one with impedance=...")
+            impedance = names[0]
+        elif impedance not in names:
+            raise InvalidOptionError(f"impedance={impedance!r} is not one of the network's impedances {names}.")
+        if impedance_unit not in ("min", "m"):
+            raise InvalidOptionError(f"impedance_unit={impedance_unit!r} must be 'min' (minutes) or 'm' (metres).")
+        if impedance_unit == "m":
+            if speed_kmh is None and mode == "drive":
+                raise InvalidOptionError("impedance_unit='m' with mode='drive' needs speed_kmh=..., e.g. 30.")
+            speed = speed_kmh if speed_kmh is not None else (
+                settings.walk_speed_kmh if mode == "walk" else settings.bike_speed_kmh
+            )
+            if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not np.isfinite(speed) or speed <= 0:
+                raise InvalidOptionError(f"speed_kmh={speed!r} must be a positive number of km/h, e.g. 4.8.")
+        nodes_df = network.nodes_df
+        x, y = nodes_df["x"].to_numpy(float), nodes_df["y"].to_numpy(float)
+        if crs is None:
+            if not (np.all(np.abs(x) <= 180) and np.all(np.abs(y) <= 90)):
+                raise CRSError(
+                    "the pandana network's node coordinates are not longitude/latitude; pass their CRS, "
+                    "e.g. crs='EPSG:25832'."
+                )
+            crs = "EPSG:4326"
+        try:
+            source_crs = CRS.from_user_input(crs)
+        except Exception:
+            raise CRSError(f"crs={crs!r} is not a CRS pyproj knows; give e.g. 'EPSG:4326'.") from None
+        if source_crs.is_geographic:
+            lon, lat = Transformer.from_crs(source_crs, "EPSG:4326", always_xy=True).transform(x, y)
+            lon, lat = np.asarray(lon), np.asarray(lat)
+            metric = estimate_utm_crs(lon, lat)
+            px, py = Transformer.from_crs("EPSG:4326", metric, always_xy=True).transform(lon, lat)
+        else:
+            metric = source_crs.to_string()
+            px, py = x, y
+            lon, lat = Transformer.from_crs(source_crs, "EPSG:4326", always_xy=True).transform(x, y)
+        index = pd.Index(nodes_df.index, name="node_id")
+        nodes = gpd.GeoDataFrame(
+            {"x": np.asarray(px, float), "y": np.asarray(py, float), "lon": np.asarray(lon), "lat": np.asarray(lat)},
+            index=index,
+            geometry=gpd.points_from_xy(px, py),
+            crs=metric,
+        )
+        e = network.edges_df
+        u, v = e["from"].to_numpy(), e["to"].to_numpy()
+        raw = pd.to_numeric(e[impedance], errors="coerce").to_numpy(float)
+        bad = ~(np.isfinite(raw) & (raw > 0))
+        if bad.any():
+            raise InvalidOptionError(
+                f"impedance {impedance!r} has {int(bad.sum())} values that are not positive finite numbers; "
+                "fix or drop those edges before building the pandana network."
+            )
+        iu, iv = index.get_indexer(u), index.get_indexer(v)
+        xy = nodes[["x", "y"]].to_numpy()
+        straight = np.hypot(*(xy[iu] - xy[iv]).T)
+        if impedance_unit == "m":
+            length = raw
+            time_min = quantize_minutes(raw / (float(speed) * 1000.0 / 60.0))
+        else:
+            length = straight
+            time_min = quantize_minutes(raw)
+        directed = not network._twoway
+        keep = iu != iv  # a self-loop is on no shortest path
+        pairs = set(zip(u[keep].tolist(), v[keep].tolist()))
+        oneway = [directed and (b, a) not in pairs for a, b in zip(u[keep].tolist(), v[keep].tolist())]
+        edges = gpd.GeoDataFrame(
+            {
+                "u": u[keep],
+                "v": v[keep],
+                "way_id": np.full(int(keep.sum()), -1, np.int64),
+                "highway": None,
+                "name": None,
+                "oneway": np.asarray(oneway, bool),
+                "length_m": length[keep],
+                "speed_kmh": np.divide(length[keep] * 0.06, time_min[keep]),
+                "time_min": time_min[keep],
+            },
+            geometry=shapely.linestrings(np.stack([xy[iu[keep]], xy[iv[keep]]], axis=1)),
+            crs=metric,
+        )
+        digest = hashlib.sha256()
+        for arr in (index.to_numpy(), x, y, u, v, raw):
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        params = {"from_pandana": True, "impedance": impedance, "unit": impedance_unit, "mode": mode,
+                  "speed_kmh": speed_kmh, "crs": str(crs), "twoway": not directed}
+        digest.update(json.dumps(params, sort_keys=True).encode())
+        meta = {"source": "pandana.Network", "key": digest.hexdigest()[:24], "params": params,
+                "speed_desc": f"{impedance!r} in {impedance_unit}", "dropped_node_share": 0.0,
+                "dropped_length_share": 0.0}
+        return cls(mode=mode, nodes=nodes, edges=edges, crs=metric, directed=directed, meta=meta)
+
     def nearest_nodes(self, xy) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node of each point: straight-line metres to it and its position in ``nodes``.
 
