@@ -8,13 +8,19 @@ from urbankit's own output.
 from __future__ import annotations
 
 import logging
+import os
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import dataset
+from shapely.geometry import Point, Polygon
 
 import urbankit
 from urbankit import InvalidOptionError
 from urbankit.accessibility import accessibility, validate_minutes
+from urbankit.cli import main
 from urbankit.mock import grid_extract, random_destinations
 
 # --------------------------------------------------------------------------- thresholds and maxspeed
@@ -77,3 +83,249 @@ def test_plausible_maxspeed_is_kept_without_warning(caplog):
     e = net.edges[net.edges["way_id"] == ex.ways.loc[ex.ways.index[1], "way_id"]]
     assert np.allclose(e["speed_kmh"], 5.0)
     assert not [r for r in caplog.records if "implausible" in r.getMessage()]
+
+
+# --------------------------------------------------------------------------- services without destinations
+
+
+@pytest.fixture(scope="module")
+def grid_city():
+    net = urbankit.build_network(grid_extract(5, 5, block_m=112.0), "walk", cache=False)
+    pop = pd.Series(np.arange(1.0, len(net.nodes) + 1.0), index=net.nodes.index)
+    dest = random_destinations(net, per_service=2, seed=3)
+    return net, pop, dest
+
+
+def _share_within(acc, service, m, pop):
+    """Independent: residents whose nearest destination of ``service`` is within m minutes (a
+    brute-force Dijkstra from each destination's node, networkx)."""
+    import networkx as nx
+
+    g = nx.Graph()
+    for u, v, t in acc.network.edges[["u", "v", "time_min"]].itertuples(index=False):
+        if not g.has_edge(u, v) or g[u][v]["t"] > t:
+            g.add_edge(u, v, t=t)
+    best = pd.Series(np.inf, index=acc.network.nodes.index)
+    for node, snap in acc.pois.loc[acc.pois["service"] == service, ["node_id", "snap_min"]].itertuples(index=False):
+        for other, t in nx.single_source_dijkstra_path_length(g, node, weight="t").items():
+            best[other] = min(best[other], t + snap)
+    return float(pop[best <= m + 1e-6].sum() / pop.sum())
+
+
+def test_a_function_without_destinations_is_not_computable_not_zero(grid_city):
+    net, pop, dest = grid_city
+    without_work = dest[dest["function"] != "working"].reset_index(drop=True)
+    acc = accessibility(net, without_work, minutes=[5, 10], population=pop)
+    summ = acc.summary()
+    assert acc.missing_services == ["workplace"] and acc.missing_functions == ["working"]
+    assert summ.attrs["missing_functions"] == ["working"] and summ.attrs["missing_services"] == ["workplace"]
+    # old code: 0.0 for the service and for all functions, reported as a finding
+    assert summ.loc["workplace", ["within_5min", "within_10min"]].isna().all()
+    assert summ.loc["workplace", "note"] == "no destination in the area"
+    assert summ.loc["all functions", ["within_5min", "within_10min"]].isna().all()
+    assert "not computable" in summ.loc["all functions", "note"] and "working" in summ.loc["all functions", "note"]
+    assert np.isnan(acc.residents_within(10))
+    # the services that have destinations keep their figures
+    assert summ.loc["grocery", "within_10min"] == pytest.approx(_share_within(acc, "grocery", 10, pop), abs=1e-12)
+    assert summ.loc["grocery", "note"] == ""
+    # adding a workplace makes the share computable again
+    after = acc.what_if(add=dest[dest["function"] == "working"].reset_index(drop=True)).after
+    assert after.missing_functions == [] and np.isfinite(after.residents_within(10))
+
+
+def test_a_missing_service_of_a_present_function_keeps_the_all_functions_share(grid_city):
+    net, pop, dest = grid_city
+    acc = accessibility(net, dest[dest["service"] != "bakery"].reset_index(drop=True), minutes=[10], population=pop)
+    summ = acc.summary()
+    assert acc.missing_services == ["bakery"] and acc.missing_functions == []
+    assert np.isnan(summ.loc["bakery", "within_10min"]) and summ.loc["bakery", "note"] == "no destination in the area"
+    # every function has a destination: the share is a number, computed independently here
+    fn = acc.function_names
+    ok = np.ones(len(net.nodes), bool)
+    for f in fn:
+        cols = [f"time_{s}_min" for s in acc.services if acc.functions[s] == f]
+        ok &= (acc.nodes[cols].min(axis=1) <= 10 + 1e-6).to_numpy()
+    want = float(pop[ok].sum() / pop.sum())
+    assert summ.loc["all functions", "within_10min"] == pytest.approx(want, abs=1e-12)
+    assert summ.loc["all functions", "note"] == ""
+
+
+def test_cli_headline_says_not_computable(tmp_path, capsys):
+    taxonomy = tmp_path / "two.toml"
+    taxonomy.write_text(
+        '[functions.shopping]\n[functions.volcanoes]\n'
+        '[services.grocery]\nfunction = "shopping"\ntags = { shop = ["supermarket", "convenience"] }\n'
+        '[services.volcano]\nfunction = "volcanoes"\ntags = { natural = ["volcano"] }\n'
+    )
+    out = tmp_path / "out.gpkg"
+    code = main(["accessibility", "monaco", "--minutes", "10", "--taxonomy", str(taxonomy), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "no destination in the area for services: volcano" in printed
+    line = next(x for x in printed.splitlines() if "of all 2 functions" in x)
+    assert "not computable" in line and "volcanoes" in line and "%" not in line
+
+
+# --------------------------------------------------------------------------- what_if arguments
+
+
+@pytest.fixture(scope="module")
+def grid_acc(grid_city):
+    net, pop, dest = grid_city
+    return accessibility(net, dest, minutes=[5, 10], population=pop)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"close_edges": [-1]}, ["close_edges", "[-1]", "do not exist", "not counted from the end"]),
+        ({"close_edges": [10**6]}, ["close_edges", "1000000", "do not exist"]),
+        ({"close_edges": [1.0, 2.0]}, ["close_edges", "1.0", "whole-number", "float ids"]),
+        ({"close_edges": np.array([0.5])}, ["close_edges", "0.5"]),
+        ({"close_edges": [np.nan]}, ["close_edges", "nan"]),
+        ({"close_edges": [True, False]}, ["close_edges", "boolean mask of 2 entries"]),
+        ({"close_edges": "3"}, ["close_edges", "'3'"]),
+        ({"remove": [-2]}, ["remove", "[-2]", "do not exist"]),
+        ({"remove": [0.0]}, ["remove", "0.0", "whole-number"]),
+    ],
+)
+def test_what_if_refuses_bad_positions(grid_acc, kwargs, words):
+    with pytest.raises(InvalidOptionError) as err:
+        grid_acc.what_if(**kwargs)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_what_if_closes_exactly_the_edges_named(grid_acc):
+    last = len(grid_acc.network.edges) - 1
+    after = grid_acc.what_if(close_edges=[last]).after
+    kept = grid_acc.network.edges.drop(index=grid_acc.network.edges.index[last])
+    assert len(after.network.edges) == last
+    assert after.network.edges[["u", "v"]].values.tolist() == kept[["u", "v"]].values.tolist()
+    assert len(grid_acc.what_if(close_edges=[]).after.network.edges) == last + 1
+
+
+def _additions(dest, geometries):
+    rows = dest.iloc[: len(geometries)].drop(columns="geometry").reset_index(drop=True)
+    return gpd.GeoDataFrame(rows, geometry=list(geometries), crs="EPSG:4326")
+
+
+@pytest.mark.parametrize(
+    "geometries, words",
+    [
+        ([Point(np.nan, np.nan)], ["row positions 0", "NaN or infinite coordinates"]),
+        ([Point(2.151, 41.381), Point()], ["row positions 1", "no geometry or an empty one"]),
+        ([Point(2.151, 41.381), None], ["row positions 1", "no geometry"]),
+        ([Polygon([(2.15, 41.38), (2.151, 41.38), (2.151, 41.381)])], ["Polygon", "not points", "representative"]),
+    ],
+)
+def test_what_if_refuses_bad_additions(grid_city, grid_acc, geometries, words):
+    with pytest.raises(InvalidOptionError) as err:
+        grid_acc.what_if(add=_additions(grid_city[2], geometries))
+    assert str(err.value).startswith("add: ")
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_what_if_refuses_additions_with_unknown_or_wrong_services(grid_city, grid_acc):
+    dest = grid_city[2]
+    with pytest.raises(InvalidOptionError, match="no service"):
+        grid_acc.what_if(add=dest.iloc[:1].assign(service=[None]))
+    with pytest.raises(InvalidOptionError, match="'volcano'"):
+        grid_acc.what_if(add=dest.iloc[:1].assign(service=["volcano"]))
+    with pytest.raises(InvalidOptionError, match="function 'living'.*'commerce'"):
+        grid_acc.what_if(add=dest[dest["service"] == "grocery"].iloc[:1].assign(function="living"))
+    with pytest.raises(InvalidOptionError, match="GeoDataFrame"):
+        grid_acc.what_if(add=pd.DataFrame(dest.drop(columns="geometry")))
+    # nothing of a bad call is half-applied: a valid call afterwards equals a fresh one
+    one = dest.iloc[:1]
+    with pytest.raises(InvalidOptionError):
+        grid_acc.what_if(close_edges=[0], add=one.assign(service=["volcano"]))
+    assert len(grid_acc.what_if(add=one).after.pois) == len(grid_acc.pois) + 1
+
+
+# --------------------------------------------------------------------------- outputs never destroy inputs
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.is_symlink()}
+
+
+@pytest.fixture
+def population_copy(tmp_path):
+    src = dataset("helsinki_population")
+    copy = tmp_path / "population.gpkg"
+    copy.write_bytes(src.read_bytes())
+    copy.chmod(0o644)
+    return copy
+
+
+@pytest.mark.parametrize("how", ["same", "dot", "symlink", "detour", "hardlink"])
+def test_cli_accessibility_refuses_out_equal_to_population(population_copy, monkeypatch, capsys, how):
+    folder = population_copy.parent
+    monkeypatch.chdir(folder)
+    out = {
+        "same": str(population_copy),
+        "dot": "./population.gpkg",
+        "detour": f"../{folder.name}/population.gpkg",
+        "symlink": "link.gpkg",
+        "hardlink": "hard.gpkg",
+    }[how]
+    if how == "symlink":
+        (folder / "link.gpkg").symlink_to(population_copy)
+    if how == "hardlink":
+        os.link(population_copy, folder / "hard.gpkg")
+    before = _snapshot(folder)
+    code = main(["accessibility", "helsinki", "--population", "population.gpkg", "--out", out])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--out" in err and "--population input" in err and "population.gpkg" in err and "another output" in err
+    assert _snapshot(folder) == before  # byte-identical, and nothing else written
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["population.gpkg"] + {"symlink": ["link.gpkg"], "hardlink": ["hard.gpkg"]}.get(how, [])
+    )
+
+
+def test_cli_accessibility_refuses_out_equal_to_the_osm_file(tmp_path, capsys):
+    osm = tmp_path / "city.osm.pbf"
+    osm.write_bytes(urbankit.datasets.get_path("monaco").read_bytes())
+    link = tmp_path / "city.gpkg"
+    link.symlink_to(osm)
+    before = osm.read_bytes()
+    assert main(["accessibility", str(osm), "--out", str(link)]) == 2
+    assert "source input" in capsys.readouterr().err
+    assert osm.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["city.gpkg", "city.osm.pbf"]
+
+
+def test_cli_superblocks_refuses_out_equal_to_an_input(population_copy, tmp_path, capsys):
+    before = population_copy.read_bytes()
+    for argv in (
+        ["superblocks", "helsinki", "--method", "polygons", str(population_copy), "--out", str(population_copy)],
+        ["superblocks", "helsinki", "--population", str(population_copy), "--out", str(population_copy)],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "would destroy the input" in err and str(population_copy.name) in err
+    osm = tmp_path / "sb.osm.pbf"
+    osm.write_bytes(urbankit.datasets.get_path("monaco").read_bytes())
+    (tmp_path / "sb.gpkg").symlink_to(osm)
+    assert main(["superblocks", str(osm), "--out", str(tmp_path / "sb.gpkg")]) == 2
+    assert "source input" in capsys.readouterr().err
+    assert population_copy.read_bytes() == before
+    assert osm.read_bytes() == urbankit.datasets.get_path("monaco").read_bytes()
+
+
+def test_python_writers_refuse_to_overwrite_inputs(population_copy, monkeypatch):
+    folder = population_copy.parent
+    acc = urbankit.x_minute_city("helsinki", minutes=[10], population=str(population_copy))
+    (folder / "link.gpkg").symlink_to(population_copy)
+    before = _snapshot(folder)
+    monkeypatch.chdir(folder.parent)  # the result remembers the input by its absolute path
+    for target in (population_copy, folder / "link.gpkg", f"./{folder.name}/population.gpkg"):
+        with pytest.raises(InvalidOptionError, match="population input.*would destroy the input"):
+            acc.to_gpkg(target)
+    with pytest.raises(InvalidOptionError, match="population input"):
+        acc.what_if(remove=[0]).after.to_gpkg(population_copy)
+    assert _snapshot(folder) == before
+    # an ordinary output still works
+    assert acc.to_gpkg(folder / "result.gpkg").exists()

@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable
 
 import geopandas as gpd
@@ -580,6 +582,8 @@ class Accessibility:
     params: dict = field(default_factory=dict)
     population_source: str = "none"
     completeness: gpd.GeoDataFrame | None = None
+    #: input files the result was computed from (what -> path); writers refuse to overwrite them
+    input_files: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (
@@ -777,7 +781,9 @@ class Accessibility:
         keep = np.ones(len(pois), bool)
         if remove is not None:
             keep &= ~_row_mask(remove, len(pois), "remove", "rows of acc.pois")
-        closed = None if close_edges is None else _row_mask(close_edges, len(net.edges), "close_edges", "rows of network.edges")
+        closed = None
+        if close_edges is not None:
+            closed = _row_mask(close_edges, len(net.edges), "close_edges", "rows of network.edges")
         if add is not None:
             add = self._check_additions(add)
         if closed is not None and closed.any():
@@ -824,6 +830,7 @@ class Accessibility:
             functions=self.functions,
             params=self.params,
         )
+        after.input_files = dict(self.input_files)
         return WhatIf(before=self, after=after)
 
     def _check_additions(self, add) -> gpd.GeoDataFrame:
@@ -839,7 +846,9 @@ class Accessibility:
             return add
         for col in ("service", "function"):
             if col not in add.columns:
-                raise InvalidOptionError(f"added destinations lack the column {col!r}; give service and function per row.")
+                raise InvalidOptionError(
+                    f"added destinations lack the column {col!r}; give service and function per row."
+                )
         if add.crs is None:
             raise CRSError("added destinations have no CRS; set it with .set_crs('EPSG:4326') (lon/lat in degrees).")
         problems = []
@@ -873,7 +882,10 @@ class Accessibility:
         )
         if wrong:
             problems.append(
-                "; ".join(f"service {s!r} has function {f!r}, which is {self.functions[s]!r} in this analysis" for s, f in wrong)
+                "; ".join(
+                    f"service {s!r} has function {f!r}, which is {self.functions[s]!r} in this analysis"
+                    for s, f in wrong
+                )
             )
         if problems:
             raise InvalidOptionError("add: " + "; ".join(problems) + ". Fix these destinations and call what_if again.")
@@ -886,7 +898,11 @@ class Accessibility:
         returns the GeoPackage path."""
         from pathlib import Path
 
+        from .outputs import input_files, refuse_overwriting_inputs
+
         folder = Path(folder)
+        refuse_overwriting_inputs(folder / "summary.csv", input_files(self), option="folder")
+        refuse_overwriting_inputs(folder / "accessibility.gpkg", input_files(self), option="folder")
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "accessibility.gpkg"
         self.to_gpkg(out, hex_resolution=hex_resolution)
@@ -1290,4 +1306,10 @@ def x_minute_city(
         network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
     )
     acc.completeness = data_completeness(network, dest, extract.buildings if len(extract.buildings) else None)
+    # absolute now, so a later change of the working folder does not hide them from the writers
+    acc.input_files = {
+        what: str(Path(v).expanduser().resolve()) if Path(v).expanduser().exists() else v
+        for what, v in (("source", source), ("population", population), ("taxonomy", taxonomy))
+        if isinstance(v, (str, os.PathLike))
+    }
     return acc

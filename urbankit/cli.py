@@ -154,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
             import numpy as np
 
             from .accessibility import x_minute_city
+            from .outputs import refuse_overwriting_inputs
 
+            refuse_overwriting_inputs(
+                args.out,
+                {"source": args.source, "--population": args.population, "--taxonomy": args.taxonomy},
+                option="--out",
+            )
             minutes = [int(m) if float(m).is_integer() else m for m in args.minutes]
             acc = x_minute_city(
                 args.source,
@@ -192,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidOptionError(f"--method {' '.join(args.method)!r} must be one of {METHODS} ('polygons FILE').")
             if not str(args.out).lower().endswith(".gpkg"):
                 raise InvalidOptionError(f"--out {args.out!r} must end in .gpkg")
+            from .outputs import refuse_overwriting_inputs
+
+            refuse_overwriting_inputs(
+                args.out, {"source": args.source, "--population": args.population, "--method polygons": polygons},
+                option="--out",
+            )
             sc = superblocks_scenario(
                 args.source, method=method, polygons=polygons, population=args.population,
                 evaporation=args.evaporation, mode_shift=args.mode_shift, internal_speed_kmh=args.internal_speed,

@@ -38,7 +38,7 @@ from ._errors import InvalidOptionError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LAYERS", "write_accessibility_gpkg"]
+__all__ = ["LAYERS", "refuse_overwriting_inputs", "write_accessibility_gpkg"]
 
 #: layer names of the accessibility GeoPackage, in writing order
 LAYERS = ("nodes", "edges", "pois", "hex")
@@ -83,6 +83,70 @@ def hex_layer(acc, resolution: int) -> gpd.GeoDataFrame:
     from .zones import to_hex
 
     return to_hex(acc, resolution).reset_index()
+
+
+def _input_path(value) -> Path | None:
+    """The file an input value names (a path, or an embedded data set's name), None otherwise."""
+    if value is None or not isinstance(value, (str, os.PathLike)):
+        return None
+    text = os.fspath(value)
+    if not text:
+        return None
+    from . import datasets
+
+    if isinstance(value, str) and text in datasets.available():
+        try:
+            return datasets.get_path(text, download=False)
+        except Exception:  # noqa: BLE001 - not on this machine: nothing to protect
+            return None
+    path = Path(text).expanduser()
+    return path if path.exists() else None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(path, inputs: dict, *, option: str = "path") -> None:
+    """Raise before anything is computed or written when the output ``path`` is one of the inputs.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file.
+    inputs : dict of str to str, Path or None
+        What each input is (e.g. ``"--population"``) -> the value given (a path, or an embedded
+        data set's name; None and non-files are skipped).
+    option : str
+        How the output was named, for the message (``"--out"``, ``"path"``).
+
+    Raises
+    ------
+    InvalidOptionError
+        ``path`` is the same file as an input: same path after resolving ``.``/``..`` and symbolic
+        links, or the same file on disk (a hard link).
+    """
+    out = Path(os.fspath(path)).expanduser()
+    for label, value in inputs.items():
+        src = _input_path(value)
+        if src is not None and _same_file(out, src):
+            raise InvalidOptionError(
+                f"{option}={os.fspath(path)!r} is the {label} input {str(src)!r}: writing there would destroy "
+                "the input. Choose another output file; nothing was written."
+            )
+
+
+def input_files(acc) -> dict:
+    """The input files an accessibility result was computed from (``source``, population, taxonomy)."""
+    files = dict(getattr(acc, "input_files", None) or {})
+    source = (getattr(getattr(acc, "network", None), "meta", None) or {}).get("source")
+    files.setdefault("source", source)
+    return files
 
 
 def _write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
@@ -147,13 +211,15 @@ def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Pa
     Raises
     ------
     InvalidOptionError
-        ``path`` does not end in ``.gpkg``, or an invalid ``hex_resolution``.
+        ``path`` does not end in ``.gpkg``, is one of the result's input files (its OSM file,
+        population grid or taxonomy), or an invalid ``hex_resolution``.
     """
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
         raise InvalidOptionError(f"path={str(path)!r} must end in .gpkg (a GeoPackage), e.g. 'result.gpkg'.")
     if path.is_dir():
         raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
+    refuse_overwriting_inputs(path, input_files(acc))
     # build every layer before touching the disk: bad options fail without side effects
     layers = {"nodes": nodes_layer(acc), "edges": edges_layer(acc), "pois": pois_layer(acc)}
     if hex_resolution is not None:

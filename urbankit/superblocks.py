@@ -2656,13 +2656,17 @@ def scenario_to_gpkg(scenario: Scenario, path) -> os.PathLike:
 
     import pyogrio
 
-    from .outputs import _fsync, _remove_quietly, _unsynchronised_sqlite
+    from .outputs import _fsync, _remove_quietly, _unsynchronised_sqlite, refuse_overwriting_inputs
 
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
         raise InvalidOptionError(f"path={str(path)!r} must end in .gpkg (a GeoPackage), e.g. 'superblocks.gpkg'.")
     if path.is_dir():
         raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
+    inputs = dict(getattr(scenario, "input_files", None) or {})
+    if "source" in scenario.summary.columns and len(scenario.summary):
+        inputs.setdefault("source", scenario.summary["source"].iloc[0])
+    refuse_overwriting_inputs(path, inputs)
     layers = {"superblocks": _superblocks_layer(scenario), "edges": _edges_layer(scenario)}
     summary = _summary_layer(scenario)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -2737,6 +2741,7 @@ def superblocks_scenario(
         raise InvalidOptionError(f"method={method!r} is not one of {METHODS}.")
     if method == "polygons" and polygons is None:
         raise InvalidOptionError("method='polygons' needs polygons=... (a file or a GeoDataFrame).")
+    polygons_path = polygons if isinstance(polygons, (str, Path)) else None
     if isinstance(polygons, (str, Path)):
         p = Path(polygons)
         if not p.is_file():
@@ -2794,4 +2799,10 @@ def superblocks_scenario(
     scenario.summary["source"] = [str(getattr(extract, "source", source))]
     scenario.network = network
     scenario.population = pop
+    # absolute, so to_gpkg refuses to overwrite them whatever the working folder is then
+    scenario.input_files = {
+        what: str(Path(v).expanduser().resolve()) if Path(v).expanduser().exists() else v
+        for what, v in (("source", source), ("population", population), ("polygons", polygons_path))
+        if isinstance(v, (str, os.PathLike))
+    }
     return scenario
