@@ -413,6 +413,7 @@ def test_executed_notebook_receives_exactly_the_random_values(tiny, isolated, an
     _no_side_effect(isolated)
 
 
+@pytest.mark.slow  # a kernel and a 1.3 MB notebook cell: about 10 s
 def test_a_long_hostile_value_runs_as_data(tiny, isolated):
     long_text = ('"""' + "'''" + "\\" + "\n" + EXPLOIT_TEXT) * 20_000  # about 1.3 MB
     run = run_report(tiny, parameters={"text": long_text, "count": -(2**63), "ratio": -0.0}, out_dir=isolated / "r",

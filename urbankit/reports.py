@@ -1,7 +1,9 @@
 """Reports: the area overview and the papermill runner that turns notebooks into reports.
 
 A report run validates its parameters against the notebook's ``parameters`` cell (names, types,
-input files that must exist) before anything runs, executes the notebook of ``notebooks/`` with
+input files that must exist; values must be plain JSON data, see :func:`normalise_parameters`) before
+anything runs, injects them as checked literals (:func:`parameters_cell_source`: data, never code,
+whatever their text), executes the notebook of ``notebooks/`` with
 papermill in a temporary folder next to its destination, exports a self-contained HTML that opens
 offline (code hidden by default; Leaflet and the other map assets embedded, see
 :mod:`urbankit._offline`), writes ``run.json`` (parameters, input file hashes, content hash,
