@@ -329,3 +329,83 @@ def test_python_writers_refuse_to_overwrite_inputs(population_copy, monkeypatch)
     assert _snapshot(folder) == before
     # an ordinary output still works
     assert acc.to_gpkg(folder / "result.gpkg").exists()
+
+
+# --------------------------------------------------------------------------- compare: populations keyed by source
+
+
+@pytest.fixture
+def area_copies(tmp_path):
+    """A folder with an OSM file and its population grid, under relative names."""
+    osm = tmp_path / "hki.osm.pbf"
+    osm.write_bytes(urbankit.datasets.get_path("helsinki").read_bytes())
+    pop = tmp_path / "grid.gpkg"
+    pop.write_bytes(dataset("helsinki_population").read_bytes())
+    return tmp_path
+
+
+def test_populations_keys_match_sources_as_files(area_copies, monkeypatch):
+    from urbankit.compare import match_populations
+
+    monkeypatch.chdir(area_copies)
+    absolute = str(area_copies / "hki.osm.pbf")
+    (area_copies / "alias.osm.pbf").symlink_to(area_copies / "hki.osm.pbf")
+    # the report runner makes sources absolute; keys written relative name the same file
+    for sources, key in (
+        ([absolute], "hki.osm.pbf"),
+        ([absolute], "./hki.osm.pbf"),
+        (["hki.osm.pbf"], absolute),
+        (["alias.osm.pbf"], "hki.osm.pbf"),
+        (["monaco", absolute], f"../{area_copies.name}/hki.osm.pbf"),
+    ):
+        assert match_populations(sources, {key: "grid.gpkg"}) == {sources[-1]: "grid.gpkg"}, (sources, key)
+    # an embedded data set by name and by its path
+    assert match_populations(["helsinki"], {str(urbankit.datasets.get_path("helsinki")): 1}) == {"helsinki": 1}
+    assert match_populations(["monaco", "helsinki"], {"helsinki": 1}) == {"helsinki": 1}
+
+
+def test_a_populations_key_that_matches_no_source_is_an_error(area_copies, monkeypatch):
+    from urbankit.compare import match_populations, x_minute_cities
+
+    monkeypatch.chdir(area_copies)
+    with pytest.raises(InvalidOptionError, match=r"'helsinki_center.osm.pbf'.*match none of the sources"):
+        match_populations([str(area_copies / "hki.osm.pbf")], {"helsinki_center.osm.pbf": "grid.gpkg"})
+    with pytest.raises(InvalidOptionError, match="'Helsinki'"):
+        x_minute_cities(["monaco", "helsinki"], populations={"Helsinki": "grid.gpkg"})  # before any work
+    with pytest.raises(InvalidOptionError, match="both name the source"):
+        match_populations(["hki.osm.pbf"], {"hki.osm.pbf": "grid.gpkg", "./hki.osm.pbf": "grid.gpkg"})
+    with pytest.raises(InvalidOptionError, match="must be a dict"):
+        match_populations(["hki.osm.pbf"], [("hki.osm.pbf", "grid.gpkg")])
+
+
+def test_batch_resolves_populations_keys_like_sources(area_copies):
+    from urbankit.batch import load_config
+
+    config = area_copies / "batch.toml"
+    config.write_text(
+        '[[report]]\nnotebook = "compare"\nname = "pop"\n'
+        'parameters = { sources = ["hki.osm.pbf"], populations = { "hki.osm.pbf" = "grid.gpkg" } }\n'
+    )
+    _, entries = load_config(config)
+    params = entries[0].parameters
+    assert params["sources"] == [str(area_copies / "hki.osm.pbf")]
+    assert params["populations"] == {str(area_copies / "hki.osm.pbf"): str(area_copies / "grid.gpkg")}
+
+
+def test_compare_report_with_relative_paths_uses_the_grid(area_copies, monkeypatch):
+    from urbankit.population import population_per_node
+    from urbankit.reports import run_report
+
+    monkeypatch.chdir(area_copies)
+    out = run_report(
+        "compare",
+        parameters={"sources": ["hki.osm.pbf"], "populations": {"hki.osm.pbf": "grid.gpkg"}, "minutes": 5},
+        out_dir="reports",
+    )
+    table = pd.read_csv(out / "comparison.csv", index_col=0)
+    column = table.columns[0]
+    assert table.loc["population source", column] == "grid"  # old code: "buildings" (47,074 residents)
+    # the same residents as the grid gives on this network, computed here directly
+    net = urbankit.build_network(urbankit.load(str(area_copies / "hki.osm.pbf")), "walk")
+    want = population_per_node(net.nodes, grid=area_copies / "grid.gpkg").total
+    assert float(table.loc["residents", column]) == round(want)

@@ -239,7 +239,8 @@ def _resolve_files(value, base: Path):
     if isinstance(value, list):
         return [_resolve_files(v, base) for v in value]
     if isinstance(value, dict):
-        return {k: _resolve_files(v, base) for k, v in value.items()}
+        # keys too: a dict keyed by file (compare's populations) must name the files as its values do
+        return {(k if k == "None" else _resolve_files(k, base)): _resolve_files(v, base) for k, v in value.items()}
     if value == "None":
         return None
     if isinstance(value, str) and _looks_like_file(value) and not Path(value).expanduser().is_absolute():

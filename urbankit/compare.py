@@ -10,6 +10,12 @@ Monaco and Helsinki, or one city on foot and by bike), keyed by the label to sho
     compare_areas(results, 15)        # one column per area
     plot_comparison(results, 15)      # share of residents per function, one bar per area
 
+or let :func:`x_minute_cities` run them, with a population grid for some areas (keyed by the
+source, as a name or as a path to the same file: ``"data/x.osm.pbf"`` and its absolute path match)::
+
+    results = x_minute_cities(["monaco", "helsinki"], minutes=[15, 30],
+                              populations={"helsinki": uk.datasets.get_path("helsinki_population")})
+
 All shares are over residents (populated street nodes, as :meth:`Accessibility.summary`); a
 function is reached within ``minutes`` when at least one of its services is.
 """
@@ -23,7 +29,16 @@ import pandas as pd
 
 from ._errors import InvalidOptionError
 
-__all__ = ["compare_areas", "formatted", "function_minutes", "plot_all_functions", "plot_comparison", "save_comparison"]
+__all__ = [
+    "compare_areas",
+    "formatted",
+    "function_minutes",
+    "match_populations",
+    "plot_all_functions",
+    "plot_comparison",
+    "save_comparison",
+    "x_minute_cities",
+]
 
 _ALL = "all functions"
 
@@ -42,6 +57,96 @@ def _check(results: dict, minutes) -> float:
             f"minutes={minutes:g} is beyond the largest threshold of {short}; compute them with a threshold >= {minutes:g}."
         )
     return float(minutes)
+
+
+def match_populations(sources, populations) -> dict:
+    """The population input of each source: ``populations`` keys matched to ``sources``.
+
+    A key matches a source when both are the same text, or both name the same file (an embedded
+    data set's name, or paths that resolve to one file: relative or absolute, through ``..`` or a
+    symbolic link). A key that matches no source is an error, never silently ignored (the area
+    would fall back to building-based residents).
+
+    Parameters
+    ----------
+    sources : list of str or Path
+        The areas, as given to :func:`urbankit.x_minute_city`.
+    populations : dict or None
+        Source -> population grid or polygons (a path or a GeoDataFrame).
+
+    Returns
+    -------
+    dict
+        Source (as given) -> its population input (sources without one are left out).
+
+    Raises
+    ------
+    InvalidOptionError
+        ``populations`` is not a dict, or a key matches no source, or several keys match one source.
+    """
+    from .outputs import _input_path, _same_file
+
+    if isinstance(sources, (str, Path)) or not hasattr(sources, "__iter__"):
+        raise InvalidOptionError(f"sources={sources!r} must be a list of areas, e.g. ['monaco', 'helsinki'].")
+    sources = list(sources)
+    if populations is None:
+        return {}
+    if not isinstance(populations, dict):
+        raise InvalidOptionError(
+            f"populations must be a dict of source -> population file, e.g. {{'helsinki': 'grid.gpkg'}}, "
+            f"not {type(populations).__name__}."
+        )
+    files = {i: _input_path(s) for i, s in enumerate(sources)}
+    out, unmatched, taken = {}, [], {}
+    for key, value in populations.items():
+        key_file = _input_path(key) if isinstance(key, (str, Path)) else None
+        hits = [
+            i for i, s in enumerate(sources)
+            if (isinstance(key, (str, Path)) and str(key) == str(s))
+            or (key_file is not None and files[i] is not None and _same_file(key_file, files[i]))
+        ]
+        if not hits:
+            unmatched.append(key)
+        for i in hits:
+            if i in taken and taken[i] != key:
+                raise InvalidOptionError(
+                    f"populations keys {taken[i]!r} and {key!r} both name the source {sources[i]!r}; give one."
+                )
+            taken[i] = key
+            out[sources[i]] = value
+    if unmatched:
+        raise InvalidOptionError(
+            f"populations keys {unmatched!r} match none of the sources {sources!r}: their residents would be "
+            "ignored (buildings estimated instead). Key each population by its source, as written in sources "
+            "or as a path to the same file."
+        )
+    return out
+
+
+def x_minute_cities(sources, *, populations=None, **kwargs) -> dict:
+    """:func:`urbankit.x_minute_city` of every source, with its population from ``populations``
+    (matched by :func:`match_populations`: a key that matches no source is an error).
+
+    Parameters
+    ----------
+    sources : list of str or Path
+        Areas (embedded data set names, OSM/GraphML files or place names), in the order to show.
+    populations : dict, optional
+        Source -> population grid or polygons.
+    **kwargs
+        Options of :func:`urbankit.x_minute_city` (``mode``, ``minutes``, ``taxonomy``...).
+
+    Returns
+    -------
+    dict of str to Accessibility
+        Keyed by the sources as given.
+    """
+    from .accessibility import x_minute_city
+
+    matched = match_populations(sources, populations)
+    if "population" in kwargs:
+        raise InvalidOptionError("give populations={source: file}, not population=, to x_minute_cities.")
+    return {source: x_minute_city(source, population=matched.get(source), **kwargs) for source in sources}
 
 
 def function_minutes(acc) -> pd.DataFrame:

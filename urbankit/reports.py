@@ -713,7 +713,8 @@ def _absolute_files(params: dict) -> dict:
         elif depth < 32 and isinstance(value, tuple):
             return tuple(fix(v, depth + 1) for v in value)
         elif depth < 32 and isinstance(value, dict):
-            return {k: fix(v, depth + 1) for k, v in value.items()}
+            # keys too: a dict keyed by file (compare's populations) must name the files as its values do
+            return {fix(k, depth + 1): fix(v, depth + 1) for k, v in value.items()}
         return value
 
     return {k: fix(val) for k, val in params.items()}
