@@ -150,6 +150,26 @@ def test_a_missing_service_of_a_present_function_keeps_the_all_functions_share(g
     assert summ.loc["all functions", "note"] == ""
 
 
+def test_compare_areas_reports_a_missing_function_as_not_computable(grid_city):
+    from urbankit.compare import compare_areas, formatted
+
+    net, pop, dest = grid_city
+    full = accessibility(net, dest, minutes=[10], population=pop)
+    without = dest[dest["function"] != "working"].reset_index(drop=True)
+    no_work = accessibility(net, without, minutes=[10], population=pop)
+    table = compare_areas({"full": full, "no work": no_work}, 10)
+    assert table.loc["functions without destinations", "no work"] == "working"
+    assert table.loc["functions without destinations", "full"] == ""
+    for row in ("working within 10 min", "all functions within 10 min", "working median min"):
+        assert np.isnan(table.loc[row, "no work"]), row  # old code: 0.0 within
+    assert table.loc["all functions within 10 min", "full"] == pytest.approx(full.residents_within(10))
+    assert table.loc["commerce within 10 min", "no work"] == table.loc["commerce within 10 min", "full"]
+    text = formatted(table)
+    assert text.loc["all functions within 10 min", "no work"] == "n/a"
+    assert text.loc["working within 10 min", "no work"] == "n/a"
+    assert text.loc["all functions within 10 min", "full"].endswith("%")
+
+
 def test_cli_headline_says_not_computable(tmp_path, capsys):
     taxonomy = tmp_path / "two.toml"
     taxonomy.write_text(

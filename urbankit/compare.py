@@ -185,8 +185,9 @@ def compare_areas(results: dict, minutes: float) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Rows ``mode``, ``residents``, ``population source``, ``street nodes``, ``destinations``,
-        then ``<function> within <m> min`` (share) and ``<function> median min`` per function and
-        for ``all functions``.
+        ``functions without destinations``, then ``<function> within <m> min`` (share) and
+        ``<function> median min`` per function and for ``all functions``. A function without any
+        destination in an area is NaN there (not computable, not 0 %), and so is ``all functions``.
     """
     from .accessibility import within
 
@@ -204,8 +205,13 @@ def compare_areas(results: dict, minutes: float) -> pd.DataFrame:
             "street nodes": len(acc.nodes),
             "destinations": len(acc.pois),
         }
+        missing = set(acc.missing_functions) | {f for f in functions if f not in acc.function_names}
+        col["functions without destinations"] = ", ".join(sorted(missing))
         for f in functions + [_ALL]:
             t = fm[f].to_numpy(float) if f in fm else np.full(len(fm), np.nan)
+            if f in missing or (f == _ALL and missing):
+                col[f"{f} within {m:g} min"] = col[f"{f} median min"] = float("nan")
+                continue
             col[f"{f} within {m:g} min"] = float((w * within(t, m)).sum() / w.sum()) if w.sum() else float("nan")
             col[f"{f} median min"] = round(_weighted_median(t, w), 3)
         columns[str(label)] = col
@@ -294,11 +300,23 @@ def save_comparison(table: pd.DataFrame, folder: str | Path = ".") -> Path:
 
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
     """The table of :func:`compare_areas` as text for reading: shares in percent, minutes with one
-    decimal ("-" when beyond the largest threshold), counts with thousands separators."""
+    decimal ("-" when beyond the largest threshold), counts with thousands separators; "n/a" for a
+    function without any destination in the area (and for all functions there)."""
+    absent = "functions without destinations"
 
-    def fmt(row: str, v) -> str:
+    def not_computable(row: str, column) -> bool:
+        missing = table.at[absent, column] if absent in table.index else ""
+        if not isinstance(missing, str) or not missing:
+            return False
+        names = {f.strip() for f in missing.split(",")} | {_ALL}
+        return any(row.startswith(f"{f} within ") or row == f"{f} median min" for f in names)
+
+    def fmt(row: str, column) -> str:
+        v = table.at[row, column]
         if isinstance(v, str):
             return v
+        if not_computable(row, column):
+            return "n/a"
         if v is None or (isinstance(v, float) and not np.isfinite(v)):
             return "-"
         if " within " in row:
@@ -307,4 +325,4 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
             return f"{v:.1f}"
         return f"{v:,.0f}"
 
-    return pd.DataFrame({c: [fmt(r, table.at[r, c]) for r in table.index] for c in table.columns}, index=table.index)
+    return pd.DataFrame({c: [fmt(r, c) for r in table.index] for c in table.columns}, index=table.index)
