@@ -191,8 +191,8 @@ def test_from_pandana_osmnet_style_lonlat_metres(read_extract, monaco):
     assert np.abs(got.nodes[["x", "y"]].to_numpy() - net.nodes[["x", "y"]].to_numpy()).max() < 1e-6
     # metres walked at 4.8 km/h, on the 0.001-min grid: the built network's own times
     np.testing.assert_array_equal(got.edges.time_min.to_numpy(), net.edges.time_min.to_numpy())
-    np.testing.assert_array_equal(got.edges.time_min.to_numpy(),
-                                  np.maximum(np.rint(net.edges.length_m.to_numpy() / WALK_M_PER_MIN / 0.001), 1) * 0.001)
+    steps = np.maximum(np.rint(net.edges.length_m.to_numpy() / WALK_M_PER_MIN / 0.001), 1)
+    np.testing.assert_array_equal(got.edges.time_min.to_numpy(), steps * 0.001)
     dest = uk.destinations(extract)
     assert_same_figures(uk.accessibility(net, dest, minutes=(5,), engine="scipy"),
                         uk.accessibility(got, dest, minutes=(5,), engine="pandana"))

@@ -79,7 +79,9 @@ def check_engine(engine) -> str:
     if engine is None:
         return DEFAULT_ENGINE
     if not isinstance(engine, str) or engine not in ENGINES:
-        raise InvalidOptionError(f"engine={engine!r} is not one of {ENGINES}; pick one of them (or None for the default).")
+        raise InvalidOptionError(
+            f"engine={engine!r} is not one of {ENGINES}; pick one of them (or None for the default)."
+        )
     return engine
 
 
@@ -128,7 +130,7 @@ class TargetNetwork:
     leaves: np.ndarray
 
     @classmethod
-    def cached(cls, net: StreetNetwork, node_pos: np.ndarray, offset_min: np.ndarray) -> "TargetNetwork":
+    def cached(cls, net: StreetNetwork, node_pos: np.ndarray, offset_min: np.ndarray) -> TargetNetwork:
         """:meth:`of`, reusing the network's last one when it has the same leaves (building pandana's
         contraction hierarchy is the costly part; the last one is kept for the life of ``net``)."""
         node_pos = np.asarray(node_pos, np.int64)
@@ -140,7 +142,7 @@ class TargetNetwork:
             last = net._derived["pandana_targets"] = (key, cls.of(net, node_pos, offset_min))
         return last[1].retarget(node_pos, off)
 
-    def retarget(self, node_pos: np.ndarray, off_steps: np.ndarray) -> "TargetNetwork":
+    def retarget(self, node_pos: np.ndarray, off_steps: np.ndarray) -> TargetNetwork:
         """The same pandana network with the targets ``node_pos`` + ``off_steps`` (whose leaves it has)."""
         target = node_pos.copy()
         leaf = off_steps > 0
@@ -151,7 +153,7 @@ class TargetNetwork:
         return TargetNetwork(self.network, target, self.n_street, self.leaves)
 
     @classmethod
-    def of(cls, net: StreetNetwork, node_pos: np.ndarray, offset_min: np.ndarray) -> "TargetNetwork":
+    def of(cls, net: StreetNetwork, node_pos: np.ndarray, offset_min: np.ndarray) -> TargetNetwork:
         """Build the pandana network (its contraction hierarchy) of ``net`` with the leaves of these targets."""
         import pandana
 
