@@ -331,17 +331,27 @@ def load_entry(path: Path):
         raise CorruptEntryError("malformed preamble")
     if not hmac.compare_digest(hashlib.sha256(view[_PREAMBLE:]).hexdigest().encode(), digest):
         raise CorruptEntryError("content hash mismatch (corrupt, truncated or tampered)")
+    return decode(data, start=_PREAMBLE)
+
+
+def decode(buffer, *, start: int = 0):
+    """The value of a payload made by :func:`encode` at ``start`` of ``buffer`` (data only: no
+    pickle, no code). Arrays are views of ``buffer``.
+
+    Raises
+    ------
+    CorruptEntryError
+        Anything malformed (whatever the underlying error).
+    """
     try:
-        return decode(data, start=_PREAMBLE)
+        return _decode(buffer, start)
     except CorruptEntryError:
         raise
     except Exception as exc:  # malformed content behind a valid hash: still only data
         raise CorruptEntryError(f"malformed content ({type(exc).__name__}: {exc})") from None
 
 
-def decode(buffer, *, start: int = 0):
-    """The value of a payload made by :func:`encode` at ``start`` of ``buffer`` (data only: no
-    pickle, no code). Arrays are views of ``buffer`` when its address is aligned."""
+def _decode(buffer, start: int):
     if len(buffer) < start + 8:
         raise CorruptEntryError("truncated payload")
     size = int.from_bytes(bytes(buffer[start : start + 8]), "little")
@@ -422,7 +432,9 @@ class _Decoder:
             if len(index) != n:
                 raise CorruptEntryError("index length differs from the row count")
         else:
-            index = pd.Index(self.column(ispec, n), name=self.value(ispec.get("name")))
+            values = self.column(ispec, n)
+            dtype = object if isinstance(values, np.ndarray) and values.dtype == object else None
+            index = pd.Index(values, dtype=dtype, name=self.value(ispec.get("name")), copy=False)
         data = {}
         for item in spec["columns"]:
             if type(item) is not list or len(item) != 2 or type(item[1]) is not dict:
@@ -430,7 +442,10 @@ class _Decoder:
             name = self.value(item[0])
             if name in data:
                 raise CorruptEntryError(f"duplicate column {name!r}")
-            data[name] = self.column(item[1], n)
+            values = self.column(item[1], n)
+            if isinstance(values, np.ndarray) and values.dtype == object:  # kept as object, not inferred
+                values = pd.Series(values, index=index, dtype=object, copy=False)
+            data[name] = values
         df = pd.DataFrame(data, index=index, copy=False)
         if "geometry" in spec:
             geometry = self.value(spec["geometry"])
@@ -475,7 +490,7 @@ class _Decoder:
                 raise CorruptEntryError("inconsistent geometry offsets")
             blob = raw.tobytes()
             bounds = offsets.tolist()
-            wkb = np.array([blob[a:b] for a, b in zip(bounds[:-1], bounds[1:])] if k else [], dtype=object)
+            wkb = np.array([blob[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)] if k else [], dtype=object)
             if ((missing != _PRESENT) & (missing != _NONE)).any():
                 raise CorruptEntryError("unexpected missing-geometry mark")
             out[present] = shapely.from_wkb(wkb, on_invalid="raise") if k else []
@@ -484,7 +499,7 @@ class _Decoder:
         if offsets[-1] != len(text):
             raise CorruptEntryError("inconsistent text offsets")
         bounds = offsets.tolist()
-        out[present] = [text[a:b] for a, b in zip(bounds[:-1], bounds[1:])] if k else []
+        out[present] = [text[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)] if k else []
         for mark, fill in ((_NONE, None), (_NAN, np.nan), (_PD_NA, pd.NA)):
             sel = missing == mark
             if sel.any():
@@ -494,8 +509,9 @@ class _Decoder:
         dtype = spec.get("dtype")
         if dtype == "object":
             return out
-        if type(dtype) is dict and set(dtype) == {"string"} and type(dtype["string"]) is list and len(dtype["string"]) == 2:
-            storage, na = dtype["string"]
+        string = dtype.get("string") if type(dtype) is dict and set(dtype) == {"string"} else None
+        if type(string) is list and len(string) == 2:
+            storage, na = string
             if storage in ("python", "pyarrow") and na in ("nan", "NA"):
                 return pd.array(out, dtype=pd.StringDtype(storage, na_value=np.nan if na == "nan" else pd.NA))
         raise CorruptEntryError(f"unexpected text dtype {dtype!r}")
