@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import dataset
-from shapely.geometry import Point, Polygon
+from shapely.geometry import Point, Polygon, box
 
 import urbankit
 from urbankit import InvalidOptionError
@@ -429,3 +429,101 @@ def test_compare_report_with_relative_paths_uses_the_grid(area_copies, monkeypat
     net = urbankit.build_network(urbankit.load(str(area_copies / "hki.osm.pbf")), "walk")
     want = population_per_node(net.nodes, grid=area_copies / "grid.gpkg").total
     assert float(table.loc["residents", column]) == round(want)
+
+
+# --------------------------------------------------------------------------- overlapping population cells
+
+
+def _nodes_3067(width_m=400.0, height_m=100.0, step_m=20.0):
+    xs, ys = np.meshgrid(np.arange(5.0, width_m, step_m), np.arange(5.0, height_m, step_m))
+    return gpd.GeoDataFrame(geometry=gpd.points_from_xy(xs.ravel(), ys.ravel()), crs=3067)
+
+
+def _raster_residents(cells: gpd.GeoDataFrame, pixel_m: float = 2.5) -> float:
+    """Independent: residents of the union of the cells, each pixel holding the mean density of the
+    cells covering its centre (what sharing overlapping areas by area means)."""
+    x0, y0, x1, y1 = cells.total_bounds
+    xs, ys = np.meshgrid(np.arange(x0 + pixel_m / 2, x1, pixel_m), np.arange(y0 + pixel_m / 2, y1, pixel_m))
+    pts = gpd.points_from_xy(xs.ravel(), ys.ravel())
+    density = (cells["population"] / cells.area).to_numpy()
+    total = np.zeros(len(pts))
+    count = np.zeros(len(pts))
+    for d, geom in zip(density, cells.geometry):
+        inside = np.asarray(geom.contains(pts))
+        total += inside * d
+        count += inside
+    covered = count > 0
+    return float((total[covered] / count[covered]).sum() * pixel_m**2)
+
+
+def test_duplicated_cells_are_refused_naming_them():
+    cells = gpd.GeoDataFrame(
+        {"population": [100.0, 40.0, 100.0]},
+        geometry=[box(0, 0, 100, 100), box(200, 0, 300, 100), box(0, 0, 100, 100)],
+        crs=3067,
+    )
+    with pytest.raises(urbankit.PopulationError) as err:
+        urbankit.population_per_node(_nodes_3067(), grid=cells)  # old code: 240 residents, 100 of them twice
+    msg = str(err.value)
+    assert "row 0 and row 2" in msg and "duplicate" in msg and "overlaps='split'" in msg
+
+
+def test_partially_overlapping_cells_are_refused_naming_their_ids():
+    cells = gpd.GeoDataFrame(
+        {"population": [100.0, 100.0, 40.0]},
+        geometry=[box(0, 0, 100, 100), box(50, 0, 150, 100), box(200, 0, 300, 100)],
+        index=["cell-a", "cell-b", "cell-c"],
+        crs=3067,
+    )
+    with pytest.raises(urbankit.PopulationError) as err:
+        urbankit.population_per_node(_nodes_3067(), grid=cells)
+    msg = str(err.value)
+    assert "'cell-a' (row 0) and 'cell-b' (row 1)" in msg and "5,000 m²" in msg and "50% of the smaller" in msg
+    assert "cell-c" not in msg
+
+
+@pytest.mark.parametrize(
+    "boxes, residents",
+    [
+        ([(0, 0, 100, 100), (0, 0, 100, 100)], [100.0, 100.0]),  # duplicate: 100, not 200
+        ([(0, 0, 100, 100), (50, 0, 150, 100), (200, 0, 300, 100)], [100.0, 100.0, 40.0]),
+        ([(0, 0, 100, 100), (0, 0, 100, 100), (50, 0, 150, 100), (120, 20, 170, 70)], [90.0, 60.0, 30.0, 12.0]),
+    ],
+)
+def test_overlaps_split_shares_overlapping_areas_by_area(boxes, residents, caplog):
+    cells = gpd.GeoDataFrame({"population": residents}, geometry=[box(*b) for b in boxes], crs=3067)
+    with caplog.at_level(logging.WARNING, logger="urbankit.population"):
+        est = urbankit.population_per_node(_nodes_3067(), grid=cells, overlaps="split")
+    want = _raster_residents(cells)
+    assert want < sum(residents)
+    assert est.total == pytest.approx(want, rel=1e-9)
+    assert est.details["residents_in_overlaps_removed"] == pytest.approx(sum(residents) - want, rel=1e-9)
+    assert est.details["residents_outside_extent"] == pytest.approx(0.0, abs=1e-9)
+    assert any("overlap" in r.getMessage() for r in caplog.records)
+
+
+def test_touching_cells_and_rounding_slivers_are_not_overlaps():
+    # a regular grid (cells share edges) and a neighbour shifted by 1 cm: no double counting to speak of
+    cells = gpd.GeoDataFrame(
+        {"population": [10.0, 20.0, 30.0, 40.0]},
+        geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100), box(0, 100, 100, 200), box(199.99, 0, 300, 100)],
+        crs=3067,
+    )
+    est = urbankit.population_per_node(_nodes_3067(height_m=200.0), grid=cells)
+    assert est.total == pytest.approx(100.0)
+
+
+def test_bad_overlaps_option():
+    cells = gpd.GeoDataFrame({"population": [1.0]}, geometry=[box(0, 0, 100, 100)], crs=3067)
+    with pytest.raises(InvalidOptionError, match="overlaps='sum'.*'error'.*'split'"):
+        urbankit.population_per_node(_nodes_3067(), grid=cells, overlaps="sum")
+
+
+def test_x_minute_city_refuses_a_grid_file_with_duplicated_cells(tmp_path):
+    from urbankit.population import read_population_grid
+
+    grid = read_population_grid(dataset("helsinki_population"))
+    doubled = tmp_path / "doubled.gpkg"
+    pd.concat([grid, grid], ignore_index=True).to_file(doubled, driver="GPKG")
+    with pytest.raises(urbankit.PopulationError, match=r"doubled.gpkg.*overlapping cells.*row \d+ and row \d+"):
+        urbankit.x_minute_city("helsinki", minutes=[10], population=str(doubled))  # old code: 15,602 residents

@@ -430,6 +430,7 @@ def population_per_node(
     partial_cells: str = "whole",
     level_height_m: float = 3.0,
     residential: frozenset[str] | set[str] | None = None,
+    overlaps: str = "error",
 ) -> PopulationEstimate:
     """Estimate the residents of every street node.
 
@@ -439,8 +440,8 @@ def population_per_node(
         Street nodes: Point geometries in a projected metric CRS, indexed by node id.
     grid : geopandas.GeoDataFrame or path, optional
         Population grid (polygons with a resident count), or the path of a file read with
-        :func:`read_population_grid` (or a data set name such as ``"helsinki_population"``). Any CRS; it is reprojected to the nodes' CRS. Takes
-        precedence over ``buildings``.
+        :func:`read_population_grid` (or a data set name such as ``"helsinki_population"``). Any CRS;
+        it is reprojected to the nodes' CRS. Takes precedence over ``buildings``.
     column : str, optional
         The grid's resident-count column; detected by name when omitted.
     buildings : geopandas.GeoDataFrame, optional
@@ -476,6 +477,12 @@ def population_per_node(
         Storey height used to turn a ``height`` tag into levels (buildings only).
     residential : set of str, optional
         ``building=*`` values counted as homes; default :data:`RESIDENTIAL_BUILDINGS`.
+    overlaps : {'error', 'split'}, default 'error'
+        Grid cells that overlap (duplicated cells, or polygons covering part of each other by more
+        than :data:`OVERLAP_TOLERANCE` of the smaller one) would count the residents of the shared
+        area twice. ``'error'`` refuses them, naming the cells; ``'split'`` spreads each cell's
+        residents evenly over its area and shares every area covered by several cells equally
+        among them (two duplicated cells of 100 residents give 100, not 200).
 
     Returns
     -------
@@ -530,6 +537,12 @@ def population_per_node(
         extent_buffer_m=extent_buffer_m,
         level_height_m=level_height_m,
     )
+    if overlaps not in ("error", "split"):
+        problems.add(
+            InvalidOptionError,
+            f"overlaps={overlaps!r} is invalid: it must be 'error' (refuse overlapping grid cells) or "
+            "'split' (share the residents of overlapping areas by area).",
+        )
     if partial_cells not in ("whole", "area"):
         problems.add(
             InvalidOptionError,
@@ -591,6 +604,7 @@ def population_per_node(
             max_snap_m=max_snap_m,
             extent_buffer_m=extent_buffer_m,
             partial_cells=partial_cells,
+            overlaps=overlaps,
         )
     elif buildings is not None:
         if column is not None:
@@ -728,6 +742,7 @@ def _from_grid(
     max_snap_m: float | None,
     extent_buffer_m: float,
     partial_cells: str = "whole",
+    overlaps: str = "error",
 ) -> PopulationEstimate:
     from scipy.spatial import cKDTree
 
@@ -762,6 +777,19 @@ def _from_grid(
     pop = pop_all[used]
     geoms = cells.geometry.values
     n_cells = len(used)
+    pairs = _overlapping_pairs(geoms)
+    removed = 0.0
+    if len(pairs[0]):
+        if overlaps == "error":
+            raise PopulationError(_overlap_message(label, grid.index, used, geoms, pairs))
+        kept = pop * _overlap_split(geoms, pairs)
+        removed = float(pop.sum() - kept.sum())
+        logger.warning(
+            "%s: %d pair(s) of cells overlap; the residents of overlapping areas are shared among their cells by "
+            "area (overlaps='split'): %s residents counted twice are left out.",
+            label, len(pairs[0]), f"{removed:,.0f}",
+        )
+        pop = kept
     if partial_cells == "area":
         cell_area = shapely.area(geoms)
         share = np.divide(
@@ -775,9 +803,11 @@ def _from_grid(
         cells_used=n_cells,
         residents_in_extent=float(pop.sum()),
         cells_outside_extent=len(grid) - n_cells,
-        residents_outside_extent=float(pop_all.sum() - pop.sum()),
+        residents_outside_extent=float(pop_all.sum() - pop.sum() - removed),
         extent_buffer_m=float(extent_buffer_m),
         partial_cells=partial_cells,
+        overlapping_pairs=len(pairs[0]),
+        residents_in_overlaps_removed=removed,
     )
 
     # nodes -> cell (first cell when a node lies on a shared border)
@@ -861,6 +891,85 @@ def _from_grid(
             )
     series = pd.Series(per_node, index=nodes.index.copy(), name="population", dtype=float)
     return PopulationEstimate(per_node=series, source="grid", total=float(per_node.sum()), details=details)
+
+
+#: grid cells overlap when they share more than this share of the smaller cell's area; less is
+#: rounding of shared edges (coordinates written with few decimals, reprojection), not double counting
+OVERLAP_TOLERANCE = 1e-3
+
+
+def _overlapping_pairs(geoms) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i < j``, of cells sharing more than :data:`OVERLAP_TOLERANCE` of the
+    smaller one's area, with that area (cells that only touch along an edge do not count)."""
+    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+    if len(geoms) < 2:
+        return empty
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a < b
+    a, b = a[keep], b[keep]
+    if not len(a):
+        return empty
+    ga, gb = geoms[a], geoms[b]
+    invalid = ~(shapely.is_valid(ga) & shapely.is_valid(gb))
+    if invalid.any():  # self-intersecting rings: measure their valid form
+        ga, gb = ga.copy(), gb.copy()
+        ga[invalid], gb[invalid] = shapely.make_valid(ga[invalid]), shapely.make_valid(gb[invalid])
+    shared = shapely.area(shapely.intersection(ga, gb))
+    smaller = np.minimum(shapely.area(ga), shapely.area(gb))
+    over = shared > OVERLAP_TOLERANCE * smaller
+    return a[over], b[over], shared[over]
+
+
+def _overlap_message(label: str, index, used: np.ndarray, geoms, pairs) -> str:
+    a, b, shared = pairs
+    area = shapely.area(geoms)
+    rows_are_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+    def name(i: int) -> str:
+        row = int(used[i])
+        return f"row {row}" if rows_are_index else f"{index[row]!r} (row {row})"
+
+    order = np.lexsort((b, a))  # by row
+    shown = []
+    for k in order[:5]:
+        i, j = int(a[k]), int(b[k])
+        pct = 100.0 * shared[k] / max(min(area[i], area[j]), 1e-12)
+        kind = "duplicate" if pct >= 99.999 and abs(area[i] - area[j]) <= 1e-6 * max(area[i], 1.0) else "overlap"
+        shown.append(f"{name(i)} and {name(j)} ({kind}: {shared[k]:,.0f} m², {pct:.0f}% of the smaller cell)")
+    more = f"; {len(a) - 5} more pairs" if len(a) > 5 else ""
+    return (
+        f"population {label} has {len(a)} pair{'s' if len(a) != 1 else ''} of overlapping cells, whose residents "
+        "would be counted twice: "
+        + "; ".join(shown) + more + ". Remove duplicated or overlapping cells (e.g. "
+        "grid[~grid.geometry.normalize().to_wkb().duplicated()] drops exact duplicates), or pass "
+        "overlaps='split' to population_per_node to share each overlapping area's residents among its cells by area."
+    )
+
+
+def _overlap_split(geoms, pairs) -> np.ndarray:
+    """Share of each cell's residents kept when every area covered by ``k`` cells gives each of them
+    ``1/k`` of the residents its density puts there: the sum over the pieces of the cell (the
+    overlay of the overlapping cells) of piece area / k, over the cell's area."""
+    a, b, _ = pairs
+    share = np.ones(len(geoms))
+    involved = np.unique(np.r_[a, b])
+    sub = geoms[involved]
+    invalid = ~shapely.is_valid(sub)
+    if invalid.any():
+        sub = sub.copy()
+        sub[invalid] = shapely.make_valid(sub[invalid])
+    lines = shapely.union_all(shapely.boundary(sub))
+    pieces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+    if not len(pieces):
+        return share
+    inside = shapely.point_on_surface(pieces)
+    piece_i, cell_i = shapely.STRtree(sub).query(inside, predicate="within")
+    cover = np.bincount(piece_i, minlength=len(pieces))
+    piece_area = shapely.area(pieces)
+    kept_area = np.bincount(cell_i, weights=piece_area[piece_i] / cover[piece_i], minlength=len(sub))
+    total = shapely.area(sub)
+    share[involved] = np.divide(kept_area, total, out=np.ones(len(sub)), where=total > 0).clip(0.0, 1.0)
+    return share
 
 
 def _candidates(grid: gpd.GeoDataFrame, extent, crs) -> np.ndarray:
