@@ -267,3 +267,31 @@ def test_population_grid_download_and_name(helsinki_population, network, cache_f
     by_path = uk.read_population_grid(shutil.copy(path, cache_folder / "copy.gpkg"))
     assert by_name.population.sum() == by_path.population.sum() == 71_724
     assert by_name.attrs["source"] == ds.file
+
+
+# ------------------------------------------------------------------------------------------------ packaging
+
+
+def test_wheel_ships_packaged_data_and_notebooks():
+    """What `pip wheel .` puts in the package (checked by hand with a throwaway venv): pyproject's package-data
+    globs must cover the packaged extracts and every report notebook, found through the package itself."""
+    import fnmatch
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    from urbankit.reports import NOTEBOOK_DIR, resolve_notebook
+
+    root = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["urbankit"]
+    package = Path(str(resources.files("urbankit")))
+    for name in datasets.available():
+        ds = datasets.info(name)
+        shipped = any(fnmatch.fnmatch(f"data/{ds.file}", g) for g in globs)
+        assert shipped == ds.packaged, name
+        assert (package / "data" / ds.file).is_file() == ds.packaged, name  # never a copy of a downloadable one
+    notebooks = sorted(p.name for p in (root / "notebooks").glob("*.ipynb"))
+    assert notebooks and sorted(p.name for p in (package / "notebooks").glob("*.ipynb")) == notebooks
+    assert all(any(fnmatch.fnmatch(f"notebooks/{n}", g) for g in globs) for n in notebooks)
+    assert NOTEBOOK_DIR == (package / "notebooks").resolve()
+    assert resolve_notebook("accessibility") == NOTEBOOK_DIR / "accessibility.ipynb"

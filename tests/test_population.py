@@ -632,6 +632,14 @@ def test_helsinki_grid_on_synthetic_nodes(helsinki_nodes, grid_path):
     np.testing.assert_allclose(est_utm.per_node.to_numpy(), est.per_node.to_numpy())
 
 
+def test_grid_by_data_set_name(helsinki_nodes, grid_path):
+    """A data set name stands for its file (mirror or cache), as in notebooks' population parameters."""
+    by_name = population_per_node(helsinki_nodes, grid="helsinki_population")
+    by_path = population_per_node(helsinki_nodes, grid=grid_path)
+    pd.testing.assert_series_equal(by_name.per_node, by_path.per_node)
+    assert repr(by_name) == repr(by_path)
+
+
 def test_helsinki_osm_buildings(helsinki_nodes):
     import urbankit as uk
 
