@@ -245,13 +245,20 @@ def _encode_ragged(geoms: np.ndarray, arrays: list) -> dict | None:
 
 
 def _encode_text(values: np.ndarray, arrays: list) -> dict | None:
-    """Text with missing values as UTF-8 plus code point offsets, or None if a value is no str."""
+    """Text as a dictionary (its distinct values as UTF-8 with code point offsets, and the code of
+    each row; -1 and a mark in ``missing`` for missing values), or None if a value is no str."""
     missing = np.zeros(len(values), dtype=np.uint8)
-    texts = []
+    distinct: dict[str, int] = {}
+    codes = []
     for i, v in enumerate(values):
         if type(v) is str:
-            texts.append(v)
-        elif v is None:
+            code = distinct.get(v)
+            if code is None:
+                code = distinct[v] = len(distinct)
+            codes.append(code)
+            continue
+        codes.append(-1)
+        if v is None:
             missing[i] = _NONE
         elif v is pd.NA:
             missing[i] = _PD_NA
@@ -259,12 +266,13 @@ def _encode_text(values: np.ndarray, arrays: list) -> dict | None:
             missing[i] = _NAN
         else:
             return None
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    data = "".join(texts).encode("utf-8", "surrogatepass")
+    lengths = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))
+    data = "".join(distinct).encode("utf-8", "surrogatepass")
     return {
         "enc": "text",
         "data": _add(arrays, np.frombuffer(data, dtype=np.uint8)),
         "offsets": _add(arrays, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)),
+        "codes": _add(arrays, np.array(codes, dtype=np.int64 if len(distinct) >= 2**31 else np.int32)),
         "missing": _add(arrays, missing),
     }
 
@@ -481,7 +489,7 @@ class _Decoder:
         offsets = self.array(spec.get("offsets"), np.int64)
         missing = self.array(spec.get("missing"), np.uint8)
         present = missing == _PRESENT
-        k = int(present.sum())
+        k = int(present.sum()) if enc == "geometry" else len(offsets) - 1
         if len(missing) != n or len(offsets) != k + 1 or offsets[0] != 0 or (np.diff(offsets) < 0).any():
             raise CorruptEntryError("inconsistent text or geometry offsets")
         out = np.empty(n, dtype=object)
@@ -499,7 +507,15 @@ class _Decoder:
         if offsets[-1] != len(text):
             raise CorruptEntryError("inconsistent text offsets")
         bounds = offsets.tolist()
-        out[present] = [text[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)] if k else []
+        distinct = np.empty(k, dtype=object)
+        distinct[:] = [text[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        codes = self.array(spec.get("codes"))
+        if codes.dtype.kind != "i" or len(codes) != n:
+            raise CorruptEntryError("inconsistent text codes")
+        codes = codes[present]
+        if len(codes) and (codes.min() < 0 or codes.max() >= k):
+            raise CorruptEntryError("a text code lies outside its dictionary")
+        out[present] = distinct[codes]
         for mark, fill in ((_NONE, None), (_NAN, np.nan), (_PD_NA, pd.NA)):
             sel = missing == mark
             if sel.any():
