@@ -23,9 +23,16 @@ minutes: minutes from every node to the nearest destination of each service (NaN
 number of destinations of each service within 10, 15 and 30 minutes.
 
 urbankit
-    ``accessibility(net, dest, population=<1 resident per node>)`` then ``.summary()``.
+    ``accessibility(net, dest, population=<1 resident per node>, engine="scipy")`` then ``.summary()``.
     *cold*: ``build_network(extract, "walk", cache=False)`` + the first analysis;
     *cached*: the analysis alone on the network already built in the same process (best of 3).
+pandana (urbankit's pandana engine)
+    The same with ``engine="pandana"``: pandana's contraction hierarchy (built with one leaf node per
+    destination, see ``urbankit.engines``) and its POI queries give the reach table. *cold* includes
+    building the contraction hierarchy; *cached* reuses it (same network object, same destinations),
+    as the scipy engine's *cached* reuses its search graph. pandana runs OpenMP threads on all cores.
+    The "Engines" table compares the two side by side; ``urbankit.engines.DEFAULT_ENGINE`` is the one
+    with the smaller total cached time over the cases.
 scipy (exact)
     The obvious exact method: snap destinations to their nearest node (as urbankit does: straight
     line walked at 4.8 km/h on the 0.001-min grid), then Dijkstra from *every node* bounded at 30
@@ -79,7 +86,7 @@ import _overhead  # benchmarks/ is on sys.path when a script runs
 from _machine import machine_info, run_child
 
 #: packages whose versions go into the results file
-PACKAGES = ("urbankit", "numpy", "scipy", "pandas", "networkx", "cityseer")
+PACKAGES = ("urbankit", "numpy", "scipy", "pandas", "pandana", "networkx", "cityseer")
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_accessibility.md"
@@ -92,7 +99,7 @@ CASES: dict[str, str | int] = {
     "grid40k": 40_000,
     "grid100k": 100_000,
 }
-METHODS = ("urbankit", "scipy", "networkx", "cityseer", "overhead")
+METHODS = ("urbankit", "pandana", "scipy", "networkx", "cityseer", "overhead")
 #: seconds of (unprofiled) analysis the sampled loop should hold
 OVERHEAD_LOOP_S = 2.0
 NETWORKX_CASES = {"monaco", "helsinki", "grid10k"}
@@ -146,7 +153,7 @@ def on_grid(t):
 # ------------------------------------------------------------------------------------------ methods
 
 
-def run_urbankit(net_builder, dest, services, out):
+def run_urbankit(net_builder, dest, services, out, engine="scipy"):
     import numpy as np
     import pandas as pd
 
@@ -157,7 +164,7 @@ def run_urbankit(net_builder, dest, services, out):
 
     def analyse(net):
         pop = pd.Series(1.0, index=net.nodes.index)
-        acc = accessibility(net, dest, minutes=MINUTES, population=pop)
+        acc = accessibility(net, dest, minutes=MINUTES, population=pop, engine=engine)
         acc.summary()
         return acc
 
@@ -347,8 +354,11 @@ def child(case: str, method: str, npz: str) -> None:
     rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out: dict = {}
     cpu0 = time.process_time()
-    if method == "urbankit":
-        run_urbankit(lambda: uk.build_network(extract, "walk", cache=False), dest, services, out)
+    if method in ("urbankit", "pandana"):
+        engine = "scipy" if method == "urbankit" else "pandana"
+        if engine == "pandana":
+            import pandana  # noqa: F401  (import not timed)
+        run_urbankit(lambda: uk.build_network(extract, "walk", cache=False), dest, services, out, engine=engine)
         net = out["net"]
     else:
         net = uk.build_network(extract, "walk", cache=False)
@@ -393,7 +403,7 @@ def overhead_child(case: str, what: str, loops: int) -> None:
     pop = pd.Series(1.0, index=net.nodes.index)
 
     def analyse():
-        ua.accessibility(net, dest, minutes=MINUTES, population=pop).summary()
+        ua.accessibility(net, dest, minutes=MINUTES, population=pop, engine="scipy").summary()
 
     analyse()  # warm-up: builds the network's search graph, as in the "cached" figure
     if what == "sample":
@@ -598,6 +608,7 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
             f"cold {bt['cold_s']:.2f} s (< 60: {'yes' if bt['cold_s'] < 60 else 'no'}), "
             f"peak {big['peak_mb']:.0f} MB (< 4096: {'yes' if big['peak_mb'] < 4096 else 'no'})"
         )
+    lines += engines_section(by, cases)
     lines += overhead_section(by, cases)
     lines += [
         "",
@@ -617,7 +628,7 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
         if not ref_row or ref_row.get("status") != "ok":
             continue
         ref = np.load(ref_row["npz"])
-        for m in ("scipy", "networkx", "cityseer"):
+        for m in ("pandana", "scipy", "networkx", "cityseer"):
             row = by.get((case, m))
             if not row or row.get("status") != "ok":
                 continue
@@ -628,6 +639,59 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
             )
     lines += ["", f"Whole benchmark: {elapsed / 60:.1f} minutes."]
     return "\n".join(lines)
+
+
+def engines_section(by: dict, cases: list[str]) -> list[str]:
+    """Lines of the "Engines" section: urbankit's scipy and pandana engines side by side."""
+    import numpy as np
+
+    pairs = [(c, by.get((c, "urbankit")), by.get((c, "pandana"))) for c in cases if (c, "pandana") in by]
+    if not pairs:
+        return []
+    lines = [
+        "",
+        "## Engines: scipy vs pandana",
+        "",
+        (
+            "The same analysis on urbankit's two engines (`engine=\"scipy\"`: bounded scipy Dijkstra from the "
+            "destinations; `engine=\"pandana\"`: pandana's contraction hierarchy and POI queries, OpenMP on all "
+            "cores). Cold = network build + first analysis (for pandana including its contraction hierarchy); "
+            "cached = best of 3 on the same network object. Figures: largest difference of the nearest minutes "
+            "and share of equal counts between the engines."
+        ),
+        "",
+        (
+            "| case | scipy cold s | scipy cached s | scipy MB | pandana cold s | pandana cached s | pandana MB "
+            "| pandana / scipy cached | max diff min | counts equal |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    totals = {"scipy": 0.0, "pandana": 0.0}
+    complete = True
+    for case, a, b in pairs:
+        ok = [r is not None and r.get("status") == "ok" for r in (a, b)]
+        cells = []
+        for r, good in zip((a, b), ok):
+            cells += ([fmt_s(r["times"]["cold_s"]), fmt_s(r["times"]["cached_s"]), f"{r['peak_mb']:.0f}"] if good
+                      else [r["status"] if r else "not run", "", ""])
+        if all(ok):
+            totals["scipy"] += a["times"]["cached_s"]
+            totals["pandana"] += b["times"]["cached_s"]
+            agree = agreement(np.load(a["npz"]), np.load(b["npz"]))
+            extra = [ratio(b["times"]["cached_s"], a["times"]["cached_s"]), f"{agree['max_abs_min']:.4f}",
+                     f"{agree['counts_equal']:.2%}"]
+        else:
+            complete = False
+            extra = ["—", "—", "—"]
+        lines.append(f"| {case} | " + " | ".join(cells + extra) + " |")
+    faster = min(totals, key=totals.get)
+    lines += [
+        "",
+        f"- total cached seconds over the cases: scipy {totals['scipy']:.2f}, pandana {totals['pandana']:.2f}"
+        + ("" if complete else " (cases where an engine did not finish left out)")
+        + f"; faster: {faster} (urbankit.engines.DEFAULT_ENGINE should be {faster!r})",
+    ]
+    return lines
 
 
 def overhead_section(by: dict, cases: list[str]) -> list[str]:

@@ -22,6 +22,11 @@ large city. The minutes to the nearest destination of each service come from the
 equal a multi-source Dijkstra with the snap times as initial labels; the tests check this against an
 independent Dijkstra).
 
+That is the ``engine="scipy"`` path. With ``engine="pandana"`` the same reach table comes from
+pandana's contraction hierarchy and POI queries (:mod:`urbankit.engines`, which explains how snap
+minutes, directions and unreached POIs map onto pandana); everything after the table is shared, and
+the tests check that both engines give the same figures on every fixture and mode.
+
 Nothing beyond the largest threshold is computed: such minutes are NaN ("not within the largest
 threshold"), never a cap value.
 
