@@ -666,6 +666,24 @@ def test_no_crash_input_is_committed_as_bytes():
         assert (CRASHES / f"{name}.txt").is_file(), f"{name}.json has no .txt beside it"
 
 
+def test_save_crash_writes_a_recipe_not_bytes(tmp_path, monkeypatch):
+    import json
+
+    import fuzz_loaders
+
+    monkeypatch.setattr(fuzz_loaders, "CRASH_DIR", tmp_path)
+    text = b'<osm>\n<node id="1" lat="1" lon="2"/>\n</osm>\n'
+    seed = {"name": "s", "suffix": ".osm", "source": {"synthetic": "s.osm"}, "data": text, "text": text, "compress": None}
+    data = text.replace(b'id="1"', b'id="abc"')
+    path = fuzz_loaders.save_crash("ValueError at ingest.py:_parse_osm: illegal id", seed, data, ["attr"], "tb", 0, 7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, path.name.replace(".json", ".txt")]
+    assert path.name.endswith("-s.osm.json")
+    recipe = json.loads(path.read_text())
+    assert recipe["reproduce"] == "--seed 0 --case 7" and recipe["source_sha256"] == fuzz_loaders._sha(text)
+    assert fuzz_loaders.rebuild(recipe, {"s.osm": seed}) == data
+    assert fuzz_loaders.known_signatures() == {"ValueError at ingest.py:_parse_osm: illegal id": path.name}
+
+
 def test_recipe_round_trip_is_exact_and_small():
     """make_recipe -> rebuild gives the mutated input back, with patches holding only the changed bytes."""
     import random
