@@ -148,8 +148,13 @@ def _page_websocket(base: str) -> str:
     return pages[0]["webSocketDebuggerUrl"]
 
 
-def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0) -> dict:
-    """Open ``html_path`` offline in headless Chromium; what rendered, what was requested, what failed."""
+def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0, probe: str | None = None) -> dict:
+    """Open ``html_path`` offline in headless Chromium; what rendered, what was requested, what failed.
+
+    ``probe``: a JavaScript expression evaluated after the page settled (its value is returned as
+    ``probe``); then the page is given another second and ``pwned`` lists what hostile data recorded
+    in ``window.__pwned`` of the page or any of its frames (see ``tests/test_html_escaping.py``).
+    """
     proc, base = _launch(tmp_path)
     try:
         dt = DevTools(_page_websocket(base))
@@ -188,6 +193,10 @@ def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0) -> dict:
               return out;
             })()"""
         )
+        if probe is not None:
+            state["probe"] = dt.evaluate(probe)
+            dt.pump(1.0)  # image errors and other late handlers fire
+            state["pwned"] = dt.evaluate(PWNED_JS)
         dt.evaluate("(() => { const f = document.querySelector('iframe'); if (f) f.scrollIntoView(); })()")
         dt.pump(0.5)
         shot = dt.send("Page.captureScreenshot", format="png")
@@ -276,3 +285,136 @@ def test_online_assets_page_fails_offline(reports, tmp_path):
     assert not got["maps"][0]["leaflet"]
     assert any(re.match(r"https://cdn\.jsdelivr\.net/npm/leaflet", u) for u in got["requests"])
     assert os.path.getsize(page) < os.path.getsize(reports["overview"])
+
+
+# ----------------------------------------------------------------------------- hostile OSM data
+
+#: what hostile data recorded when it ran: ``window.__pwned`` of the page and of every frame, and
+#: the page title (a classic payload target)
+PWNED_JS = """(() => {
+  const wins = [window, ...Array.from(document.querySelectorAll('iframe')).map(f => f.contentWindow)];
+  const hits = [];
+  for (const w of wins) { try { if (w && w.__pwned) hits.push(...w.__pwned); } catch (e) { hits.push('blocked'); } }
+  return {hits: hits, title: document.title};
+})()"""
+
+#: opens every tooltip and popup of every Leaflet map of the page (every layer of the layer control
+#: shown first), one feature at a time, as the mouse would (mouseover / click on the feature);
+#: returns the text each one showed, the elements inside them, and the layer control labels
+OPEN_EVERYTHING_JS = """(() => {
+  const out = {maps: 0, opened: 0, texts: [], elements: [], labels: [], body: document.body.innerText};
+  const allowed = new Set(['TABLE', 'TBODY', 'THEAD', 'TR', 'TH', 'TD', 'DIV']);
+  for (const frame of document.querySelectorAll('iframe')) {
+    const w = frame.contentWindow, d = frame.contentDocument;
+    if (!w || !w.L) continue;
+    const L = w.L, maps = [], controls = [];
+    for (const k of Object.keys(w)) {
+      let v;
+      try { v = w[k]; } catch (e) { continue; }
+      if (v instanceof L.Map) maps.push(v);
+      else if (v instanceof L.Control.Layers) controls.push(v);
+    }
+    for (const c of controls) {
+      for (const item of c._layers) if (c._map && !c._map.hasLayer(item.layer)) c._map.addLayer(item.layer);
+    }
+    for (const label of d.querySelectorAll('.leaflet-control-layers label')) {
+      out.labels.push(label.textContent.trim());
+      for (const el of label.querySelectorAll('*')) {
+        if (!['DIV', 'SPAN', 'INPUT', 'LABEL'].includes(el.tagName)) out.elements.push(el.outerHTML);
+      }
+    }
+    for (const m of maps) {
+      out.maps++;
+      const layers = [];
+      m.eachLayer(l => layers.push(l));
+      for (const l of layers) {
+        const kinds = [['tooltip', l.getTooltip && l.getTooltip(), 'mouseover', 'mouseout'],
+                       ['popup', l.getPopup && l.getPopup(), 'click', null]];
+        for (const [kind, bound, open, close] of kinds) {
+          if (!bound) continue;
+          for (const c of (l.getLayers ? l.getLayers() : [l])) {
+            const at = c.getLatLng ? c.getLatLng() : c.getBounds().getCenter();
+            c.fire(open, {latlng: at}, true);
+            const el = bound.getElement && bound.getElement();
+            if (el) {
+              out.opened++;
+              out.texts.push(el.textContent);
+              for (const inner of el.querySelectorAll('*')) {
+                if (!allowed.has(inner.tagName)) out.elements.push(inner.outerHTML);
+              }
+            }
+            if (close) c.fire(close, {latlng: at}, true); else m.closePopup();
+          }
+        }
+      }
+    }
+  }
+  for (const img of document.querySelectorAll('img')) {
+    if (!img.src.startsWith('data:')) out.elements.push(img.outerHTML);
+  }
+  return out;
+})()"""
+
+
+@pytest.fixture(scope="module")
+def hostile_reports(tmp_path_factory):
+    """Every report type on a small synthetic city whose street, shop and building names are
+    hostile (script payloads, quotes, ampersands); the second city of the comparison has a hostile
+    file name (shown as a column of the comparison table)."""
+    from test_html_escaping import HOSTILE, hostile_osm
+
+    folder = tmp_path_factory.mktemp("hostile-data")
+    city = hostile_osm(folder / "hostile_city.osm")
+    other = hostile_osm(folder / (HOSTILE["img"] + ".osm"), blocks=4, lonlat=(2.17, 41.39))
+    out = tmp_path_factory.mktemp("hostile-reports")
+    common = {"out_dir": out, "run_id": "hostile"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("URBANKIT_CACHE", str(out / "kernel-cache"))
+        src = str(city)
+        reports = {
+            "overview": run_report("overview", parameters={"source": src, "modes": ["walk"], "tiles": None},
+                                   area="hostile", **common),
+            "accessibility": run_report("accessibility", parameters={"source": src, "minutes": [5, 10], "tiles": None},
+                                        area="hostile", **common),
+            "superblocks": run_report("superblocks", parameters={"source": src, "method": "arterial", "tiles": None},
+                                      area="hostile", **common),
+            "compare": run_report("compare", parameters={"sources": [src, str(other)], "minutes": 5},
+                                  area="hostile-vs-other", **common),
+        }
+    return {name: folder / f"{name}.html" for name, folder in reports.items()}
+
+
+#: what each report shows of the hostile data: its number of maps (every hostile name is in their
+#: tooltips) and texts that must show in the page itself
+SHOWN = {
+    "overview": (1, []),
+    "accessibility": (1, []),
+    "superblocks": (3, ['<img src=x onerror="(top']),  # the perimeter streets column (cut at 50 characters)
+    "compare": (0, ['<img src=x onerror="(top']),  # the second city's file name heads a column
+}
+
+
+@pytest.mark.parametrize("name", list(SHOWN))
+def test_hostile_osm_names_run_no_script(hostile_reports, name, tmp_path):
+    """Hostile names open in every tooltip and popup of every map, and in the tables: no script
+    ran, no element came from the data, and the names show as the text they are."""
+    from test_html_escaping import HOSTILE as NAMES
+
+    got = render(hostile_reports[name], tmp_path, settle=2.0, probe=OPEN_EVERYTHING_JS)
+    probe, pwned = got["probe"], got["pwned"]
+    assert pwned["hits"] == [], f"script from the data ran: {pwned['hits']}"
+    assert "PWNED" not in pwned["title"]
+    assert probe["elements"] == [], f"elements from the data: {probe['elements'][:5]}"
+    assert not got["exceptions"], got["exceptions"]
+    assert not got["console_errors"], got["console_errors"]
+
+    n_maps, in_page = SHOWN[name]
+    assert probe["maps"] == n_maps, probe["maps"]
+    if n_maps:
+        assert probe["opened"] > 10, "the tooltips did not open"
+        shown = "\n".join(probe["texts"])
+        missing = [v for v in NAMES.values() if v not in shown]
+        assert not missing, f"names not shown as text (lost or escaped twice): {missing}"
+        assert probe["labels"]
+    for text in in_page:
+        assert text in probe["body"], f"{text!r} not shown in the page"
