@@ -11,6 +11,11 @@ streaming to one point and its footprint area, so memory grows with the street n
 number of buildings, not with the number of nodes in the file. The node-location index pyosmium
 needs to place way nodes is the one sizeable structure that grows with the file (16 bytes per node,
 see :data:`NODE_LOCATION_INDEX`).
+
+References to nodes absent from the file cost nothing but a count: ways are cut there while
+streaming. What is kept is charged against the memory budget as it grows (see :class:`MemoryGuard`
+and ``urbankit.settings.memory_limit_gb``), so a file whose content would not fit raises
+:class:`~urbankit.MemoryBudgetError` naming the file instead of exhausting the machine.
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import CorruptFileError, CRSError, InputFileError, UnsupportedFormatError
+from . import settings
+from ._errors import (
+    CorruptFileError,
+    CRSError,
+    InputFileError,
+    MemoryBudgetError,
+    UnsupportedFormatError,
+    UrbankitError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +105,74 @@ NODE_LOCATION_INDEX = ("sparse_mmap_array", "sparse_mem_array")
 #: Ring vertices buffered before the footprints read so far are reduced to points and areas; bounds
 #: the ring buffers (8 bytes a vertex) and the float temporaries of the reduction (~100 bytes a vertex).
 _FOOTPRINT_CHUNK = 1 << 18
+
+#: Peak bytes per kept street-way node while reading: node id, lon, lat and way row in compact
+#: arrays (28), their copy into the ``way_nodes`` frame (28), and pyosmium's own reference (16).
+BYTES_PER_WAY_NODE = 72
+#: Peak bytes per street way row (its tag tuple and its row of the ``ways`` frame).
+BYTES_PER_WAY_ROW = 400
+#: Peak bytes per destination feature besides its geometry (tag dict, row, Python objects).
+BYTES_PER_FEATURE = 1200
+#: Peak bytes per building (compact columns, their frame and a shapely point).
+BYTES_PER_BUILDING = 300
+#: Peak bytes per node id kept by the duplicate-node check of XML files (id array and its sort).
+BYTES_PER_CHECKED_NODE = 32
+
+
+def memory_budget_bytes() -> float:
+    """Memory one step of urbankit may use: ``settings.memory_limit_gb``, or else what the machine
+    reports as available right now (infinite when that cannot be known)."""
+    if settings.memory_limit_gb is not None:
+        return float(settings.memory_limit_gb) * 1e9
+    try:
+        import psutil
+
+        return float(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - psutil missing or unsupported platform: no guard
+        return float("inf")
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as "1.2 GB" or "3.4 MB"."""
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+class MemoryGuard:
+    """Running estimate of the memory a step keeps, checked against the budget before it grows.
+
+    Parameters
+    ----------
+    what : str
+        The step, as it reads in a message (``"reading 'x.osm.pbf'"``).
+    fix : str
+        What the user can do when the budget is exceeded.
+    budget_bytes : float, optional
+        Default :func:`memory_budget_bytes` at creation.
+    """
+
+    def __init__(self, what: str, fix: str, *, budget_bytes: float | None = None) -> None:
+        self.what, self.fix = what, fix
+        self.budget = memory_budget_bytes() if budget_bytes is None else float(budget_bytes)
+        self.used = 0.0
+
+    def charge(self, nbytes: float, detail: str = "") -> None:
+        """Add ``nbytes`` to the estimate; :class:`~urbankit.MemoryBudgetError` if it exceeds the budget.
+
+        Call it before allocating: nothing has been allocated for the request when it raises.
+        """
+        self.check(nbytes, detail)
+        self.used += nbytes
+
+    def check(self, nbytes: float, detail: str = "") -> None:
+        """Raise :class:`~urbankit.MemoryBudgetError` if ``nbytes`` more would exceed the budget (the
+        estimate is not changed: for temporaries, and for worst cases charged later by what is kept)."""
+        need = self.used + nbytes
+        if need > self.budget:
+            raise MemoryBudgetError(
+                f"{self.what} would need about {format_bytes(need)}{f' ({detail})' if detail else ''}, "
+                f"more than the {format_bytes(self.budget)} available; {self.fix} "
+                "(or raise urbankit.settings.memory_limit_gb if the machine has more memory)."
+            )
 
 
 @dataclass(frozen=True, repr=False)
@@ -161,6 +242,7 @@ class StreetCollector:
     """Accumulates street ways and their node runs in compact arrays (used by every OSM reader).
 
     A way is cut where a node is missing (clipped extracts); runs of fewer than two nodes are dropped.
+    References to missing nodes are only counted (:attr:`missing`), never stored.
     """
 
     def __init__(self) -> None:
@@ -172,11 +254,33 @@ class StreetCollector:
     def add_run(self, way_id: int, row: tuple, ids, lon, lat) -> None:
         if len(ids) < 2:
             return
-        self.way.extend([len(self.rows)] * len(ids))
+        self.way.extend(array("q", [len(self.rows)]) * len(ids))
         self.rows.append((way_id,) + row)
         self.node.extend(ids)
         self.lon.extend(lon)
         self.lat.extend(lat)
+
+    def add_way(self, way_id: int, row: tuple, nodes) -> None:
+        """Add the runs of a pyosmium way's node list (located nodes; the way is cut at the others).
+
+        Each node reference is read once into compact arrays (8 bytes a value), so no Python object
+        outlives its reference, and a reference to an absent node costs a count.
+        """
+        ids, lon, lat = array("q"), array("d"), array("d")
+        missing = 0
+        for nref in nodes:
+            loc = nref.location
+            if loc.valid():
+                ids.append(nref.ref)
+                lon.append(loc.lon)
+                lat.append(loc.lat)
+            else:
+                missing += 1
+                if ids:
+                    self.add_run(way_id, row, ids, lon, lat)
+                    ids, lon, lat = array("q"), array("d"), array("d")
+        self.missing += missing
+        self.add_run(way_id, row, ids, lon, lat)
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The ``ways`` (absent tags are None) and ``way_nodes`` frames of an :class:`OSMExtract`."""
@@ -546,9 +650,13 @@ def _check_duplicate_nodes(path: Path) -> None:
     import osmium
 
     ids = array("q")
+    guard = _read_guard(path)
+    step = 1 << 20
     try:
         for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
             ids.append(node.id)
+            if len(ids) % step == 0:
+                guard.charge(step * BYTES_PER_CHECKED_NODE, f"{len(ids):,} node ids checked for duplicates")
     except (RuntimeError, UnicodeDecodeError, ValueError, osmium.InvalidLocationError) as exc:
         raise _corrupt(path, exc) from exc
     values, counts = np.unique(np.frombuffer(ids, dtype=np.int64), return_counts=True)
@@ -565,21 +673,38 @@ class _UnsortedInput(Exception):
     pass
 
 
+#: Bytes per object, tag and way-node reference held in Python while sorting a copy of a file.
+_BYTES_PER_SORTED_OBJECT = 400
+_BYTES_PER_SORTED_TAG = 250
+_BYTES_PER_SORTED_REF = 40
+
+
 def _sorted_copy(path: Path, out: Path) -> Path:
     """Write a copy of an unsorted OSM file sorted by type and id (needed for area assembly)."""
     import osmium
     from osmium.osm import mutable
 
     nodes, ways, rels = [], [], []
+    guard = MemoryGuard(
+        f"sorting an unsorted copy of {str(path)!r} in memory",
+        "sort the file first with `osmium sort in.osm -o sorted.osm.pbf` and read the result",
+    )
     try:
         for o in osmium.FileProcessor(str(path)):
             if o.is_node():
+                guard.charge(_BYTES_PER_SORTED_OBJECT + _BYTES_PER_SORTED_TAG * len(o.tags))
                 loc = (o.location.lon, o.location.lat) if o.location.valid() else None
                 nodes.append(mutable.Node(id=o.id, location=loc, tags=dict(o.tags)))
             elif o.is_way():
-                ways.append(mutable.Way(id=o.id, nodes=[n.ref for n in o.nodes], tags=dict(o.tags)))
+                guard.charge(
+                    _BYTES_PER_SORTED_OBJECT + _BYTES_PER_SORTED_TAG * len(o.tags) + _BYTES_PER_SORTED_REF * len(o.nodes),
+                    f"way {o.id} references {len(o.nodes):,} nodes",
+                )
+                ways.append(mutable.Way(id=o.id, nodes=array("q", [n.ref for n in o.nodes]), tags=dict(o.tags)))
             elif o.is_relation():
+                guard.charge(_BYTES_PER_SORTED_OBJECT + _BYTES_PER_SORTED_TAG * len(o.tags))
                 members = [(m.type, m.ref, m.role) for m in o.members]
+                guard.charge(_BYTES_PER_SORTED_REF * 4 * len(members))
                 rels.append(mutable.Relation(id=o.id, members=members, tags=dict(o.tags)))
     except (RuntimeError, UnicodeDecodeError, ValueError, osmium.InvalidLocationError) as exc:
         # pyosmium reports malformed content as RuntimeError, ValueError ("illegal id", "OSM tag
@@ -621,8 +746,9 @@ def _handler_class():
         """Callbacks of one read: nodes, ways and relations that passed the key filter, and the
         areas pyosmium assembles (handed over as soon as they are built, so none pile up)."""
 
-        def __init__(self, poi_keys: tuple[str, ...], buildings: bool) -> None:
+        def __init__(self, poi_keys: tuple[str, ...], buildings: bool, guard: MemoryGuard) -> None:
             super().__init__()
+            self.guard = guard
             self.poi_keys = poi_keys
             self.line_keys = tuple(k for k in poi_keys if k != "highway")
             self.with_buildings = buildings
@@ -641,6 +767,7 @@ def _handler_class():
             return {strings.setdefault(k, k): strings.setdefault(v, v) for k, v in tags}
 
         def add_feature(self, osm_type: str, osm_id: int, tags, geom) -> None:
+            self.guard.charge(BYTES_PER_FEATURE + (len(geom) if geom is not None else 0), "destination features")
             d = self.tag_dict(tags)
             self.feat_rows.append((osm_type, osm_id, d.get("name"), d))
             self.feat_geom.append(geom)
@@ -662,18 +789,20 @@ def _handler_class():
             if is_street(tags):
                 streets, strings = self.streets, self.strings
                 row = tuple(None if (v := tags.get(k)) is None else strings.setdefault(v, v) for k in STREET_TAGS)
-                run_ids, run_lon, run_lat = [], [], []
-                for nref in obj.nodes:
-                    loc = nref.location
-                    if loc.valid():
-                        run_ids.append(nref.ref)
-                        run_lon.append(loc.lon)
-                        run_lat.append(loc.lat)
-                        continue
-                    streets.missing += 1
-                    streets.add_run(obj.id, row, run_ids, run_lon, run_lat)
-                    run_ids, run_lon, run_lat = [], [], []
-                streets.add_run(obj.id, row, run_ids, run_lon, run_lat)
+                nodes = obj.nodes
+                n_refs = len(nodes)
+                # worst case first (every reference present), then what was actually kept
+                self.guard.check(
+                    n_refs * BYTES_PER_WAY_NODE + BYTES_PER_WAY_ROW,
+                    f"street way {obj.id} alone references {n_refs:,} nodes",
+                )
+                n_before, rows_before = len(streets.node), len(streets.rows)
+                streets.add_way(obj.id, row, nodes)
+                self.guard.charge(
+                    (len(streets.node) - n_before) * BYTES_PER_WAY_NODE
+                    + (len(streets.rows) - rows_before) * BYTES_PER_WAY_ROW,
+                    f"{len(streets.node):,} street-way nodes kept so far",
+                )
             # open ways (and closed ones that are explicitly not areas) become line features
             # when they carry a destination key other than highway (e.g. bus platforms)
             if (not obj.is_closed() or tags.get("area") == "no") and any(k in tags for k in self.line_keys):
@@ -703,9 +832,19 @@ def _handler_class():
                     return  # no rings: osmium could not assemble it
                 self.add_feature("way" if from_way else "relation", obj.orig_id(), tags, geom)
             if is_bld:
+                self.guard.charge(BYTES_PER_BUILDING, "building footprints; pass buildings=False if not needed")
                 self.bld.add(obj, 0 if from_way else 1, obj.orig_id(), tags)
 
     return _Handler
+
+
+def _read_guard(source: Path) -> MemoryGuard:
+    """The memory guard of one read of ``source``."""
+    return MemoryGuard(
+        f"reading {str(source)!r}",
+        "read a smaller extract (cut the area with e.g. `osmium extract --bbox W,S,E,N in.osm.pbf -o out.osm.pbf`; "
+        "a street way of an OSM extract has at most 2,000 nodes), or pass buildings=False or fewer poi_keys",
+    )
 
 
 def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExtract:
@@ -714,7 +853,7 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
     poi_keys = tuple(poi_keys) if poi_keys is not None else DEFAULT_POI_KEYS
     keep_keys = tuple(sorted(set(poi_keys) | {"highway"} | ({"building"} if buildings else set())))
 
-    handler = _handler_class()(poi_keys, buildings)
+    handler = _handler_class()(poi_keys, buildings, _read_guard(source))
     try:
         # one key filter for the relations considered for areas, the areas handed over, and the
         # nodes and ways; the location index sees every node
@@ -797,6 +936,104 @@ def _min_id(value):
     return value
 
 
+_GRAPH_CRS_FIX = (
+    "set the graph's 'crs' attribute to the CRS its node x/y are in (e.g. 'epsg:4326' for longitude/latitude "
+    "in degrees, or the UTM zone of projected metres), as `osmnx.save_graphml` writes it"
+)
+
+
+def _graph_crs(crs, source: str):
+    """The pyproj CRS of a graph's ``crs`` attribute, which must convert to longitude/latitude."""
+    from pyproj import CRS, Transformer
+
+    shown = repr(crs) if len(repr(crs)) <= 80 else repr(crs)[:77] + "..."
+    try:
+        graph_crs = CRS.from_user_input(crs)
+        if not graph_crs.is_geographic:
+            Transformer.from_crs(graph_crs, "EPSG:4326", always_xy=True)
+    except Exception as exc:  # noqa: BLE001 - pyproj raises CRSError, ProjError, TypeError on bad input
+        raise CRSError(
+            f"graph from {source!r} has crs={shown}, which is not a usable coordinate reference system "
+            f"({type(exc).__name__}); {_GRAPH_CRS_FIX}."
+        ) from None
+    if not (graph_crs.is_geographic or graph_crs.is_projected):
+        raise CRSError(
+            f"graph from {source!r} has crs={shown}, which is neither geographic nor projected; {_GRAPH_CRS_FIX}."
+        )
+    return graph_crs
+
+
+def _check_node_coordinates(graph, graph_crs, source: str) -> None:
+    """Every node needs finite x and y; in a geographic CRS, within longitude and latitude range."""
+    xy = []
+    for node, data in graph.nodes(data=True):
+        try:
+            xy.append((float(data["x"]), float(data["y"])))
+        except KeyError as exc:
+            raise CorruptFileError(
+                f"node {node!r} of the graph from {source!r} has no {exc.args[0]!r} coordinate; every node needs x "
+                "and y: save graphs with `osmnx.save_graphml`."
+            ) from None
+        except (TypeError, ValueError):
+            raise CorruptFileError(
+                f"node {node!r} of the graph from {source!r} has coordinates x={data['x']!r}, y={data['y']!r}, "
+                "which are not numbers; re-export the graph with `osmnx.save_graphml`."
+            ) from None
+    if not xy:
+        return
+    ids = list(graph.nodes)
+    x, y = np.array(xy, dtype=np.float64).T
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if bad.any():
+        first = np.flatnonzero(bad)[:3]
+        examples = ", ".join(f"node {ids[i]!r} at x={float(x[i])}, y={float(y[i])}" for i in first)
+        raise CorruptFileError(
+            f"{int(bad.sum())} node(s) of the graph from {source!r} have missing (NaN) or infinite coordinates "
+            f"(e.g. {examples}); fix or remove those nodes and re-export the graph with `osmnx.save_graphml`."
+        )
+    if graph_crs.is_geographic:
+        bad = (np.abs(x) > 180.0) | (np.abs(y) > 90.0)
+        if bad.any():
+            first = np.flatnonzero(bad)[:3]
+            examples = ", ".join(f"node {ids[i]!r} at x={x[i]:g}, y={y[i]:g}" for i in first)
+            raise CorruptFileError(
+                f"{int(bad.sum())} node(s) of the graph from {source!r} lie outside longitude/latitude range "
+                f"(e.g. {examples}) although its crs {graph.graph.get('crs')!r} is in degrees: the coordinates "
+                f"look projected (metres?); {_GRAPH_CRS_FIX}."
+            )
+
+
+def _check_graph_lonlat(lon, lat, way, edges, crs, source: str) -> None:
+    """Edge vertices converted to degrees must be finite and in range, and the edges as long as the
+    graph's own ``length`` attribute says (metres): otherwise the ``crs`` is not the coordinates' one."""
+    bad = ~(np.isfinite(lon) & np.isfinite(lat)) | (np.abs(lon) > 180.0) | (np.abs(lat) > 90.0)
+    if bad.any():
+        e = int(way[np.flatnonzero(bad)[0]])
+        raise CorruptFileError(
+            f"the geometry of {int(np.unique(way[bad]).size)} edge(s) of the graph from {source!r} has vertices that "
+            f"are missing (NaN) or do not convert to longitude/latitude from crs {crs!r} (e.g. edge "
+            f"{edges['u'].iloc[e]!r} -> {edges['v'].iloc[e]!r}); fix the edge geometries, or {_GRAPH_CRS_FIX}."
+        )
+    if "length" not in edges.columns or len(way) < 2:
+        return
+    stated = pd.to_numeric(edges["length"], errors="coerce").to_numpy(dtype=np.float64)
+    from pyproj import Geod
+
+    same = way[1:] == way[:-1]
+    _, _, seg_m = Geod(ellps="WGS84").inv(lon[:-1][same], lat[:-1][same], lon[1:][same], lat[1:][same])
+    measured = np.bincount(way[:-1][same], weights=np.asarray(seg_m, dtype=np.float64), minlength=len(edges))
+    ok = np.isfinite(stated) & (stated > 1.0) & (measured > 0)
+    if not ok.any():
+        return
+    ratio = float(np.median(measured[ok] / stated[ok]))
+    if not 0.5 <= ratio <= 2.0:
+        raise CorruptFileError(
+            f"the edges of the graph from {source!r} measure {ratio:.3g} times their 'length' attribute (median) "
+            f"when their x/y are read in crs {crs!r}: the coordinates are not in that CRS (projected metres "
+            f"labelled as degrees, or the reverse?); {_GRAPH_CRS_FIX}."
+        )
+
+
 def extract_from_graph(graph, *, source: str, sha256: str) -> OSMExtract:
     """Turn an osmnx ``MultiDiGraph`` into an :class:`OSMExtract`.
 
@@ -805,17 +1042,19 @@ def extract_from_graph(graph, *, source: str, sha256: str) -> OSMExtract:
     nodes and edges. The graph may be in any CRS; coordinates are converted to EPSG:4326.
     """
     import osmnx as ox
-    from pyproj import CRS, Transformer
+    from pyproj import Transformer
 
     crs = graph.graph.get("crs")
     if crs is None:
         raise CRSError(f"graph from {source!r} has no 'crs' graph attribute; save it with osmnx.")
+    graph_crs = _graph_crs(crs, source)
+    _check_node_coordinates(graph, graph_crs, source)
     nodes, edges = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
     if len(edges) == 0:
         raise CorruptFileError(f"graph from {source!r} has no edges; export a street network.")
     to_wgs = None
-    if not CRS.from_user_input(crs).is_geographic:
-        to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    if not graph_crs.is_geographic:
+        to_wgs = Transformer.from_crs(graph_crs, "EPSG:4326", always_xy=True)
     edges = edges.reset_index()
     coords, offsets = shapely.get_coordinates(edges.geometry.values), shapely.get_num_coordinates(
         edges.geometry.values
@@ -842,6 +1081,7 @@ def extract_from_graph(graph, *, source: str, sha256: str) -> OSMExtract:
     lat = np.asarray(lat, dtype=float).copy()
     lon[starts], lat[starts] = node_lon.loc[edges["u"]].to_numpy(), node_lat.loc[edges["u"]].to_numpy()
     lon[ends], lat[ends] = node_lon.loc[edges["v"]].to_numpy(), node_lat.loc[edges["v"]].to_numpy()
+    _check_graph_lonlat(lon, lat, way, edges, crs, source)
 
     cols = {}
     for k in STREET_TAGS:
@@ -889,6 +1129,10 @@ def read_graphml(path: str | Path) -> OSMExtract:
         ) from exc
     try:
         return extract_from_graph(graph, source=str(path), sha256=file_sha256(path))
+    except InputFileError:
+        raise
+    except UrbankitError as exc:  # what is wrong with the graph is what is wrong with the file
+        raise CorruptFileError(str(exc)) from exc
     except (KeyError, ValueError, TypeError) as exc:  # nodes without coordinates, unreadable attributes
         raise CorruptFileError(
             f"{str(path)!r} is not a usable street network ({type(exc).__name__}: {exc}); every node needs "

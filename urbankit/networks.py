@@ -61,7 +61,7 @@ from scipy.sparse.csgraph import connected_components
 
 from . import _datacache, settings
 from ._errors import InvalidOptionError, NoStreetsError
-from .ingest import OSMExtract
+from .ingest import MemoryGuard, OSMExtract
 
 logger = logging.getLogger(__name__)
 
@@ -693,6 +693,9 @@ def build_network(
         Unknown mode or non-positive speed.
     NoStreetsError
         The extract has no street this mode may use.
+    MemoryBudgetError
+        Splitting the ways into edges would need more memory than ``settings.memory_limit_gb`` (or
+        than is available); checked before the tables are allocated.
     """
     if mode not in MODES:
         raise InvalidOptionError(f"mode={mode!r} is not one of {MODES}; pick one of them.")
@@ -738,7 +741,7 @@ def build_network(
         speed_desc = f"{speed_kmh:g} km/h" if speed_kmh else "maxspeed, else highway-class defaults"
     direction = oneway_direction(ways) if directed else np.zeros(len(ways), dtype=np.int8)
 
-    edges, node_xy, crs = _split_ways(extract, keep)
+    edges, node_xy, crs = _split_ways(extract, keep, guard=_network_guard(extract, mode))
     if len(edges) == 0:
         raise NoStreetsError(
             f"{Path(extract.source).name!r}: the ways usable by mode={mode!r} form no edge; "
@@ -767,6 +770,9 @@ def build_network(
         back["u"], back["v"] = back["v"].to_numpy(), back["u"].to_numpy()
         back["geometry"] = shapely.reverse(back["geometry"].to_numpy())
         edges = pd.concat([fwd, back], ignore_index=True)
+        # a two-way street drawn there and back (nodes 1, 2, 1) gives each direction once
+        same = {"u": edges.u, "v": edges.v, "w": edges["way_id"].astype(str), "l": edges.length_m.round(2)}
+        edges = edges[~pd.DataFrame(same).duplicated().to_numpy()]
     else:
         # the same street given twice (e.g. both directions of a GraphML graph) is one walk/bike edge
         a, b = np.minimum(edges.u, edges.v), np.maximum(edges.u, edges.v)
@@ -808,30 +814,82 @@ def build_network(
     return net
 
 
-def _split_ways(extract: OSMExtract, keep: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+#: peak bytes per way node of the kept ways while they are split into edges (ids, coordinates,
+#: flags, the sort of the node ids and its inverse)
+_BYTES_PER_SPLIT_NODE = 120
+#: peak bytes per edge while the network is assembled: its geometry (plus 16 bytes a vertex, charged
+#: apart), its row in the edge and node tables, both travel directions of a drive network
+_BYTES_PER_EDGE = 900
+
+
+def _network_guard(extract: OSMExtract, mode: str) -> MemoryGuard:
+    return MemoryGuard(
+        f"building the {mode} network of {Path(extract.source).name!r}",
+        "use a smaller extract (e.g. `osmium extract --bbox W,S,E,N in.osm.pbf -o out.osm.pbf`)",
+    )
+
+
+def _split_ways(
+    extract: OSMExtract, keep: np.ndarray, *, guard: MemoryGuard | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Split the kept ways at shared nodes into edges (vectorised).
 
     A node ends an edge where it is shared by more than one way position (intersections, loops) or
-    ends its way; the edge's geometry keeps every vertex between.
+    ends its way; the edge's geometry keeps every vertex between. A way that runs over the same
+    segment again in the same direction (e.g. nodes 1, 2, 1, 2, ...) yields that edge once: the
+    repeats are dropped before any geometry is built, so the work and memory of what follows grow
+    with the distinct edges, not with the number of node references. Memory is checked against
+    ``guard`` (default: the budget of ``urbankit.settings.memory_limit_gb``) before it is allocated.
+
+    Raises
+    ------
+    MemoryBudgetError
+        The kept ways would not fit in the memory budget.
     """
+    guard = guard if guard is not None else _network_guard(extract, "street")
     wn = extract.way_nodes
     sel = keep[wn["way"].to_numpy()]
+    n = int(np.count_nonzero(sel))
+    guard.check(n * _BYTES_PER_SPLIT_NODE, f"{n:,} way nodes to split into edges")
     way = wn["way"].to_numpy()[sel]
     nid = wn["node_id"].to_numpy()[sel]
     lon = wn["lon"].to_numpy()[sel]
     lat = wn["lat"].to_numpy()[sel]
-    crs = estimate_utm_crs(lon, lat)
-    from pyproj import Transformer
-
-    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
-    x, y = np.asarray(x), np.asarray(y)
-    n = len(way)
+    del sel
     first = np.ones(n, bool)
     first[1:] = way[1:] != way[:-1]
     last = np.ones(n, bool)
     last[:-1] = way[1:] != way[:-1]
     _, inv, counts = np.unique(nid, return_inverse=True, return_counts=True)
-    split = first | last | (counts[inv] > 1)
+    shared = counts[inv] > 1
+    del counts
+    seg_kept = _first_traversals(way, inv, last, shared)
+    del inv
+    if np.count_nonzero(seg_kept) < n - np.count_nonzero(last):
+        # drop the repeated segments (each one a whole piece: both its nodes are visited twice);
+        # a way continues as a new run after each dropped one, with the same split nodes
+        kept_before = np.zeros(n, bool)
+        kept_before[1:] = seg_kept[:-1]
+        pos = np.flatnonzero(seg_kept | kept_before)
+        logger.warning(
+            "%s: %d node references of street ways repeat a segment their way already ran in the same "
+            "direction; each such segment is one edge.",
+            Path(extract.source).name,
+            n - np.count_nonzero(last) - np.count_nonzero(seg_kept),
+        )
+        way, nid, lon, lat, shared = way[pos], nid[pos], lon[pos], lat[pos], shared[pos]
+        first, last = ~kept_before[pos], ~seg_kept[pos]
+        n = len(pos)
+        del pos, kept_before
+    del seg_kept
+    guard.check(n * _BYTES_PER_SPLIT_NODE, f"{n:,} way nodes to split into edges")
+    crs = estimate_utm_crs(lon, lat)
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    x, y = np.asarray(x), np.asarray(y)
+    split = first | last | shared
+    del first, shared
     start_pos, end_pos = _pieces(split, last)
     # a piece that returns to its own start (a loop hanging at one node) is cut at its middle
     # vertex, so the loop stays routable whichever node the mapper started drawing it at
@@ -847,6 +905,7 @@ def _split_ways(extract: OSMExtract, keep: np.ndarray) -> tuple[pd.DataFrame, pd
     piece_at = np.cumsum(starts) - 1  # piece id of the segment starting at each position
     seg_piece = piece_at[seg]
     n_pieces = int(starts.sum())
+    guard.check(n_pieces * _BYTES_PER_EDGE + len(seg) * 16.0, f"{n_pieces:,} edges")
     length = np.bincount(seg_piece, weights=seg_len, minlength=n_pieces)
     # vertices of each piece: its segments' start positions plus its end position
     vert_pos = np.concatenate([seg, end_pos])
@@ -873,6 +932,26 @@ def _split_ways(extract: OSMExtract, keep: np.ndarray) -> tuple[pd.DataFrame, pd
         index=pd.Index(used, name="node_id"),
     )
     return edges, node_xy, crs
+
+
+def _first_traversals(way: np.ndarray, node: np.ndarray, last: np.ndarray, shared: np.ndarray) -> np.ndarray:
+    """Whether each position starts a segment its way has not run before in the same direction.
+
+    Segment ``i`` joins positions ``i`` and ``i + 1`` of one way (``last[i]`` is False); ``node``
+    numbers the nodes, ``shared`` tells the nodes visited more than once (only a segment between
+    two of them can repeat). False at the last position of each way.
+    """
+    kept = ~last
+    cand = np.flatnonzero(kept[:-1] & shared[:-1] & shared[1:])
+    if len(cand) < 2:
+        return kept
+    a, b, w = node[cand], node[cand + 1], way[cand]
+    order = np.lexsort((b, a, w))  # stable: the first traversal leads each group
+    a, b, w = a[order], b[order], w[order]
+    again = np.zeros(len(cand), bool)
+    again[1:] = (a[1:] == a[:-1]) & (b[1:] == b[:-1]) & (w[1:] == w[:-1])
+    kept[cand[order[again]]] = False
+    return kept
 
 
 def _pieces(split: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
