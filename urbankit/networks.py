@@ -35,7 +35,8 @@ Default speeds
 --------------
 walk 4.8 km/h and bike 15 km/h (``urbankit.settings``); drive from ``maxspeed`` (km/h, "mph",
 "walk" = 6 km/h, zone codes such as "FR:urban"), else the highway-class fallback of
-``settings.drive_speed_kmh``, times ``settings.drive_speed_factor``.
+``settings.drive_speed_kmh``, times ``settings.drive_speed_factor``. A ``maxspeed`` outside 5..150
+km/h ("0.0001", "99999") is a tagging error: the fallback applies, with a logged warning.
 """
 
 from __future__ import annotations
