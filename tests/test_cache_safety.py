@@ -423,3 +423,41 @@ def test_stale_temporaries_of_dead_writers_are_removed(cache_folder):
         (folder / name).write_bytes(b"partial")
     urbankit.build_network(ex, "walk")
     assert sorted(p.name for p in folder.iterdir()) == [networks._cache_path(key).name]
+
+
+# ------------------------------------------------------------------------------------------------
+# the download (osmnx HTTP) cache: JSON only; atomic writes, unreadable entries are a miss
+
+
+def test_download_cache_disk_full_and_partial_entries(cache_folder, caplog, monkeypatch):
+    osmnx = pytest.importorskip("osmnx")
+    from osmnx import _http
+
+    from urbankit import _online
+
+    originals = (_http._save_to_cache, _http._retrieve_from_cache)
+    url = "https://overpass.example/api/interpreter?data=[out:json];way(1);out;"
+    ways = [{"type": "way", "id": i, "nodes": [i, i + 1], "tags": {"name": "<b>x</b>"}} for i in range(50)]
+    response = {"elements": ways}
+    with _online._osmnx_session():
+        path = _http._resolve_cache_filepath(url)
+        assert path.parent == cache_folder / "osmnx"
+        # disk full mid-write: no exception, a warning, no partial entry and no temporary
+        with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="urbankit._online"):
+            _enospc_mid_write(patch, calls := [])
+            _http._save_to_cache(url, response, True)
+        assert calls and any("could not write download cache" in r.getMessage() for r in caplog.records)
+        assert not path.parent.exists() or list(path.parent.iterdir()) == []
+        assert _http._retrieve_from_cache(url) is None
+        # a complete entry round-trips
+        _http._save_to_cache(url, response, True)
+        assert [p.name for p in path.parent.iterdir()] == [path.name]
+        assert _http._retrieve_from_cache(url) == response
+        # a partial entry (e.g. left by an older writer on a full disk) is a miss, with a warning
+        path.write_bytes(path.read_bytes()[:20])
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="urbankit._online"):
+            assert _http._retrieve_from_cache(url) is None
+        assert any("unreadable" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
+    assert (_http._save_to_cache, _http._retrieve_from_cache) == originals
+    assert osmnx.settings.cache_folder != cache_folder / "osmnx"

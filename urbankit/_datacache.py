@@ -112,14 +112,25 @@ def dump_entry(path: Path, value) -> None:
     """
     payload = encode(value)
     head = (MAGIC + hashlib.sha256(payload).hexdigest().encode()).ljust(_PREAMBLE - 1) + b"\n"
+    write_atomic(path, head, payload)
+
+
+def write_atomic(path: Path, *parts: bytes) -> None:
+    """Write the concatenated ``parts`` to ``path`` through a unique temporary and a rename.
+
+    Raises
+    ------
+    OSError
+        Writing failed (e.g. ``ENOSPC``); the temporary is removed and a previous file stays.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(tmp, flags, 0o666)
     try:
-        _write_all(fd, head)
-        _write_all(fd, payload)
+        for part in parts:
+            _write_all(fd, part)
         os.close(fd)
         fd = -1
         os.replace(tmp, path)

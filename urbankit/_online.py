@@ -16,6 +16,8 @@ so that a change in osmnx is fixed in one place.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib
 import json
@@ -32,7 +34,7 @@ import requests
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon
 
-from . import settings
+from . import _datacache, settings
 from ._errors import CRSError, InvalidOptionError, NoStreetsError, OnlineFetchError, PlaceNotFoundError
 from .ingest import (
     BUILDING_TAGS,
@@ -134,18 +136,60 @@ def _download_street_elements(polygon: Polygon | MultiPolygon) -> list[dict]:
 
 @contextmanager
 def _osmnx_session() -> Iterator[None]:
-    """Point osmnx's HTTP cache at urbankit's cache folder for the duration of one call."""
+    """Point osmnx's HTTP cache at urbankit's cache folder for the duration of one call.
+
+    The cache holds JSON only (never code). For the call, osmnx's cache functions are replaced by
+    safe ones: an entry is written atomically (a full disk skips caching with a warning and leaves
+    no partial file) and an unreadable entry is ignored with a warning and downloaded again.
+    """
     import osmnx as ox
+    from osmnx import _http
 
     names = ("use_cache", "cache_folder", "overpass_rate_limit", "doh_url_template")
     saved = {name: getattr(ox.settings, name) for name in names}
+    saved_functions = (_http._save_to_cache, _http._retrieve_from_cache)
     ox.settings.use_cache = bool(settings.use_cache)
     ox.settings.cache_folder = Path(settings.cache_folder) / "osmnx"
+    _http._save_to_cache = functools.partial(_save_to_osmnx_cache, saved_functions[0])
+    _http._retrieve_from_cache = functools.partial(_retrieve_from_osmnx_cache, saved_functions[1])
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(ox.settings, name, value)
+        _http._save_to_cache, _http._retrieve_from_cache = saved_functions
+
+
+def _save_to_osmnx_cache(original, url: str, response_json, ok: bool) -> None:
+    """osmnx's ``_save_to_cache``, written atomically; a write failure only skips the cache."""
+    import osmnx as ox
+    from osmnx import _http
+
+    if not (ox.settings.use_cache and ok) or (isinstance(response_json, dict) and "remark" in response_json):
+        return original(url, response_json, ok)  # osmnx logs why it does not cache
+    path = _http._resolve_cache_filepath(url)
+    try:
+        with contextlib.suppress(OSError):
+            _datacache.remove_stale_temporaries(path)
+        _datacache.write_atomic(path, json.dumps(response_json).encode("utf-8"))
+    except OSError as exc:
+        logger.warning("could not write download cache %s (%s); continuing without it", path, exc)
+    return None
+
+
+def _retrieve_from_osmnx_cache(original, url: str):
+    """osmnx's ``_retrieve_from_cache``; an unreadable entry (partial, not JSON) is a cache miss."""
+    try:
+        return original(url)
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        from osmnx import _http
+
+        logger.warning(
+            "download cache entry %s is unreadable (%s); ignoring it and downloading again",
+            _http._resolve_cache_filepath(url),
+            exc,
+        )
+        return None
 
 
 def _go_offline_if_unreachable() -> None:
