@@ -126,13 +126,22 @@ def test_a_failed_run_never_replaces_a_good_one_through_a_dot_failed_run_id(tiny
 @pytest.mark.parametrize(
     "table, fragment",
     [
-        ('[notebooks.tiny]\nnotebook = "tiny.ipynb"\n[notebooks.tiny.sets."jan.failed"]\n', "set name 'jan.failed' ends in '.failed'"),
-        ('[notebooks.tiny]\nnotebook = "tiny.ipynb"\n[notebooks.tiny.sets.latest]\n', "set name 'latest' is a name the runner uses"),
+        (
+            '[notebooks.tiny]\nnotebook = "tiny.ipynb"\n[notebooks.tiny.sets."jan.failed"]\n',
+            "set name 'jan.failed' ends in '.failed'",
+        ),
+        (
+            '[notebooks.tiny]\nnotebook = "tiny.ipynb"\n[notebooks.tiny.sets.latest]\n',
+            "set name 'latest' is a name the runner uses",
+        ),
         ('[notebooks.tiny]\nnotebook = "tiny.ipynb"\n[notebooks.tiny.sets.' + "s" * 300 + "]\n", "300 characters long"),
         ('[[report]]\nnotebook = "tiny.ipynb"\nname = "feb.failed"\n', "name 'feb.failed' ends in '.failed'"),
         ('[[report]]\nnotebook = "tiny.ipynb"\nname = "Latest"\n', "name 'Latest' is a name the runner uses"),
         ('[[report]]\nnotebook = "tiny.ipynb"\narea = "index.html"\n', "area 'index.html' is a name the runner uses"),
-        ('[areas."index.json"]\n[notebooks.tiny]\nnotebook = "tiny.ipynb"\n', "area name 'index.json' is a name the runner"),
+        (
+            '[areas."index.json"]\n[notebooks.tiny]\nnotebook = "tiny.ipynb"\n',
+            "area name 'index.json' is a name the runner",
+        ),
     ],
 )
 def test_batch_names_colliding_with_the_runners_names_are_refused(tiny, tmp_path, capsys, table, fragment):
@@ -149,7 +158,10 @@ def test_an_input_inside_the_folder_a_run_replaces_is_refused(tiny, tmp_path):
     out = tmp_path / "reports"
     good = run_report(tiny, out_dir=out, run_id="jan")
     grid = good / "grid.geojson"
-    grid.write_text('{"type": "FeatureCollection", "features": []}')
+    grid.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"residents": 12}, '
+        '"geometry": {"type": "Point", "coordinates": [7.42, 43.73]}}]}'
+    )
     before = _tree(good.parent)
     with pytest.raises(ReportError, match=r"input file\(s\) population=.* lie inside .*jan.*choose another run id"):
         run_report(tiny, parameters={"population": str(grid)}, out_dir=out, run_id="jan")
@@ -214,7 +226,9 @@ class FullDisk:
 
 
 @pytest.mark.parametrize("where", ["notebook", "html"])
-def test_disk_full_keeps_the_good_report_records_the_failure_and_removes_temporaries(tiny, tmp_path, capsys, monkeypatch, where):
+def test_disk_full_keeps_the_good_report_records_the_failure_and_removes_temporaries(
+    tiny, tmp_path, capsys, monkeypatch, where
+):
     out = tmp_path / "reports"
     big = {"size_bytes": 2_000_000, "output_lines": 100_000}
     good = run_report(tiny, parameters=big, out_dir=out, run_id="jan")
@@ -223,7 +237,9 @@ def test_disk_full_keeps_the_good_report_records_the_failure_and_removes_tempora
     sizes = {name: (good / name).stat().st_size for name in ("tiny.ipynb", "tiny.html", "data.bin")}
     # room for the kernel's 2 MB data.bin and then half the notebook (papermill's save fails after the
     # big cell), or the notebook and half the HTML page (the runner's export fails)
-    room = sizes["data.bin"] + (sizes["tiny.ipynb"] // 2 if where == "notebook" else sizes["tiny.ipynb"] + sizes["tiny.html"] // 2)
+    room = sizes["data.bin"] + (
+        sizes["tiny.ipynb"] // 2 if where == "notebook" else sizes["tiny.ipynb"] + sizes["tiny.html"] // 2
+    )
     disk = FullDisk(out, room)
     disk.install(monkeypatch)
 
@@ -234,8 +250,20 @@ def test_disk_full_keeps_the_good_report_records_the_failure_and_removes_tempora
         assert isinstance(info.value, OSError) and isinstance(info.value.__cause__, OSError)
         assert info.value.__cause__.errno == errno.ENOSPC
     else:
-        args = ["report", str(tiny), "--out", str(out), "--run-id", "jan", "-p", "size_bytes", "2000000",
-                "-p", "output_lines", "100000"]
+        args = [
+            "report",
+            str(tiny),
+            "--out",
+            str(out),
+            "--run-id",
+            "jan",
+            "-p",
+            "size_bytes",
+            "2000000",
+            "-p",
+            "output_lines",
+            "100000",
+        ]
         assert main(args) == 2
         message = capsys.readouterr().err
         assert message.startswith("urbankit: error: report tiny.ipynb could not be written")
@@ -292,7 +320,9 @@ def _write_shapefile(folder: Path, residents: list[float]) -> Path:
     from shapely.geometry import Point
 
     folder.mkdir(exist_ok=True)
-    gdf = gpd.GeoDataFrame({"residents": residents}, geometry=[Point(7.42, 43.73 + i / 1000) for i in range(len(residents))], crs=4326)
+    gdf = gpd.GeoDataFrame(
+        {"residents": residents}, geometry=[Point(7.42, 43.73 + i / 1000) for i in range(len(residents))], crs=4326
+    )
     path = folder / "grid.shp"
     gdf.to_file(path)
     return path
@@ -305,7 +335,9 @@ def _sha(path: Path) -> str:
 def test_changing_a_shapefiles_dbf_recomputes_the_batch_report(tiny, tmp_path, client):
     shp = _write_shapefile(tmp_path / "data", [100.0, 250.0])
     config = tmp_path / "b.toml"
-    config.write_text('out = "reports"\n[areas.town]\npopulation = "data/grid.shp"\n[notebooks.tiny]\nnotebook = "tiny.ipynb"\n')
+    config.write_text(
+        'out = "reports"\n[areas.town]\npopulation = "data/grid.shp"\n[notebooks.tiny]\nnotebook = "tiny.ipynb"\n'
+    )
     key = "town/tiny/default"
     report = tmp_path / "reports" / key
 
@@ -379,7 +411,9 @@ def test_the_content_hash_covers_every_file_of_an_input(tmp_path, tiny):
     data[-1] ^= 0xFF
     grid.write_bytes(bytes(data))
     os.utime(grid, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert fingerprint(tiny, {"population": str(grid)})["input_sha256"]["population"] == hashlib.sha256(data).hexdigest()
+    assert (
+        fingerprint(tiny, {"population": str(grid)})["input_sha256"]["population"] == hashlib.sha256(data).hexdigest()
+    )
     # an input given as a folder hashes every file in it
     folder = tmp_path / "cells"
     folder.mkdir()
@@ -399,15 +433,21 @@ def test_the_content_hash_covers_every_file_of_an_input(tmp_path, tiny):
 @pytest.mark.parametrize("value", ["-3", "0", "2.5", "true", '"2"', "100000"])
 def test_bad_worker_counts_in_the_batch_file_are_refused(tiny, tmp_path, capsys, value):
     config = tmp_path / "b.toml"  # an invalid report: the old code computed nothing, so it did not hang here
-    config.write_text(f'workers = {value}\nout = "reports"\n[[report]]\nnotebook = "tiny.ipynb"\nparameters = {{ colour = "red" }}\n')
-    with pytest.raises(InvalidOptionError, match=r"b.toml: workers must be a whole number of worker processes from 1 to 256"):
+    config.write_text(
+        f'workers = {value}\nout = "reports"\n[[report]]\nnotebook = "tiny.ipynb"\nparameters = {{ colour = "red" }}\n'
+    )
+    with pytest.raises(
+        InvalidOptionError, match=r"b.toml: workers must be a whole number of worker processes from 1 to 256"
+    ):
         run_batch(config, dashboard=None, progress=False)
     assert main(["batch", str(config), "--no-progress", "--dashboard", ""]) == 2
     assert "workers must be a whole number" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()
 
 
-@pytest.mark.parametrize("value, fragment", [("-1", "got -1"), ("0", "got 0"), ("two", "--workers must be a whole number, got 'two'")])
+@pytest.mark.parametrize(
+    "value, fragment", [("-1", "got -1"), ("0", "got 0"), ("two", "--workers must be a whole number, got 'two'")]
+)
 def test_bad_worker_counts_on_the_command_line_are_refused(tiny, tmp_path, capsys, value, fragment):
     config = tmp_path / "b.toml"
     config.write_text('out = "reports"\n[[report]]\nnotebook = "tiny.ipynb"\nparameters = { colour = "red" }\n')
@@ -422,8 +462,22 @@ def test_negative_workers_with_a_report_to_run_fails_at_once_instead_of_waiting_
     config = tmp_path / "b.toml"
     config.write_text('out = "reports"\n[[report]]\nnotebook = "tiny.ipynb"\n')
     proc = subprocess.run(
-        [sys.executable, "-m", "urbankit.cli", "batch", str(config), "--workers", "-1", "--no-progress", "--dashboard", ""],
-        check=False, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "urbankit.cli",
+            "batch",
+            str(config),
+            "--workers",
+            "-1",
+            "--no-progress",
+            "--dashboard",
+            "",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
     assert "--workers must be a whole number of worker processes from 1 to 256, got -1" in proc.stderr
@@ -446,7 +500,11 @@ def test_out_under_a_file_is_refused(tiny, tmp_path, capsys):
     config.write_text('[[report]]\nnotebook = "tiny.ipynb"\n')
     assert main(["batch", str(config), "--out", str(afile / "reports"), "--no-progress", "--dashboard", ""]) == 2
     assert "--out" in capsys.readouterr().err
-    assert afile.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["b.toml", "notes.txt", "tiny.ipynb"]
+    assert afile.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "b.toml",
+        "notes.txt",
+        "tiny.ipynb",
+    ]
 
 
 def test_out_in_a_missing_folder_is_refused_but_the_reports_folder_itself_is_created(tiny, tmp_path, capsys):

@@ -40,7 +40,12 @@ The configuration::
 A report of the product is written to ``<out>/<area>/<notebook>/<set>/`` (``default`` without
 sets); a ``[[report]]`` to ``<out>/<area>/<notebook>/<name>/`` with the area from its ``area`` key
 or its parameters. Area and default parameters go only to notebooks that declare them; a key no
-notebook of the batch declares is an error (a typo would otherwise be ignored).
+notebook of the batch declares is an error (a typo would otherwise be ignored). Area, set and
+report names are plain folder names of at most 100 characters that cannot take the runner's own
+names (``latest``, ``<name>.failed``, ``index.html``...: :func:`urbankit.reports.check_name`);
+``workers`` (1 to 256), ``timeout`` (finite, positive seconds), ``offline``/``show_code`` (booleans)
+and ``out`` are checked before anything runs. The content hash includes ``show_code`` and
+``offline``, and every file of every input (a shapefile's ``.dbf``..., a GeoPackage's ``-wal``).
 """
 
 from __future__ import annotations
@@ -284,7 +289,8 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
             raise ReportError(f"{path.name}: {where} must be a table, got {type(value).__name__}.")
         return value
 
-    options = _check_options({k: config[k] for k in ("out", "workers", "timeout", "offline", "show_code", "title") if k in config}, path)
+    keys = ("out", "workers", "timeout", "offline", "show_code", "title")
+    options = _check_options({k: config[k] for k in keys if k in config}, path)
     if "out" in options:
         options["out"] = str((base / Path(options["out"]).expanduser()).resolve())
 
@@ -363,7 +369,9 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
 # --------------------------------------------------------------------------- planning
 
 
-def _plan(entries: list[Entry], out_dir: Path, *, force: bool, retry_failed: bool, options: dict | None = None) -> list[Entry]:
+def _plan(
+    entries: list[Entry], out_dir: Path, *, force: bool, retry_failed: bool, options: dict | None = None
+) -> list[Entry]:
     """Validate, hash and decide: the entries to run (others get their final status here).
 
     The content hash covers the render options (``show_code``, ``offline``); a failed report is
@@ -493,16 +501,20 @@ def run_batch(
         The batch TOML file (layout in this module's documentation).
     scheduler : str, optional
         Address of a running dask scheduler (``tcp://host:8786``); its workers need urbankit and
-        the same view of ``out_dir`` and of the input files. Default: a ``LocalCluster`` of
-        ``workers`` processes with one thread each, closed at the end.
+        the same view of ``out_dir`` and of the input files. Checked before anything runs: a
+        malformed address, or one where nothing answers within :data:`CONNECT_TIMEOUT_S`, is an
+        error. Default: a ``LocalCluster`` of ``workers`` processes with one thread each, closed at
+        the end.
     client : distributed.Client, optional
         Use this client instead (tests, notebooks).
     out_dir : str or Path, optional
-        Reports folder; default the file's ``out``, else ``reports``.
+        Reports folder; default the file's ``out``, else ``reports``. Created when missing, but
+        only when its parent folder exists.
     workers : int, optional
-        LocalCluster size; default the file's ``workers``, else 2.
+        LocalCluster size, 1 to :data:`MAX_WORKERS`; default the file's ``workers``, else 2.
     timeout : float, optional
-        Seconds any one cell may run; default the file's ``timeout``, else none.
+        Seconds any one cell may run (finite, positive); default the file's ``timeout``, else
+        none. A report that failed is skipped as unchanged only with the same timeout.
     force : bool, default False
         Recompute reports whose inputs did not change too.
     retry_failed : bool, default False
@@ -519,6 +531,18 @@ def run_batch(
         good run with the same content hash exists), ``failed``, ``failed-unchanged`` (skipped:
         failed before with the same content hash) or ``invalid`` (parameters or inputs wrong; not
         run).
+
+    Raises
+    ------
+    ReportError
+        The batch file is missing, not TOML, or its layout or a name in it is wrong.
+    InvalidOptionError
+        ``workers``, ``timeout``, ``out`` (argument or file) or the scheduler address is invalid;
+        nothing is written then.
+    SchedulerError
+        Nothing answers at ``scheduler`` (also a ``ConnectionError``).
+    ReportWriteError
+        ``index.html`` / ``index.json`` cannot be written (disk full...): the previous index stays.
     """
     from .reports import check_timeout, prepare_out_dir
 
@@ -532,7 +556,8 @@ def run_batch(
     if out_dir is not None:
         out = prepare_out_dir(out_dir, what="--out")
     else:
-        out = prepare_out_dir(options.get("out") or "reports", what=f"{Path(config).name}: out" if "out" in options else "out")
+        what = f"{Path(config).name}: out" if "out" in options else "out"
+        out = prepare_out_dir(options.get("out") or "reports", what=what)
     timeout = timeout if timeout is not None else options.get("timeout")
     run_options = {"offline": options.get("offline", True), "show_code": options.get("show_code", False), "timeout": timeout}
     todo = _plan(entries, out, force=force, retry_failed=retry_failed, options=run_options)
@@ -721,7 +746,8 @@ def write_index(out: Path, entries: list[Entry], *, title: str = "urbankit repor
     index = out / "index.html"
     _replace_file(index, page)
     data = [{**asdict(e), "key": e.key} for e in entries]
-    _replace_file(out / "index.json", json.dumps({"title": title, "updated": now, "reports": data}, indent=2, default=str))
+    listing = {"title": title, "updated": now, "reports": data}
+    _replace_file(out / "index.json", json.dumps(listing, indent=2, default=str))
     return index
 
 

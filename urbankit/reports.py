@@ -927,7 +927,9 @@ def check_name(name, *, what: str = "run id", area: bool = False) -> str:
     if len(name) > MAX_NAME_CHARS:
         problem = f"is {len(name)} characters long: at most {MAX_NAME_CHARS} are allowed"
     elif not _PLAIN_NAME.fullmatch(name):
-        problem = "is not a plain folder name: use ASCII letters, digits, '_', '-' and '.', starting with a letter or digit"
+        problem = (
+            "is not a plain folder name: use ASCII letters, digits, '_', '-' and '.', starting with a letter or digit"
+        )
     elif not area and name.lower().endswith(".failed"):
         problem = "ends in '.failed', the name the runner gives the record of a failed run"
     elif name.lower() in (RESERVED_NAMES[1:] if area else RESERVED_NAMES):
@@ -1022,7 +1024,9 @@ def _write_text(path: Path, text: str) -> None:
 
 def _is_write_error(exc: BaseException) -> bool:
     """An OSError of the file system (disk full, quota, read-only, permissions), not of the notebook."""
-    return isinstance(exc, OSError) and not isinstance(exc, ReportError) and getattr(exc, "errno", None) in _WRITE_ERRNOS
+    if not isinstance(exc, OSError) or isinstance(exc, ReportError):
+        return False
+    return getattr(exc, "errno", None) in _WRITE_ERRNOS
 
 
 def _write_problem(exc: OSError) -> str:
@@ -1076,6 +1080,9 @@ class _WriteGuard:
         small = None
         try:
             small = Path(tempfile.mkdtemp(prefix=f".{self.run_id}.", suffix=".tmp", dir=self.parent))
+            umask = os.umask(0)
+            os.umask(umask)
+            small.chmod(0o777 & ~umask)  # like a report folder: for sharing
             _write_text(small / "run.json", json.dumps(record, indent=2, default=str))
             _install(small, failed)
             recorded = f"the failure is recorded in {failed / 'run.json'}"
@@ -1085,7 +1092,7 @@ class _WriteGuard:
             recorded = f"the failure could not be recorded either ({again.strerror or again})"
         raise ReportWriteError(
             f"report {self.notebook} could not be written in {self.parent}: {problem}; free space there or "
-            f"choose another --out / out_dir, then run again. The previous report is untouched, the temporary "
+            f"choose another --out / out_dir, then run again. Any previous report is untouched, the temporary "
             f"files are removed and {recorded}."
         ) from exc
 
@@ -1139,17 +1146,28 @@ def run_report(
     Raises
     ------
     ReportError
-        Unknown notebook, invalid parameters, missing input file, another run of the same report
-        in progress, or a cell failed or timed out (the failure is kept in ``<run id>.failed``
-        with ``run.json`` naming the cell). ``KeyboardInterrupt`` (and SIGTERM through the CLI)
-        is recorded as ``interrupted`` and re-raised.
+        Unknown notebook, invalid parameters, missing input file, an input file inside the folder
+        the run replaces, a run id or area that is not a plain folder name or collides with the
+        runner's own names (:func:`check_name`), another run of the same report in progress, or a
+        cell failed or timed out (the failure is kept in ``<run id>.failed`` with ``run.json``
+        naming the cell). ``KeyboardInterrupt`` (and SIGTERM through the CLI) is recorded as
+        ``interrupted`` and re-raised.
+    InvalidOptionError
+        ``timeout`` is not a finite positive number; ``out_dir`` is a file or under one, its parent
+        folder is missing (only ``out_dir`` itself is created) or it is not writable.
+    ReportWriteError
+        A write failed (disk full, quota, read-only): the temporary folder is removed and the
+        failure recorded in ``<run id>.failed/run.json`` when there is room for it. Also an
+        ``OSError``.
 
     Notes
     -----
     The run writes into a hidden temporary folder beside its destination and is moved into place
     with one rename (an atomic exchange when a previous run of the same id exists), so a report
     folder is always complete: a failed, interrupted or killed run leaves the previous good report
-    untouched. Leftovers of a killed run are removed by the next run of the same report.
+    and ``latest`` untouched. Leftovers of a killed run are removed by the next run of the same
+    report. Everything the caller gives (names, timeout, out_dir, parameters, inputs) is checked
+    before anything is created.
     """
     import papermill as pm
 
@@ -1179,7 +1197,8 @@ def run_report(
         umask = os.umask(0)
         os.umask(umask)
         work.chmod(0o777 & ~umask)  # mkdtemp makes it private; a report folder is for sharing
-        _write_text(work / _MARKER, json.dumps({"run_id": run_id, "pid": os.getpid(), "host": _host(), "start": _now()}))
+        marker = {"run_id": run_id, "pid": os.getpid(), "host": _host(), "start": _now()}
+        _write_text(work / _MARKER, json.dumps(marker))
         record = guard.record = {
             "urbankit_run": RUN_RECORD_VERSION,
             "notebook": nb_path.stem,
