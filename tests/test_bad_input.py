@@ -106,6 +106,7 @@ from urbankit import (
     InvalidOptionError,
     NoStreetsError,
     ReportError,
+    ReportParameterError,
     TaxonomyError,
     UrbankitError,
 )
@@ -598,7 +599,9 @@ def test_od_table_with_unknown_nodes(column, od, fragments):
     ],
 )
 def test_accessibility_report_parameters_of_the_wrong_type(tmp_path, bad, fragment):
-    err = raises_exactly(ReportError, urbankit.run_report, "accessibility", parameters=bad, out_dir=tmp_path)
+    err = raises_exactly(
+        ReportParameterError, urbankit.run_report, "accessibility", parameters=bad, out_dir=tmp_path
+    )
     assert fragment in str(err) and "accessibility.ipynb" in str(err)
     assert not any(tmp_path.iterdir())  # nothing ran, nothing written
 
