@@ -118,6 +118,21 @@ def test_map_errors(acc):
         accessibility_map(acc, hex_resolution=99, tiles=None)
 
 
+@pytest.mark.parametrize(
+    "tiles, fragment",
+    [("https://tiles.example/{z}/{x}/{y}.png", "is a custom tile URL"), ("NoSuchProvider", "not a tile provider")],
+)
+def test_tiles_folium_cannot_draw_are_refused_with_the_fix(acc, tiles, fragment):
+    """folium itself refuses these (a ValueError from inside it); urbankit says what to pass instead."""
+    import folium
+
+    with pytest.raises(ValueError):
+        folium.Map(tiles=tiles)
+    with pytest.raises(InvalidOptionError, match=fragment) as info:
+        accessibility_map(acc, tiles=tiles, show_pois=False)
+    assert "named provider" in str(info.value) and "None" in str(info.value)
+
+
 def test_colours_helper():
     got = _colours([0.0, 0.5, 1.0, np.nan, 2.0, -1.0], "viridis", 0.0, 1.0)
     assert got[3] == MISSING_COLOUR

@@ -597,3 +597,13 @@ def test_every_refusal_here_is_an_urbankit_error():
         assert issubclass(cls, UrbankitError)
     assert issubclass(ReportWriteError, OSError) and issubclass(ReportWriteError, ReportError)
     assert issubclass(SchedulerError, ConnectionError)
+
+
+def test_an_output_folder_with_braces_is_a_literal_path(tiny, tmp_path):
+    """papermill formats paths with ``str.format``: ``{x}`` in a folder name must stay literal, not fail."""
+    out = tmp_path / "we{ird}" / "{0}"
+    out.mkdir(parents=True)
+    folder = run_report(tiny, out_dir=out, run_id="jan")
+    assert folder.parent.parent.parent == out
+    assert (folder / "data.bin").read_bytes() == b"x" * 1000
+    assert read_run(folder)["status"] == "ok"

@@ -11,7 +11,9 @@ import logging
 import folium
 import geopandas as gpd
 
+from ._errors import InvalidOptionError
 from ._html import escape, escape_frame
+from ._tiles import tiles_problem
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,12 @@ MODE_COLOURS = {"walk": "#2b8cbe", "bike": "#31a354", "drive": "#de2d26"}
 
 
 def _base_map(gdf: gpd.GeoDataFrame, *, tiles: str | None) -> folium.Map:
+    what = tiles_problem(tiles)
+    if what is not None:
+        raise InvalidOptionError(
+            f"tiles={tiles!r} {what}; folium needs an attribution for custom tiles: give a named provider "
+            "(e.g. 'OpenStreetMap', 'OpenTopoMap', see xyzservices.providers) or None for no base map."
+        )
     minx, miny, maxx, maxy = gdf.to_crs("EPSG:4326").total_bounds
     m = folium.Map(tiles=tiles, control_scale=True, prefer_canvas=True)
     m.fit_bounds([[miny, minx], [maxy, maxx]])

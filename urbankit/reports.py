@@ -175,6 +175,7 @@ def area_overview(
         grid=population,
         column=population_column,
         buildings=extract.buildings if population is None and len(extract.buildings) else None,
+        node_population=extract.meta.get("node_population") if population is None else None,
     )
     return AreaOverview(extract=extract, networks=nets, destinations=dest, population=pop, taxonomy=tax)
 
@@ -477,28 +478,21 @@ def _parameterized_input(notebook: Path, parameters: dict):
         yield path
 
 
+def _literal_path(path: Path) -> str:
+    """``path`` for papermill, which formats paths with ``str.format``: braces doubled to stay literal."""
+    return str(path).replace("{", "{{").replace("}", "}}")
+
+
 def _tiles_problem(value) -> str | None:
-    """Why a ``tiles`` value cannot be drawn by folium without more options, or None when it can.
+    """Why a ``tiles`` report parameter cannot be drawn (see :func:`urbankit._tiles.tiles_problem`), or None.
 
-    folium takes ``None`` or the name of a tile provider :mod:`xyzservices` knows (which carries its
-    attribution); any other text is taken as a custom tile URL, which folium refuses without an
-    attribution, and a report has no parameter for one.
+    A custom URL needs an attribution, which reports have no parameter for.
     """
-    if not isinstance(value, str):
-        return None
-    if value.strip().lower() == "openstreetmap":
-        return None
-    import xyzservices
+    from ._tiles import tiles_problem
 
-    try:
-        xyzservices.providers.query_name(value)
+    what = tiles_problem(value)
+    if what is None:
         return None
-    except ValueError:
-        pass
-    if "{" in value or "://" in value or "/" in value:
-        what = "is a custom tile URL"
-    else:
-        what = "is not a tile provider name xyzservices knows"
     return (
         f"parameter 'tiles' = {_short_repr(value)} {what}; a custom URL needs an attribution, which reports cannot "
         "take: give a named provider (e.g. 'OpenStreetMap', 'OpenTopoMap', see xyzservices.providers) or None for "
@@ -1227,8 +1221,8 @@ def run_report(
         try:
             with _parameterized_input(nb_path, run_params) as source_nb:  # not papermill's translator: it writes code
                 pm.execute_notebook(
-                    str(source_nb),
-                    str(executed),
+                    _literal_path(source_nb),
+                    _literal_path(executed),
                     parameters=None,
                     cwd=str(work),
                     kernel_name=kernel_name,
