@@ -1306,6 +1306,7 @@ def x_minute_city(
         grid=population,
         column=population_column,
         buildings=extract.buildings if population is None and len(extract.buildings) else None,
+        node_population=extract.meta.get("node_population") if population is None else None,
     )
     acc = accessibility(
         network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine

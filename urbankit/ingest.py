@@ -1096,6 +1096,20 @@ def extract_from_graph(graph, *, source: str, sha256: str) -> OSMExtract:
     ways["oneway:bicycle"] = None
     ways = ways.astype(object).where(ways.notna(), None)
     way_nodes = pd.DataFrame({"way": way, "node_id": node_id, "lon": lon, "lat": lat})
+    meta = {"from_graph": True, "graph_crs": str(crs)}
+    # superblockify's per-edge residents (population_sources.graph_node_population): kept as points at the nodes
+    from .population_sources import graph_node_population
+
+    per_node = graph_node_population(edges, source=source)
+    if per_node is not None:
+        pts = gpd.GeoDataFrame(
+            {"population": per_node.to_numpy()},
+            geometry=_points(node_lon.loc[per_node.index].to_numpy(), node_lat.loc[per_node.index].to_numpy()),
+            index=per_node.index.rename("node_id"),
+            crs="EPSG:4326",
+        )
+        pts.attrs = dict(per_node.attrs)
+        meta["node_population"] = pts
     return OSMExtract(
         ways=ways,
         way_nodes=way_nodes,
@@ -1103,7 +1117,7 @@ def extract_from_graph(graph, *, source: str, sha256: str) -> OSMExtract:
         buildings=empty_buildings(),
         source=source,
         sha256=sha256,
-        meta={"from_graph": True, "graph_crs": str(crs)},
+        meta=meta,
     )
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from . import datasets
+from . import datasets, population_sources
 from ._errors import (
     CorruptFileError,
     CRSError,
@@ -109,8 +109,9 @@ class PopulationEstimate:
     per_node : pandas.Series
         Float residents per node, indexed like the ``nodes`` it was computed for, named
         ``"population"``. Nodes that received nobody hold 0.
-    source : {'grid', 'buildings', 'uniform'}
-        Which input the numbers come from.
+    source : {'grid', 'buildings', 'graphml', 'uniform'}
+        Which input the numbers come from (``'grid'`` also for rasters and H3 tables, whose
+        ``details['label']`` names them; ``'graphml'``: a GraphML network's edge population).
     total : float
         ``per_node.sum()``.
     details : dict
@@ -146,6 +147,8 @@ class PopulationEstimate:
                 f"{head} from {d.get('buildings_used', 0):,} residential buildings "
                 f"({d.get('floor_area_per_resident_m2', 0):g} m² floor area per resident)"
             )
+        elif self.source == "graphml":
+            text = f"{head} from the {d.get('label', 'GraphML edge population')} (half of each street's to each end)"
         else:
             text = f"{head}, uniform over {len(self.per_node):,} nodes ({d.get('label', 'uniform')})"
         if "scale_factor" in d:
@@ -204,20 +207,26 @@ class _Problems:
 
 
 def read_population_grid(
-    path: str | Path, *, column: str | None = None, layer: str | None = None
+    path: str | Path, *, column: str | None = None, layer: str | None = None, h3_column: str | None = None
 ) -> gpd.GeoDataFrame:
     """Read a population grid file into polygons with a ``population`` column.
 
     Parameters
     ----------
     path : str or pathlib.Path
-        A GeoPackage, GeoJSON, Shapefile, FlatGeobuf or GeoParquet file of polygons, or the name
-        of a data set (``"helsinki_population"``, see :mod:`urbankit.datasets`).
+        A GeoPackage, GeoJSON, Shapefile, FlatGeobuf or GeoParquet file of polygons, a raster of
+        residents per cell (``.tif``, ``.tiff``, ``.vrt``, ``.img``: every populated cell becomes a
+        polygon in the raster's CRS; nodata and negative cells are left out), an H3 hexagon table
+        (``.csv`` or ``.parquet`` without geometry, see :mod:`urbankit.population_sources`), or the
+        name of a data set (``"helsinki_population"``, see :mod:`urbankit.datasets`).
     column : str, optional
         The resident-count column. By default it is detected among
-        :data:`GRID_POPULATION_COLUMNS` (case-insensitive); exactly one must match.
+        :data:`GRID_POPULATION_COLUMNS` (case-insensitive; for H3 tables also ``P001``); exactly
+        one must match. Not used for rasters (band 1).
     layer : str, optional
         The layer to read when the file holds several.
+    h3_column : str, optional
+        The H3 id column of a hexagon table; detected when omitted.
 
     Returns
     -------
@@ -231,12 +240,14 @@ def read_population_grid(
     InputFileError
         The file is missing or unreadable.
     UnsupportedFormatError
-        The extension is not one of :data:`GRID_SUFFIXES`.
+        The extension is not one of :data:`GRID_SUFFIXES`, a raster's or ``.csv``.
     CorruptFileError
         The file cannot be parsed.
+    CRSError
+        A raster without CRS.
     PopulationError
         No population column (or several candidates), non-numeric, negative or NaN values,
-        non-polygon geometries, or several layers and no ``layer``.
+        non-polygon geometries, several layers and no ``layer``, no H3 id column or invalid H3 ids.
 
     Notes
     -----
@@ -250,7 +261,11 @@ def read_population_grid(
     71724
     """
     path = Path(datasets.resolve(path))
-    gdf = _read_grid_file(path, layer=layer)
+    other = population_sources.read_source(path, column=column, h3_column=h3_column, layer=layer)
+    if other is not None:  # a raster (all its populated cells) or an H3 table
+        gdf, column, _ = other
+    else:
+        gdf = _read_grid_file(path, layer=layer)
     if gdf.crs is None:
         logger.warning(
             "population grid %s has no CRS; set it with .set_crs(...) before using it.", path.name
@@ -259,6 +274,8 @@ def read_population_grid(
     grid = _normalise_grid(gdf, column=column, name=repr(path.name), problems=problems)
     problems.raise_if_any()
     grid.attrs["source"] = path.name
+    if other is not None:
+        grid.attrs["source_details"] = gdf.attrs.get("details", {})
     return grid
 
 
@@ -267,7 +284,9 @@ def _read_grid_file(path: Path, *, layer: str | None) -> gpd.GeoDataFrame:
     if not name.endswith(GRID_SUFFIXES):
         raise UnsupportedFormatError(
             f"population grid {str(path)!r} has an unsupported extension; use one of "
-            f"{', '.join(GRID_SUFFIXES)} (convert others, e.g. `ogr2ogr out.gpkg in.ext`)."
+            f"{', '.join(GRID_SUFFIXES)} (polygons), "
+            f"{', '.join(population_sources.RASTER_SUFFIXES)} (rasters) or .csv (H3 tables) "
+            "(convert others, e.g. `ogr2ogr out.gpkg in.ext` or `gdal_translate in.ext out.tif`)."
         )
     if not path.exists():
         raise InputFileError(f"population grid {str(path)!r} does not exist; check the path.")
@@ -431,6 +450,8 @@ def population_per_node(
     level_height_m: float = 3.0,
     residential: frozenset[str] | set[str] | None = None,
     overlaps: str = "error",
+    h3_column: str | None = None,
+    node_population: gpd.GeoDataFrame | None = None,
 ) -> PopulationEstimate:
     """Estimate the residents of every street node.
 
@@ -483,6 +504,14 @@ def population_per_node(
         area twice. ``'error'`` refuses them, naming the cells; ``'split'`` spreads each cell's
         residents evenly over its area and shares every area covered by several cells equally
         among them (two duplicated cells of 100 residents give 100, not 200).
+    h3_column : str, optional
+        The H3 id column when ``grid`` is the path of an H3 hexagon table; detected when omitted.
+    node_population : geopandas.GeoDataFrame, optional
+        Residents at graph nodes (points indexed by node id with a ``population`` column), as
+        ``load("city.graphml").meta["node_population"]`` holds for GraphML files whose edges carry
+        superblockify's ``population``: each goes to the street node of the same id, else to the
+        nearest node within ``max_snap_m`` (default 250 m). Used when no grid is given, before
+        buildings (``source="graphml"``).
 
     Returns
     -------
@@ -512,6 +541,15 @@ def population_per_node(
     zeros: a cell with unknown residents might hold many, and filling it is a one-liner the user
     decides. If the grid holds 0 residents in the network's extent the all-zero estimate is
     returned with a logged warning; if residents exist but none reaches a node, an error is raised.
+
+    *Rasters* (``grid`` the path of a ``.tif``/``.tiff``/``.vrt``/``.img``): only populated cells
+    (nodata, NaN and negative cells are ignored and counted in ``details``) touching the network's
+    area (the convex hull of the nodes grown by ``extent_buffer_m``) are read; each is cut by the
+    area and keeps the share of its residents equal to the share of its area inside (so
+    ``partial_cells`` is not used), then assigned as a grid cell. ``details`` then also hold the
+    ``raster_*`` counts of :func:`urbankit.population_sources.read_population_raster`, and
+    ``raster_residents_in_area == residents_assigned + residents_unreached``. *H3 tables*
+    (``.csv``, ``.parquet`` without geometry) are turned into hexagons and used as a grid.
 
     *Buildings.* Residents = footprint area x levels / ``floor_area_per_resident_m2``, for
     buildings whose ``building`` value is in ``residential``. ``building=yes`` (untyped) counts as
@@ -558,6 +596,7 @@ def population_per_node(
             "e.g. {'house', 'apartments'}.",
         )
 
+    source_details: dict = {}
     if grid is not None:
         if buildings is not None:
             logger.info("both grid and buildings given: using the grid, ignoring the buildings.")
@@ -565,10 +604,30 @@ def population_per_node(
             grid = Path(datasets.resolve(grid))
             name = grid.name
             label = f"grid {name!r}"
+            area = None
+            if population_sources.source_kind(grid) == "raster":
+                problems.raise_if_any()  # a raster is read around the nodes: they must be usable
+                area = _network_area(xy, extent_buffer_m, label=f"raster {name!r}")
+                partial_cells = "whole"  # its cells come cut by the area already
             # unreadable files raise at once; content problems are collected with the others
-            grid_n = _normalise_grid(
-                _read_grid_file(Path(grid), layer=None), column=column, name=repr(name), problems=problems
+            other = population_sources.read_source(
+                grid, column=column, h3_column=h3_column, layer=None, area=area, area_crs=nodes.crs if area else None
             )
+            if other is not None:
+                raw, raw_column, label = other
+                source_details = {"input": str(grid), **raw.attrs.get("details", {})}
+                if area is not None and len(raw) == 0:
+                    logger.warning(
+                        "%s holds no residents in the street network's area; every node gets 0 residents.", label
+                    )
+                    zeros = pd.Series(0.0, index=nodes.index.copy(), name="population", dtype=float)
+                    return PopulationEstimate(
+                        per_node=zeros, source="grid", total=0.0,
+                        details={"label": label, **source_details, "residents_assigned": 0.0},
+                    )
+            else:
+                raw, raw_column = _read_grid_file(Path(grid), layer=None), column
+            grid_n = _normalise_grid(raw, column=raw_column, name=repr(name), problems=problems)
         elif isinstance(grid, gpd.GeoDataFrame):
             src = grid.attrs.get("source")
             label = f"grid {src!r}" if src else "grid (GeoDataFrame)"
@@ -605,6 +664,14 @@ def population_per_node(
             extent_buffer_m=extent_buffer_m,
             partial_cells=partial_cells,
             overlaps=overlaps,
+        )
+        est.details.update(source_details)
+    elif node_population is not None:
+        if buildings is not None:
+            logger.info("both node_population and buildings given: using node_population, ignoring the buildings.")
+        problems.raise_if_any()
+        est = population_sources.node_points_estimate(
+            nodes, xy, node_population, max_snap_m=_BUILDING_SNAP_M if max_snap_m is None else float(max_snap_m)
         )
     elif buildings is not None:
         if column is not None:
@@ -650,6 +717,18 @@ def population_per_node(
         est = _rescale(est, float(total))
     logger.info("%s", est.summary())
     return est
+
+
+def _network_area(xy: np.ndarray, extent_buffer_m: float, *, label: str):
+    """The network's area as :func:`_from_grid` defines it: the nodes' convex hull grown by ``extent_buffer_m``."""
+    hull = shapely.convex_hull(shapely.multipoints(xy))
+    extent = hull.buffer(extent_buffer_m) if extent_buffer_m > 0 else hull
+    if extent.area <= 0:
+        raise PopulationError(
+            f"the street nodes lie on a line or a point, so the network has no area to take residents of {label} "
+            "from; pass extent_buffer_m=... (metres) to grow it."
+        )
+    return extent
 
 
 def _check_options(problems: _Problems, **opts) -> None:

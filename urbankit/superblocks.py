@@ -2760,6 +2760,7 @@ def superblocks_scenario(
         grid=population,
         column=population_column,
         buildings=buildings if population is None and buildings is not None and len(buildings) else None,
+        node_population=extract.meta.get("node_population") if population is None else None,
     )
     try:
         dest = find_destinations(extract)
