@@ -5,9 +5,15 @@
 >>> walk = uk.build_network(area, "walk")
 >>> walk.mode, walk.crs
 ('walk', 'EPSG:32632')
+
+The analysis engines load with the package; the superblock engine, maps, plots and the report
+runner (folium, matplotlib, papermill, nbconvert, dask) load on first use (``uk.maps``,
+``uk.run_report``, ...), so ``import urbankit`` and the command line start fast.
 """
 
-from . import datasets, maps, mock, plots, settings, superblocks
+import importlib as _importlib
+
+from . import datasets, mock, settings
 from ._errors import (
     CorruptFileError,
     CRSError,
@@ -34,11 +40,41 @@ from .networks import MODES, StreetNetwork, build_network
 from .opportunities import aggregate
 from .population import PopulationEstimate, population_per_node, read_population_grid
 from .outputs import write_accessibility_gpkg
-from .reports import AreaOverview, area_overview, run_report
-from .superblocks import assign, effects, find_superblocks, gravity_demand, run_scenario, superblocks_scenario
 from .zones import to_hex, to_zones
 
 __version__ = "0.1.0"
+
+#: submodules loaded on first attribute access (PEP 562): viz, reporting and the superblock engine
+_LAZY_MODULES = ("batch", "compare", "maps", "plots", "reports", "superblocks")
+#: names re-exported from those submodules -> the submodule that defines them
+_LAZY_NAMES = {
+    "AreaOverview": "reports",
+    "area_overview": "reports",
+    "run_report": "reports",
+    "assign": "superblocks",
+    "effects": "superblocks",
+    "find_superblocks": "superblocks",
+    "gravity_demand": "superblocks",
+    "run_scenario": "superblocks",
+    "superblocks_scenario": "superblocks",
+}
+
+
+def __getattr__(name: str):
+    """Import a lazily loaded submodule, or the submodule defining a lazily re-exported name."""
+    if name in _LAZY_MODULES:
+        value = _importlib.import_module(f".{name}", __name__)
+    elif name in _LAZY_NAMES:
+        value = getattr(_importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | set(_LAZY_MODULES))
+
 
 __all__ = [
     "Accessibility",
