@@ -79,8 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
     a.add_argument("--mode", choices=("walk", "bike", "drive"), default="walk")
     a.add_argument("--minutes", nargs="+", type=float, default=[10, 15, 30], help="thresholds (default 10 15 30)")
-    a.add_argument("--population", default=None, help="population grid or polygons (GeoPackage, GeoJSON, ...)")
+    a.add_argument(
+        "--population", default=None,
+        help="population: polygons (GeoPackage, GeoJSON, GeoParquet, ...), a raster (.tif, .vrt, .img: WorldPop, "
+        "GHSL) or an H3 table (.csv/.parquet with an H3 id column)",
+    )
     a.add_argument("--population-column", default=None, help="resident column of --population")
+    a.add_argument(
+        "--population-total", type=float, default=None, metavar="RESIDENTS",
+        help="known number of residents: calibrates the estimate (replaces an OSM boundary's population tag)",
+    )
     a.add_argument("--taxonomy", default=None, help="taxonomy TOML file or preset (fifteen-minute, nine-categories)")
     a.add_argument("--hex-resolution", type=int, default=9, help="H3 resolution of the hex layer (default 9)")
     a.add_argument(
@@ -99,7 +107,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--evaporation", type=float, default=0.0, help="share of affected car trips that vanish (0..1)")
     s.add_argument("--mode-shift", type=float, default=0.0, help="share of affected car trips that change mode (0..1)")
     s.add_argument("--internal-speed", type=float, default=10.0, help="km/h inside superblocks (default 10)")
-    s.add_argument("--population", default=None, help="population grid or polygons (GeoPackage, GeoJSON, ...)")
+    s.add_argument(
+        "--population", default=None,
+        help="population: polygons (GeoPackage, GeoJSON, GeoParquet, ...), a raster (.tif, .vrt, .img: WorldPop, "
+        "GHSL) or an H3 table (.csv/.parquet with an H3 id column)",
+    )
+    s.add_argument(
+        "--population-total", type=float, default=None, metavar="RESIDENTS",
+        help="known number of residents: calibrates the estimate (replaces an OSM boundary's population tag)",
+    )
     s.add_argument("--trips", type=float, default=None, help="total car trips per day (default 0.5 per resident)")
     s.add_argument("--out", required=True, help="output GeoPackage (layers superblocks, edges, summary)")
 
