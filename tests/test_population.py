@@ -439,14 +439,15 @@ def test_buildings_as_points_with_footprint_hand_computed():
         footprint=[200.0, 400.0, 400.0],
     )
     assert set(b.geom_type) == {"Point"}
-    est = population_per_node(nodes, buildings=b)
+    est = population_per_node(nodes, buildings=b, floor_area_per_resident_m2=40)
     assert est.per_node.loc[10] == pytest.approx(200 * 4 / 40, rel=1e-12)  # 20 residents
     assert est.per_node.loc[20] == pytest.approx(400 * 1 / 40, rel=1e-12)  # 10 residents
     assert est.details["buildings_used"] == 2 and est.details["buildings_non_residential"] == 1
     assert est.details["floor_area_m2"] == pytest.approx(200 * 4 + 400)
     # the footprint column is what counts, not the (zero) area of the point
     b.loc[0, "footprint_m2"] = 100.0
-    assert population_per_node(nodes, buildings=b).per_node.loc[10] == pytest.approx(10.0, rel=1e-12)
+    est = population_per_node(nodes, buildings=b, floor_area_per_resident_m2=40)
+    assert est.per_node.loc[10] == pytest.approx(10.0, rel=1e-12)
 
 
 def test_points_and_polygons_give_the_same_estimate():
@@ -473,9 +474,9 @@ def test_points_without_footprint_are_not_used():
     nodes = make_nodes([(0, 0)])
     pts = as_points(make_buildings([(0, 0, 10, 10, {"building": "house"}), (20, 0, 30, 10, {"building": "house"})]))
     pts.loc[1, "footprint_m2"] = np.nan
-    est = population_per_node(nodes, buildings=pts)
+    est = population_per_node(nodes, buildings=pts, floor_area_per_resident_m2=40)
     assert est.details["buildings_used"] == 1 and est.details["buildings_not_polygons"] == 1
-    assert est.total == pytest.approx(100 * 3 / 40, rel=1e-6)
+    assert est.total == pytest.approx(100 * 2 / 40, rel=1e-6)  # a house without levels: 2 (by type)
     with pytest.raises(PopulationError, match="none of the 2 buildings is a residential footprint"):
         population_per_node(nodes, buildings=pts.drop(columns="footprint_m2"))
 
@@ -488,7 +489,7 @@ def test_buildings_hand_computed():
             (70, 10, 90, 30, {"building": "office", "building:levels": "10"}),  # ignored
         ]
     )
-    est = population_per_node(nodes, buildings=b)
+    est = population_per_node(nodes, buildings=b, floor_area_per_resident_m2=40)
     assert est.source == "buildings"
     assert est.per_node.loc[10] == pytest.approx(200 * 4 / 40, rel=1e-6)  # 20 residents
     assert est.per_node.loc[20] == 0
@@ -507,22 +508,22 @@ def test_buildings_levels_height_default_and_min_level():
         ]
     )
     est = population_per_node(nodes, buildings=b, floor_area_per_resident_m2=20)
-    # levels: 4, 2, default median(4, 2, 3) = 3, 5 - 2 = 3
-    assert est.details["default_levels"] == pytest.approx(3.0)
+    # levels: 4, 2, default 4 by type (3 tagged buildings are too few for a local median), 5 - 2 = 3
+    assert "fewer than" in est.details["default_levels_other"]
     assert est.details["buildings_levels_tagged"] == 2
     assert est.details["buildings_levels_from_height"] == 1
     assert est.details["buildings_default_levels"] == 1
-    np.testing.assert_allclose(est.per_node.to_numpy(), [100 * 4 / 20 + 100 * 3 / 20, 10.0, 15.0], rtol=1e-6)
+    np.testing.assert_allclose(est.per_node.to_numpy(), [100 * 4 / 20 + 100 * 3 / 20, 10.0, 20.0], rtol=1e-6)
     est = population_per_node(nodes, buildings=b, floor_area_per_resident_m2=20, default_levels=1)
     assert est.per_node.loc[30] == pytest.approx(5.0, rel=1e-6)
 
 
-def test_buildings_without_levels_fall_back_to_three():
+def test_buildings_without_levels_fall_back_to_the_type_default():
     nodes = make_nodes([(0, 0)])
     b = make_buildings([(0, 0, 10, 10, {"building": "house"})])
-    est = population_per_node(nodes, buildings=b)
-    assert est.details["default_levels"] == 3.0
-    assert est.total == pytest.approx(100 * 3 / 40, rel=1e-6)
+    est = population_per_node(nodes, buildings=b, floor_area_per_resident_m2=40)
+    assert est.details["buildings_default_levels"] == 1
+    assert est.total == pytest.approx(100 * 2 / 40, rel=1e-6)  # DEFAULT_LEVELS_BY_TYPE["house"] == 2
 
 
 def test_buildings_far_away_left_out_and_scaling():

@@ -586,14 +586,17 @@ class Accessibility:
     reach: pd.DataFrame
     params: dict = field(default_factory=dict)
     population_source: str = "none"
+    #: where the residents come from, in one sentence (PopulationEstimate.description)
+    population_description: str = ""
     completeness: gpd.GeoDataFrame | None = None
     #: input files the result was computed from (what -> path); writers refuse to overwrite them
     input_files: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
+        pop = f", {self.population_description}" if self.population_description else ""
         return (
             f"Accessibility(mode={self.network.mode!r}, nodes={len(self.nodes):,}, pois={len(self.pois):,}, "
-            f"services={len(self.services)}, minutes={list(self.minutes)})"
+            f"services={len(self.services)}, minutes={list(self.minutes)}{pop})"
         )
 
     @property
@@ -836,6 +839,7 @@ class Accessibility:
             params=self.params,
         )
         after.input_files = dict(self.input_files)
+        after.population_description = self.population_description
         return WhatIf(before=self, after=after)
 
     def _check_additions(self, add) -> gpd.GeoDataFrame:
@@ -1023,7 +1027,7 @@ def accessibility(
     else:
         reach = reach_table(network, snapped, max(mins), progress=progress)
     pop, pop_source = _population_series(population, network)
-    return _assemble(
+    acc = _assemble(
         network,
         snapped,
         reach,
@@ -1033,6 +1037,8 @@ def accessibility(
         functions=all_services,
         params={"k": k, "half_life_min": half_life_min, "engine": engine},
     )
+    acc.population_description = getattr(population, "description", "")
+    return acc
 
 
 def _assemble(network, pois, reach, *, population, population_source, minutes, functions, params) -> "Accessibility":
@@ -1272,6 +1278,7 @@ def x_minute_city(
     speed_kmh: float | None = None,
     k: int = 1,
     engine: str | None = None,
+    population_total: float | None = None,
 ) -> Accessibility:
     """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
 
@@ -1279,7 +1286,9 @@ def x_minute_city(
     with ``taxonomy``, estimates residents per node (from the ``population`` grid or polygons when
     given, else from OSM buildings, else uniformly; the result's ``population_source`` says which)
     and computes :func:`accessibility` with ``engine`` (``"scipy"`` or ``"pandana"``, see
-    :mod:`urbankit.engines`; default the faster one).
+    :mod:`urbankit.engines`; default the faster one). ``population_total`` (residents) calibrates
+    the estimate to a known total (it replaces a boundary's ``population`` tag); the result's
+    ``population_description`` says in one sentence where the residents come from.
 
     Examples
     --------
@@ -1307,6 +1316,8 @@ def x_minute_city(
         column=population_column,
         buildings=extract.buildings if population is None and len(extract.buildings) else None,
         node_population=extract.meta.get("node_population") if population is None else None,
+        context=extract,
+        total=population_total,
     )
     acc = accessibility(
         network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine

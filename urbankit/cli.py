@@ -186,11 +186,14 @@ def main(argv: list[str] | None = None) -> int:
                 population_column=args.population_column,
                 taxonomy=args.taxonomy,
                 engine=args.engine,
+                population_total=args.population_total,
             )
             acc.to_gpkg(args.out, hex_resolution=args.hex_resolution)
             total = acc.nodes["population"].sum()
             print(f"{args.mode}: {len(acc.nodes):,} nodes, {len(acc.pois):,} destinations, "
                   f"{total:,.0f} residents ({acc.population_source})")
+            if acc.population_description:
+                print(f"  {acc.population_description}")
             nf = len(acc.function_names)
             if acc.missing_services:
                 print(f"  no destination in the area for services: {', '.join(acc.missing_services)}")
@@ -223,13 +226,15 @@ def main(argv: list[str] | None = None) -> int:
             sc = superblocks_scenario(
                 args.source, method=method, polygons=polygons, population=args.population,
                 evaporation=args.evaporation, mode_shift=args.mode_shift, internal_speed_kmh=args.internal_speed,
-                n_trips=args.trips,
+                n_trips=args.trips, population_total=args.population_total,
             )
             sc.to_gpkg(args.out)
             s = sc.summary.iloc[0]
             sb = sc.superblocks
             print(f"{len(sb)} superblock cells ({sb['method'].iloc[0]}): median {sb['area_ha'].median():.1f} ha, "
                   f"{s.residents_inside:,.0f} residents inside ({s.population_source})")
+            if getattr(sc.population, "description", ""):
+                print(f"  {sc.population.description}")
             print(f"  car trips/day: {s.trips:,.0f}, affected {s.trips_affected:,.0f}, median detour {s.median_detour:.2f}x")
             print(f"  vehicle-km/day: {s.vkm_before:,.0f} -> {s.vkm_after:,.0f}")
             print(f"  CO2 kg/day: {s.co2_kg_day_before:,.0f} -> {s.co2_kg_day_after:,.0f}")

@@ -24,6 +24,7 @@ import ast
 import functools
 import hashlib
 import logging
+import math
 import tempfile
 from array import array
 from dataclasses import dataclass, field
@@ -90,8 +91,23 @@ DEFAULT_POI_KEYS = (
     "club",
 )
 
-#: Tags kept for building footprints.
-BUILDING_TAGS = ("building", "building:levels", "building:min_level", "height", "roof:levels")
+#: Tags kept for building footprints (``building:use``, ``shop``, ``amenity`` and ``office`` on the
+#: building itself tell the population estimate whether its ground floor or all of it is not homes).
+BUILDING_TAGS = (
+    "building",
+    "building:levels",
+    "building:min_level",
+    "height",
+    "roof:levels",
+    "building:use",
+    "shop",
+    "amenity",
+    "office",
+)
+
+#: ``boundary=*`` values whose areas with a ``population`` tag are kept (with any ``place=*`` area
+#: carrying one) in ``OSMExtract.meta["population_areas"]``: known totals to calibrate estimates on.
+POPULATION_BOUNDARIES = ("administrative", "land_area", "census", "statistical", "political")
 
 #: Columns of :attr:`OSMExtract.buildings` besides the geometry, in order.
 BUILDING_COLUMNS = ("osm_type", "osm_id") + BUILDING_TAGS + ("footprint_m2",)
@@ -758,6 +774,12 @@ def _handler_class():
             self.feat_rows: list[tuple] = []
             self.feat_geom: list[str | None] = []  # WKB; None for nodes (node_at/lon/lat)
             self.node_at, self.node_lon, self.node_lat = array("q"), array("d"), array("d")
+            self.population_areas: list[dict] = []  # boundaries / places with a population tag
+            # relations with a population tag (found by a first pass over the relations): their
+            # member ways' coordinates, to rebuild boundaries that a clipped extract leaves incomplete
+            self.population_relations: dict[int, dict | None] = {}
+            self.member_ways: set[int] = set()
+            self.member_coords: dict[int, np.ndarray] = {}
             self.strings: dict[str, str] = {}  # interned tag keys and values
             self.n_objects = 0
 
@@ -786,6 +808,14 @@ def _handler_class():
         def way(self, obj) -> None:
             self.n_objects += 1
             tags = obj.tags
+            if obj.id in self.member_ways:
+                try:
+                    xy = np.array([(n.lon, n.lat) for n in obj.nodes], dtype=float)
+                except osmium.InvalidLocationError:
+                    xy = None
+                if xy is not None and len(xy) >= 2:
+                    self.guard.charge(xy.nbytes + 100, "boundary ways of areas with a population tag")
+                    self.member_coords[obj.id] = xy
             if is_street(tags):
                 streets, strings = self.streets, self.strings
                 row = tuple(None if (v := tags.get(k)) is None else strings.setdefault(v, v) for k in STREET_TAGS)
@@ -814,6 +844,12 @@ def _handler_class():
 
         def relation(self, obj) -> None:
             self.n_objects += 1
+            if obj.id in self.population_relations:
+                tags = obj.tags
+                self.population_relations[obj.id] = {
+                    **{k: tags.get(k) for k in ("name", "population", "admin_level", "boundary", "place")},
+                    "members": [m.ref for m in obj.members if m.type == "w" and m.role in ("outer", "")],
+                }
 
         def area(self, obj) -> None:
             self.n_objects += 1
@@ -822,9 +858,11 @@ def _handler_class():
                 "highway" not in tags or any(k in tags for k in self.line_keys)
             )
             is_bld = self.with_buildings and tags.get("building", "no") != "no"
+            from_way = obj.from_way()
+            if "population" in tags and (tags.get("boundary") in POPULATION_BOUNDARIES or "place" in tags):
+                self.add_population_area(obj, from_way, tags)
             if not (is_poi or is_bld):
                 return
-            from_way = obj.from_way()
             if is_poi:
                 try:
                     geom = self.wkb.create_multipolygon(obj)
@@ -835,7 +873,106 @@ def _handler_class():
                 self.guard.charge(BYTES_PER_BUILDING, "building footprints; pass buildings=False if not needed")
                 self.bld.add(obj, 0 if from_way else 1, obj.orig_id(), tags)
 
+        def add_population_area(self, obj, from_way: bool, tags) -> None:
+            """Keep a boundary or place area with a ``population`` tag (its geometry as WKB hex)."""
+            try:
+                geom = self.wkb.create_multipolygon(obj)
+            except (RuntimeError, osmium.InvalidLocationError):
+                return  # incomplete in the extract: osmium could not assemble it
+            self.guard.charge(BYTES_PER_FEATURE + len(geom), "boundaries with a population tag")
+            self.population_areas.append(
+                {
+                    "osm_type": "way" if from_way else "relation",
+                    "osm_id": int(obj.orig_id()),
+                    **{k: tags.get(k) for k in ("name", "population", "admin_level", "boundary", "place")},
+                    "wkb_hex": geom,
+                }
+            )
+
     return _Handler
+
+
+#: Most relations with a population tag whose boundaries are rebuilt from their member ways.
+_MAX_POPULATION_RELATIONS = 2000
+
+
+def _population_relations(path: Path) -> dict[int, set[int]]:
+    """Relation id -> outer member way ids of the boundaries/places with a ``population`` tag (a
+    first pass over the relations only; a malformed file is left to the main read to report)."""
+    import osmium
+
+    out: dict[int, set[int]] = {}
+    try:
+        rels = osmium.FileProcessor(str(path), osmium.osm.RELATION).with_filter(osmium.filter.KeyFilter("population"))
+        for r in rels:
+            tags = r.tags
+            if tags.get("boundary") in POPULATION_BOUNDARIES or "place" in tags:
+                out[r.id] = {m.ref for m in r.members if m.type == "w" and m.role in ("outer", "")}
+                if len(out) >= _MAX_POPULATION_RELATIONS:
+                    break
+    except (RuntimeError, ValueError, UnicodeDecodeError):
+        return {}
+    return out
+
+
+def _rebuilt_relations(handler) -> list[dict]:
+    """Boundaries with a population tag rebuilt from their outer member ways present in the file.
+
+    Osmium assembles only complete relations; an extract often clips a boundary (a coastline way, a
+    way beyond the extract). The ways present are merged into chains and the chains joined, nearest
+    end to nearest end, by straight lines: ``gap_m`` (their total length, metres), ``perimeter_m``,
+    ``members_found`` and ``members_total`` (outer ways) say how much of the boundary was guessed.
+    Relations osmium assembled are not repeated.
+    """
+    from shapely.ops import linemerge
+
+    done = {a["osm_id"] for a in handler.population_areas if a["osm_type"] == "relation"}
+    out = []
+    for rid, info in handler.population_relations.items():
+        if info is None or rid in done:
+            continue
+        members = info.pop("members")
+        lines = [handler.member_coords[w] for w in members if w in handler.member_coords]
+        if not lines:
+            continue
+        merged = linemerge(shapely.MultiLineString([shapely.LineString(c) for c in lines]))
+        chains = [np.asarray(g.coords) for g in getattr(merged, "geoms", [merged])]
+        ring, gap_deg = _join_chains(chains)
+        if len(ring) < 4:
+            continue
+        lat0 = float(np.mean(ring[:, 1]))
+        m_per_deg = 111_320.0 * np.array([math.cos(math.radians(lat0)), 1.0])
+        poly = shapely.make_valid(shapely.Polygon(ring))
+        if poly.is_empty or poly.area == 0:
+            continue
+        perimeter = float(np.hypot(*(np.diff(ring, axis=0) * m_per_deg).T).sum())
+        gap_m = float(sum(np.hypot(*(d * m_per_deg)) for d in gap_deg))
+        out.append(
+            {"osm_type": "relation", "osm_id": int(rid), **info, "wkb_hex": shapely.to_wkb(poly, hex=True),
+             "gap_m": gap_m, "perimeter_m": perimeter, "members_total": len(members), "members_found": len(lines)}
+        )
+    handler.member_coords = {}
+    return out
+
+
+def _join_chains(chains: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One closed ring from line chains, each joined to the nearest free end of the rest (the largest
+    first); the straight joins (coordinate differences) are returned with it."""
+    chains = sorted(chains, key=len, reverse=True)
+    ring, rest, gaps = chains[0], chains[1:], []
+    while rest:
+        end = ring[-1]
+        d_start = [np.hypot(*(c[0] - end)) for c in rest]
+        d_end = [np.hypot(*(c[-1] - end)) for c in rest]
+        i_s, i_e = int(np.argmin(d_start)), int(np.argmin(d_end))
+        c = rest.pop(i_s) if d_start[i_s] <= d_end[i_e] else rest.pop(i_e)[::-1]
+        if np.hypot(*(c[0] - end)) > 0:
+            gaps.append(c[0] - end)
+        ring = np.vstack([ring, c])
+    if np.hypot(*(ring[0] - ring[-1])) > 0:
+        gaps.append(ring[0] - ring[-1])
+        ring = np.vstack([ring, ring[:1]])
+    return ring, gaps
 
 
 def _read_guard(source: Path) -> MemoryGuard:
@@ -851,9 +988,16 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
     import osmium
 
     poi_keys = tuple(poi_keys) if poi_keys is not None else DEFAULT_POI_KEYS
-    keep_keys = tuple(sorted(set(poi_keys) | {"highway"} | ({"building"} if buildings else set())))
+    keep_keys = tuple(sorted(set(poi_keys) | {"highway"} | ({"building", "population"} if buildings else set())))
 
     handler = _handler_class()(poi_keys, buildings, _read_guard(source))
+    if buildings:
+        relations = _population_relations(path)
+        if relations:
+            handler.population_relations = dict.fromkeys(relations)
+            handler.member_ways = set().union(*relations.values())
+            # the member ways of boundaries are tagged boundary=* or natural=coastline
+            keep_keys = tuple(sorted(set(keep_keys) | {"boundary", "natural"}))
     try:
         # one key filter for the relations considered for areas, the areas handed over, and the
         # nodes and ways; the location index sees every node
@@ -905,7 +1049,7 @@ def _parse_osm(path: Path, source: Path, *, poi_keys, buildings: bool) -> OSMExt
         source=str(source),
         sha256=file_sha256(source),
         missing_node_refs=missing,
-        meta={"poi_keys": poi_keys},
+        meta={"poi_keys": poi_keys, "population_areas": handler.population_areas + _rebuilt_relations(handler)},
     )
 
 

@@ -47,8 +47,10 @@ from ._errors import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "FLOOR_AREA_PER_RESIDENT_M2",
     "GRID_POPULATION_COLUMNS",
     "GRID_SUFFIXES",
+    "NON_RESIDENTIAL_BUILDINGS",
     "RESIDENTIAL_BUILDINGS",
     "PopulationEstimate",
     "population_per_node",
@@ -76,9 +78,10 @@ GRID_POPULATION_COLUMNS = (
 #: File types :func:`read_population_grid` reads.
 GRID_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet", ".geoparquet")
 
-#: ``building=*`` values counted as homes. ``yes`` (no type given; most OSM buildings) is assumed
-#: residential or mixed use, which overestimates residents where untyped buildings are offices,
-#: shops or sheds (business districts): prefer a grid there, or pass ``total`` to calibrate.
+#: ``building=*`` values counted as homes (typed residential buildings). ``building=yes`` (untyped)
+#: and values in neither this set nor :data:`NON_RESIDENTIAL_BUILDINGS` are counted only where the
+#: land use or the absence of shops, offices and amenities supports living there (see
+#: :func:`population_per_node`, Notes).
 RESIDENTIAL_BUILDINGS = frozenset(
     {
         "residential",
@@ -90,14 +93,106 @@ RESIDENTIAL_BUILDINGS = frozenset(
         "dormitory",
         "bungalow",
         "farm",
-        "yes",
+        "houseboat",
+        "static_caravan",
+        "cabin",
+        "ger",
+        "stilt_house",
+        "trullo",
     }
 )
+
+#: ``building=*`` (or ``building:use=*``) values that are not homes: their residents are 0.
+NON_RESIDENTIAL_BUILDINGS = frozenset(
+    {
+        "commercial", "retail", "office", "industrial", "warehouse", "supermarket", "kiosk", "shop",
+        "church", "cathedral", "chapel", "mosque", "synagogue", "temple", "shrine", "monastery", "religious",
+        "school", "university", "college", "kindergarten", "hospital", "clinic", "hotel", "motel",
+        "garage", "garages", "carport", "shed", "hut", "roof", "parking", "public", "civic", "government",
+        "train_station", "transportation", "station", "service", "utility", "construction", "ruins",
+        "barn", "cowshed", "stable", "sty", "greenhouse", "glasshouse", "farm_auxiliary", "silo", "hangar",
+        "stadium", "sports_hall", "sports_centre", "grandstand", "pavilion", "museum", "theatre", "cinema",
+        "library", "fire_station", "police", "prison", "military", "bunker", "toilets", "water_tower",
+        "tower", "transformer_tower", "power", "digester", "storage_tank", "bridge", "gatehouse",
+        "boathouse", "restaurant", "manufacture", "factory", "data_center", "atrium", "entrance", "ship",
+        "tent", "container", "bakehouse", "slurry_tank", "tech_cab", "outbuilding", "allotment_house",
+    }
+)
+
+#: ``landuse=*`` values where an untyped building is taken for a home.
+RESIDENTIAL_LANDUSE = frozenset({"residential", "village_green"})
+#: ``landuse=*`` values where an untyped building is not taken for a home.
+NON_RESIDENTIAL_LANDUSE = frozenset(
+    {
+        "commercial", "retail", "industrial", "railway", "military", "religious", "education", "institutional",
+        "port", "garages", "construction", "cemetery", "depot", "civic_admin", "harbour", "quarry", "landfill",
+    }
+)
+#: ``amenity=*`` values that are objects or spaces, not premises on a ground floor: they do not mark
+#: a building as a place of business.
+AMENITY_NOT_PREMISES = frozenset(
+    {
+        "bench", "waste_basket", "bicycle_parking", "motorcycle_parking", "parking", "parking_entrance",
+        "parking_space", "vending_machine", "post_box", "letter_box", "recycling", "drinking_water",
+        "telephone", "atm", "charging_station", "fountain", "clock", "shelter", "waste_disposal", "grit_bin",
+        "bbq", "water_point", "loading_dock", "taxi", "bicycle_rental", "hunting_stand", "lounger",
+        "photo_booth", "ticket_validator", "payment_terminal", "smoking_area", "trolley_bay", "toilets",
+        "kick-scooter_rental", "compressed_air", "device_charging_station", "dog_toilet", "give_box",
+        "public_bookcase", "table", "shower", "watering_place", "car_sharing", "bicycle_repair_station",
+    }
+)
+#: Keys of OSM objects that make a place of business (ground floor not homes), besides ``amenity``.
+ACTIVITY_KEYS = ("shop", "office", "craft", "healthcare")
+
+#: Gross floor area per resident, m², default of ``floor_area_per_resident_m2``: useful dwelling
+#: floor space in the EU is about 40 m² per person (Eurostat housing statistics: 1.6 rooms per
+#: person in 2020; Odyssee-Mure / ENTRANZE: 35-45 m² of dwelling floor area per capita in most EU
+#: countries), and a multi-storey residential building's gross floor area (what footprint x levels
+#: measures: walls, stairs, shafts, corridors included) is ~1.25 x its useful area (net-to-gross
+#: ~0.8). 40 x 1.25 = 50. A documented European value, not fitted to a city; vacant and second homes
+#: are not deducted. Lower it for crowded housing, or calibrate with a known total.
+FLOOR_AREA_PER_RESIDENT_M2 = 50.0
+
+#: Levels of a building with neither ``building:levels`` nor ``height``, by type, where the area has
+#: fewer than :data:`MIN_TAGGED_FOR_LOCAL_LEVELS` tagged buildings of its class (houses / others):
+#: single-family houses 2, bungalows 1, multi-unit and untyped buildings 4 (a European mid-rise
+#: block; historic centres are higher, suburbs lower: pass ``default_levels`` or a total to correct).
+DEFAULT_LEVELS_BY_TYPE = {
+    "house": 2.0, "detached": 2.0, "semidetached_house": 2.0, "terrace": 2.0, "farm": 2.0,
+    "bungalow": 1.0, "cabin": 1.0, "static_caravan": 1.0, "houseboat": 1.0, "ger": 1.0,
+}
+DEFAULT_LEVELS_OTHER = 4.0
+#: Tagged buildings of a class (houses, or the others) needed to use their median levels as the
+#: local default for that class; fewer give :data:`DEFAULT_LEVELS_BY_TYPE`.
+MIN_TAGGED_FOR_LOCAL_LEVELS = 30
+#: The local default is capped to this many levels (a median of a few towers is no default).
+MAX_DEFAULT_LEVELS = 12.0
+
+#: Building footprint per km of street below which buildings are too sparse to estimate residents
+#: (m²/km): a street lined on both sides with small detached houses (a 100 m² house every 20 m)
+#: has ~10,000 m²/km, dense centres 20,000-60,000 m²/km; under a tenth of the suburban value the
+#: buildings are mostly unmapped.
+MIN_FOOTPRINT_M2_PER_STREET_KM = 1_000.0
+
+#: Gross residential density (residents per km² over the whole network's area) above which the
+#: estimate is implausible: the densest European districts hold ~35,000-50,000 residents/km²
+#: (Barcelona's Eixample ~36,000, Paris 11e ~40,000), a whole-city extract far less.
+MAX_AREA_DENSITY_PER_KM2 = 50_000.0
+#: ... and per H3 cell (resolution 8, ~0.7 km²): the densest Asian neighbourhoods (Mong Kok,
+#: Dharavi) reach ~130,000-150,000 residents/km².
+MAX_CELL_DENSITY_PER_KM2 = 150_000.0
+
+#: A boundary (or place area) with a ``population`` tag calibrates the estimate when at least this
+#: share of its area lies inside the network's area (convex hull of the nodes + 100 m) ...
+BOUNDARY_INSIDE_SHARE = 0.9
+#: ... and, when rebuilt from a clipped relation, at least this share of its outer ways was in the
+#: file and at most :data:`BOUNDARY_MAX_GAP_SHARE` of its perimeter had to be closed by straight lines.
+BOUNDARY_MIN_MEMBERS_SHARE = 0.8
+BOUNDARY_MAX_GAP_SHARE = 0.3
 
 _SNAP_MARGIN_M = 100.0  # added to half a cell's diagonal for the default grid snap distance
 _BUILDING_SNAP_M = 250.0  # default snap distance of buildings
 _MAX_LEVELS = 200.0  # building:levels above this are treated as mapping errors
-_FALLBACK_LEVELS = 3.0  # default levels when no building of the area has any
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -157,6 +252,42 @@ class PopulationEstimate:
 
     def __repr__(self) -> str:
         return self.summary()
+
+    @property
+    def file(self) -> str | None:
+        """The input file (or data set) the residents come from, if any."""
+        return self.details.get("file")
+
+    @property
+    def method(self) -> str:
+        """How residents were obtained, in a few words."""
+        return self.details.get("method") or {
+            "grid": "residents of grid cells shared among the nodes inside them",
+            "uniform": "the same number of residents at every node",
+        }.get(self.source, self.source)
+
+    @property
+    def calibration(self) -> str | None:
+        """What the estimate was scaled to (a population tag, a user total), or None."""
+        return self.details.get("calibration")
+
+    @property
+    def description(self) -> str:
+        """The provenance in one sentence, e.g. "residents: 38,912, estimated from 1,283 OSM
+        buildings, calibrated to Monaco's population tag 39,050"."""
+        d = self.details
+        head = f"residents: {self.total:,.0f}"
+        if self.source == "buildings":
+            text = f"{head}, estimated from {d.get('buildings_used', 0):,} OSM buildings"
+        elif self.source == "uniform":
+            text = f"{head}, {d.get('label', 'uniform')} (the same at every node)"
+        else:
+            text = f"{head}, from {d.get('label', self.source)}"
+        if self.calibration:
+            text += f", {self.calibration}"
+        elif self.source == "buildings":
+            text += " (not calibrated: no known total)"
+        return text
 
     def _repr_html_(self) -> str:
         rows = "".join(
@@ -441,7 +572,8 @@ def population_per_node(
     grid: gpd.GeoDataFrame | str | Path | None = None,
     column: str | None = None,
     buildings: gpd.GeoDataFrame | None = None,
-    floor_area_per_resident_m2: float = 40.0,
+    context=None,
+    floor_area_per_resident_m2: float = FLOOR_AREA_PER_RESIDENT_M2,
     default_levels: float | None = None,
     total: float | None = None,
     max_snap_m: float | None = None,
@@ -470,16 +602,23 @@ def population_per_node(
         ``height``, and a footprint: either points with the footprint area in a ``footprint_m2``
         column (as ``read_osm(path).buildings``), or footprint polygons (whose area is measured in
         the nodes' CRS). Used when no grid is given.
-    floor_area_per_resident_m2 : float, default 40.0
-        Gross floor area per resident (buildings only; gross area includes walls, stairs and
-        ground-floor shops). 40 m² is a mid-range European value: lower it for crowded housing,
-        or pass ``total`` to calibrate the estimate on a known count.
+    context : OSMExtract, optional
+        The OSM extract the buildings come from (``read_osm(path)``): its ``landuse`` polygons and
+        shop/office/amenity points tell untyped buildings and ground floors apart, its street ways
+        measure how densely buildings are mapped, and a ``population`` tag on a boundary lying
+        within the network's area calibrates the estimate (buildings only).
+    floor_area_per_resident_m2 : float, default :data:`FLOOR_AREA_PER_RESIDENT_M2` (50)
+        Gross floor area per resident (buildings only; gross area includes walls and stairs).
+        A European average; lower it for crowded housing, or pass ``total`` to calibrate.
     default_levels : float, optional
-        Levels of buildings with neither ``building:levels`` nor ``height``. Default: the median
-        of the known levels of the residential buildings given, or 3 when none is known.
+        Levels of buildings with neither ``building:levels`` nor ``height``. Default: per class
+        (houses / other buildings) the median of the tagged buildings of the class when at least
+        :data:`MIN_TAGGED_FOR_LOCAL_LEVELS` are tagged (capped at :data:`MAX_DEFAULT_LEVELS`),
+        else :data:`DEFAULT_LEVELS_BY_TYPE` (houses 2, others 4).
     total : float, optional
-        Total residents. With ``grid`` or ``buildings`` the estimate is rescaled to sum to it;
-        without either it is shared equally among the nodes (default: 1 per node).
+        Total residents. With ``grid`` or ``buildings`` the estimate is rescaled to sum to it
+        (it replaces a boundary's population tag); without either it is shared equally among the
+        nodes (default: 1 per node).
     max_snap_m : float, optional
         Farthest a grid cell's centroid (or a building's centroid) may be from the node that
         receives its residents when it contains no node itself. Default: half the cell's
@@ -551,13 +690,34 @@ def population_per_node(
     ``raster_residents_in_area == residents_assigned + residents_unreached``. *H3 tables*
     (``.csv``, ``.parquet`` without geometry) are turned into hexagons and used as a grid.
 
-    *Buildings.* Residents = footprint area x levels / ``floor_area_per_resident_m2``, for
-    buildings whose ``building`` value is in ``residential``. ``building=yes`` (untyped) counts as
-    residential or mixed use, which overestimates areas of untyped offices or sheds. Levels are
-    ``building:levels`` (the highest of ``"3;4"``) minus ``building:min_level``, else
-    ``height / level_height_m`` rounded (at least 1), else ``default_levels``; ``roof:levels`` are
-    ignored. Each building goes to the node nearest to its centroid (its point, for buildings
-    given as points with ``footprint_m2``).
+    *Buildings.* Residents = footprint area x residential levels / ``floor_area_per_resident_m2``;
+    each building goes to the node nearest to its centroid.
+
+    - Classification: buildings whose ``building`` (or ``building:use``) value is in ``residential``
+      (default :data:`RESIDENTIAL_BUILDINGS`) count; those in :data:`NON_RESIDENTIAL_BUILDINGS`
+      (or with another ``building:use``) do not. Untyped ones (``building=yes`` and unknown values)
+      count when inside a ``landuse`` of :data:`RESIDENTIAL_LANDUSE`, or when neither inside a
+      ``landuse`` of :data:`NON_RESIDENTIAL_LANDUSE` nor a place of business (a ``shop``,
+      ``office`` or premises ``amenity`` tag on the building, or a shop/office/craft/healthcare/
+      amenity point within it). Land use and points come from ``context``.
+    - Ground floors: a counted building with a place of business on or in it (or
+      ``building=mixed_use``) loses one level: ground floors with shops are not homes.
+    - Levels: ``building:levels`` (the highest of ``"3;4"``) minus ``building:min_level``, else
+      ``height / level_height_m`` rounded (at least 1), else the default (see ``default_levels``);
+      ``roof:levels`` are ignored; ``details`` count the buildings of each kind.
+    - Sparse mapping: with ``context``, fewer than :data:`MIN_FOOTPRINT_M2_PER_STREET_KM` m² of
+      building footprint per km of street raises :class:`PopulationError` (unless ``total`` is given).
+    - Calibration: ``total`` rescales the estimate; else the largest boundary or place area of
+      ``context`` with a ``population`` tag lying within the network's area
+      (:data:`BOUNDARY_INSIDE_SHARE`) scales every building by its tag over the estimate inside it.
+      ``description`` says which.
+    - Plausibility: ``details`` give the gross density over the area and the densest H3 cell; a
+      warning is logged above :data:`MAX_AREA_DENSITY_PER_KM2` / :data:`MAX_CELL_DENSITY_PER_KM2`.
+
+    Points in buildings are matched within the disc of the footprint's area around its centroid
+    (``read_osm`` keeps no footprint polygons). Known biases: untyped offices without any mapped
+    shop or office still count as homes, and homes in untyped buildings of commercial land use are
+    missed; vacant and second homes count as lived in.
 
     Examples
     --------
@@ -706,6 +866,8 @@ def population_per_node(
             max_snap_m=_BUILDING_SNAP_M if max_snap_m is None else float(max_snap_m),
             level_height_m=float(level_height_m),
             residential=RESIDENTIAL_BUILDINGS if residential is None else residential,
+            context=context,
+            total=None if total is None else float(total),
         )
     else:
         if column is not None:
@@ -1107,6 +1269,156 @@ def _building_levels(b: pd.DataFrame, *, level_height_m: float) -> tuple[np.ndar
     return np.where(np.isfinite(levels), levels, from_height), how
 
 
+def _tag(b: pd.DataFrame, key: str) -> pd.Series:
+    """A tag column as lower-case stripped strings (<NA> where absent), positional index."""
+    if key not in b.columns:
+        return pd.Series(pd.NA, index=range(len(b)), dtype="string")
+    return pd.Series(b[key].to_numpy(dtype=object), dtype="string").str.strip().str.lower()
+
+
+def _activity_points(features) -> np.ndarray:
+    """(n, 2) lon/lat of the OSM points that are shops, offices, crafts, healthcare or amenity premises."""
+    if features is None or len(features) == 0 or "tags" not in features.columns:
+        return np.empty((0, 2))
+    geom = features.geometry.values
+    is_pt = shapely.get_type_id(geom) == 0
+    tags = features["tags"].to_numpy(dtype=object)[is_pt]
+
+    def premises(t) -> bool:
+        if not isinstance(t, dict):
+            return False
+        if any(k in t for k in ACTIVITY_KEYS):
+            return True
+        a = t.get("amenity")
+        return a is not None and a not in AMENITY_NOT_PREMISES
+
+    ok = np.fromiter((premises(t) for t in tags), dtype=bool, count=len(tags))
+    return shapely.get_coordinates(geom[is_pt][ok])
+
+
+def _landuse_of(points_4326: np.ndarray, features) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each building point lies in a residential / a non-residential ``landuse`` polygon."""
+    n = len(points_4326)
+    res, nonres = np.zeros(n, bool), np.zeros(n, bool)
+    if features is None or len(features) == 0 or "tags" not in features.columns or n == 0:
+        return res, nonres
+    geom = features.geometry.values
+    is_poly = np.isin(shapely.get_type_id(geom), (3, 6))
+    values = np.array(
+        [t.get("landuse") if isinstance(t, dict) else None for t in features["tags"].to_numpy(dtype=object)[is_poly]],
+        dtype=object,
+    )
+    for want, out in ((RESIDENTIAL_LANDUSE, res), (NON_RESIDENTIAL_LANDUSE, nonres)):
+        polys = geom[is_poly][np.isin(values, list(want))]
+        if len(polys):
+            hit = shapely.STRtree(polys).query(shapely.points(points_4326), predicate="within")[0]
+            out[hit] = True
+    return res, nonres
+
+
+def _default_levels(kind: pd.Series, levels: np.ndarray, counted: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Levels for buildings without any: per class (houses / others) the median of the tagged buildings
+    of the class counted as homes when there are at least :data:`MIN_TAGGED_FOR_LOCAL_LEVELS`, capped
+    at :data:`MAX_DEFAULT_LEVELS`, else :data:`DEFAULT_LEVELS_BY_TYPE`."""
+    by_type = kind.map(DEFAULT_LEVELS_BY_TYPE).astype(float).to_numpy(na_value=np.nan)
+    house = np.isfinite(by_type)
+    out = np.where(house, by_type, DEFAULT_LEVELS_OTHER)
+    info = {}
+    known = np.isfinite(levels) & counted
+    for name, cls in (("houses", house), ("other", ~house)):
+        tagged = known & cls
+        if tagged.sum() >= MIN_TAGGED_FOR_LOCAL_LEVELS:
+            med = float(min(np.median(levels[tagged]), MAX_DEFAULT_LEVELS))
+            out[cls] = med
+            info[f"default_levels_{name}"] = f"{med:g} (median of {int(tagged.sum())} tagged buildings)"
+        else:
+            info[f"default_levels_{name}"] = (
+                f"by type ({int(tagged.sum())} tagged buildings, fewer than {MIN_TAGGED_FOR_LOCAL_LEVELS})"
+            )
+    return out, info
+
+
+def _street_km(context) -> float | None:
+    """Length of the street ways of an OSM extract, km (None without one)."""
+    wn = getattr(context, "way_nodes", None)
+    if wn is None or len(wn) < 2:
+        return None
+    way = wn["way"].to_numpy()
+    lon, lat = np.radians(wn["lon"].to_numpy(float)), np.radians(wn["lat"].to_numpy(float))
+    same = way[1:] == way[:-1]
+    dx = np.diff(lon) * np.cos((lat[1:] + lat[:-1]) / 2)
+    dy = np.diff(lat)
+    return float((np.hypot(dx, dy)[same]).sum() * 6_371.0088)
+
+
+def _calibration_boundary(context, nodes_crs, hull, pts_xy: np.ndarray, residents: np.ndarray):
+    """The boundary (or place area) with a population tag that calibrates the estimate, as
+    (name, population, inside mask, note), or None; the reasons others were not used are logged."""
+    areas = (getattr(context, "meta", None) or {}).get("population_areas") or []
+    best = None
+    for a in areas:
+        name = a.get("name") or f"{a.get('osm_type')} {a.get('osm_id')}"
+        try:
+            pop = float(str(a.get("population")).replace(",", "").replace(" ", ""))
+        except ValueError:
+            logger.info("population tag %r of %s is not a number; not used", a.get("population"), name)
+            continue
+        if not (math.isfinite(pop) and pop > 0):
+            continue
+        if "members_total" in a and (
+            a["members_found"] < BOUNDARY_MIN_MEMBERS_SHARE * a["members_total"]
+            or a["gap_m"] > BOUNDARY_MAX_GAP_SHARE * a["perimeter_m"]
+        ):
+            continue  # mostly outside the extract: only a few of its ways are in the file
+        poly = gpd.GeoSeries.from_wkb([bytes.fromhex(a["wkb_hex"])], crs="EPSG:4326").to_crs(nodes_crs).values[0]
+        if poly.is_empty or poly.area <= 0:
+            continue
+        share = shapely.area(shapely.intersection(poly, hull)) / poly.area
+        if share < BOUNDARY_INSIDE_SHARE:
+            logger.debug("boundary %s: only %.0f%% inside the network's area; not used", name, 100 * share)
+            continue
+        inside = shapely.contains_xy(poly, pts_xy[:, 0], pts_xy[:, 1])
+        est_inside = float(residents[inside].sum())
+        if est_inside <= 0:
+            continue
+        if best is None or poly.area > best[4]:
+            best = (name, pop, inside, est_inside, poly.area)
+    return best
+
+
+def _plausibility(xy_nodes: np.ndarray, nodes_crs, per_node: np.ndarray, hull) -> dict:
+    """Gross residential density over the network's area and per H3 cell (resolution 8), with a
+    warning above :data:`MAX_AREA_DENSITY_PER_KM2` / :data:`MAX_CELL_DENSITY_PER_KM2`."""
+    area_km2 = float(shapely.area(hull)) / 1e6
+    out: dict = {"area_km2": area_km2}
+    if area_km2 > 0:
+        dens = float(per_node.sum()) / area_km2
+        out["density_per_km2"] = dens
+        if dens > MAX_AREA_DENSITY_PER_KM2:
+            logger.warning(
+                "implausible estimate: %s residents/km² over the whole %.2f km² area, above the densest "
+                "European districts (%s/km²); pass a population grid or a known total=.",
+                f"{dens:,.0f}", area_km2, f"{MAX_AREA_DENSITY_PER_KM2:,.0f}",
+            )
+    try:
+        import h3
+    except ImportError:  # pragma: no cover - h3 is a dependency of the hex layer
+        return out
+    lonlat = gpd.GeoSeries(shapely.points(xy_nodes), crs=nodes_crs).to_crs("EPSG:4326")
+    cells = np.array([h3.latlng_to_cell(y, x, 8) for x, y in zip(lonlat.x, lonlat.y)], dtype=object)
+    sums = pd.Series(per_node).groupby(cells).sum()
+    if len(sums):
+        dens = np.array([v / h3.cell_area(c, unit="km^2") for c, v in sums.items()])
+        out["max_cell_density_per_km2"] = float(dens.max())
+        if dens.max() > MAX_CELL_DENSITY_PER_KM2:
+            logger.warning(
+                "implausible estimate: %d H3 cells (resolution 8) hold more than %s residents/km² (up to %s); "
+                "pass a population grid or a known total=.",
+                int((dens > MAX_CELL_DENSITY_PER_KM2).sum()), f"{MAX_CELL_DENSITY_PER_KM2:,.0f}", f"{dens.max():,.0f}",
+            )
+    return out
+
+
 def _from_buildings(
     nodes: gpd.GeoDataFrame,
     xy: np.ndarray,
@@ -1117,69 +1429,171 @@ def _from_buildings(
     max_snap_m: float,
     level_height_m: float,
     residential,
+    context=None,
+    total: float | None = None,
 ) -> PopulationEstimate:
     from scipy.spatial import cKDTree
 
     n_nodes = len(xy)
     residential = {str(v).strip().lower() for v in residential}
-    kind = buildings["building"].astype("string").str.strip().str.lower()
-    geom = buildings.geometry.values
+    b = buildings.reset_index(drop=True)
+    kind = _tag(b, "building")
+    use = _tag(b, "building:use")
+    geom = b.geometry.values
     type_id = shapely.get_type_id(geom)
     nonempty = ~shapely.is_empty(geom)
     is_poly = np.isin(type_id, (3, 6)) & nonempty
     # points carrying their footprint area (read_osm's buildings); polygons use their own area
-    footprint = np.full(len(buildings), np.nan)
-    if "footprint_m2" in buildings.columns:
-        footprint = pd.to_numeric(buildings["footprint_m2"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    footprint = np.full(len(b), np.nan)
+    if "footprint_m2" in b.columns:
+        footprint = pd.to_numeric(b["footprint_m2"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     is_point = (type_id == 0) & nonempty & np.isfinite(footprint) & (footprint >= 0)
     has_footprint = is_poly | is_point
-    is_res = kind.isin(residential).fillna(False).to_numpy(dtype=bool)
-    keep = is_res & has_footprint
+    geom_m = gpd.GeoSeries(np.where(has_footprint, geom, None), crs=b.crs).to_crs(nodes.crs).values
+    area = np.where(is_poly, shapely.area(geom_m), np.where(is_point, footprint, 0.0))
+    area = np.nan_to_num(area)
+
+    # --- classification: typed homes, typed non-homes, untyped (judged by land use and activities)
+    typed_res = kind.isin(residential).fillna(False).to_numpy(bool) | use.isin(residential).fillna(False).to_numpy(bool)
+    typed_non = (
+        kind.isin(NON_RESIDENTIAL_BUILDINGS).fillna(False).to_numpy(bool) & ~typed_res
+    ) | (use.notna().to_numpy(bool) & ~use.isin(residential | {"mixed", "mixed_use"}).fillna(False).to_numpy(bool))
+    typed_res &= ~typed_non
+    mixed = (kind.isin({"mixed", "mixed_use"}) | use.isin({"mixed", "mixed_use"})).fillna(False).to_numpy(bool)
+    untyped = ~typed_res & ~typed_non
+    # activities on the building itself (its own shop/office/amenity tags) or points inside it
+    amen = _tag(b, "amenity")
+    on_it = amen.notna().to_numpy(bool) & ~amen.isin(AMENITY_NOT_PREMISES).fillna(False).to_numpy(bool)
+    for key in ("shop", "office"):
+        on_it |= _tag(b, key).notna().to_numpy(bool)
+    features = getattr(context, "features", None)
+    cent_m = shapely.get_coordinates(shapely.centroid(geom_m[has_footprint]))
+    cent = np.full((len(b), 2), np.nan)
+    cent[has_footprint] = cent_m
+    acts = _activity_points(features)
+    n_inside = np.zeros(len(b), dtype=np.int64)
+    if len(acts) and has_footprint.any():
+        acts_m = shapely.get_coordinates(
+            gpd.GeoSeries(shapely.points(acts), crs="EPSG:4326").to_crs(nodes.crs).values
+        )
+        radius = np.sqrt(area[has_footprint] / np.pi)  # the disc of the footprint's area
+        n_inside[has_footprint] = cKDTree(acts_m).query_ball_point(cent_m, r=radius, return_length=True)
+    activities = on_it | (n_inside > 0) | mixed
+    pts_4326 = np.full((len(b), 2), np.nan)
+    if has_footprint.any():
+        pts_4326[has_footprint] = shapely.get_coordinates(
+            gpd.GeoSeries(shapely.points(cent_m), crs=nodes.crs).to_crs("EPSG:4326").values
+        )
+    lu_res, lu_non = np.zeros(len(b), bool), np.zeros(len(b), bool)
+    lu_res[has_footprint], lu_non[has_footprint] = _landuse_of(pts_4326[has_footprint], features)
+    untyped_home = untyped & (lu_res | (~lu_non & ~activities))
+    counted = (typed_res | untyped_home) & has_footprint
+    ground_lost = counted & activities
+
     details: dict = {
-        "label": "buildings",
-        "buildings_total": len(buildings),
-        "buildings_non_residential": int((~is_res).sum()),
-        "buildings_not_polygons": int((is_res & ~has_footprint).sum()),
+        "label": "OSM buildings",
+        "method": (
+            f"footprint x residential levels / {floor_area_per_resident_m2:g} m² gross floor area per resident"
+        ),
+        "buildings_total": len(b),
+        "buildings_non_residential": int((~(typed_res | untyped_home)).sum()),
+        "buildings_typed_non_residential": int(typed_non.sum()),
+        "buildings_untyped": int(untyped.sum()),
+        "buildings_untyped_counted": int((untyped_home & has_footprint).sum()),
+        "buildings_with_activities": int((counted & activities).sum()),
+        "buildings_not_polygons": int(((typed_res | untyped_home) & ~has_footprint).sum()),
         "floor_area_per_resident_m2": floor_area_per_resident_m2,
     }
-    if not keep.any():
+    if isinstance(getattr(context, "source", None), str):
+        details["file"] = context.source
+
+    # --- sparse buildings: refuse rather than invent residents
+    street_km = _street_km(context)
+    if street_km:
+        per_km = float(area[has_footprint].sum()) / street_km
+        details.update(street_km=street_km, footprint_m2_per_street_km=per_km)
+        if per_km < MIN_FOOTPRINT_M2_PER_STREET_KM:
+            msg = (
+                f"the buildings are too sparse to estimate residents: {per_km:,.0f} m² of building "
+                f"footprint per km of street ({int(has_footprint.sum()):,} buildings, {street_km:,.1f} km of "
+                f"streets), far below the {MIN_FOOTPRINT_M2_PER_STREET_KM:,.0f} m²/km of even a thinly built "
+                "suburb: most buildings are not mapped here. Pass a population grid or raster "
+                "(population=/grid=, e.g. WorldPop or GHSL), or the known number of residents (total=; CLI "
+                "--population-total)."
+            )
+            if total is None:
+                raise PopulationError(msg)
+            logger.warning("%s Sharing total=%s over them anyway.", msg, f"{total:,.0f}")
+
+    if not counted.any():
         seen = kind.value_counts(dropna=False).head(8)
         seen_s = ", ".join(f"{k}={v}" for k, v in seen.items()) or "none"
         raise PopulationError(
-            f"none of the {len(buildings)} buildings is a residential footprint (a polygon, or a "
+            f"none of the {len(b)} buildings is a residential footprint (a polygon, or a "
             f"point with footprint_m2; building values seen: {seen_s}); the estimate would be 0 "
             "residents. Give residential footprints, pass residential={...} with the values that "
             "mean homes here, or use a population grid."
         )
 
-    rows = np.flatnonzero(keep)
-    res = buildings.iloc[rows]
-    res_geom = gpd.GeoSeries(res.geometry.values, crs=buildings.crs).to_crs(nodes.crs).values
-    area = np.where(is_poly[rows], shapely.area(res_geom), footprint[rows])
-    levels, how = _building_levels(res.reset_index(drop=True), level_height_m=level_height_m)
-    known = np.isfinite(levels)
+    rows = np.flatnonzero(counted)
+    levels_all, how_all = _building_levels(b, level_height_m=level_height_m)
+    levels, how = levels_all[rows], how_all[rows]
     if default_levels is None:
-        default_levels = float(np.median(levels[known])) if known.any() else _FALLBACK_LEVELS
-    levels = np.where(known, levels, float(default_levels))
-    residents = area * levels / floor_area_per_resident_m2
+        defaults, info = _default_levels(kind.iloc[rows].reset_index(drop=True), levels, np.ones(len(rows), bool))
+        details.update(info)
+    else:
+        defaults = np.full(len(rows), float(default_levels))
+        details["default_levels"] = float(default_levels)
+    levels = np.where(np.isfinite(levels), levels, defaults)
+    res_levels = np.where(ground_lost[rows], np.maximum(levels - 1.0, 0.0), levels)
+    residents = area[rows] * res_levels / floor_area_per_resident_m2
 
-    cent = shapely.get_coordinates(shapely.centroid(res_geom))
-    dist, nearest = cKDTree(xy).query(cent, k=1)
+    xy_b = cent[rows]
+    dist, nearest = cKDTree(xy).query(xy_b, k=1)
     ok = dist <= max_snap_m
-    per_node = np.bincount(nearest[ok], weights=residents[ok], minlength=n_nodes).astype(float)
     details.update(
-        buildings_used=int(keep.sum()),
+        buildings_used=int(counted.sum()),
+        buildings_ground_floor_not_homes=int(ground_lost.sum()),
         buildings_levels_tagged=int((how == 0).sum()),
         buildings_levels_from_height=int((how == 1).sum()),
         buildings_default_levels=int((how == -1).sum()),
-        default_levels=float(default_levels),
-        floor_area_m2=float((area * levels).sum()),
+        floor_area_m2=float((area[rows] * res_levels).sum()),
+    )
+
+    # --- calibration to a population tag of a boundary lying within the network's area
+    hull = shapely.buffer(shapely.convex_hull(shapely.multipoints(xy)), 100.0)
+    if total is None and context is not None:
+        best = _calibration_boundary(context, nodes.crs, hull, xy_b, residents)
+        if best is not None:
+            name, pop, inside, est_inside, _ = best
+            factor = pop / est_inside
+            details.update(
+                residents_before_calibration=float(residents.sum()),
+                calibration_factor=factor,
+                calibration_boundary=name,
+                calibration_population=pop,
+                buildings_in_boundary=int(inside.sum()),
+            )
+            details["calibration"] = (
+                f"calibrated to {name}'s population tag {pop:,.0f} (x{factor:.3g} on the "
+                f"{est_inside:,.0f} estimated inside it)"
+            )
+            residents = residents * factor
+
+    per_node = np.bincount(nearest[ok], weights=residents[ok], minlength=n_nodes).astype(float)
+    details.update(
         residents_total=float(residents.sum()),
         buildings_unreached=int((~ok).sum()),
         residents_unreached=float(residents[~ok].sum()),
         max_snap_m=float(max_snap_m),
         residents_assigned=float(per_node.sum()),
     )
+    if details["buildings_default_levels"]:
+        logger.info(
+            "%d of %d residential buildings have no levels or height tag; default levels used (%s).",
+            details["buildings_default_levels"], len(rows),
+            "; ".join(f"{k}: {v}" for k, v in details.items() if k.startswith("default_levels")),
+        )
     if details["buildings_unreached"]:
         logger.warning(
             "%d residential buildings (%s residents) are farther than max_snap_m=%g m from any "
@@ -1190,12 +1604,13 @@ def _from_buildings(
         )
     if per_node.sum() <= 0:
         why = (
-            f"all {int(keep.sum())} residential buildings are farther than max_snap_m={max_snap_m:g} m "
+            f"all {int(counted.sum())} residential buildings are farther than max_snap_m={max_snap_m:g} m "
             "from the street nodes (buildings of another area, or a wrong CRS?)"
             if residents.sum() > 0
             else "the residential footprints have no area"
         )
         raise PopulationError(f"the buildings give 0 residents: {why}.")
+    details.update(_plausibility(xy, nodes.crs, per_node, hull))
     series = pd.Series(per_node, index=nodes.index.copy(), name="population", dtype=float)
     return PopulationEstimate(per_node=series, source="buildings", total=float(per_node.sum()), details=details)
 
@@ -1233,5 +1648,6 @@ def _rescale(est: PopulationEstimate, total: float) -> PopulationEstimate:
         )
     factor = total / est.total
     details = dict(est.details, scale_factor=factor, total_before_scaling=est.total)
+    details["calibration"] = f"scaled to the given total {total:,.0f} (x{factor:.3g})"
     per_node = est.per_node * factor
     return PopulationEstimate(per_node=per_node, source=est.source, total=float(per_node.sum()), details=details)

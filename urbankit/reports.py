@@ -176,6 +176,7 @@ def area_overview(
         column=population_column,
         buildings=extract.buildings if population is None and len(extract.buildings) else None,
         node_population=extract.meta.get("node_population") if population is None else None,
+        context=extract,
     )
     return AreaOverview(extract=extract, networks=nets, destinations=dest, population=pop, taxonomy=tax)
 

@@ -2705,6 +2705,7 @@ def superblocks_scenario(
     metrics: bool = True,
     n_jobs: int | None = None,
     find_kwargs: dict | None = None,
+    population_total: float | None = None,
 ) -> Scenario:
     """The whole superblock scenario of an area in one call (what the report and CLI run).
 
@@ -2761,6 +2762,8 @@ def superblocks_scenario(
         column=population_column,
         buildings=buildings if population is None and buildings is not None and len(buildings) else None,
         node_population=extract.meta.get("node_population") if population is None else None,
+        context=extract,
+        total=population_total,
     )
     try:
         dest = find_destinations(extract)
