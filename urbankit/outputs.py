@@ -150,7 +150,17 @@ def input_files(acc) -> dict:
 
 
 def _write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
-    gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", index=False)
+    """Write one layer through pyogrio's Arrow path (about twice as fast as feature by feature; same
+    layer content: columns, types, values, geometry and CRS). A frame Arrow cannot convert (an object
+    column of mixed types) is written feature by feature instead."""
+    import pyarrow as pa
+    import pyogrio
+
+    try:
+        pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", use_arrow=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        logger.info("layer %s not written through Arrow (%s); writing it feature by feature", layer, exc)
+        gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", index=False)
 
 
 @contextlib.contextmanager
