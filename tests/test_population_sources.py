@@ -61,7 +61,7 @@ def raster_over(nodes, crs, res, *, margin_cells=3, seed=0):
     width = int(np.ceil((maxx - x0) / res)) + margin_cells
     height = int(np.ceil((y1 - miny) / res)) + margin_cells
     rng = np.random.default_rng(seed)
-    values = rng.uniform(0, 50, size=(height, width)).round(2)
+    values = rng.uniform(0, 50, size=(height, width)).round(2).astype("float32").astype(float)  # as stored
     values[rng.random((height, width)) < 0.2] = 0.0
     mid_r, mid_c = height // 2, width // 2
     values[mid_r, mid_c:mid_c + 2] = -9999.0  # nodata
@@ -70,10 +70,13 @@ def raster_over(nodes, crs, res, *, margin_cells=3, seed=0):
     return values, Affine(res, 0, x0, 0, -res, y1)
 
 
-def expected_in_area(values, transform, raster_crs, nodes):
-    """Residents of the positive cells inside the convex hull of the nodes, each cell counted by the share of its
-    area inside (measured in the nodes' CRS): shapely boxes from the transform, independent of urbankit."""
+def expected_in_area(values, transform, raster_crs, nodes, buffer_m=0.0):
+    """Residents of the positive cells inside the convex hull of the nodes (grown by ``buffer_m``), each cell
+    counted by the share of its area inside (measured in the nodes' CRS): shapely boxes from the transform,
+    independent of urbankit."""
     hull = shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(nodes.geometry.values)))
+    if buffer_m:
+        hull = hull.buffer(buffer_m)
     total, boxes, pops = 0.0, [], []
     res_x, res_y = transform.a, -transform.e
     for r, c in zip(*np.nonzero(np.nan_to_num(values, nan=0.0) > 0)):
@@ -113,6 +116,17 @@ def test_raster_conserves_residents_in_area(tmp_path, city, crs, res):
     # nodata, NaN and negative cells inside the area are ignored and counted
     assert d["raster_cells_nodata"] >= 3 and d["raster_cells_negative"] == 1
     assert d["raster_residents_negative_ignored"] == pytest.approx(7.5)
+
+
+def test_raster_area_grown_by_extent_buffer(tmp_path, city):
+    values, transform = raster_over(city, "ESRI:54009", 100.0, margin_cells=6, seed=11)
+    path = write_raster(tmp_path / "ghsl.tif", values, transform, "ESRI:54009", nodata=-9999.0)
+    expected, _, _ = expected_in_area(values, transform, "ESRI:54009", city, buffer_m=250.0)
+    est = population_per_node(city, grid=path, extent_buffer_m=250.0)
+    assert est.details["raster_residents_in_area"] == pytest.approx(expected, rel=1e-6)
+    assert expected > expected_in_area(values, transform, "ESRI:54009", city)[0] * 1.2
+    d = est.details
+    assert d["residents_assigned"] + d["residents_unreached"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_raster_assigns_like_a_grid_of_its_cut_cells(tmp_path, city):

@@ -173,20 +173,29 @@ def read_population_raster(
                 f"population raster {str(path)!r} has no CRS; set the one its coordinates are in, e.g. "
                 "`gdal_edit.py -a_srs EPSG:4326 file.tif` (WorldPop) or `-a_srs ESRI:54009` (GHSL)."
             )
-        raster_crs = CRS.from_user_input(src.crs.to_wkt())
+        try:
+            raster_crs = CRS.from_user_input(src.crs.to_wkt())
+        except Exception as exc:  # pyproj.exceptions.CRSError on local or broken definitions
+            raise CRSError(
+                f"population raster {str(path)!r} has a CRS that cannot be used ({exc}); set the one its "
+                "coordinates are in, e.g. `gdal_edit.py -a_srs EPSG:4326 file.tif`."
+            ) from exc
+        if src.count > 1:
+            logger.warning("population raster %s has %d bands; band 1 is read as residents.", path.name, src.count)
         full = Window(0, 0, src.width, src.height)
         if area is not None:
             if area_crs is None:
                 raise ValueError("read_population_raster: area needs area_crs")
             b = _area_bounds_in(area, area_crs, raster_crs)
             res = max(abs(src.transform.a), abs(src.transform.e))
-            win = from_bounds(b[0] - res, b[1] - res, b[2] + res, b[3] + res, transform=src.transform)
-            win = win.round_offsets(op="floor").round_lengths(op="ceil")
-            try:
-                win = win.intersection(full)
-            except rasterio.errors.WindowError:  # no overlap
-                win = None
-            if win is None or win.width <= 0 or win.height <= 0:
+            frac = from_bounds(b[0] - res, b[1] - res, b[2] + res, b[3] + res, transform=src.transform)
+            # whole cells covering the fractional window, clipped to the raster
+            c0 = max(int(np.floor(frac.col_off)), 0)
+            r0 = max(int(np.floor(frac.row_off)), 0)
+            c1 = min(int(np.ceil(frac.col_off + frac.width)), src.width)
+            r1 = min(int(np.ceil(frac.row_off + frac.height)), src.height)
+            win = Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
+            if win is None:
                 rb = gpd.GeoSeries([shapely.box(*src.bounds)], crs=raster_crs).to_crs("EPSG:4326").total_bounds
                 ab = gpd.GeoSeries([area], crs=area_crs).to_crs("EPSG:4326").total_bounds
                 raise PopulationError(
