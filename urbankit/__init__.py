@@ -37,7 +37,7 @@ from .destinations import Service, Taxonomy, destinations, destinations_summary,
 from .ingest import OSMExtract, load, read_graphml, read_osm
 from .isochrones import isochrones
 from .networks import MODES, StreetNetwork, build_network
-from .opportunities import aggregate
+from .opportunities import aggregate, opportunities
 from .population import PopulationEstimate, population_per_node, read_population_grid
 from .outputs import write_accessibility_gpkg
 from .zones import to_hex, to_zones
@@ -79,6 +79,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Accessibility",
     "aggregate",
+    "opportunities",
     "WhatIf",
     "accessibility",
     "compare_groups",

@@ -591,6 +591,9 @@ class Accessibility:
     completeness: gpd.GeoDataFrame | None = None
     #: input files the result was computed from (what -> path); writers refuse to overwrite them
     input_files: dict = field(default_factory=dict)
+    #: ``attrs`` of :func:`urbankit.opportunities.opportunities` when opportunities were given (columns,
+    #: totals, E2SFCA zones, notes); their per-node columns are in :attr:`nodes`
+    opportunities_info: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         pop = f", {self.population_description}" if self.population_description else ""
@@ -664,6 +667,21 @@ class Accessibility:
         out.attrs["missing_services"] = self.missing_services
         out.attrs["missing_functions"] = self.missing_functions
         return out[["function"] + [c for c in out.columns if c not in ("function", "note")] + ["note"]]
+
+    def opportunity_summary(self, *, at_least=None) -> pd.DataFrame:
+        """Population-weighted opportunities reached, per opportunity column and threshold.
+
+        "The median resident reaches N jobs within 30 minutes", the share of residents reaching at
+        least ``at_least`` (default 10 % of the column's total), the Gini of opportunities reached over
+        residents and the median 2SFCA ratio: see :func:`urbankit.opportunities.opportunity_summary`.
+        Empty when the analysis had no ``opportunities=``.
+        """
+        from .opportunities import opportunity_summary
+
+        info = self.opportunities_info
+        return opportunity_summary(
+            self.nodes, info.get("columns", []), self.minutes, totals=info.get("opportunities"), at_least=at_least
+        )
 
     def residents_within(self, minutes: float) -> float:
         """Share of residents (populated nodes) reaching all functions within ``minutes`` (a threshold).
@@ -1279,6 +1297,8 @@ def x_minute_city(
     k: int = 1,
     engine: str | None = None,
     population_total: float | None = None,
+    opportunities=None,
+    opportunity_columns: list[str] | None = None,
 ) -> Accessibility:
     """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
 
@@ -1289,6 +1309,12 @@ def x_minute_city(
     :mod:`urbankit.engines`; default the faster one). ``population_total`` (residents) calibrates
     the estimate to a known total (it replaces a boundary's ``population`` tag); the result's
     ``population_description`` says in one sentence where the residents come from.
+
+    With ``opportunities`` (weighted points, polygons, hexagons or a raster: a GeoDataFrame or file,
+    see :func:`urbankit.opportunities.opportunities`) the nodes also carry, per opportunity column
+    (``opportunity_columns``, default every numeric one), the cumulative opportunities within each
+    threshold, the gravity-weighted opportunities and the 2SFCA/E2SFCA ratios with these residents as
+    demand; :meth:`Accessibility.opportunity_summary` gives the population-weighted figures.
 
     Examples
     --------
@@ -1322,11 +1348,22 @@ def x_minute_city(
     acc = accessibility(
         network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
     )
+    if opportunities is not None:
+        from .opportunities import opportunities as opportunities_per_node
+
+        opp = opportunities_per_node(
+            network, opportunities, minutes=mins, population=pop, columns=opportunity_columns, engine=engine
+        )
+        acc.nodes = acc.nodes.join(opp.drop(columns=opp.geometry.name))
+        acc.opportunities_info = dict(opp.attrs)
+    elif opportunity_columns is not None:
+        raise InvalidOptionError("opportunity_columns needs opportunities=... (the file or GeoDataFrame they are in).")
     acc.completeness = data_completeness(network, dest, extract.buildings if len(extract.buildings) else None)
     # absolute now, so a later change of the working folder does not hide them from the writers
     acc.input_files = {
         what: str(Path(v).expanduser().resolve()) if Path(v).expanduser().exists() else v
-        for what, v in (("source", source), ("population", population), ("taxonomy", taxonomy))
+        for what, v in (("source", source), ("population", population), ("taxonomy", taxonomy),
+                        ("opportunities", opportunities))
         if isinstance(v, (str, os.PathLike))
     }
     return acc
