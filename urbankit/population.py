@@ -1458,8 +1458,8 @@ def _from_buildings(
     typed_non = (
         kind.isin(NON_RESIDENTIAL_BUILDINGS).fillna(False).to_numpy(bool) & ~typed_res
     ) | (use.notna().to_numpy(bool) & ~use.isin(residential | {"mixed", "mixed_use"}).fillna(False).to_numpy(bool))
-    typed_res &= ~typed_non
     mixed = (kind.isin({"mixed", "mixed_use"}) | use.isin({"mixed", "mixed_use"})).fillna(False).to_numpy(bool)
+    typed_res = (typed_res | mixed) & ~typed_non
     untyped = ~typed_res & ~typed_non
     # activities on the building itself (its own shop/office/amenity tags) or points inside it
     amen = _tag(b, "amenity")
