@@ -621,6 +621,9 @@ def read_osm(
     Returns
     -------
     OSMExtract
+        With ``settings.use_cache`` (default) what was read is kept in ``settings.cache_folder``
+        (data only, see :mod:`urbankit._readcache`), keyed by the file's content, the options and
+        urbankit's code: reading the same content again loads it instead of parsing the file.
 
     Raises
     ------
@@ -640,6 +643,14 @@ def read_osm(
     True
     """
     path = _check_file(path, OSM_SUFFIXES)
+    from . import _readcache
+
+    # an earlier read of the same content with the same options (urbankit._readcache: data only, hash checked)
+    sha256 = file_sha256(path) if settings.use_cache else None
+    if sha256 is not None:
+        cached = _readcache.load_extract(sha256, path, poi_keys=poi_keys, buildings=buildings, guard=_read_guard(path))
+        if cached is not None:
+            return cached
     if not path.name.lower().endswith(".pbf"):
         _check_duplicate_nodes(path)
     try:
@@ -654,6 +665,8 @@ def read_osm(
             sorted_path = _sorted_copy(path, Path(tmp) / "sorted.osm.pbf")
             extract = _parse_osm(sorted_path, path, poi_keys=poi_keys, buildings=buildings)
     logger.info("read %s", extract)
+    if sha256 is not None and extract.sha256 == sha256:  # (not when the file changed while it was read)
+        _readcache.store_extract(extract, poi_keys=poi_keys, buildings=buildings)
     return extract
 
 
