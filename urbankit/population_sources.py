@@ -551,7 +551,8 @@ def node_points_estimate(nodes: gpd.GeoDataFrame, xy: np.ndarray, points: gpd.Ge
     unreached = rest & ~snapped
     attrs = points.attrs
     details = {
-        "label": f"edge population of {attrs.get('source', 'the GraphML network')!r}",
+        "label": f"edge population of {Path(str(attrs.get('source', 'the GraphML network'))).name!r}",
+        "input": attrs.get("source"),
         "method": "each street's (tessellation cell's) residents counted once, half to each end node",
         "counted_by": attrs.get("counted_by"),
         "streets_or_cells": attrs.get("streets_or_cells"),
