@@ -90,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
         help="known number of residents: calibrates the estimate (replaces an OSM boundary's population tag)",
     )
     a.add_argument("--taxonomy", default=None, help="taxonomy TOML file or preset (fifteen-minute, nine-categories)")
+    a.add_argument(
+        "--opportunities", default=None, metavar="FILE",
+        help="weighted points, polygons, H3 table (CSV lon/lat or H3 ids) or raster of jobs, school places, ...: "
+        "adds cumulative, gravity, 2SFCA and E2SFCA columns to the nodes layer",
+    )
+    a.add_argument(
+        "--opportunity-columns", nargs="+", default=None, metavar="COLUMN",
+        help="opportunity columns of --opportunities (default: every numeric column)",
+    )
     a.add_argument("--hex-resolution", type=int, default=9, help="H3 resolution of the hex layer (default 9)")
     a.add_argument(
         "--engine", choices=("pandana", "scipy"), default=None,
@@ -174,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 
             refuse_overwriting_inputs(
                 args.out,
-                {"source": args.source, "--population": args.population, "--taxonomy": args.taxonomy},
+                {"source": args.source, "--population": args.population, "--taxonomy": args.taxonomy,
+                 "--opportunities": args.opportunities},
                 option="--out",
             )
             minutes = [int(m) if float(m).is_integer() else m for m in args.minutes]
@@ -187,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                 taxonomy=args.taxonomy,
                 engine=args.engine,
                 population_total=args.population_total,
+                opportunities=args.opportunities,
+                opportunity_columns=args.opportunity_columns,
             )
             acc.to_gpkg(args.out, hex_resolution=args.hex_resolution)
             total = acc.nodes["population"].sum()
@@ -203,6 +215,15 @@ def main(argv: list[str] | None = None) -> int:
                 if acc.missing_functions:
                     text += f" (no destination of {', '.join(acc.missing_functions)} in the area)"
                 print(f"  residents within {m:g} min of all {nf} functions ({args.mode}): {text}")
+            for row in acc.opportunity_summary().itertuples():
+                if not np.isfinite(row.median):
+                    print(f"  {row.column} within {row.minutes:g} min: not computable ({row.note})")
+                    continue
+                print(f"  median resident reaches {row.median:,.0f} {row.column} within {row.minutes:g} min "
+                      f"({args.mode}; of {row.total:,.0f}); {row.share_at_least:.1%} of residents reach at least "
+                      f"{row.at_least:,.0f}; Gini " + (f"{row.gini:.2f}" if np.isfinite(row.gini) else "n/a (nobody reaches any)"))
+            for note in acc.opportunities_info.get("notes", []):
+                print(f"  note: {note}")
             print(f"wrote {args.out}")
         elif args.command == "superblocks":
             from ._errors import InvalidOptionError
