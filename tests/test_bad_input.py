@@ -449,7 +449,7 @@ def test_nonsensical_building_levels():
         geometry=[box(430_000 + 20 * i, 4_580_010, 430_010 + 20 * i, 4_580_020) for i in range(len(values))],
         crs="EPSG:32631",
     )
-    est = urbankit.population_per_node(nodes, buildings=b, default_levels=2)
+    est = urbankit.population_per_node(nodes, buildings=b, default_levels=2, floor_area_per_resident_m2=40)
     # every value is unusable: 7 buildings of 100 m2 x 2 default levels / 40 m2
     assert est.details["buildings_default_levels"] == len(values)
     assert est.total == pytest.approx(len(values) * 100 * 2 / 40)
