@@ -38,8 +38,8 @@ from .ingest import OSMExtract, load, read_graphml, read_osm
 from .isochrones import isochrones
 from .networks import MODES, StreetNetwork, build_network
 from .opportunities import aggregate, opportunities
-from .population import PopulationEstimate, population_per_node, read_population_grid
 from .outputs import write_accessibility_gpkg
+from .population import PopulationEstimate, population_per_node, read_population_grid
 from .zones import to_hex, to_zones
 
 __version__ = "0.1.0"

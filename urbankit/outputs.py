@@ -67,7 +67,8 @@ def edges_layer(acc) -> gpd.GeoDataFrame:
     """The ``edges`` layer of the accessibility's network (EPSG:4326)."""
     e = acc.network.edges
     cols = [c for c in _EDGE_COLUMNS if c in e.columns]
-    return gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs).to_crs("EPSG:4326")
+    out = gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs)
+    return out.to_crs("EPSG:4326")
 
 
 def pois_layer(acc) -> gpd.GeoDataFrame:
