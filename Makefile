@@ -12,6 +12,7 @@ help:
 	@echo "make test        set up .venv and run the whole test suite"
 	@echo "make lab         start JupyterLab on notebooks/ with the project's kernel"
 	@echo "make bench-load  time and peak memory of loading the embedded cities"
+	@echo "make bench-cli   urbankit accessibility (cold, warm) vs the plain script, whole processes"
 	@echo "make bench-large time and peak memory of the accessibility analysis of a ~1M-node grid"
 	@echo "make test-fuzz   fuzz the OSM loaders with mutated files for FUZZ_SECONDS (default 120)"
 
@@ -45,6 +46,7 @@ bench-load: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet cityseer py-spy
 	$(BIN)/python benchmarks/bench_accessibility.py
+	$(BIN)/python benchmarks/bench_cli.py
 
 .PHONY: bench-large test-fuzz
 FUZZ_SECONDS ?= 120
@@ -62,3 +64,7 @@ clean-venv:
 .PHONY: bench-superblocks
 bench-superblocks: $(STAMP)
 	$(BIN)/python benchmarks/bench_superblocks.py
+
+.PHONY: bench-cli
+bench-cli: $(STAMP)
+	$(BIN)/python benchmarks/bench_cli.py
