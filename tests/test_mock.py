@@ -181,7 +181,7 @@ def test_buildings_block_footprints():
     area = b.to_crs(ex.meta["utm_crs"]).area
     assert np.allclose(area, 80.0 * 80.0, atol=1e-3)
     net = uk.build_network(ex, "walk", cache=False)
-    pop = uk.population_per_node(net.nodes, buildings=b)
+    pop = uk.population_per_node(net.nodes, buildings=b, floor_area_per_resident_m2=40.0)
     # 12 blocks x 6400 m2 x 5 levels / 40 m2 per resident
     assert pop.per_node.sum() == pytest.approx(12 * 6400 * 5 / 40.0, rel=1e-6)
     assert len(grid_extract(4, 3).buildings) == 0
