@@ -285,6 +285,8 @@ def test_x_minute_city_and_cli(tmp_path, capsys):
     w = nodes["population"].to_numpy()
     med = _weighted_median(nodes["jobs_15min"].to_numpy()[w > 0], w[w > 0])
     assert f"median resident reaches {med:,.0f} jobs within 15 min" in printed
+    with pytest.raises(InvalidOptionError, match="opportunity_columns needs opportunities="):
+        uk.x_minute_city("monaco", minutes=[10], opportunity_columns=["jobs"])
     # a column without opportunities: refused, nothing written
     jobs.assign(jobs=0.0).to_file(tmp_path / "zero.geojson")
     out2 = tmp_path / "z.gpkg"

@@ -1345,19 +1345,21 @@ def x_minute_city(
         context=extract,
         total=population_total,
     )
-    acc = accessibility(
-        network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
-    )
-    if opportunities is not None:
+    opp = None
+    if opportunities is not None:  # before the minutes: a bad opportunities input fails fast
         from .opportunities import opportunities as opportunities_per_node
 
         opp = opportunities_per_node(
             network, opportunities, minutes=mins, population=pop, columns=opportunity_columns, engine=engine
         )
-        acc.nodes = acc.nodes.join(opp.drop(columns=opp.geometry.name))
-        acc.opportunities_info = dict(opp.attrs)
     elif opportunity_columns is not None:
         raise InvalidOptionError("opportunity_columns needs opportunities=... (the file or GeoDataFrame they are in).")
+    acc = accessibility(
+        network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
+    )
+    if opp is not None:
+        acc.nodes = acc.nodes.join(opp.drop(columns=opp.geometry.name))
+        acc.opportunities_info = dict(opp.attrs)
     acc.completeness = data_completeness(network, dest, extract.buildings if len(extract.buildings) else None)
     # absolute now, so a later change of the working folder does not hide them from the writers
     acc.input_files = {
