@@ -135,7 +135,13 @@ def to_hex(acc, resolution: int = 9) -> gpd.GeoDataFrame:
     lon, lat = ll.x.to_numpy(), ll.y.to_numpy()
     cells = [h3.latlng_to_cell(la, lo, res) for la, lo in zip(lat, lon)]
     table = aggregate_nodes(acc, pd.Series(cells, index=acc.nodes.index))
-    polys = [shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(c)]) for c in table.index]
+    # all hexagons at once (a pentagon or a distorted cell may have other than 6 vertices)
+    bounds = [h3.cell_to_boundary(c) for c in table.index]
+    sizes = np.fromiter(map(len, bounds), dtype=np.int64, count=len(bounds))
+    latlng = np.array([v for b in bounds for v in b], dtype=float).reshape(-1, 2)
+    polys = []
+    if len(bounds):
+        polys = shapely.polygons(shapely.linearrings(latlng[:, ::-1], indices=np.repeat(np.arange(len(bounds)), sizes)))
     table.index.name = "h3"
     return gpd.GeoDataFrame(table, geometry=polys, crs="EPSG:4326")
 
