@@ -226,8 +226,14 @@ def test_honesty_zero_opportunities_and_no_population():
     assert any("no population given" in n for n in out.attrs["notes"])
     zero = pd.Series(0.0, index=net.nodes.index)
     out = uk.opportunities(net, pts, minutes=[3], columns=["jobs"], population=zero)
+    assert not any("lie more than" in n for n in out.attrs["notes"])
     assert out["jobs_2sfca_3min"].isna().all()
     assert any("no residents on this network" in n for n in out.attrs["notes"])
+    far = pts.iloc[:2].copy()
+    far["geometry"] = far.geometry.translate(5000, 0)  # 5 km east of the grid: about an hour on foot
+    out = uk.opportunities(net, pd.concat([pts, far]), minutes=[3], columns=["jobs"])
+    total_far = far["jobs"].sum()
+    assert f"jobs: {total_far:,.6g} of {pts['jobs'].sum() + total_far:,.6g} lie more than 3 min" in " ".join(out.attrs["notes"])
     from urbankit.opportunities import opportunity_summary  # without residents: NaN, not 0
 
     nodes = out.assign(population=0.0)

@@ -329,6 +329,13 @@ def opportunities(
         )
     out = {}
     snapped = snap_destinations(network, points[[points.geometry.name]]).reset_index(drop=True)
+    far = snapped["snap_min"].to_numpy() > R
+    if far.any():
+        for c in cols:
+            notes.append(
+                f"{c}: {points[c].to_numpy()[far].sum():,.6g} of {totals[c]:,.6g} lie more than {R:g} min on foot from "
+                f"the nearest street node ({int(far.sum())} locations outside the network's area): no node reaches them"
+            )
     pairs = None
     if not no_demand:
         table = pd.DataFrame({"node_id": snapped["node_id"].to_numpy(), "snap_min": snapped["snap_min"].to_numpy()})
