@@ -220,8 +220,13 @@ class PopulationEstimate:
         ``buildings_total``, ``buildings_used``, ``buildings_non_residential``,
         ``buildings_not_polygons`` (residential rows without a footprint: neither a polygon nor a
         point with ``footprint_m2``), ``buildings_levels_tagged``, ``buildings_levels_from_height``,
-        ``buildings_default_levels``, ``default_levels``, ``buildings_unreached`` /
-        ``residents_unreached``, ``residents_assigned``. ``scale_factor`` when rescaled to
+        ``buildings_default_levels``, ``default_levels_houses`` / ``default_levels_other`` (or
+        ``default_levels`` when given), ``buildings_typed_non_residential``, ``buildings_untyped`` /
+        ``buildings_untyped_counted``, ``buildings_ground_floor_not_homes``, ``street_km`` /
+        ``footprint_m2_per_street_km`` (with a context), ``calibration_*`` (with a boundary tag),
+        ``density_per_km2`` / ``max_cell_density_per_km2``, ``buildings_unreached`` /
+        ``residents_unreached``, ``residents_assigned``. ``file``, ``method`` and ``calibration``
+        back the properties of the same names; :attr:`description` states them in one sentence. ``scale_factor`` when rescaled to
         ``total``. Input residents are conserved: ``residents_total == residents_assigned +
         residents_unreached (+ residents_outside_extent)``.
     """
