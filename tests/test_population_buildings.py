@@ -406,3 +406,36 @@ def test_unseen_fixtures_give_plausible_densities(name):
     assert 0 < est.details["density_per_km2"] < MAX_AREA_DENSITY_PER_KM2
     assert est.details["footprint_m2_per_street_km"] > 0
     assert est.description.startswith(f"residents: {est.total:,.0f}, estimated from")
+
+
+def test_clipped_boundary_is_rebuilt_from_the_ways_present(tmp_path):
+    """A relation whose southern side is missing from the file (a clipped extract) is closed by a straight
+    line; ingest says how much was guessed, and the population estimate only trusts mostly complete ones."""
+    t = _town_with([{"building": "apartments", "building:levels": "4"}] * 6)
+    x0, x1, y0, y1 = -30.0, 5 * SPACING_M + SIDE_M + 30, 10.0, 80.0
+    corners = [t.node(x0, y0), t.node(x1, y0), t.node(x1, y1), t.node(x0, y1)]
+    sides = []
+    for a, b in zip(corners, corners[1:] + corners[:1]):
+        w = t._id()
+        t.ways[w] = ([a, b], {"boundary": "administrative"})
+        sides.append(w)
+    missing = t._id()  # a fifth member way that is not in the file
+    t.relation([*sides[1:], missing], {"boundary": "administrative", "name": "Clipped", "population": "900"})
+    t.relation(sides[1:], {"boundary": "administrative", "name": "Open", "population": "800"})
+    ex = t.read(tmp_path)
+    areas = {a["name"]: a for a in ex.meta["population_areas"]}
+    clipped = areas["Clipped"]
+    assert (clipped["members_found"], clipped["members_total"]) == (3, 4)
+    assert clipped["gap_m"] == pytest.approx(x1 - x0, rel=0.01)  # the southern side, closed straight
+    assert clipped["perimeter_m"] == pytest.approx(2 * (x1 - x0) + 2 * (y1 - y0), rel=0.01)
+    poly = shapely.from_wkb(bytes.fromhex(clipped["wkb_hex"]))
+    lon0, lat0 = _ll(x0, y0)
+    lon1, lat1 = _ll(x1, y1)
+    assert poly.area == pytest.approx((lon1 - lon0) * (lat1 - lat0), rel=1e-4)  # XML keeps 7 decimals
+    # "Open" has all its 3 ways, but both leave 42 % of their perimeter (> 30 %) to a straight guess:
+    # neither calibrates the estimate
+    assert areas["Open"]["members_found"] == areas["Open"]["members_total"] == 3
+    assert areas["Open"]["gap_m"] / areas["Open"]["perimeter_m"] == pytest.approx(380 / 900, rel=0.01)
+    est = population_per_node(_nodes_at_buildings(ex), buildings=ex.buildings, context=ex)
+    assert est.calibration is None
+    assert est.total == pytest.approx(sum(_expected(ex, w, 4) for w in t.ids), rel=1e-9)
