@@ -2,7 +2,7 @@
 
 Writes a synthetic OSM XML extract: a 180 x 180 street grid (32,400 nodes, :func:`urbankit.mock.grid_extract`)
 with ~1,600 destination nodes of the default taxonomy's services (shops, schools, stops, ...; no
-buildings), then times, as whole processes (each command ``--runs`` times, median; peak RSS from
+buildings), then times, as whole processes (``--runs`` interleaved rounds, median; peak RSS from
 ``resource.getrusage(RUSAGE_CHILDREN)`` of a fresh helper process per run):
 
 * ``urbankit accessibility FILE --mode walk --minutes 10 15 30 --out x.gpkg`` **cold** (an empty cache
@@ -98,13 +98,8 @@ def run_once(argv: list[str], env: dict) -> dict:
     return row
 
 
-def measure(argv: list[str], *, runs: int, env: dict, before=None) -> dict:
-    """Median wall time and the largest peak RSS of ``runs`` runs (``before()`` runs before each one)."""
-    rows = []
-    for _ in range(runs):
-        if before is not None:
-            before()
-        rows.append(run_once(argv, env))
+def summary(rows: list[dict]) -> dict:
+    """Median, min and max wall time and the largest peak RSS of the runs of one command."""
     walls = [r["wall_s"] for r in rows]
     return {"median_s": statistics.median(walls), "min_s": min(walls), "max_s": max(walls),
             "peak_mb": max(r["peak_mb"] for r in rows), "runs": len(rows)}
@@ -112,7 +107,7 @@ def measure(argv: list[str], *, runs: int, env: dict, before=None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=3, help="runs of each command (median; default 3)")
+    ap.add_argument("--runs", type=int, default=5, help="runs of each command (median; default 5)")
     ap.add_argument("--blocks", type=int, default=179, help="grid blocks per side (default 179: 180 x 180 nodes)")
     ap.add_argument("--out", default=str(HERE / "results_cli.md"), help="results file")
     ap.add_argument("--check", action="store_true", help="exit with status 1 when a target is not met")
@@ -135,13 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         def empty_cache():
             shutil.rmtree(cache, ignore_errors=True)
 
-        results = {}
-        results["plain script"] = measure(plain, runs=args.runs, env=env)
-        print("plain", results["plain script"], flush=True)
-        results["urbankit cold"] = measure(cli, runs=args.runs, env=env, before=empty_cache)
-        print("cold", results["urbankit cold"], flush=True)
-        results["urbankit warm"] = measure(cli, runs=args.runs, env=env)  # the last cold run filled the cache
-        print("warm", results["urbankit warm"], flush=True)
+        # interleaved rounds (plain, cold, warm), so a change of the machine's load hits all three alike
+        rows = {"plain script": [], "urbankit cold": [], "urbankit warm": []}
+        for i in range(args.runs):
+            rows["plain script"].append(run_once(plain, env))
+            empty_cache()
+            rows["urbankit cold"].append(run_once(cli, env))
+            rows["urbankit warm"].append(run_once(cli, env))  # the cache the cold run just filled
+            print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]['wall_s']:.2f} s" for k, v in rows.items()), flush=True)
+        results = {name: summary(r) for name, r in rows.items()}
         base = results["plain script"]["median_s"]
         targets = {"plain script": None, "urbankit cold": 1.5, "urbankit warm": 1.0}
         load = os.getloadavg()
@@ -159,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             "`urbankit accessibility FILE --mode walk --minutes 10 15 30 --out x.gpkg` (layers nodes, edges, pois, "
             "hex) vs `benchmarks/plain_accessibility.py FILE x.gpkg` (pyosmium, scipy Dijkstra bounded by "
             "30 min, one layer). Cold: empty cache folder (`URBANKIT_CACHE`) before every run; warm: the cache "
-            f"of the previous run. {args.runs} runs each, median wall time; peak RSS is the largest of the runs.",
+            f"of the cold run just before. {args.runs} interleaved rounds (plain, cold, warm), median wall time; "
+            "peak RSS is the largest of the runs.",
             "",
             "| command | median s | min s | max s | peak RSS MB | x plain | target | met |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
