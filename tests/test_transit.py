@@ -7,8 +7,9 @@ rides) and a Dijkstra on an explicitly built time-expanded graph (ride limits), 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-import heapq
+import itertools
 import math
 import zipfile
 from collections import defaultdict
@@ -120,11 +121,11 @@ def oracle_edges(tt, walks):
             if kind in (2, 3):
                 board_from_vehicle[a] = False
             if kind == 2:
-                edges[(a, a)] = int(math.ceil(mtt))
+                edges[(a, a)] = math.ceil(mtt)
         elif kind == 3:
             edges.pop((a, b), None)
         elif kind == 2:
-            edges[(a, b)] = max(edges.get((a, b), 0), int(math.ceil(mtt)))
+            edges[(a, b)] = max(edges.get((a, b), 0), math.ceil(mtt))
     out = defaultdict(list)
     for (a, b), w in edges.items():
         out[a].append((b, w))
@@ -142,17 +143,38 @@ def scheduled_rows(tt):
     return out
 
 
-def csa(tt, walks, origin_stops, origin_s, departures, *, slack=SLACK, max_duration=None):
-    """Connection Scan (Dibbelt et al. 2013), unlimited rides, plain Python: arrival[d][stop] or None."""
-    trips = scheduled_rows(tt)
-    edges, board_from_vehicle = oracle_edges(tt, walks)
+def frequency_rows(tt, offsets):
+    """Scheduled trips of the headway-based frequency rows for given first-departure offsets, by hand."""
+    st = tt.stop_times
+    out = {}
+    templates = {trip: st[st.trip_index == trip] for trip in set(tt.frequencies.trip_index)}
+    for r, (trip, start, end, headway) in enumerate(tt.frequencies.itertuples(index=False)):
+        tmpl = templates[trip]
+        base = int(tmpl.departure_s.iloc[0])
+        t = start + int(offsets[r])
+        while t < end:
+            out[("f", r, t)] = [(s, a - base + t, d - base + t, p, q) for s, a, d, p, q in zip(
+                tmpl.stop_index, tmpl.arrival_s, tmpl.departure_s, tmpl.pickup, tmpl.drop_off)]
+            t += headway
+    return out
+
+
+def connections(trips):
+    """Sorted (dep, arr, trip number, position, from, to, pickup at from, drop-off at to)."""
     conns = []
-    for trip, rows in trips.items():
+    for n, rows in enumerate(trips.values()):
         for i in range(len(rows) - 1):
             s0, _, d0, pick, _ = rows[i]
             s1, a1, _, _, drop = rows[i + 1]
-            conns.append((d0, a1, trip, i, s0, s1, pick, drop))
+            conns.append((d0, a1, n, i, s0, s1, pick, drop))
     conns.sort()
+    return conns
+
+
+def csa(tt, walks, origin_stops, origin_s, departures, *, slack=SLACK, max_duration=None, conns=None):
+    """Connection Scan (Dibbelt et al. 2013), unlimited rides, plain Python: {stop: arrival} per departure."""
+    conns = connections(scheduled_rows(tt)) if conns is None else conns
+    edges, board_from_vehicle = oracle_edges(tt, walks)
     result = []
     for tau in departures:
         limit = math.inf if max_duration is None else tau + max_duration
@@ -162,9 +184,9 @@ def csa(tt, walks, origin_stops, origin_s, departures, *, slack=SLACK, max_durat
             if tau + w <= limit:
                 walk[s] = min(walk[s], tau + w)
         on = set()
-        for d0, a1, trip, _, s0, s1, pick, drop in conns:
-            if d0 < tau or d0 > limit:
-                continue
+        for d0, a1, trip, _, s0, s1, pick, drop in conns[bisect.bisect_left(conns, (tau,)):]:
+            if d0 > limit:
+                break
             if trip not in on and pick:
                 label = min(walk[s0], veh[s0] if board_from_vehicle[s0] else math.inf)
                 if label + slack <= d0:
@@ -199,7 +221,7 @@ def time_expanded_dijkstra(tt, walks, origin_stops, origin_s, tau, max_rides, *,
     for k in range(max_rides + 1):
         for s, ts in times.items():
             ts = sorted(ts)
-            for t0, t1 in zip(ts, ts[1:]):
+            for t0, t1 in itertools.pairwise(ts):
                 g.add_edge(("R", k, s, t0), ("R", k, s, t1), weight=t1 - t0)
             if k < max_rides:
                 for t in ts:
@@ -339,7 +361,8 @@ def test_frequencies_exact_times_both_kinds(tmp_path):
 def test_real_feed_frequencies():
     path = existing(TRANSIT / "feeds" / "gtfs_kit_sample_gtfs.zip")
     tt = read_gtfs(path, "2008-05-10")
-    fr = pd.read_csv(zipfile.ZipFile(path).open("frequencies.txt"))  # no exact_times column: all headway-based
+    with zipfile.ZipFile(path) as z:
+        fr = pd.read_csv(z.open("frequencies.txt"))  # no exact_times column: all headway-based
     assert len(tt.frequencies) == len(fr)
     assert tt.trips.trip_id[tt.frequencies.trip_index].tolist() == fr.trip_id.tolist()
     assert tt.trips.frequency_template.sum() == fr.trip_id.nunique()
@@ -361,16 +384,29 @@ def test_google_example_is_refused_naming_the_problem():
 
 
 def test_transfers_txt_read():
+    """NYC's transfers.txt names stations (parent_station of the platforms): each row applies to every pair of
+    the stations' platforms."""
     path = existing(TRANSIT / "feeds" / "nyc_subway_gtfs.zip")
     tt = read_gtfs(path, "2025-01-07")
-    raw = pd.read_csv(zipfile.ZipFile(path).open("transfers.txt"), dtype=str)
-    assert len(tt.transfers) == len(raw)
+    z = zipfile.ZipFile(path)
+    raw = pd.read_csv(z.open("transfers.txt"), dtype=str, keep_default_na=False)
+    stops = pd.read_csv(z.open("stops.txt"), dtype=str, keep_default_na=False)
+    children = defaultdict(list)
+    for sid, parent in zip(stops.stop_id, stops.parent_station):
+        if parent:
+            children[parent].append(sid)
+    expect = {}
+    for a, b, kind, mtt in raw[["from_stop_id", "to_stop_id", "transfer_type", "min_transfer_time"]].itertuples(
+            index=False):
+        for x in children.get(a, [a]):
+            for y in children.get(b, [b]):
+                expect[(x, y)] = (int(kind), float(mtt) if mtt else math.nan)
     ids = tt.stops.stop_id.to_numpy()
-    assert list(ids[tt.transfers.from_stop]) == raw.from_stop_id.tolist()
-    assert list(ids[tt.transfers.to_stop]) == raw.to_stop_id.tolist()
-    assert tt.transfers.transfer_type.tolist() == raw.transfer_type.astype(int).tolist()
-    np.testing.assert_array_equal(tt.transfers.min_transfer_time_s.to_numpy(),
-                                  pd.to_numeric(raw.min_transfer_time).to_numpy())
+    got = {(ids[a], ids[b]): (k, m) for a, b, k, m in tt.transfers.itertuples(index=False)}
+    assert len(got) == len(tt.transfers) == len(expect) > len(raw)
+    assert got.keys() == expect.keys()
+    for key, (k, m) in expect.items():
+        assert got[key][0] == k and (got[key][1] == m or (math.isnan(m) and math.isnan(got[key][1])))
 
 
 def test_two_feeds_in_two_time_zones(tmp_path):
@@ -547,6 +583,14 @@ def _origins(tt, n, seed=0):
     return sorted(rng.choice(used, size=min(n, len(used)), replace=False).tolist())
 
 
+def _access(origin, walks, seed):
+    """An origin near a stop: an odd number of seconds to it (so the slack matters to the second) and the walks
+    from that stop on to its neighbours."""
+    first = int(np.random.default_rng(seed + origin).integers(0, 120))
+    near = walks[walks.from_stop == origin]
+    return [origin, *near.to_stop.tolist()], [first, *(first + near.walk_s).tolist()]
+
+
 @pytest.mark.parametrize("name,n_origins,window", [("caltrain", 31, 20), ("cairns", 8, 15), ("herrenberg", 15, 20),
                                                    ("berlin", 8, 15), ("nyc", 4, 10)])
 def test_range_raptor_equals_per_minute_and_csa(name, n_origins, window):
@@ -558,10 +602,11 @@ def test_range_raptor_equals_per_minute_and_csa(name, n_origins, window):
     max_duration = 2 * 3600
     n_checked = 0
     for origin in _origins(tt, n_origins):
-        rng_arr = raptor(net, [origin], [0], deps, max_rides=40, max_duration_s=max_duration)
-        per_min = raptor(net, [origin], [0], deps, max_rides=40, max_duration_s=max_duration, range_mode=False)
+        acc = _access(origin, walks, 0)
+        rng_arr = raptor(net, *acc, deps, max_rides=40, max_duration_s=max_duration)
+        per_min = raptor(net, *acc, deps, max_rides=40, max_duration_s=max_duration, range_mode=False)
         np.testing.assert_array_equal(rng_arr, per_min)
-        expect = csa(tt, walks, [origin], [0], deps, max_duration=max_duration)
+        expect = csa(tt, walks, *acc, deps, max_duration=max_duration)
         for m in range(window):
             assert as_dict(rng_arr[m]) == expect[m], (name, origin, m)
             n_checked += len(expect[m])
@@ -577,9 +622,10 @@ def test_ride_limits_equal_time_expanded_dijkstra(name, max_rides):
     net = build_network(tt, walks=walks)
     deps = dep0 + 60 * np.arange(0, 30, 7)
     for origin in _origins(tt, 4, seed=1):
-        arr = raptor(net, [origin], [0], deps, max_rides=max_rides)
+        acc = _access(origin, walks, 1)
+        arr = raptor(net, *acc, deps, max_rides=max_rides)
         for m, tau in enumerate(deps):
-            assert as_dict(arr[m]) == time_expanded_dijkstra(tt, walks, [origin], [0], int(tau), max_rides)
+            assert as_dict(arr[m]) == time_expanded_dijkstra(tt, walks, *acc, int(tau), max_rides)
 
 
 def test_properties_on_a_real_feed():
@@ -590,7 +636,7 @@ def test_properties_on_a_real_feed():
     deps = dep0 + 60 * np.arange(45)
     for origin in _origins(tt, 10, seed=2):
         by_rides = [raptor(net, [origin], [0], deps, max_rides=k) for k in range(5)]
-        for a, b in zip(by_rides, by_rides[1:]):
+        for a, b in itertools.pairwise(by_rides):
             assert (b <= a).all()  # more rides never slower
         short = raptor(net, [origin], [0], deps[10:25], max_rides=4)
         np.testing.assert_array_equal(short, by_rides[4][10:25])  # a window's minutes do not depend on the window
@@ -598,3 +644,25 @@ def test_properties_on_a_real_feed():
         assert (raptor(longer_walks, [origin], [0], deps, max_rides=4) <= by_rides[4]).all()
         # earliest arrival never decreases with a later departure
         assert (np.diff(np.where(by_rides[4] >= UNREACHED, np.iinfo(np.int64).max, by_rides[4]), axis=0) >= 0).all()
+
+
+def test_frequency_draws_equal_csa_on_sao_paulo():
+    """All 36 trips of the Sao Paulo feed are headway-based: each draw equals a Connection Scan on the trips
+    expanded by hand from the same offsets."""
+    tt = read_gtfs(existing(TRANSIT / "sao_paulo" / "spo_gtfs.zip"), "2019-05-13")
+    assert len(tt.frequencies) > 0 and tt.trips.frequency_template.all()
+    walks = oracle_walks(tt, radius_m=250)
+    dep0, window, draws = 7 * 3600, 10, 3
+    offsets = frequency_offsets(tt, draws=draws, seed=5)
+    conns = [connections(frequency_rows(tt, offsets[j])) for j in range(draws)]
+    for origin in _origins(tt, 5, seed=3):
+        acc = _access(origin, walks, 3)
+        res = travel_times(tt, *acc, departure_s=dep0, window_min=window, walks=walks, max_rides=40, draws=draws,
+                           seed=5, max_duration_s=5400)
+        assert res.shape == (draws, window, tt.n_stops)
+        deps = dep0 + 60 * np.arange(window)
+        for j in range(draws):
+            expect = csa(tt, walks, *acc, deps, conns=conns[j], max_duration=5400)
+            for m in range(window):
+                got = {int(s): int(v) + int(deps[m]) for s, v in enumerate(res[j, m]) if not np.isnan(v)}
+                assert got == expect[m], (origin, j, m)

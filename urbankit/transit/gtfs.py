@@ -17,7 +17,9 @@ Semantics (tested in ``tests/test_transit.py``):
   ``exact_times=0`` (or empty) rows are headway-based: they stay in :attr:`Timetable.frequencies` with their
   template trip (``Timetable.trips.frequency_template``) and the router either draws offsets for them (seeded,
   stratified) or uses half-headway waits (see :mod:`urbankit.transit.raptor`).
-* **transfers.txt.** Stop-to-stop rows are kept with ``transfer_type`` (0-3) and ``min_transfer_time`` (seconds).
+* **transfers.txt.** A row naming a station (a stop that is the ``parent_station`` of others) applies to every
+  pair of its child stops (GTFS); a later row for the same pair replaces an earlier one. Stop-to-stop rows are kept
+  with ``transfer_type`` (0-3) and ``min_transfer_time`` (seconds).
   Rows naming ``from_route_id``/``to_route_id``/``from_trip_id``/``to_trip_id`` and in-seat types (4, 5) are left
   out (logged). How the router uses them: :func:`urbankit.transit.raptor.build_network`.
 * **Lenient points.** ``stop_times.txt`` rows of trips absent from ``trips.txt`` are ignored with a logged warning
@@ -250,7 +252,7 @@ def active_services(feed: _Feed, date: dt.date) -> tuple[set, tuple[dt.date, dt.
 def _day_origin_utc(date: dt.date, zone: ZoneInfo) -> dt.datetime:
     """Noon minus 12 h of ``date`` in ``zone``, as a UTC instant."""
     noon = dt.datetime(date.year, date.month, date.day, 12, tzinfo=zone)
-    return noon.astimezone(dt.timezone.utc) - dt.timedelta(hours=12)
+    return noon.astimezone(dt.UTC) - dt.timedelta(hours=12)
 
 
 def _zone(name: str, *, feed: str) -> ZoneInfo:
@@ -269,7 +271,7 @@ def _feed_names(paths: list[Path], names) -> list[str]:
         return names
     out: list[str] = []
     for p in paths:
-        base = p.name[:-4] if p.name.endswith(".zip") else p.name
+        base = p.name.removesuffix(".zip")
         name, i = base, 2
         while name in out:
             name, i = f"{base}_{i}", i + 1
@@ -494,7 +496,7 @@ def _read_one(feed: _Feed, date: dt.date, tz_override: str | None) -> dict:
         head_freq["trip_index"] = renum[head_freq.trip_index.to_numpy()]
     if len(head_freq):
         kept_trips.loc[head_freq.trip_index.unique(), "frequency_template"] = True
-    transfers = _transfers(feed, stop_pos)
+    transfers = _transfers(feed, stop_pos, out_stops)
     return {"name": feed.name, "path": feed.path, "timezone": tz_name, "stops": out_stops, "trips": kept_trips,
             "stop_times": stop_times, "frequencies": head_freq, "transfers": transfers}
 
@@ -608,7 +610,7 @@ def _expand_exact(stop_times: pd.DataFrame, trips: pd.DataFrame, freqs: pd.DataF
     return pd.concat([old_st, gen], ignore_index=True), all_trips, renum
 
 
-def _transfers(feed: _Feed, stop_pos: pd.Series) -> pd.DataFrame:
+def _transfers(feed: _Feed, stop_pos: pd.Series, stops: pd.DataFrame) -> pd.DataFrame:
     cols = {"from_stop": np.int64, "to_stop": np.int64, "transfer_type": np.int64, "min_transfer_time_s": float}
     tr = feed.read("transfers.txt", required=False)
     if tr is None or not len(tr):
@@ -636,8 +638,18 @@ def _transfers(feed: _Feed, stop_pos: pd.Series) -> pd.DataFrame:
         raise GTFSError(f"GTFS feed {feed.name!r}: transfers.txt row {rows[i]} has transfer_type 2 without a "
                         "min_transfer_time >= 0 (seconds)")
     keep = ~skip
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "from_stop": stop_pos.reindex(tr.from_stop_id[keep].to_numpy()).to_numpy(dtype=np.int64),
         "to_stop": stop_pos.reindex(tr.to_stop_id[keep].to_numpy()).to_numpy(dtype=np.int64),
         "transfer_type": kind[keep], "min_transfer_time_s": mtt[keep],
     })
+    # a station (a stop with child stops) stands for all its stops: one row per pair of children
+    parent = stops.parent_station.to_numpy()
+    has_parent = parent != ""
+    children = pd.DataFrame({"station": stop_pos.reindex(parent[has_parent]).to_numpy(),
+                             "child": np.flatnonzero(has_parent)}).dropna().astype(np.int64)
+    for col in ("from_stop", "to_stop"):
+        m = out.merge(children, how="left", left_on=col, right_on="station")
+        m[col] = m.child.fillna(m[col]).astype(np.int64)
+        out = m[["from_stop", "to_stop", "transfer_type", "min_transfer_time_s"]]
+    return out.drop_duplicates(["from_stop", "to_stop"], keep="last").reset_index(drop=True)

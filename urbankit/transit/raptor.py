@@ -352,10 +352,8 @@ def _raptor(n_stops, max_rides, pat_stop_ptr, pat_stops, pat_pick, pat_drop, pat
                     n_mark += 1
         for k in range(1, K + 1):
             for s in range(n_stops):
-                if V[k - 1, s] < V[k, s]:
-                    V[k, s] = V[k - 1, s]
-                if W[k - 1, s] < W[k, s]:
-                    W[k, s] = W[k - 1, s]
+                V[k, s] = min(V[k, s], V[k - 1, s])
+                W[k, s] = min(W[k, s], W[k - 1, s])
             if n_mark == 0:
                 continue
             # patterns through marked stops, from their earliest marked position
@@ -417,10 +415,9 @@ def _raptor(n_stops, max_rides, pat_stop_ptr, pat_stops, pat_pick, pat_drop, pat
                                 x = ready - rel
                                 for f in range(pat_freq_ptr[p], pat_freq_ptr[p + 1]):
                                     if x < freq_end[f]:
-                                        st0 = x if x > freq_start[f] else freq_start[f]
+                                        st0 = max(freq_start[f], x)
                                         st0 += freq_half[f]
-                                        if st0 < fstart:
-                                            fstart = st0
+                                        fstart = min(fstart, st0)
                             else:
                                 hi = nt if trip < 0 else trip
                                 if hi > 0 and dep[tbase + (hi - 1) * L + i] >= ready:
@@ -457,8 +454,7 @@ def _raptor(n_stops, max_rides, pat_stop_ptr, pat_stops, pat_pick, pat_drop, pat
             marked[mark_list[m]] = False
         for s in range(n_stops):
             v = V[K, s]
-            if W[K, s] < v:
-                v = W[K, s]
+            v = min(v, W[K, s])
             out[d, s] = v if v <= limit else INF
 
 
