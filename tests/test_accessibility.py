@@ -526,7 +526,8 @@ def test_local_searches_equal_whole_network_search(area, mode, read_extract):
 def test_local_searches_on_a_grid_at_the_exact_reach(mode, oneway):
     """A 30 x 30 block grid with the threshold a whole number of edges: the farthest node reached
     along a straight street lies exactly on the straight-line bound, and must be found."""
-    from urbankit.mock import grid_extract as mock_grid, random_destinations
+    from urbankit.mock import grid_extract as mock_grid
+    from urbankit.mock import random_destinations
 
     net = uk.build_network(mock_grid(30, 30, oneway_residential=oneway), mode, cache=False)
     dest = random_destinations(net, per_service=4, seed=5, max_offset_m=0.0)
@@ -547,7 +548,8 @@ def test_local_searches_on_a_grid_at_the_exact_reach(mode, oneway):
 def test_local_searches_with_a_tiny_threshold():
     """A threshold far below one edge: tiles are capped in number (wider than the reach), and each
     destination reaches only its own node."""
-    from urbankit.mock import grid_extract as mock_grid, random_destinations
+    from urbankit.mock import grid_extract as mock_grid
+    from urbankit.mock import random_destinations
 
     net = uk.build_network(mock_grid(30, 30), "walk", cache=False)
     dest = random_destinations(net, per_service=2, seed=3, max_offset_m=0.0)

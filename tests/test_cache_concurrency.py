@@ -149,7 +149,7 @@ def _killed_writer(folder: str) -> None:
 def test_writer_killed_mid_write_leaves_the_entry_usable(cache_folder):
     ctx = _context()
     # first with no entry yet, then over a valid entry
-    for round_ in range(2):
+    for _round in range(2):
         p = ctx.Process(target=_killed_writer, args=(str(cache_folder),))
         p.start()
         p.join(120)

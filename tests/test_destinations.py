@@ -15,10 +15,10 @@ import osmium
 import pandas as pd
 import pytest
 import shapely
+from conftest import OSM_FILES
 from shapely.geometry import LineString, Point, Polygon
 
 import urbankit as uk
-from conftest import OSM_FILES
 from urbankit import ingest
 from urbankit._errors import InputFileError, TaxonomyError
 from urbankit.destinations import (
@@ -28,8 +28,6 @@ from urbankit.destinations import (
     destinations_summary,
     load_taxonomy,
 )
-
-
 
 # ------------------------------------------------------------- independent reading and matching
 

@@ -14,6 +14,7 @@ import numpy as np
 import osmium
 import pandas as pd
 import pytest
+from conftest import OSM_FILES, existing, reference_read
 
 import urbankit
 from urbankit._errors import (
@@ -23,8 +24,6 @@ from urbankit._errors import (
     UnsupportedFormatError,
     UrbankitError,
 )
-
-from conftest import OSM_FILES, existing, reference_read
 
 #: keys that make an object a candidate destination (restated; checked against urbankit below)
 POI_KEYS = ("amenity", "shop", "leisure", "healthcare", "public_transport", "office", "tourism", "craft",

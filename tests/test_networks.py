@@ -16,13 +16,12 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import osm_xml, reference_read
 from pyproj import Geod
 
 import urbankit
 from urbankit import settings
 from urbankit._errors import InvalidOptionError, NoStreetsError
-
-from conftest import reference_read, osm_xml
 
 GEOD = Geod(ellps="WGS84")
 
@@ -679,7 +678,7 @@ def test_pandana_matches_networkx(monaco, read_extract):
     net = uk_net(monaco, "walk", read_extract)
     ref = ref_graph(monaco, "walk")
     speed = settings.walk_speed_kmh * 1000 / 60  # m/min
-    for u, v, d in ref.edges(data=True):
+    for _u, _v, d in ref.edges(data=True):
         d["time"] = d["length"] / speed
     rng = np.random.default_rng(7)
     nodes = np.array(sorted(ref.nodes))

@@ -518,7 +518,7 @@ def test_flows_before_equal_networkx_all_or_nothing():
     od = pd.DataFrame([r[:3] for r in rows], columns=["origin", "destination", "trips"])
     flows = np.zeros(len(net.edges))
     metres = []
-    for o, d, t, path in rows:
+    for _o, _d, t, path in rows:
         es = [g[a][b]["row"] for a, b in itertools.pairwise(path)]
         flows[es] += t
         metres.append(net.edges["length_m"].to_numpy()[es].sum())

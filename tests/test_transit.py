@@ -345,7 +345,7 @@ def test_frequencies_exact_times_both_kinds(tmp_path):
     # exact_times=1: trips leave at 08:00, 08:20, 08:40 (not 09:00: before end_time), copies of the template
     exact = tt.trips[tt.trips.trip_id.str.startswith("E@")]
     assert exact.trip_id.tolist() == ["E@08:00:00", "E@08:20:00", "E@08:40:00"]
-    for i, (ti, row) in enumerate(exact.iterrows()):
+    for i, ti in enumerate(exact.index):
         st = tt.stop_times[tt.stop_times.trip_index == ti]
         start = 8 * 3600 + 1200 * i
         assert st.arrival_s.tolist() == [start, start + 300, start + 900]
@@ -666,3 +666,85 @@ def test_frequency_draws_equal_csa_on_sao_paulo():
             for m in range(window):
                 got = {int(s): int(v) + int(deps[m]) for s, v in enumerate(res[j, m]) if not np.isnan(v)}
                 assert got == expect[m], (origin, j, m)
+
+
+# ---------------------------------------------------------------------------------------------- walks on OSM
+
+
+@pytest.fixture(scope="module")
+def herrenberg_walk():
+    osm = existing(TRANSIT / "herrenberg" / "herrenberg-minimal.osm.pbf")
+    tt = read_gtfs(_paths(FEEDS["herrenberg"][0]), FEEDS["herrenberg"][1])
+    return tt, urbankit.build_network(urbankit.read_osm(osm), "walk", cache=False)
+
+
+def _reference_walks(net, lon_f, lat_f, lon_t, lat_t, bound_s, speed_kmh):
+    """networkx Dijkstra over the edges, nearest nodes by brute force (pyproj), plain Python."""
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs("EPSG:4326", net.crs, always_xy=True)
+    nx_, ny_ = net.nodes.x.to_numpy(), net.nodes.y.to_numpy()
+    ids = net.nodes.index.to_numpy()
+    speed = speed_kmh / 3.6
+
+    def snap(lon, lat):
+        x, y = tr.transform(lon, lat)
+        out = []
+        for a, b in zip(x, y):
+            d2 = (nx_ - a) ** 2 + (ny_ - b) ** 2
+            k = int(np.argmin(d2))
+            out.append((ids[k], math.sqrt(d2[k]) / speed))
+        return out
+
+    g = nx.Graph()
+    for u, v, length in zip(net.edges.u, net.edges.v, net.edges.length_m):
+        w = length / speed
+        if not g.has_edge(u, v) or g[u][v]["weight"] > w:
+            g.add_edge(u, v, weight=w)
+    src, dst = snap(lon_f, lat_f), snap(lon_t, lat_t)
+    out = {}
+    for i, (node, s0) in enumerate(src):
+        dist = nx.single_source_dijkstra_path_length(g, node, cutoff=bound_s)
+        for j, (node_t, s1) in enumerate(dst):
+            if node_t in dist and s0 + dist[node_t] + s1 <= bound_s:
+                out[(i, j)] = s0 + dist[node_t] + s1
+    return out
+
+
+def test_stop_walks_on_osm_equal_networkx(herrenberg_walk):
+    from urbankit.transit.walks import stop_walks
+
+    tt, net = herrenberg_walk
+    got = stop_walks(net, tt, max_walk_s=600, walk_speed_kmh=4.8)
+    ref = _reference_walks(net, tt.stops.stop_lon, tt.stops.stop_lat, tt.stops.stop_lon, tt.stops.stop_lat, 600, 4.8)
+    ref = {k: v for k, v in ref.items() if k[0] != k[1]}
+    got_d = {(a, b): w for a, b, w in got.itertuples(index=False)}
+    assert len(got_d) == len(got) > 20
+    assert got_d.keys() == ref.keys()
+    for k, v in ref.items():
+        assert got_d[k] == math.ceil(v - 1e-9), k
+    # the walks route: RAPTOR with them still equals the Connection Scan oracle
+    deps = FEEDS["herrenberg"][2] + 60 * np.arange(10)
+    net_t = build_network(tt, walks=got)
+    for origin in _origins(tt, 4, seed=9):
+        acc = _access(origin, got, 9)
+        arr = raptor(net_t, *acc, deps, max_rides=40)
+        expect = csa(tt, got, *acc, deps)
+        assert [as_dict(a) for a in arr] == expect
+
+
+def test_access_walks_on_osm_equal_networkx(herrenberg_walk):
+    from urbankit.transit.walks import access_walks
+
+    tt, net = herrenberg_walk
+    rng = np.random.default_rng(0)
+    lon = tt.stops.stop_lon.mean() + rng.normal(0, 0.01, 12)
+    lat = tt.stops.stop_lat.mean() + rng.normal(0, 0.01, 12)
+    got = access_walks(net, tt, lon, lat, max_walk_s=900, walk_speed_kmh=3.0)
+    ref = _reference_walks(net, lon, lat, tt.stops.stop_lon, tt.stops.stop_lat, 900, 3.0)
+    got_d = {(p, s): w for p, s, w in got.itertuples(index=False)}
+    assert got_d.keys() == ref.keys() and len(ref) > 5
+    for k, v in ref.items():
+        assert got_d[k] == math.ceil(v - 1e-9), k
+    with pytest.raises(urbankit.InvalidOptionError, match="walk_speed_kmh"):
+        access_walks(net, tt, lon, lat, walk_speed_kmh=0)

@@ -70,7 +70,7 @@ _DEFAULT_SOURCE = "urbankit/data/taxonomy.toml (packaged default)"
 # results have the same dtypes
 _STRING_DTYPE = pd.Series(["a"]).dtype
 
-Rule = Mapping[str, Union[tuple[str, ...], str]]
+Rule = Mapping[str, tuple[str, ...] | str]
 TaxonomyLike = Union["Taxonomy", str, Path, Mapping, None]
 
 

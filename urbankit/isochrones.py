@@ -140,7 +140,7 @@ def _reached_lines(
     full = fu + fv >= 1.0
     pieces = list(geoms[full])
     part = ~full & ((fu > 0) | (fv > 0))
-    for g, a, b, L, fwd in zip(geoms[part], fu[part], fv[part], length[part], forward[part]):
+    for g, a, b, _L, fwd in zip(geoms[part], fu[part], fv[part], length[part], forward[part]):
         glen = g.length
         # fractions of the edge's length; the geometry may run v -> u
         if a > 0:

@@ -369,7 +369,7 @@ class StreetNetwork:
         speed_kmh: float | None = None,
         mode: Mode = "walk",
         crs: str | None = None,
-    ) -> "StreetNetwork":
+    ) -> StreetNetwork:
         """A StreetNetwork from a :class:`pandana.Network` built elsewhere (UrbanAccess, osmnet, ...).
 
         Nodes keep their ids (``network.node_ids``); edges are ``network.edges_df``'s ``from``/``to``
