@@ -5,11 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help setup report test lab bench-load bench clean-venv
+.PHONY: help setup report test test-fast lint lab bench-load bench clean-venv
 
 help:
 	@echo "make report      set up .venv and write the default report under reports/"
-	@echo "make test        set up .venv and run the whole test suite"
+	@echo "make test        set up .venv, run make lint, then the whole test suite"
+	@echo "make test-fast   ruff, then the suite without the slow integration tests (under 3 minutes on 2 cores)"
+	@echo "make lint        ruff check (rule set in pyproject.toml) and the numpydoc check of the public API"
 	@echo "make lab         start JupyterLab on notebooks/ with the project's kernel"
 	@echo "make bench-load  time and peak memory of loading the embedded cities"
 	@echo "make bench-cli   urbankit accessibility (cold, warm) vs the plain script, whole processes"
@@ -31,11 +33,23 @@ report: $(STAMP)
 
 # tests/test_browser.py renders reports in Debian's headless chromium: installed here when missing
 # and running as root with apt-get (CI); otherwise those tests are skipped with the reason.
+LINT_PATHS := urbankit tests benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_docstrings.py
+
 test: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) ; } \
 	  || echo "note: chromium is not installed (needs root and apt-get); the browser tests will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the suite without the tests marked slow (papermill runs, CLI subprocesses, the browser, large fixtures)
+test-fast: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
