@@ -457,7 +457,6 @@ def measure_overhead(case: str, tmp: Path, timeout: float) -> dict:
     return row
 
 
-
 def agreement(ref, other) -> dict:
     """How closely another method's outputs match urbankit's."""
     import numpy as np
@@ -474,8 +473,6 @@ def agreement(ref, other) -> dict:
         "counts_equal": float((ca == cb).mean()),
         "cells": int(a.size),
     }
-
-
 
 
 def run_case(case: str, method: str, tmp: Path, timeout: float) -> dict:
@@ -526,7 +523,7 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
         (
             "Seconds of wall-clock time (one run; urbankit cached: best of 3); peak MB = ru_maxrss of the "
             "whole subprocess (imports, inputs and network included). Baseline seconds include building their "
-            "graph structure (\"setup\") and snapping."
+            'graph structure ("setup") and snapping.'
         ),
         "",
         (
@@ -578,7 +575,12 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
         exact = [x for x in (analysis_time(by.get((case, m))) for m in ("scipy", "networkx")) if x is not None]
         best = min(exact) if exact else None
         cs_t = analysis_time(by.get((case, "cityseer")))
-        rs += [ratio(t["cached_s"], best), ratio(t["cold_s"], best), ratio(t["cached_s"], cs_t), ratio(t["cold_s"], cs_t)]
+        rs += [
+            ratio(t["cached_s"], best),
+            ratio(t["cold_s"], best),
+            ratio(t["cached_s"], cs_t),
+            ratio(t["cold_s"], cs_t),
+        ]
         if best:
             targets["cached_best"].append((case, t["cached_s"] / best))
             targets["cold_best"].append((case, t["cold_s"] / best))
@@ -653,8 +655,8 @@ def engines_section(by: dict, cases: list[str]) -> list[str]:
         "## Engines: scipy vs pandana",
         "",
         (
-            "The same analysis on urbankit's two engines (`engine=\"scipy\"`: bounded scipy Dijkstra from the "
-            "destinations; `engine=\"pandana\"`: pandana's contraction hierarchy and POI queries, OpenMP on all "
+            'The same analysis on urbankit\'s two engines (`engine="scipy"`: bounded scipy Dijkstra from the '
+            'destinations; `engine="pandana"`: pandana\'s contraction hierarchy and POI queries, OpenMP on all '
             "cores). Cold = network build + first analysis (for pandana including its contraction hierarchy); "
             "cached = best of 3 on the same network object. Figures: largest difference of the nearest minutes "
             "and share of equal counts between the engines."
@@ -672,14 +674,20 @@ def engines_section(by: dict, cases: list[str]) -> list[str]:
         ok = [r is not None and r.get("status") == "ok" for r in (a, b)]
         cells = []
         for r, good in zip((a, b), ok):
-            cells += ([fmt_s(r["times"]["cold_s"]), fmt_s(r["times"]["cached_s"]), f"{r['peak_mb']:.0f}"] if good
-                      else [r["status"] if r else "not run", "", ""])
+            cells += (
+                [fmt_s(r["times"]["cold_s"]), fmt_s(r["times"]["cached_s"]), f"{r['peak_mb']:.0f}"]
+                if good
+                else [r["status"] if r else "not run", "", ""]
+            )
         if all(ok):
             totals["scipy"] += a["times"]["cached_s"]
             totals["pandana"] += b["times"]["cached_s"]
             agree = agreement(np.load(a["npz"]), np.load(b["npz"]))
-            extra = [ratio(b["times"]["cached_s"], a["times"]["cached_s"]), f"{agree['max_abs_min']:.4f}",
-                     f"{agree['counts_equal']:.2%}"]
+            extra = [
+                ratio(b["times"]["cached_s"], a["times"]["cached_s"]),
+                f"{agree['max_abs_min']:.4f}",
+                f"{agree['counts_equal']:.2%}",
+            ]
         else:
             complete = False
             extra = ["—", "—", "—"]
@@ -723,7 +731,9 @@ def overhead_section(by: dict, cases: list[str]) -> list[str]:
         if r.get("status") != "ok":
             lines.append(f"| {r['case']} | {r['status']} | | | | | | | |")
             continue
-        head = f"| {r['case']} | {r['analysis_s']:.3f} | {r['dijkstra_s']:.3f} | {r['dijkstra_s'] / r['analysis_s']:.0%} "
+        head = (
+            f"| {r['case']} | {r['analysis_s']:.3f} | {r['dijkstra_s']:.3f} | {r['dijkstra_s'] / r['analysis_s']:.0%} "
+        )
         if "sampling" in r:
             lines.append(head + f"| not measured: {r['sampling']} | | | | |")
             continue
@@ -738,7 +748,10 @@ def overhead_section(by: dict, cases: list[str]) -> list[str]:
     if adds:
         worst = max(adds, key=lambda x: x[1])
         ok = "yes" if worst[1] < 0.30 else "no"
-        lines += ["", f"- urbankit adds less than 30% over the library calls it makes, in every case: {ok} (largest {worst[1]:.1%}, {worst[0]})"]
+        lines += [
+            "",
+            f"- urbankit adds less than 30% over the library calls it makes, in every case: {ok} (largest {worst[1]:.1%}, {worst[0]})",
+        ]
     else:
         lines += ["", "- urbankit adds less than 30% over the library calls it makes: not measured (see the table)"]
     return lines
@@ -808,9 +821,7 @@ def main() -> None:
         HEADER.format(npd=NODES_PER_DESTINATION)
         + f"\nDate: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine_info(PACKAGES)}. "
         + f"Load average (1 min) at start {load_start[0]:.2f}, at end {os.getloadavg()[0]:.2f} "
-        "(above ~0.1, other work shared the machine and timings are noisier).\n\n"
-        + body
-        + "\n"
+        "(above ~0.1, other work shared the machine and timings are noisier).\n\n" + body + "\n"
     )
     print(text)
     if not args.no_write:

@@ -215,8 +215,6 @@ def child(case: str, tool: str, trips: float) -> None:
 # ------------------------------------------------------------------------------------------ parent
 
 
-
-
 def run_case(case: str, tool: str, timeout: float, trips: float) -> dict:
     row = run_child(
         [sys.executable, __file__, "--child", case, tool, "--trips", str(trips)],
@@ -231,8 +229,13 @@ def fmt_s(x) -> str:
     return "—" if x is None else (f"{x:.2f}" if x < 100 else f"{x:.0f}")
 
 
-PHASES = (("detect_s", "detect"), ("demand_and_before_s", "demand+before"), ("assign_before_s", "before"),
-          ("assign_after_s", "after"), ("effects_s", "effects"))
+PHASES = (
+    ("detect_s", "detect"),
+    ("demand_and_before_s", "demand+before"),
+    ("assign_before_s", "before"),
+    ("assign_after_s", "after"),
+    ("effects_s", "effects"),
+)
 
 
 def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
@@ -248,8 +251,12 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
             t = u["timings"]
             phases = ", ".join(f"{lab} {t[k]:.2f}" for k, lab in PHASES if k in t)
             ucells = [
-                f"{u['nodes']:,}", f"{u['edges']:,}", f"{u['trips']:,.0f}", f"{u['od_pairs']:,}",
-                f"**{fmt_s(u['total_s'])}** ({phases})", f"{u['peak_mb']:.0f}",
+                f"{u['nodes']:,}",
+                f"{u['edges']:,}",
+                f"{u['trips']:,.0f}",
+                f"{u['od_pairs']:,}",
+                f"**{fmt_s(u['total_s'])}** ({phases})",
+                f"{u['peak_mb']:.0f}",
             ]
         else:
             st = "not run" if u is None else u["status"]
@@ -264,7 +271,11 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
             scells = [fmt_s(s["total_s"]), f"{s['peak_mb']:.0f}"]
             ratio = f"{u['total_s'] / s['total_s']:.3f}" if u and u.get("status") == "ok" else "—"
         lines.append(f"| {case} | " + " | ".join(ucells + scells + [ratio]) + " |")
-    lines += ["", "superblockify details (graph it received; nodes after its dead-end removal; partitions; directness SN):", ""]
+    lines += [
+        "",
+        "superblockify details (graph it received; nodes after its dead-end removal; partitions; directness SN):",
+        "",
+    ]
     for case in cases:
         s = by.get((case, "superblockify"))
         if s and s.get("status") == "ok":
@@ -339,7 +350,11 @@ def main() -> None:
             row = run_case(case, tool, args.timeout, args.trips)
             rows.append(row)
             took = f"{row['wall_s']:.1f} s" if "wall_s" in row else ""
-            print(f"  {case:10s} {tool:13s} {row['status']} {took}  load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+            print(
+                f"  {case:10s} {tool:13s} {row['status']} {took}  load {os.getloadavg()[0]:.2f}",
+                file=sys.stderr,
+                flush=True,
+            )
     body = report(rows, cases, time.perf_counter() - t0)
     load_end = os.getloadavg()
     text = (
@@ -347,9 +362,7 @@ def main() -> None:
         + f"\nDate: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine_info(PACKAGES)}. "
         + f"Load average (1/5/15 min) at start {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f}, "
         + f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} "
-        "(above ~0.1, other work shared the machine and timings are noisier).\n\n"
-        + body
-        + "\n"
+        "(above ~0.1, other work shared the machine and timings are noisier).\n\n" + body + "\n"
     )
     print(text)
     if not args.no_write:

@@ -149,7 +149,22 @@ ATTR_VALUES = [
     "50 mph",
     "&amp;",
 ]
-ELEMENT_NAMES = ["node", "way", "relation", "nd", "tag", "member", "osm", "bounds", "x", "nodee", "graph", "edge", "data", "key"]
+ELEMENT_NAMES = [
+    "node",
+    "way",
+    "relation",
+    "nd",
+    "tag",
+    "member",
+    "osm",
+    "bounds",
+    "x",
+    "nodee",
+    "graph",
+    "edge",
+    "data",
+    "key",
+]
 
 MEMORY_LIMIT_BYTES = 6 << 30
 
@@ -178,7 +193,16 @@ def _osm_xml(*, clipped: bool = True) -> str:
     # building corners and a courtyard
     b = {}
     for k, (lon, lat) in enumerate(
-        [(3.0002, 0.0102), (3.0008, 0.0102), (3.0008, 0.0108), (3.0002, 0.0108), (3.0004, 0.0104), (3.0006, 0.0104), (3.0006, 0.0106), (3.0004, 0.0106)]
+        [
+            (3.0002, 0.0102),
+            (3.0008, 0.0102),
+            (3.0008, 0.0108),
+            (3.0002, 0.0108),
+            (3.0004, 0.0104),
+            (3.0006, 0.0104),
+            (3.0006, 0.0106),
+            (3.0004, 0.0106),
+        ]
     ):
         b[k] = 1000 + k
         lines.append(f'<node id="{1000 + k}" version="1" lat="{lat:.7f}" lon="{lon:.7f}"/>')
@@ -232,8 +256,15 @@ def build_corpus(folder: Path) -> list[dict]:
         path = folder / f"{name}{suffix}"
         path.write_bytes(data)
         seeds.append(
-            {"name": name, "path": path, "suffix": suffix, "weight": weight, "text": text, "compress": compress,
-             "source": {"synthetic": f"{name}{suffix}"}}
+            {
+                "name": name,
+                "path": path,
+                "suffix": suffix,
+                "weight": weight,
+                "text": text,
+                "compress": compress,
+                "source": {"synthetic": f"{name}{suffix}"},
+            }
         )
 
     xb = xml.encode()
@@ -254,8 +285,15 @@ def build_corpus(folder: Path) -> list[dict]:
                 elif obj.is_relation():
                     writer.add_relation(obj)
         seeds.append(
-            {"name": f"synthetic_pbf_{comp}", "path": out, "suffix": ".osm.pbf", "weight": SYNTHETIC_WEIGHT, "text": None,
-             "compress": None, "source": {"synthetic": f"synthetic_pbf_{comp}.osm.pbf"}}
+            {
+                "name": f"synthetic_pbf_{comp}",
+                "path": out,
+                "suffix": ".osm.pbf",
+                "weight": SYNTHETIC_WEIGHT,
+                "text": None,
+                "compress": None,
+                "source": {"synthetic": f"synthetic_pbf_{comp}.osm.pbf"},
+            }
         )
     try:
         import osmnx as ox
@@ -266,8 +304,17 @@ def build_corpus(folder: Path) -> list[dict]:
         gpath = folder / "synthetic.graphml"
         ox.save_graphml(graph, gpath)
         gb = gpath.read_bytes()
-        seeds.append({"name": "synthetic_graphml", "path": gpath, "suffix": ".graphml", "weight": SYNTHETIC_WEIGHT // 2,
-                      "text": gb, "compress": None, "source": {"synthetic": "synthetic_graphml.graphml"}})
+        seeds.append(
+            {
+                "name": "synthetic_graphml",
+                "path": gpath,
+                "suffix": ".graphml",
+                "weight": SYNTHETIC_WEIGHT // 2,
+                "text": gb,
+                "compress": None,
+                "source": {"synthetic": "synthetic_graphml.graphml"},
+            }
+        )
     except Exception as exc:  # noqa: BLE001 - a missing GraphML seed only narrows the corpus
         print(f"fuzz: no GraphML seed ({type(exc).__name__}: {exc})", file=sys.stderr)
     for (kind, ref), weight in FILE_SEEDS.items():
@@ -281,8 +328,16 @@ def build_corpus(folder: Path) -> list[dict]:
         if suffix == ".osm.bz2":
             text, compress = bz2.decompress(data), "bz2"
         seeds.append(
-            {"name": name, "path": path, "suffix": suffix, "weight": weight, "text": text, "compress": compress,
-             "data": data, "source": {kind: ref}}
+            {
+                "name": name,
+                "path": path,
+                "suffix": suffix,
+                "weight": weight,
+                "text": text,
+                "compress": compress,
+                "data": data,
+                "source": {kind: ref},
+            }
         )
     for s in seeds:
         s.setdefault("data", Path(s["path"]).read_bytes())
@@ -658,7 +713,11 @@ def run_target(path: str) -> list[str]:
 def _signature(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     inner = [f for f in frames if "urbankit" in f.filename and "fuzz_loaders" not in f.filename]
-    where = f"{Path(inner[-1].filename).name}:{inner[-1].name}" if inner else (f"{Path(frames[-1].filename).name}:{frames[-1].name}" if frames else "?")
+    where = (
+        f"{Path(inner[-1].filename).name}:{inner[-1].name}"
+        if inner
+        else (f"{Path(frames[-1].filename).name}:{frames[-1].name}" if frames else "?")
+    )
     return f"{type(exc).__name__} at {where}: {_message_kind(str(exc), cut=not isinstance(exc, Invalid))}"
 
 
@@ -787,7 +846,10 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="urbankit-fuzz-") as tmp:
         seeds = build_corpus(Path(tmp) / "seeds")
-        print(f"fuzz: {len(seeds)} seed files: " + ", ".join(f"{s['name']}{s['suffix']} ({len(s['data']):,} B)" for s in seeds))
+        print(
+            f"fuzz: {len(seeds)} seed files: "
+            + ", ".join(f"{s['name']}{s['suffix']} ({len(s['data']):,} B)" for s in seeds)
+        )
         w = Worker(tmp)
         # every seed unmodified must read cleanly: a broken corpus would make the run meaningless
         for s in seeds:
@@ -807,7 +869,9 @@ def main(argv: list[str] | None = None) -> int:
                 if res[1] in known:
                     print(f"known crash: {(CRASH_DIR / known[res[1]]).relative_to(REPO)}")
                 else:
-                    print(f"NEW crash: {save_crash(res[1], seed, data, ops, res[2], args.seed, args.case).relative_to(REPO)}")
+                    print(
+                        f"NEW crash: {save_crash(res[1], seed, data, ops, res[2], args.seed, args.case).relative_to(REPO)}"
+                    )
                 return 1
             return 0
 
@@ -843,7 +907,9 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - t0
 
     print()
-    print(f"fuzz summary: {index:,} cases in {elapsed:.0f} s (seed {args.seed}), {index / max(elapsed, 1e-9):.1f} cases/s")
+    print(
+        f"fuzz summary: {index:,} cases in {elapsed:.0f} s (seed {args.seed}), {index / max(elapsed, 1e-9):.1f} cases/s"
+    )
     print("cases per seed file: " + ", ".join(f"{k} {v}" for k, v in per_seed.most_common()))
     reads = {k: v for k, v in outcomes.items() if k.startswith("read:")}
     print("read outcomes: " + ", ".join(f"{k[5:]} {v}" for k, v in sorted(reads.items(), key=lambda kv: -kv[1])))

@@ -125,7 +125,9 @@ def test_batch_on_a_local_cluster(batch_file, tmp_path, capsys):
         record = read_run(folder)
         assert record["status"] == "ok" and record["batch"]["key"] == key
         assert record["content_sha256"] == fingerprint(record["notebook_path"], record["parameters_given"])["content_sha256"]
-    assert read_run(out / "helsinki" / "accessibility" / "walk")["input_sha256"]["population"] == urbankit.ingest.file_sha256(tmp_path / "grid.gpkg")
+    assert read_run(out / "helsinki" / "accessibility" / "walk")["input_sha256"][
+        "population"
+    ] == urbankit.ingest.file_sha256(tmp_path / "grid.gpkg")
     assert read_run(out / "monaco" / "overview" / "broken.failed")["status"] == "failed"
 
     # index.html: every report with its status, parameters, links and failure; self-contained
@@ -147,11 +149,16 @@ def test_batch_on_a_local_cluster(batch_file, tmp_path, capsys):
     # 2. the same batch again, through the CLI: nothing is recomputed, not a byte changes
     before = _files(out)
     assert main(["batch", str(batch_file), "--no-progress", "--dashboard", ""]) == 1  # the broken report still fails
-    assert "0 ran ok, 4 unchanged (skipped), 0 failed, 1 failed before with the same inputs (skipped), 1 invalid" in capsys.readouterr().out
+    assert (
+        "0 ran ok, 4 unchanged (skipped), 0 failed, 1 failed before with the same inputs (skipped), 1 invalid"
+        in capsys.readouterr().out
+    )
     assert _files(out) == before
     data = json.loads((out / "index.json").read_text())
     assert {r["key"]: r["status"] for r in data["reports"]} == {
-        **status, **{k: "unchanged" for k, v in status.items() if v == "ok"}, "monaco/overview/broken": "failed-unchanged",
+        **status,
+        **{k: "unchanged" for k, v in status.items() if v == "ok"},
+        "monaco/overview/broken": "failed-unchanged",
     }
 
     # 3. fix the broken report, on an existing cluster (--scheduler): only it runs

@@ -208,9 +208,15 @@ def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0, probe: str |
         proc.wait(timeout=30)
     exceptions = [e["params"]["exceptionDetails"] for e in dt.events if e["method"] == "Runtime.exceptionThrown"]
     console_errors = [
-        e["params"] for e in dt.events if e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert")
+        e["params"]
+        for e in dt.events
+        if e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert")
     ]
-    log_errors = [e["params"]["entry"] for e in dt.events if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
+    log_errors = [
+        e["params"]["entry"]
+        for e in dt.events
+        if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"
+    ]
     requests = [e["params"]["request"]["url"] for e in dt.events if e["method"] == "Network.requestWillBeSent"]
     return {
         **state,
@@ -232,8 +238,12 @@ def reports(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser-reports")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("URBANKIT_CACHE", str(out / "kernel-cache"))  # the report kernels cache here, not in ~/.cache
-        acc = run_report("accessibility", parameters={"source": "monaco", "minutes": [10, 15]}, out_dir=out, run_id="tiles")
-        ov = run_report("overview", parameters={"source": "monaco", "modes": ["walk"], "tiles": None}, out_dir=out, run_id="notiles")
+        acc = run_report(
+            "accessibility", parameters={"source": "monaco", "minutes": [10, 15]}, out_dir=out, run_id="tiles"
+        )
+        ov = run_report(
+            "overview", parameters={"source": "monaco", "modes": ["walk"], "tiles": None}, out_dir=out, run_id="notiles"
+        )
     return {"accessibility": acc / "accessibility.html", "overview": ov / "overview.html"}
 
 
@@ -372,14 +382,18 @@ def hostile_reports(tmp_path_factory):
         mp.setenv("URBANKIT_CACHE", str(out / "kernel-cache"))
         src = str(city)
         reports = {
-            "overview": run_report("overview", parameters={"source": src, "modes": ["walk"], "tiles": None},
-                                   area="hostile", **common),
-            "accessibility": run_report("accessibility", parameters={"source": src, "minutes": [5, 10], "tiles": None},
-                                        area="hostile", **common),
-            "superblocks": run_report("superblocks", parameters={"source": src, "method": "arterial", "tiles": None},
-                                      area="hostile", **common),
-            "compare": run_report("compare", parameters={"sources": [src, str(other)], "minutes": 5},
-                                  area="hostile-vs-other", **common),
+            "overview": run_report(
+                "overview", parameters={"source": src, "modes": ["walk"], "tiles": None}, area="hostile", **common
+            ),
+            "accessibility": run_report(
+                "accessibility", parameters={"source": src, "minutes": [5, 10], "tiles": None}, area="hostile", **common
+            ),
+            "superblocks": run_report(
+                "superblocks", parameters={"source": src, "method": "arterial", "tiles": None}, area="hostile", **common
+            ),
+            "compare": run_report(
+                "compare", parameters={"sources": [src, str(other)], "minutes": 5}, area="hostile-vs-other", **common
+            ),
         }
     return {name: folder / f"{name}.html" for name, folder in reports.items()}
 

@@ -112,7 +112,10 @@ def test_concurrent_readers_and_rewriters(cache_folder):
     jobs = [("drive", 4, True)] * 3 + [("drive", 4, False)] * 2 + [("walk", 2, True)]
     results = _run_all(cache_folder, jobs)
     ex = grid_extract(*GRID)
-    want = {"drive": _digest(urbankit.build_network(ex, "drive", cache=False)), "walk": _digest(urbankit.build_network(ex, "walk", cache=False))}
+    want = {
+        "drive": _digest(urbankit.build_network(ex, "drive", cache=False)),
+        "walk": _digest(urbankit.build_network(ex, "walk", cache=False)),
+    }
     for (mode, *_), r in zip(jobs, results):
         assert set(r["digests"]) == {want[mode]}, mode
         assert not [w for w in r["warnings"] if "unreadable" in w], r["warnings"]
@@ -167,4 +170,6 @@ def test_killed_writer_leaves_no_temporary_file(cache_folder):
     p.start()
     p.join(120)
     urbankit.build_network(grid_extract(*GRID), "walk")
-    assert all(x.suffix == networks.CACHE_SUFFIX for x in _entries(cache_folder)), [x.name for x in _entries(cache_folder)]
+    assert all(x.suffix == networks.CACHE_SUFFIX for x in _entries(cache_folder)), [
+        x.name for x in _entries(cache_folder)
+    ]

@@ -51,7 +51,10 @@ def test_cli_accessibility_contract(tmp_path, capsys):
 
 @pytest.mark.requires_dataset("barcelona")
 def test_cli_accessibility_drive_and_bad_input(tmp_path, capsys):
-    assert main(["accessibility", "barcelona", "--mode", "drive", "--minutes", "5", "--out", str(tmp_path / "b.gpkg")]) == 0
+    assert (
+        main(["accessibility", "barcelona", "--mode", "drive", "--minutes", "5", "--out", str(tmp_path / "b.gpkg")])
+        == 0
+    )
     edges = gpd.read_file(tmp_path / "b.gpkg", layer="edges")
     assert len(edges) == len(urbankit.build_network(urbankit.load("barcelona"), "drive").edges)
     capsys.readouterr()

@@ -389,15 +389,37 @@ def test_batch_index_shows_parameters_errors_and_names_as_text(tmp_path):
     )
     page = write_index(out, [entry], title=HOSTILE["script"], config=Path(HOSTILE["img"])).read_text(encoding="utf-8")
     body = page.split("</style>", 1)[1]
-    text = shown(body, allowed={"head", "title", "body", "h1", "div", "code", "table", "thead", "tbody", "tr", "th",
-                                "td", "span", "a", "b", "pre"})
+    text = shown(
+        body,
+        allowed={
+            "head",
+            "title",
+            "body",
+            "h1",
+            "div",
+            "code",
+            "table",
+            "thead",
+            "tbody",
+            "tr",
+            "th",
+            "td",
+            "span",
+            "a",
+            "b",
+            "pre",
+        },
+    )
     for value in (HOSTILE["img"], HOSTILE["script"], HOSTILE["close_script"], HOSTILE["amp"], HOSTILE["attr"]):
         assert value in text
     hrefs = [v for a, v in parse(body).attrs if a == "href"]
     assert hrefs and all(not re.match(r"^\s*[a-z][a-z0-9+.-]*:", h, re.IGNORECASE) for h in hrefs), hrefs
     # the links still lead to the files: the report, the data output and run.json of both runs
-    expected = [Path(entry.folder) / "overview.html", Path(entry.folder) / entry.outputs[0],
-                Path(entry.folder) / "run.json", Path(entry.failed_folder) / "overview.html",
-                Path(entry.failed_folder) / "run.json"]
+    expected = [
+        Path(entry.folder) / "overview.html",
+        Path(entry.folder) / entry.outputs[0],
+        Path(entry.folder) / "run.json",
+        Path(entry.failed_folder) / "overview.html",
+        Path(entry.failed_folder) / "run.json",
+    ]
     assert [out / unquote(h) for h in hrefs] == [out / "." / p.relative_to(out) for p in expected]
-

@@ -26,8 +26,12 @@ WALK = 80.0  # metres per minute at the default 4.8 km/h
 def make_network(xy: dict, pairs: list, *, directed: bool = False, speed_kmh: float = 4.8, mode: str = "walk"):
     """A StreetNetwork of straight edges between the given node coordinates (metres in CRS)."""
     ids = sorted(xy)
-    nodes = pd.DataFrame({"x": [xy[i][0] for i in ids], "y": [xy[i][1] for i in ids]}, index=pd.Index(ids, name="node_id"))
-    lon, lat = gpd.GeoSeries(gpd.points_from_xy(nodes.x, nodes.y), crs=CRS).to_crs("EPSG:4326").pipe(lambda s: (s.x, s.y))
+    nodes = pd.DataFrame(
+        {"x": [xy[i][0] for i in ids], "y": [xy[i][1] for i in ids]}, index=pd.Index(ids, name="node_id")
+    )
+    lon, lat = (
+        gpd.GeoSeries(gpd.points_from_xy(nodes.x, nodes.y), crs=CRS).to_crs("EPSG:4326").pipe(lambda s: (s.x, s.y))
+    )
     nodes["lon"], nodes["lat"] = lon.to_numpy(), lat.to_numpy()
     nodes = gpd.GeoDataFrame(nodes, geometry=gpd.points_from_xy(nodes.x, nodes.y), crs=CRS)
     geoms = [shapely.LineString([xy[u], xy[v]]) for u, v in pairs]
@@ -174,8 +178,12 @@ def test_far_point_gives_empty_isochrone(caplog):
 
 def test_frame_and_point_inputs():
     net = line_network()
-    pts = gpd.GeoDataFrame({"label": ["a", "b"]}, geometry=[shapely.Point(X0 + 500, Y0), shapely.Point(X0 + 3000, Y0 + 10)],
-                           index=["school", "park"], crs=CRS)
+    pts = gpd.GeoDataFrame(
+        {"label": ["a", "b"]},
+        geometry=[shapely.Point(X0 + 500, Y0), shapely.Point(X0 + 3000, Y0 + 10)],
+        index=["school", "park"],
+        crs=CRS,
+    )
     iso = isochrones(net, pts, minutes=(5, 10))
     assert iso.crs.to_epsg() == 4326
     assert list(iso.columns) == ["point_id", "minutes", "node_id", "snap_m", "lon", "lat", "area_ha", "geometry"]
@@ -183,7 +191,9 @@ def test_frame_and_point_inputs():
     assert iso["minutes"].tolist() == [5, 10, 5, 10]
     assert iso["node_id"].tolist() == [5, 5, 30, 30]
     ll = pts.to_crs("EPSG:4326")
-    assert iso["lon"].iloc[2] == pytest.approx(ll.geometry.x.iloc[1]) and iso["lat"].iloc[2] == pytest.approx(ll.geometry.y.iloc[1])
+    assert iso["lon"].iloc[2] == pytest.approx(ll.geometry.x.iloc[1]) and iso["lat"].iloc[2] == pytest.approx(
+        ll.geometry.y.iloc[1]
+    )
     np.testing.assert_allclose(iso["area_ha"], metric(iso).area / 10_000, rtol=1e-3)
     # (lon, lat) pairs: numbered from 0, same polygons
     pairs = list(zip(ll.geometry.x, ll.geometry.y))
@@ -265,7 +275,8 @@ def test_monaco_reached_nodes_inside(monaco_nets, mode):
         # distance <= distance along the street), plus the band and the walk from the point
         radius = np.array([(row.minutes - t) * vmax for t in reached.values()]) + 25 + 0.5
         allowed = shapely.union_all(
-            list(shapely.buffer(pts, radius)) + [shapely.LineString([lonlat.iloc[k], net.nodes.geometry[row.node_id]]).buffer(25.5)]
+            list(shapely.buffer(pts, radius))
+            + [shapely.LineString([lonlat.iloc[k], net.nodes.geometry[row.node_id]]).buffer(25.5)]
         )
         assert g.iloc[k].difference(allowed).area < 1.0
     # nested per origin
@@ -286,7 +297,9 @@ def test_monaco_walk_agrees_with_accessibility(monaco_nets):
     _area, nets = monaco_nets
     net = nets["walk"]
     lon, lat = ORIGINS[0]
-    dest = gpd.GeoDataFrame({"service": ["grocery"], "function": ["commerce"]}, geometry=[shapely.Point(lon, lat)], crs="EPSG:4326")
+    dest = gpd.GeoDataFrame(
+        {"service": ["grocery"], "function": ["commerce"]}, geometry=[shapely.Point(lon, lat)], crs="EPSG:4326"
+    )
     acc = accessibility(net, dest, minutes=[5], services=["grocery"], progress=False)
     within = acc.nodes.index[acc.nodes["time_grocery_min"] <= 5]
     iso = isochrones(net, [(lon, lat)], minutes=[5], buffer_m=0.5)

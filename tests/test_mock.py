@@ -197,7 +197,11 @@ def test_grid_nodes_sizes():
 
 
 def test_invalid_options():
-    for kwargs in ({"nx_blocks": 0, "ny_blocks": 2}, {"nx_blocks": 2.5, "ny_blocks": 2}, {"nx_blocks": 2, "ny_blocks": 2, "block_m": -1}):
+    for kwargs in (
+        {"nx_blocks": 0, "ny_blocks": 2},
+        {"nx_blocks": 2.5, "ny_blocks": 2},
+        {"nx_blocks": 2, "ny_blocks": 2, "block_m": -1},
+    ):
         with pytest.raises(uk.InvalidOptionError):
             grid_extract(**kwargs)
     with pytest.raises(uk.InvalidOptionError):

@@ -45,7 +45,9 @@ def test_notebooks_are_committed_clean():
             if cell.cell_type != "code":
                 continue
             if "nbval-check-output" not in t:  # nbval compares only tagged cells, which need an output and a count
-                assert not cell.outputs, f"{path.name}: outputs of an unchecked cell are committed: {cell.source[:60]!r}"
+                assert not cell.outputs, (
+                    f"{path.name}: outputs of an unchecked cell are committed: {cell.source[:60]!r}"
+                )
                 assert cell.execution_count is None, f"{path.name}: execution counts are committed"
 
 
@@ -74,9 +76,24 @@ def test_notebooks_run_under_nbval(tmp_path):
         copies.append(path.name)
     env = {**os.environ, "URBANKIT_PROGRESS": "0", "URBANKIT_CACHE": str(tmp_path / "cache"), "PYTHONHASHSEED": "0"}
     cmd = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-        "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600",
-        f"--nbval-sanitize-with={SANITIZE}", "-o", "addopts=", "-o", "testpaths=", "--rootdir", str(tmp_path),
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--nbval-cell-timeout=600",
+        f"--nbval-sanitize-with={SANITIZE}",
+        "-o",
+        "addopts=",
+        "-o",
+        "testpaths=",
+        "--rootdir",
+        str(tmp_path),
         *copies,
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200, check=False)

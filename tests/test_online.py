@@ -531,7 +531,7 @@ def test_server_errors(servers):
 
 
 def test_overpass_error_remark_is_not_taken_as_data(servers):
-    servers.remark = "runtime error: Query timed out in \"query\" at line 1 after 180 seconds."
+    servers.remark = 'runtime error: Query timed out in "query" at line 1 after 180 seconds.'
     with pytest.raises(OnlineFetchError, match="timed out"):
         _online.from_bbox((-122.31, 37.80, -122.29, 37.82))
 

@@ -270,8 +270,9 @@ def test_x_minute_city_and_cli(tmp_path, capsys):
     net = uk.build_network(uk.load("monaco"), "walk")
     rng = np.random.default_rng(2)
     sample = net.nodes.sample(40, random_state=4)
-    jobs = gpd.GeoDataFrame({"jobs": rng.integers(1, 900, 40).astype(float)}, geometry=sample.geometry.values,
-                            crs=net.crs).to_crs(4326)
+    jobs = gpd.GeoDataFrame(
+        {"jobs": rng.integers(1, 900, 40).astype(float)}, geometry=sample.geometry.values, crs=net.crs
+    ).to_crs(4326)
     path = tmp_path / "jobs.geojson"
     jobs.to_file(path)
     acc = uk.x_minute_city("monaco", minutes=[10, 15], opportunities=path)
@@ -284,7 +285,9 @@ def test_x_minute_city_and_cli(tmp_path, capsys):
         assert row["median"] == _weighted_median(v[pop], w[pop])
         assert row.share_at_least == pytest.approx((w * (v >= 0.1 * jobs.jobs.sum())).sum() / w.sum())
     out = tmp_path / "m.gpkg"
-    assert main(["accessibility", "monaco", "--minutes", "10", "15", "--opportunities", str(path), "--out", str(out)]) == 0
+    assert (
+        main(["accessibility", "monaco", "--minutes", "10", "15", "--opportunities", str(path), "--out", str(out)]) == 0
+    )
     printed = capsys.readouterr().out
     nodes = gpd.read_file(out, layer="nodes")
     assert {"jobs_10min", "jobs_15min", "jobs_gravity", "jobs_2sfca_15min", "jobs_e2sfca"} <= set(nodes.columns)
@@ -304,9 +307,14 @@ def test_x_minute_city_and_cli(tmp_path, capsys):
 @pytest.mark.skipif(not (SAO_PAULO / "spo_hexgrid.csv").exists(), reason="Sao Paulo sample data absent")
 def test_sao_paulo_hexagons_population_and_jobs():
     hexes = pd.read_csv(SAO_PAULO / "spo_hexgrid.csv")
-    acc = uk.x_minute_city(str(SAO_PAULO / "spo_osm.pbf"), minutes=[15, 30],
-                           population=str(SAO_PAULO / "spo_hexgrid.csv"), population_column="population",
-                           opportunities=str(SAO_PAULO / "spo_hexgrid.csv"), opportunity_columns=["jobs"])
+    acc = uk.x_minute_city(
+        str(SAO_PAULO / "spo_osm.pbf"),
+        minutes=[15, 30],
+        population=str(SAO_PAULO / "spo_hexgrid.csv"),
+        population_column="population",
+        opportunities=str(SAO_PAULO / "spo_hexgrid.csv"),
+        opportunity_columns=["jobs"],
+    )
     assert acc.nodes["population"].sum() == pytest.approx(hexes["population"].sum(), rel=1e-9)  # conserved
     assert acc.opportunities_info["opportunities"] == {"jobs": float(hexes["jobs"].sum())}
     s = acc.opportunity_summary().set_index("minutes")

@@ -76,10 +76,14 @@ def cities(draw, modes=("walk", "bike", "drive")):
     mode = draw(st.sampled_from(modes))
     oneway = mode == "drive" and draw(st.booleans())
     seed = draw(st.integers(0, 2**16))
-    ex = jittered(grid_extract(nx_, ny_, oneway_residential=oneway, arterial_every=draw(st.sampled_from([None, 2, 3]))), seed)
+    ex = jittered(
+        grid_extract(nx_, ny_, oneway_residential=oneway, arterial_every=draw(st.sampled_from([None, 2, 3]))), seed
+    )
     net = uk.build_network(ex, mode, cache=False)
     per = draw(st.integers(1, 4))
-    dest = random_destinations(net, services=SERVICES, per_service=per, seed=seed, max_offset_m=draw(st.sampled_from([0.0, 40.0])))
+    dest = random_destinations(
+        net, services=SERVICES, per_service=per, seed=seed, max_offset_m=draw(st.sampled_from([0.0, 40.0]))
+    )
     top = {"walk": 12, "bike": 4, "drive": 2}[mode]
     minutes = sorted(draw(st.lists(st.integers(1, top), min_size=1, max_size=3, unique=True)))
     return net, dest, minutes
@@ -220,7 +224,9 @@ def test_walk_and_bike_times_are_symmetric(city, data):
 
     def at(node):
         p = net.nodes.loc[[node]]
-        return gpd.GeoDataFrame({"service": ["grocery"], "function": ["commerce"]}, geometry=p.geometry.values, crs=net.crs)
+        return gpd.GeoDataFrame(
+            {"service": ["grocery"], "function": ["commerce"]}, geometry=p.geometry.values, crs=net.crs
+        )
 
     big = float(np.nanmax(np.where(np.isfinite(t), t, 0))) + 1.0
     to_j = accessibility(net, at(j), minutes=[big], services=["grocery"]).nodes["time_grocery_min"]

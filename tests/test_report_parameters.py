@@ -283,8 +283,11 @@ def test_a_dict_with_a_non_string_key_through_the_cli_is_a_clear_error(tiny, iso
 
 @pytest.mark.parametrize(
     "value, fragment",
-    [("{'walk', 'bike'}", "parameter 'modes' is a set"), ("b'walk'", "parameter 'modes' is a bytes"),
-     ("1e999", "parameter 'modes' is inf")],
+    [
+        ("{'walk', 'bike'}", "parameter 'modes' is a set"),
+        ("b'walk'", "parameter 'modes' is a bytes"),
+        ("1e999", "parameter 'modes' is inf"),
+    ],
 )
 def test_cli_literals_that_are_not_data_exit_2(tiny, isolated, capsys, value, fragment):
     out = isolated / "reports"
@@ -333,8 +336,14 @@ def test_normalisation_makes_plain_types():
         "options": {"p": Path("/tmp/a.gpkg"), "arr": np.array([1, 2])},
     }
     got = normalise_parameters(given_)
-    assert got == {"modes": ["walk", "bike"], "count": 3, "ratio": 0.5, "flag": True, "text": "x",
-                   "options": {"p": "/tmp/a.gpkg", "arr": [1, 2]}}
+    assert got == {
+        "modes": ["walk", "bike"],
+        "count": 3,
+        "ratio": 0.5,
+        "flag": True,
+        "text": "x",
+        "options": {"p": "/tmp/a.gpkg", "arr": [1, 2]},
+    }
     assert [type(v) for v in got.values()] == [list, int, float, bool, str, dict]
     assert type(got["modes"][1]) is str and type(got["options"]["arr"][0]) is int
     assert "text = 'x'" in parameters_cell_source(given_)
@@ -354,13 +363,39 @@ def test_parameterize_notebook_replaces_an_old_injected_cell(tiny):
 # --------------------------------------------------------------------------- property tests
 
 _PIECES = st.sampled_from(
-    ["'", '"', "'''", '"""', "\\", "\\'", '\\"', "\n", "\r", "\r\n", "\t", "\x00", "\u2028", "\x1b[31m", "#",
-     "__import__('os').system('id > PWNED.txt')", EXPLOIT_TEXT, '"+str(1)+"', "{x}", "%s", "${HOME}", "é", "😀"]
+    [
+        "'",
+        '"',
+        "'''",
+        '"""',
+        "\\",
+        "\\'",
+        '\\"',
+        "\n",
+        "\r",
+        "\r\n",
+        "\t",
+        "\x00",
+        "\u2028",
+        "\x1b[31m",
+        "#",
+        "__import__('os').system('id > PWNED.txt')",
+        EXPLOIT_TEXT,
+        '"+str(1)+"',
+        "{x}",
+        "%s",
+        "${HOME}",
+        "é",
+        "😀",
+    ]
 )
 _TEXT = st.lists(_PIECES | st.text(max_size=8), max_size=6).map("".join)
 _SCALARS = (
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | _TEXT
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT
 )
 _VALUES = st.recursive(
     _SCALARS,
@@ -385,9 +420,28 @@ def test_injected_cell_is_pure_literals_of_exactly_the_values(value, long):
 
 def _not_data():
     return st.sampled_from(
-        [{"a"}, frozenset(), b"x", bytearray(b"x"), 1j, float("nan"), float("inf"), dt.datetime(2024, 1, 1),
-         dt.time(1), Fraction(1, 2), object(), range(3), 2**64, -(2**63) - 1, {1: "x"}, {None: 1}, {("k",): 1},
-         "\udc80", Ellipsis, type]
+        [
+            {"a"},
+            frozenset(),
+            b"x",
+            bytearray(b"x"),
+            1j,
+            float("nan"),
+            float("inf"),
+            dt.datetime(2024, 1, 1),
+            dt.time(1),
+            Fraction(1, 2),
+            object(),
+            range(3),
+            2**64,
+            -(2**63) - 1,
+            {1: "x"},
+            {None: 1},
+            {("k",): 1},
+            "\udc80",
+            Ellipsis,
+            type,
+        ]
     )
 
 
@@ -416,8 +470,13 @@ def test_executed_notebook_receives_exactly_the_random_values(tiny, isolated, an
 @pytest.mark.slow  # a kernel and a 1.3 MB notebook cell: about 10 s
 def test_a_long_hostile_value_runs_as_data(tiny, isolated):
     long_text = ('"""' + "'''" + "\\" + "\n" + EXPLOIT_TEXT) * 20_000  # about 1.3 MB
-    run = run_report(tiny, parameters={"text": long_text, "count": -(2**63), "ratio": -0.0}, out_dir=isolated / "r",
-                     run_id="long", offline=False)
+    run = run_report(
+        tiny,
+        parameters={"text": long_text, "count": -(2**63), "ratio": -0.0},
+        out_dir=isolated / "r",
+        run_id="long",
+        offline=False,
+    )
     received = _received(run)
     assert received["text"] == ["str", long_text]
     assert received["count"] == ["int", -(2**63)] and received["ratio"] == ["float", "-0.0"]
@@ -429,8 +488,13 @@ def test_a_long_hostile_value_runs_as_data(tiny, isolated):
 
 @pytest.mark.parametrize(
     "tiles",
-    ["https://tile.example.org/{z}/{x}/{y}.png", "//tiles.example.org/{z}/{x}/{y}.png", "OpenStreetMapp",
-     "Stamen Toner", "javascript:alert(1)"],
+    [
+        "https://tile.example.org/{z}/{x}/{y}.png",
+        "//tiles.example.org/{z}/{x}/{y}.png",
+        "OpenStreetMapp",
+        "Stamen Toner",
+        "javascript:alert(1)",
+    ],
 )
 def test_tiles_folium_cannot_draw_without_attribution_are_refused_before_running(tiny, isolated, tiles, capsys):
     with pytest.raises(ValueError, match="attribution"):  # the independent oracle: folium itself refuses them
@@ -444,8 +508,9 @@ def test_tiles_folium_cannot_draw_without_attribution_are_refused_before_running
     assert not out.exists()
 
 
-@pytest.mark.parametrize("tiles", [None, "OpenStreetMap", "openstreetmap", "OpenTopoMap", "Esri.WorldImagery",
-                                   "CartoDB positron"])
+@pytest.mark.parametrize(
+    "tiles", [None, "OpenStreetMap", "openstreetmap", "OpenTopoMap", "Esri.WorldImagery", "CartoDB positron"]
+)
 def test_tiles_folium_draws_are_accepted(tiny, tiles):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # CartoDB: "now require an API key" (the tiles still load)

@@ -44,7 +44,12 @@ def test_unknown_notebook():
 @pytest.mark.slow
 @pytest.mark.requires_dataset("barcelona")
 def test_overview_report_on_barcelona(tmp_path):
-    out = run_report("overview", parameters={"source": "barcelona", "modes": ["walk", "drive"], "tiles": None}, out_dir=tmp_path, run_id="r1")
+    out = run_report(
+        "overview",
+        parameters={"source": "barcelona", "modes": ["walk", "drive"], "tiles": None},
+        out_dir=tmp_path,
+        run_id="r1",
+    )
     assert out == tmp_path.resolve() / "barcelona" / "overview" / "r1"
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "ok" and record["parameters"]["source"] == "barcelona"
@@ -132,7 +137,9 @@ def test_missing_input_file_fails_before_running(tmp_path):
     with pytest.raises(ReportError, match=r"input file\(s\) not found: population="):
         run_report("overview", parameters={**QUICK, "population": str(tmp_path / "nope.gpkg")}, out_dir=tmp_path)
     # a tile server URL or a place name is not a file
-    urbankit.reports.check_inputs({"tiles": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "source": "Kamppi, Helsinki"})
+    urbankit.reports.check_inputs(
+        {"tiles": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "source": "Kamppi, Helsinki"}
+    )
     with pytest.raises(ReportError, match="output_dir' is set by the runner"):
         run_report("overview", parameters={**QUICK, "output_dir": str(tmp_path)}, out_dir=tmp_path)
     assert not any(tmp_path.rglob("*.ipynb"))
@@ -169,7 +176,10 @@ def test_make_offline_inlines_assets_in_srcdoc_and_drops_the_rest():
         "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css",
     }
     assert all(v.startswith("folium-offline") for v in out.embedded.values())
-    assert sorted(out.dropped) == ["https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js", "https://example.org/no-such-plugin.js"]
+    assert sorted(out.dropped) == [
+        "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js",
+        "https://example.org/no-such-plugin.js",
+    ]
     doc = html_lib.unescape(out.html.split('srcdoc="')[1].split('"></iframe>')[0])
     assert "Leaflet 1.9.3" in doc and "urbankit-no-tiles" in doc  # Leaflet inside, and the tile fallback
     # a newer Leaflet URL than folium-offline ships is matched by file name
@@ -211,7 +221,11 @@ def test_report_run_record_offline_html_and_timeout(tmp_path, kernel_cache):
 def _start_cli(args: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "urbankit.cli", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -232,8 +246,23 @@ def test_killed_or_interrupted_run_leaves_the_previous_report_intact(tmp_path, k
     before = _snapshot(out)
     parent = out.parent
     env = {**os.environ, "URBANKIT_CACHE": str(kernel_cache)}
-    args = ["report", "overview", "-p", "source", "monaco", "-p", "modes", "['walk']", "-p", "tiles", "None",
-            "--out", str(tmp_path), "--run-id", "good"]
+    args = [
+        "report",
+        "overview",
+        "-p",
+        "source",
+        "monaco",
+        "-p",
+        "modes",
+        "['walk']",
+        "-p",
+        "tiles",
+        "None",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "good",
+    ]
 
     # SIGTERM midway: the run records itself as interrupted and exits with 130
     proc = _start_cli(args, env)

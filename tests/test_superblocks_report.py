@@ -78,11 +78,15 @@ def test_cli_superblocks_bad_input(tmp_path, capsys):
     assert not out.exists()
     far = gpd.GeoDataFrame(geometry=[shapely.box(2.0, 48.0, 2.01, 48.01)], crs="EPSG:4326")  # Paris, not Barcelona
     far.to_file(tmp_path / "far.gpkg")
-    assert main(["superblocks", "barcelona", "--method", "polygons", str(tmp_path / "far.gpkg"), "--out", str(out)]) == 2
+    assert (
+        main(["superblocks", "barcelona", "--method", "polygons", str(tmp_path / "far.gpkg"), "--out", str(out)]) == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("urbankit: error:") and "polygon" in err
     assert not out.exists()
-    assert main(["superblocks", "barcelona", "--method", "polygons", str(tmp_path / "none.gpkg"), "--out", str(out)]) == 2
+    assert (
+        main(["superblocks", "barcelona", "--method", "polygons", str(tmp_path / "none.gpkg"), "--out", str(out)]) == 2
+    )
     assert main(["superblocks", "barcelona", "--method", "hexagons", "--out", str(out)]) == 2
     assert main(["superblocks", "barcelona", "--out", str(tmp_path / "x.csv")]) == 2
     assert not out.exists()

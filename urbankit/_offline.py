@@ -114,7 +114,9 @@ def _folium_offline() -> tuple[dict[str, str], str]:
             logger.debug("folium-offline without vega files: %s", exc)
         return table, f"folium-offline {metadata.version('folium-offline')}"
     except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-        logger.warning("folium-offline is not usable (%s); maps fall back to Debian's libjs-* files or lose assets", exc)
+        logger.warning(
+            "folium-offline is not usable (%s); maps fall back to Debian's libjs-* files or lose assets", exc
+        )
         return {}, "folium-offline (absent)"
 
 
@@ -214,7 +216,11 @@ def _rewrite(doc: str, result: OfflineHTML) -> str:
         content, source = found
         result.embedded.setdefault(url, source)
         attrs = (m.group("pre") + " " + m.group("post")).strip()
-        attrs = " ".join(a for a in re.split(r"\s+", attrs) if a and not a.lower().startswith(("integrity", "crossorigin", "defer", "async")))
+        attrs = " ".join(
+            a
+            for a in re.split(r"\s+", attrs)
+            if a and not a.lower().startswith(("integrity", "crossorigin", "defer", "async"))
+        )
         return f"<script{' ' + attrs if attrs else ''}>/* {url} */\n{_js(content)}\n</script>"
 
     def link(m: re.Match) -> str:
@@ -243,7 +249,7 @@ def _rewrite(doc: str, result: OfflineHTML) -> str:
 
     doc = _SCRIPT_SRC.sub(script, doc)
     doc = _LINK.sub(link, doc)
-    if "class=\"jp-Mermaid" not in doc:  # nbconvert loads mermaid.js from a CDN only for diagrams
+    if 'class="jp-Mermaid' not in doc:  # nbconvert loads mermaid.js from a CDN only for diagrams
         doc = _MODULE_IMPORT.sub(module, doc)
     return doc
 
@@ -292,7 +298,10 @@ def external_references(html: str) -> list[str]:
     """
     found: list[str] = []
     docs = [html] + [html_lib.unescape(m.group(2)) for m in _SRCDOC.finditer(html)]
-    tag = re.compile(r"<(script|link|img|iframe|source|embed|audio|video)\b[^>]*?\b(?:src|href)\s*=\s*([\"'])(" + _EXTERNAL + r")\2", re.IGNORECASE)
+    tag = re.compile(
+        r"<(script|link|img|iframe|source|embed|audio|video)\b[^>]*?\b(?:src|href)\s*=\s*([\"'])(" + _EXTERNAL + r")\2",
+        re.IGNORECASE,
+    )
     css = re.compile(r"(?:url\(\s*[\"']?|@import\s+[\"'])((?:https?:)?//[^\"')\s]+)", re.IGNORECASE)
     for i, doc in enumerate(docs):
         text = _SRCDOC.sub('srcdoc=""', doc) if i == 0 else doc

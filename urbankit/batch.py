@@ -118,7 +118,9 @@ class BatchResult:
         return {e.key: e for e in self.entries}
 
     def summary(self) -> str:
-        count = {s: sum(e.status == s for e in self.entries) for s in (OK, UNCHANGED, FAILED, UNCHANGED_FAILED, INVALID)}
+        count = {
+            s: sum(e.status == s for e in self.entries) for s in (OK, UNCHANGED, FAILED, UNCHANGED_FAILED, INVALID)
+        }
         head = (
             f"{len(self.entries)} reports in {self.seconds:.1f} s: {count[OK]} ran ok, {count[UNCHANGED]} unchanged (skipped), "
             f"{count[FAILED]} failed, {count[UNCHANGED_FAILED]} failed before with the same inputs (skipped), "
@@ -235,7 +237,6 @@ def check_scheduler(address, *, connect_timeout_s: float = CONNECT_TIMEOUT_S) ->
     return address
 
 
-
 def _resolve_files(value, base: Path):
     """A parameter value of the config: ``"None"`` is None (TOML has no null), relative file paths
     are resolved against the config's folder."""
@@ -315,7 +316,9 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
         spec = table(spec, f"[notebooks.{nb_name}]")
         extra = set(spec) - {"areas", "sets", "notebook"}
         if extra:
-            raise ReportError(f"{path.name}: [notebooks.{nb_name}] has unknown key(s) {sorted(extra)}; allowed: areas, sets, notebook.")
+            raise ReportError(
+                f"{path.name}: [notebooks.{nb_name}] has unknown key(s) {sorted(extra)}; allowed: areas, sets, notebook."
+            )
         nb_ref = _notebook_ref(spec.get("notebook", nb_name), base)
         try:
             declared = notebook_parameters(resolve_notebook(nb_ref))
@@ -325,7 +328,9 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
         wanted = spec.get("areas", list(areas))
         missing = [a for a in wanted if a not in areas]
         if missing:
-            raise ReportError(f"{path.name}: [notebooks.{nb_name}] names unknown area(s) {missing}; define them under [areas].")
+            raise ReportError(
+                f"{path.name}: [notebooks.{nb_name}] names unknown area(s) {missing}; define them under [areas]."
+            )
         sets = table(spec.get("sets", {"default": {}}), f"[notebooks.{nb_name}.sets]")
         for set_name, set_params in sets.items():
             _check_name(set_name, f"{path.name}: [notebooks.{nb_name}.sets] set name")
@@ -344,7 +349,9 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
         spec = table(spec, f"[[report]] #{i + 1}")
         extra = set(spec) - {"notebook", "name", "area", "parameters"}
         if extra or "notebook" not in spec:
-            raise ReportError(f"{path.name}: [[report]] #{i + 1} needs 'notebook' and may have name, area, parameters; got {sorted(spec)}.")
+            raise ReportError(
+                f"{path.name}: [[report]] #{i + 1} needs 'notebook' and may have name, area, parameters; got {sorted(spec)}."
+            )
         nb_ref = _notebook_ref(spec["notebook"], base)
         params = parameters(spec.get("parameters", {}), f"[[report]] #{i + 1} parameters")
         try:
@@ -360,9 +367,13 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
     keys = [e.key for e in entries]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
-        raise ReportError(f"{path.name}: several reports would write the same folder: {dupes}; give them different names.")
+        raise ReportError(
+            f"{path.name}: several reports would write the same folder: {dupes}; give them different names."
+        )
     if not entries:
-        raise ReportError(f"{path.name}: no reports: add [notebooks.NAME] tables (with [areas.NAME]) or [[report]] entries.")
+        raise ReportError(
+            f"{path.name}: no reports: add [notebooks.NAME] tables (with [areas.NAME]) or [[report]] entries."
+        )
     return options, entries
 
 
@@ -447,8 +458,13 @@ def _run_one(entry: dict, out_dir: str, options: dict) -> dict:
         )
         record = read_run(folder) or {}
         return {
-            "status": OK, "folder": str(folder), "seconds": record.get("seconds"), "start": record.get("start"),
-            "end": record.get("end"), "outputs": sorted(record.get("outputs", {})), "host": record.get("host"),
+            "status": OK,
+            "folder": str(folder),
+            "seconds": record.get("seconds"),
+            "start": record.get("start"),
+            "end": record.get("end"),
+            "outputs": sorted(record.get("outputs", {})),
+            "host": record.get("host"),
         }
     except Exception as exc:  # noqa: BLE001 - one failing report must not stop the others
         failed = Path(out_dir) / entry["area"] / Path(entry["notebook_path"]).stem / f"{entry['name']}.failed"
@@ -559,16 +575,30 @@ def run_batch(
         what = f"{Path(config).name}: out" if "out" in options else "out"
         out = prepare_out_dir(options.get("out") or "reports", what=what)
     timeout = timeout if timeout is not None else options.get("timeout")
-    run_options = {"offline": options.get("offline", True), "show_code": options.get("show_code", False), "timeout": timeout}
+    run_options = {
+        "offline": options.get("offline", True),
+        "show_code": options.get("show_code", False),
+        "timeout": timeout,
+    }
     todo = _plan(entries, out, force=force, retry_failed=retry_failed, options=run_options)
     title = options.get("title") or f"urbankit reports: {Path(config).name}"
     write_index(out, entries, title=title, config=Path(config))
     link = None
     if todo:
         try:
-            link = _compute(todo, entries, out, run_options, scheduler=scheduler, client=client,
-                            workers=workers or options.get("workers") or 2, dashboard=dashboard, progress=progress,
-                            title=title, config=Path(config))
+            link = _compute(
+                todo,
+                entries,
+                out,
+                run_options,
+                scheduler=scheduler,
+                client=client,
+                workers=workers or options.get("workers") or 2,
+                dashboard=dashboard,
+                progress=progress,
+                title=title,
+                config=Path(config),
+            )
         except SchedulerError as exc:
             for e in todo:
                 if e.status == "pending":
@@ -579,11 +609,19 @@ def run_batch(
     return BatchResult(entries=entries, index=index, seconds=time.perf_counter() - t0, dashboard=link)
 
 
-def _compute(todo, entries, out, run_options, *, scheduler, client, workers, dashboard, progress, title, config) -> str | None:
+def _compute(
+    todo, entries, out, run_options, *, scheduler, client, workers, dashboard, progress, title, config
+) -> str | None:
     from distributed import Client, LocalCluster, as_completed
 
     if logging.getLogger().getEffectiveLevel() > logging.INFO:  # distributed logs every step at INFO
-        for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core", "distributed.worker"):
+        for name in (
+            "distributed",
+            "distributed.scheduler",
+            "distributed.nanny",
+            "distributed.core",
+            "distributed.worker",
+        ):
             logging.getLogger(name).setLevel(logging.WARNING)
     cluster = own_client = None
     try:
@@ -602,7 +640,10 @@ def _compute(todo, entries, out, run_options, *, scheduler, client, workers, das
                 except ImportError:
                     dashboard = None
                 cluster = LocalCluster(
-                    n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=dashboard,
+                    n_workers=int(workers),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=dashboard,
                 )
                 client = own_client = Client(cluster)
         link = None
@@ -612,12 +653,23 @@ def _compute(todo, entries, out, run_options, *, scheduler, client, workers, das
             except Exception:  # noqa: BLE001 - no dashboard
                 link = None
         if progress:
-            print(f"urbankit batch: {len(todo)} of {len(entries)} reports to run on {client.scheduler.address}"
-                  + (f"; dask dashboard: {link}" if link else ""), flush=True)
+            print(
+                f"urbankit batch: {len(todo)} of {len(entries)} reports to run on {client.scheduler.address}"
+                + (f"; dask dashboard: {link}" if link else ""),
+                flush=True,
+            )
         futures = {}
         for e in todo:
-            payload = {"notebook_path": e.notebook_path, "parameters": e.parameters, "name": e.name, "area": e.area, "key": e.key}
-            fut = client.submit(_run_one, payload, str(out), run_options, key=f"report-{e.key}-{e.content_sha256[:10]}", pure=False)
+            payload = {
+                "notebook_path": e.notebook_path,
+                "parameters": e.parameters,
+                "name": e.name,
+                "area": e.area,
+                "key": e.key,
+            }
+            fut = client.submit(
+                _run_one, payload, str(out), run_options, key=f"report-{e.key}-{e.content_sha256[:10]}", pure=False
+            )
             futures[fut] = e
         bar = None
         if progress:
@@ -688,7 +740,9 @@ def _href(path: str | Path, out: Path) -> str:
     return "./" + quote(_rel(path, out), safe="/")
 
 
-def write_index(out: Path, entries: list[Entry], *, title: str = "urbankit reports", config: Path | None = None) -> Path:
+def write_index(
+    out: Path, entries: list[Entry], *, title: str = "urbankit reports", config: Path | None = None
+) -> Path:
     """Write ``index.html`` (self-contained: no script, no external file) and ``index.json`` in ``out``."""
     esc = html.escape
     count: dict[str, int] = {}
@@ -709,7 +763,9 @@ def write_index(out: Path, entries: list[Entry], *, title: str = "urbankit repor
             failed = Path(e.failed_folder)
             links.append(f"<a href='{esc(_href(failed / f'{nb}.html', out))}'>failed run</a>")
             links.append(f"<a href='{esc(_href(failed / 'run.json', out))}'>failed run.json</a>")
-        params = "".join(f"<code>{esc(k)} = {esc(json.dumps(v, default=str))}</code>" for k, v in sorted(e.parameters.items()))
+        params = "".join(
+            f"<code>{esc(k)} = {esc(json.dumps(v, default=str))}</code>" for k, v in sorted(e.parameters.items())
+        )
         problem = ""
         if e.error:
             cell = ""

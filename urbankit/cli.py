@@ -60,19 +60,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--show-code", action="store_true", help="keep code cells in the HTML")
     r.add_argument("--timeout", default=None, metavar="SECONDS", help="fail the run when a cell runs longer")
     r.add_argument(
-        "--online-assets", action="store_true",
+        "--online-assets",
+        action="store_true",
         help="keep the CDN links of the maps' JavaScript/CSS instead of embedding them (smaller HTML, needs network)",
     )
 
     b = sub.add_parser("batch", help="run many reports (areas x notebooks x parameter sets) on dask.distributed")
     b.add_argument("config", help="batch TOML file (see README, 'Scheduled batches')")
-    b.add_argument("--scheduler", default=None, metavar="ADDRESS", help="existing dask scheduler (default: a LocalCluster)")
+    b.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="existing dask scheduler (default: a LocalCluster)"
+    )
     b.add_argument("--out", default=None, help="reports folder (default: the config's 'out', else reports)")
     b.add_argument("--workers", default=None, help="LocalCluster worker processes (default: config, else 2)")
     b.add_argument("--timeout", default=None, metavar="SECONDS", help="per-cell timeout of every report")
     b.add_argument("--force", action="store_true", help="recompute every report, unchanged ones too")
     b.add_argument("--retry-failed", action="store_true", help="run again failed reports whose inputs did not change")
-    b.add_argument("--dashboard", default=":8787", metavar="ADDRESS", help="LocalCluster dashboard address ('' for none)")
+    b.add_argument(
+        "--dashboard", default=":8787", metavar="ADDRESS", help="LocalCluster dashboard address ('' for none)"
+    )
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     a = sub.add_parser("accessibility", help="x-minute city: minutes from every node to every service")
@@ -80,28 +85,39 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--mode", choices=("walk", "bike", "drive"), default="walk")
     a.add_argument("--minutes", nargs="+", type=float, default=[10, 15, 30], help="thresholds (default 10 15 30)")
     a.add_argument(
-        "--population", default=None,
+        "--population",
+        default=None,
         help="population: polygons (GeoPackage, GeoJSON, GeoParquet, ...), a raster (.tif, .vrt, .img: WorldPop, "
         "GHSL) or an H3 table (.csv/.parquet with an H3 id column)",
     )
     a.add_argument("--population-column", default=None, help="resident column of --population")
     a.add_argument(
-        "--population-total", type=float, default=None, metavar="RESIDENTS",
+        "--population-total",
+        type=float,
+        default=None,
+        metavar="RESIDENTS",
         help="known number of residents: calibrates the estimate (replaces an OSM boundary's population tag)",
     )
     a.add_argument("--taxonomy", default=None, help="taxonomy TOML file or preset (fifteen-minute, nine-categories)")
     a.add_argument(
-        "--opportunities", default=None, metavar="FILE",
+        "--opportunities",
+        default=None,
+        metavar="FILE",
         help="weighted points, polygons, H3 table (CSV lon/lat or H3 ids) or raster of jobs, school places, ...: "
         "adds cumulative, gravity, 2SFCA and E2SFCA columns to the nodes layer",
     )
     a.add_argument(
-        "--opportunity-columns", nargs="+", default=None, metavar="COLUMN",
+        "--opportunity-columns",
+        nargs="+",
+        default=None,
+        metavar="COLUMN",
         help="opportunity columns of --opportunities (default: every numeric column)",
     )
     a.add_argument("--hex-resolution", type=int, default=9, help="H3 resolution of the hex layer (default 9)")
     a.add_argument(
-        "--engine", choices=("pandana", "scipy"), default=None,
+        "--engine",
+        choices=("pandana", "scipy"),
+        default=None,
         help="what computes the minutes: pandana's contraction hierarchy or scipy's Dijkstra (same figures; "
         "default: the faster in make bench, urbankit.engines.DEFAULT_ENGINE)",
     )
@@ -110,19 +126,26 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("superblocks", help="superblock scenario: candidate cells, car flows before/after, noise, CO2")
     s.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
     s.add_argument(
-        "--method", nargs="+", default=["auto"], metavar="METHOD",
+        "--method",
+        nargs="+",
+        default=["auto"],
+        metavar="METHOD",
         help="auto (default), arterial, grid, residential, or 'polygons FILE' (your own cells)",
     )
     s.add_argument("--evaporation", type=float, default=0.0, help="share of affected car trips that vanish (0..1)")
     s.add_argument("--mode-shift", type=float, default=0.0, help="share of affected car trips that change mode (0..1)")
     s.add_argument("--internal-speed", type=float, default=10.0, help="km/h inside superblocks (default 10)")
     s.add_argument(
-        "--population", default=None,
+        "--population",
+        default=None,
         help="population: polygons (GeoPackage, GeoJSON, GeoParquet, ...), a raster (.tif, .vrt, .img: WorldPop, "
         "GHSL) or an H3 table (.csv/.parquet with an H3 id column)",
     )
     s.add_argument(
-        "--population-total", type=float, default=None, metavar="RESIDENTS",
+        "--population-total",
+        type=float,
+        default=None,
+        metavar="RESIDENTS",
         help="known number of residents: calibrates the estimate (replaces an OSM boundary's population tag)",
     )
     s.add_argument("--trips", type=float, default=None, help="total car trips per day (default 0.5 per resident)")
@@ -139,7 +162,9 @@ def _terminate(signum, frame):  # SIGTERM: unwind like Ctrl-C so the run records
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     previous = None
     if args.command in ("report", "batch"):
         try:
@@ -157,8 +182,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidOptionError(f"-p {', '.join(twice)} given more than once; give each parameter once.")
             params = {name: _literal(value) for name, value in args.parameter}
             out = run_report(
-                args.notebook, parameters=params, out_dir=args.out, run_id=args.run_id, show_code=args.show_code,
-                timeout=_number(args.timeout, "--timeout", float), offline=not args.online_assets,
+                args.notebook,
+                parameters=params,
+                out_dir=args.out,
+                run_id=args.run_id,
+                show_code=args.show_code,
+                timeout=_number(args.timeout, "--timeout", float),
+                offline=not args.online_assets,
             )
             html = next(out.glob("*.html"), out)
             print(f"report written to {out}\nopen {html}")
@@ -166,10 +196,14 @@ def main(argv: list[str] | None = None) -> int:
             from .batch import run_batch
 
             result = run_batch(
-                args.config, scheduler=args.scheduler or None, out_dir=args.out,
+                args.config,
+                scheduler=args.scheduler or None,
+                out_dir=args.out,
                 workers=_number(args.workers, "--workers", int),
                 timeout=_number(args.timeout, "--timeout", float),
-                force=args.force, retry_failed=args.retry_failed, dashboard=args.dashboard or None,
+                force=args.force,
+                retry_failed=args.retry_failed,
+                dashboard=args.dashboard or None,
                 progress=not args.no_progress,
             )
             print(result.summary())
@@ -183,8 +217,12 @@ def main(argv: list[str] | None = None) -> int:
 
             refuse_overwriting_inputs(
                 args.out,
-                {"source": args.source, "--population": args.population, "--taxonomy": args.taxonomy,
-                 "--opportunities": args.opportunities},
+                {
+                    "source": args.source,
+                    "--population": args.population,
+                    "--taxonomy": args.taxonomy,
+                    "--opportunities": args.opportunities,
+                },
                 option="--out",
             )
             minutes = [int(m) if float(m).is_integer() else m for m in args.minutes]
@@ -202,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             acc.to_gpkg(args.out, hex_resolution=args.hex_resolution)
             total = acc.nodes["population"].sum()
-            print(f"{args.mode}: {len(acc.nodes):,} nodes, {len(acc.pois):,} destinations, "
-                  f"{total:,.0f} residents ({acc.population_source})")
+            print(
+                f"{args.mode}: {len(acc.nodes):,} nodes, {len(acc.pois):,} destinations, "
+                f"{total:,.0f} residents ({acc.population_source})"
+            )
             if acc.population_description:
                 print(f"  {acc.population_description}")
             nf = len(acc.function_names)
@@ -219,9 +259,12 @@ def main(argv: list[str] | None = None) -> int:
                 if not np.isfinite(row.median):
                     print(f"  {row.column} within {row.minutes:g} min: not computable ({row.note})")
                     continue
-                print(f"  median resident reaches {row.median:,.0f} {row.column} within {row.minutes:g} min "
-                      f"({args.mode}; of {row.total:,.0f}); {row.share_at_least:.1%} of residents reach at least "
-                      f"{row.at_least:,.0f}; Gini " + (f"{row.gini:.2f}" if np.isfinite(row.gini) else "n/a (nobody reaches any)"))
+                print(
+                    f"  median resident reaches {row.median:,.0f} {row.column} within {row.minutes:g} min "
+                    f"({args.mode}; of {row.total:,.0f}); {row.share_at_least:.1%} of residents reach at least "
+                    f"{row.at_least:,.0f}; Gini "
+                    + (f"{row.gini:.2f}" if np.isfinite(row.gini) else "n/a (nobody reaches any)")
+                )
             for note in acc.opportunities_info.get("notes", []):
                 print(f"  note: {note}")
             print(f"wrote {args.out}")
@@ -232,34 +275,51 @@ def main(argv: list[str] | None = None) -> int:
             method, polygons = args.method[0], None
             if method == "polygons":
                 if len(args.method) != 2:
-                    raise InvalidOptionError("--method polygons needs one FILE of polygons: --method polygons cells.gpkg")
+                    raise InvalidOptionError(
+                        "--method polygons needs one FILE of polygons: --method polygons cells.gpkg"
+                    )
                 polygons = args.method[1]
             elif len(args.method) != 1 or method not in METHODS:
-                raise InvalidOptionError(f"--method {' '.join(args.method)!r} must be one of {METHODS} ('polygons FILE').")
+                raise InvalidOptionError(
+                    f"--method {' '.join(args.method)!r} must be one of {METHODS} ('polygons FILE')."
+                )
             if not str(args.out).lower().endswith(".gpkg"):
                 raise InvalidOptionError(f"--out {args.out!r} must end in .gpkg")
             from .outputs import refuse_overwriting_inputs
 
             refuse_overwriting_inputs(
-                args.out, {"source": args.source, "--population": args.population, "--method polygons": polygons},
+                args.out,
+                {"source": args.source, "--population": args.population, "--method polygons": polygons},
                 option="--out",
             )
             sc = superblocks_scenario(
-                args.source, method=method, polygons=polygons, population=args.population,
-                evaporation=args.evaporation, mode_shift=args.mode_shift, internal_speed_kmh=args.internal_speed,
-                n_trips=args.trips, population_total=args.population_total,
+                args.source,
+                method=method,
+                polygons=polygons,
+                population=args.population,
+                evaporation=args.evaporation,
+                mode_shift=args.mode_shift,
+                internal_speed_kmh=args.internal_speed,
+                n_trips=args.trips,
+                population_total=args.population_total,
             )
             sc.to_gpkg(args.out)
             s = sc.summary.iloc[0]
             sb = sc.superblocks
-            print(f"{len(sb)} superblock cells ({sb['method'].iloc[0]}): median {sb['area_ha'].median():.1f} ha, "
-                  f"{s.residents_inside:,.0f} residents inside ({s.population_source})")
+            print(
+                f"{len(sb)} superblock cells ({sb['method'].iloc[0]}): median {sb['area_ha'].median():.1f} ha, "
+                f"{s.residents_inside:,.0f} residents inside ({s.population_source})"
+            )
             if getattr(sc.population, "description", ""):
                 print(f"  {sc.population.description}")
-            print(f"  car trips/day: {s.trips:,.0f}, affected {s.trips_affected:,.0f}, median detour {s.median_detour:.2f}x")
+            print(
+                f"  car trips/day: {s.trips:,.0f}, affected {s.trips_affected:,.0f}, median detour {s.median_detour:.2f}x"
+            )
             print(f"  vehicle-km/day: {s.vkm_before:,.0f} -> {s.vkm_after:,.0f}")
             print(f"  CO2 kg/day: {s.co2_kg_day_before:,.0f} -> {s.co2_kg_day_after:,.0f}")
-            print(f"  directness {s.directness_distance:.3f}, global efficiency {s.global_efficiency_distance:.3f} (distance)")
+            print(
+                f"  directness {s.directness_distance:.3f}, global efficiency {s.global_efficiency_distance:.3f} (distance)"
+            )
             print(f"wrote {args.out}")
         elif args.command == "info":
             from .ingest import load

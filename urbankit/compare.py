@@ -45,7 +45,9 @@ _ALL = "all functions"
 
 def _check(results: dict, minutes) -> float:
     if not isinstance(results, dict) or not results:
-        raise InvalidOptionError("results must be a non-empty dict of label -> Accessibility (from urbankit.x_minute_city).")
+        raise InvalidOptionError(
+            "results must be a non-empty dict of label -> Accessibility (from urbankit.x_minute_city)."
+        )
     bad = [k for k, v in results.items() if not hasattr(v, "nodes") or not hasattr(v, "minutes")]
     if bad:
         raise InvalidOptionError(f"results {bad} are not Accessibility results (from urbankit.x_minute_city).")
@@ -101,7 +103,8 @@ def match_populations(sources, populations) -> dict:
     for key, value in populations.items():
         key_file = _input_path(key) if isinstance(key, (str, Path)) else None
         hits = [
-            i for i, s in enumerate(sources)
+            i
+            for i, s in enumerate(sources)
             if (isinstance(key, (str, Path)) and str(key) == str(s))
             or (key_file is not None and files[i] is not None and _same_file(key_file, files[i]))
         ]
@@ -243,7 +246,9 @@ def plot_comparison(results: dict, minutes: float, ax=None):
     ax.invert_yaxis()
     ax.set_xlim(0, 1.12)
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.set_xlabel(f"share of residents within {m:g} min ({', '.join(sorted({acc.network.mode for acc in results.values()}))})")
+    ax.set_xlabel(
+        f"share of residents within {m:g} min ({', '.join(sorted({acc.network.mode for acc in results.values()}))})"
+    )
     ax.set_title(f"Residents within {m:g} minutes of each function")
     ax.legend(loc="lower right", fontsize=8, frameon=True)
     ax.grid(axis="x", color="#dddddd", lw=0.6)

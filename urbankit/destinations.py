@@ -392,14 +392,11 @@ def _read_raw(path) -> tuple[dict, str]:
     if isinstance(path, Mapping):
         return copy.deepcopy(dict(path)), "<dict>"
     if not isinstance(path, (str, Path)):
-        raise InvalidOptionError(
-            f"taxonomy must be a path to a TOML file, a dict or None, not {type(path).__name__}."
-        )
+        raise InvalidOptionError(f"taxonomy must be a path to a TOML file, a dict or None, not {type(path).__name__}.")
     path = Path(path)
     if not path.is_file():
         raise InputFileError(
-            f"taxonomy file {str(path)!r} does not exist; check the path, or pass None for the "
-            "packaged default."
+            f"taxonomy file {str(path)!r} does not exist; check the path, or pass None for the packaged default."
         )
     try:
         text = path.read_text(encoding="utf-8")
@@ -455,7 +452,7 @@ def _build(raw: dict, source: str) -> Taxonomy:
         functions[fname] = _string(fspec, "label", where, fname.replace("_", " ").capitalize(), problems)
         function_descriptions[fname] = _string(fspec, "description", where, "", problems)
     if not functions:
-        problems.append("no function declared; add e.g. [functions.commerce] with label = \"Commerce\"")
+        problems.append('no function declared; add e.g. [functions.commerce] with label = "Commerce"')
 
     services: dict[str, Service] = {}
     raw_services = _table(raw.get("services", {}), "[services]", problems)
@@ -649,10 +646,7 @@ def _tag_columns(features: gpd.GeoDataFrame, keys: set[str]) -> dict[str, pd.Ser
     n = len(features)
     if "tags" in features.columns:
         tags = [t if isinstance(t, dict) else {} for t in features["tags"].tolist()]
-        return {
-            k: pd.Series([t.get(k) for t in tags], index=pd.RangeIndex(n), dtype=object)
-            for k in sorted(keys)
-        }
+        return {k: pd.Series([t.get(k) for t in tags], index=pd.RangeIndex(n), dtype=object) for k in sorted(keys)}
     return {
         k: pd.Series(features[k].to_numpy(dtype=object), index=pd.RangeIndex(n), dtype=object)
         for k in sorted(keys)
@@ -756,9 +750,7 @@ def destinations(source: OSMExtract | gpd.GeoDataFrame, *, taxonomy: TaxonomyLik
                 tuple(missing),
             )
     if len(features) and features.crs is None:
-        raise CRSError(
-            "the features GeoDataFrame has no CRS; set it, e.g. features.set_crs('EPSG:4326')."
-        )
+        raise CRSError("the features GeoDataFrame has no CRS; set it, e.g. features.set_crs('EPSG:4326').")
 
     n = len(features)
     table = _TagTable(_tag_columns(features, tax.keys(include_filters=True)), n)

@@ -726,7 +726,9 @@ def _sorted_copy(path: Path, out: Path) -> Path:
                 nodes.append(mutable.Node(id=o.id, location=loc, tags=dict(o.tags)))
             elif o.is_way():
                 guard.charge(
-                    _BYTES_PER_SORTED_OBJECT + _BYTES_PER_SORTED_TAG * len(o.tags) + _BYTES_PER_SORTED_REF * len(o.nodes),
+                    _BYTES_PER_SORTED_OBJECT
+                    + _BYTES_PER_SORTED_TAG * len(o.tags)
+                    + _BYTES_PER_SORTED_REF * len(o.nodes),
                     f"way {o.id} references {len(o.nodes):,} nodes",
                 )
                 ways.append(mutable.Way(id=o.id, nodes=array("q", [n.ref for n in o.nodes]), tags=dict(o.tags)))
@@ -961,8 +963,16 @@ def _rebuilt_relations(handler) -> list[dict]:
         perimeter = float(np.hypot(*(np.diff(ring, axis=0) * m_per_deg).T).sum())
         gap_m = float(sum(np.hypot(*(d * m_per_deg)) for d in gap_deg))
         out.append(
-            {"osm_type": "relation", "osm_id": int(rid), **info, "wkb_hex": shapely.to_wkb(poly, hex=True),
-             "gap_m": gap_m, "perimeter_m": perimeter, "members_total": len(members), "members_found": len(lines)}
+            {
+                "osm_type": "relation",
+                "osm_id": int(rid),
+                **info,
+                "wkb_hex": shapely.to_wkb(poly, hex=True),
+                "gap_m": gap_m,
+                "perimeter_m": perimeter,
+                "members_total": len(members),
+                "members_found": len(lines),
+            }
         )
     handler.member_coords = {}
     return out
@@ -1213,9 +1223,7 @@ def extract_from_graph(graph, *, source: str, sha256: str) -> OSMExtract:
     if not graph_crs.is_geographic:
         to_wgs = Transformer.from_crs(graph_crs, "EPSG:4326", always_xy=True)
     edges = edges.reset_index()
-    coords, offsets = shapely.get_coordinates(edges.geometry.values), shapely.get_num_coordinates(
-        edges.geometry.values
-    )
+    coords, offsets = shapely.get_coordinates(edges.geometry.values), shapely.get_num_coordinates(edges.geometry.values)
     if to_wgs is not None:
         lon, lat = to_wgs.transform(coords[:, 0], coords[:, 1])
     else:

@@ -64,7 +64,11 @@ def _as_points(points) -> gpd.GeoDataFrame:
             "a bare shapely Point has no CRS; pass a (lon, lat) tuple, or a GeoSeries with a CRS."
         )
     else:
-        if isinstance(points, tuple) and len(points) == 2 and all(isinstance(v, (int, float, np.number)) for v in points):
+        if (
+            isinstance(points, tuple)
+            and len(points) == 2
+            and all(isinstance(v, (int, float, np.number)) for v in points)
+        ):
             points = [points]
         if isinstance(points, (str, bytes)) or not isinstance(points, Iterable):
             raise InvalidOptionError(
@@ -78,7 +82,9 @@ def _as_points(points) -> gpd.GeoDataFrame:
         except (TypeError, ValueError) as exc:
             raise InvalidOptionError(f"points must be (lon, lat) pairs of numbers ({exc}).") from None
         if xy.ndim != 2 or xy.shape[1] != 2 or not np.isfinite(xy).all():
-            raise InvalidOptionError("points must be a list of (lon, lat) pairs of finite numbers, e.g. [(7.42, 43.73)].")
+            raise InvalidOptionError(
+                "points must be a list of (lon, lat) pairs of finite numbers, e.g. [(7.42, 43.73)]."
+            )
         if len(xy) and (np.abs(xy[:, 0]).max() > 180 or np.abs(xy[:, 1]).max() > 90):
             raise CRSError(
                 "points given as pairs must be (lon, lat) degrees; these are out of range. For projected "
@@ -144,9 +150,13 @@ def _reached_lines(
         glen = g.length
         # fractions of the edge's length; the geometry may run v -> u
         if a > 0:
-            pieces.append(shapely.ops.substring(g, 0, a * glen) if fwd else shapely.ops.substring(g, glen - a * glen, glen))
+            pieces.append(
+                shapely.ops.substring(g, 0, a * glen) if fwd else shapely.ops.substring(g, glen - a * glen, glen)
+            )
         if b > 0:
-            pieces.append(shapely.ops.substring(g, glen - b * glen, glen) if fwd else shapely.ops.substring(g, 0, b * glen))
+            pieces.append(
+                shapely.ops.substring(g, glen - b * glen, glen) if fwd else shapely.ops.substring(g, 0, b * glen)
+            )
     covered = np.zeros(len(label), bool)
     covered[u_pos[full | (fu > 0)]] = True
     covered[v_pos[full | (fv > 0)]] = True
@@ -201,7 +211,12 @@ def isochrones(
         isinstance(walk_speed_kmh, bool) or not isinstance(walk_speed_kmh, (int, float)) or not walk_speed_kmh > 0
     ):
         raise InvalidOptionError(f"walk_speed_kmh={walk_speed_kmh!r} must be a positive number of km/h, e.g. 4.8.")
-    if isinstance(buffer_m, bool) or not isinstance(buffer_m, (int, float)) or not np.isfinite(buffer_m) or buffer_m <= 0:
+    if (
+        isinstance(buffer_m, bool)
+        or not isinstance(buffer_m, (int, float))
+        or not np.isfinite(buffer_m)
+        or buffer_m <= 0
+    ):
         raise InvalidOptionError(f"buffer_m={buffer_m!r} must be a positive number of metres, e.g. 25.")
     pts = _as_points(points)
     snapped = snap_destinations(network, pts, walk_speed_kmh=walk_speed_kmh)
@@ -209,7 +224,10 @@ def isochrones(
     if far.any():
         logger.warning(
             "%d point(s) lie more than %g m from the %s network (ids %s); their isochrones start with that walk",
-            int(far.sum()), _FAR_SNAP_M, network.mode, list(snapped.index[far])[:5],
+            int(far.sum()),
+            _FAR_SNAP_M,
+            network.mode,
+            list(snapped.index[far])[:5],
         )
     lonlat = pts.geometry.to_crs("EPSG:4326")
 
@@ -250,7 +268,11 @@ def isochrones(
                     alone[node_pos[i]] = True
                     pieces.extend(shapely.points(node_xy[alone]))
                 # buffering each piece then a cascaded union is ~50x faster than buffering a collection
-                poly = shapely.union_all(shapely.buffer(np.asarray(pieces, dtype=object), buffer_m)) if pieces else shapely.Polygon()
+                poly = (
+                    shapely.union_all(shapely.buffer(np.asarray(pieces, dtype=object), buffer_m))
+                    if pieces
+                    else shapely.Polygon()
+                )
                 if poly.geom_type not in ("Polygon", "MultiPolygon"):
                     poly = shapely.Polygon()
                 rows.append(

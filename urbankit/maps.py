@@ -213,7 +213,14 @@ def _column_style(acc, column: str, values) -> dict:
     v = np.asarray(values, dtype=float)
     finite = v[np.isfinite(v)]
     lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-    return {"cmap": "viridis", "vmin": lo, "vmax": hi, "caption": column.replace("_", " "), "missing": "no data", "fmt": "{:,.3g}"}
+    return {
+        "cmap": "viridis",
+        "vmin": lo,
+        "vmax": hi,
+        "caption": column.replace("_", " "),
+        "missing": "no data",
+        "fmt": "{:,.3g}",
+    }
 
 
 def accessibility_map(
@@ -375,7 +382,9 @@ def isochrone_map(
     from ._errors import CRSError, InvalidOptionError
 
     if not isinstance(iso, gpd.GeoDataFrame) or "minutes" not in iso.columns:
-        raise InvalidOptionError("iso must be the GeoDataFrame returned by urbankit.isochrones (with a 'minutes' column).")
+        raise InvalidOptionError(
+            "iso must be the GeoDataFrame returned by urbankit.isochrones (with a 'minutes' column)."
+        )
     if iso.crs is None:
         raise CRSError("iso has no CRS; isochrones are returned in EPSG:4326, set it with .set_crs('EPSG:4326').")
     layer = iso.to_crs("EPSG:4326")
@@ -408,7 +417,11 @@ def isochrone_map(
         firsts = layer.drop_duplicates("point_id") if "point_id" in layer else layer
         for row in firsts.itertuples():
             folium.CircleMarker(
-                [row.lat, row.lon], radius=5, color="#000000", fill=True, fill_opacity=1.0,
+                [row.lat, row.lon],
+                radius=5,
+                color="#000000",
+                fill=True,
+                fill_opacity=1.0,
                 tooltip=escape(f"origin {getattr(row, 'point_id', '')}"),
             ).add_to(group)
         group.add_to(m)
@@ -453,8 +466,19 @@ def superblocks_map(scenario, *, layer: str = "candidates", tiles: str | None = 
     a, b = edges["u"].to_numpy(), edges["v"].to_numpy()
     key = np.where(a < b, a, b).astype(str).astype(object) + "-" + np.where(a < b, b, a).astype(str).astype(object)
     first = ~_pd_duplicated(key)
-    streets = edges.loc[first, ["highway", "name", "superblock_id", "role", "street_flow_before", "street_flow_after",
-                                "d_noise_db", "geometry"]].copy()
+    streets = edges.loc[
+        first,
+        [
+            "highway",
+            "name",
+            "superblock_id",
+            "role",
+            "street_flow_before",
+            "street_flow_after",
+            "d_noise_db",
+            "geometry",
+        ],
+    ].copy()
     streets["superblock_id"] = streets["superblock_id"].astype("Int64").astype(str)
     streets["street_flow_before"] = streets["street_flow_before"].round(0)
     streets["street_flow_after"] = streets["street_flow_after"].round(0)
@@ -470,11 +494,20 @@ def superblocks_map(scenario, *, layer: str = "candidates", tiles: str | None = 
         tooltip=["superblock_id", "area_ha", "residents", "internal_street_area_m2"],
     )
     if layer == "candidates":
-        colour = np.where(streets["role"] == "internal", "#33a02c", np.where(streets["role"] == "perimeter", "#e31a1c", "#777777"))
+        colour = np.where(
+            streets["role"] == "internal", "#33a02c", np.where(streets["role"] == "perimeter", "#e31a1c", "#777777")
+        )
         _explore(
-            streets.assign(_c=colour), m, color=None, column="_c", cmap=None, categorical=True, legend=False,
+            streets.assign(_c=colour),
+            m,
+            color=None,
+            column="_c",
+            cmap=None,
+            categorical=True,
+            legend=False,
             style_kwds={"weight": 3, "opacity": 0.8, "style_function": lambda f: {"color": f["properties"]["_c"]}},
-            name="streets", tooltip=tip,
+            name="streets",
+            tooltip=tip,
         )
         _legend(m, "streets", [("#33a02c", "internal (access only)"), ("#e31a1c", "perimeter"), ("#777777", "other")])
     else:
@@ -487,9 +520,13 @@ def superblocks_map(scenario, *, layer: str = "candidates", tiles: str | None = 
         lim = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() and np.nanmax(np.abs(v)) > 0 else 1.0
         streets["_c"] = _colours(v, "RdBu_r", -lim, lim)
         _explore(
-            streets, m, color=None, legend=False,
+            streets,
+            m,
+            color=None,
+            legend=False,
             style_kwds={"weight": 4, "opacity": 0.9, "style_function": lambda f: {"color": f["properties"]["_c"]}},
-            name=cap, tooltip=tip,
+            name=cap,
+            tooltip=tip,
         )
         _colorbar("RdBu_r", -lim, lim, cap).add_to(m)
         del fmt

@@ -366,7 +366,9 @@ def random_destinations(
             "function": pd.Series([function_of[s] for s in service_col], dtype=text),
             "osm_type": pd.Series(np.full(n, "node", dtype=object), dtype=text),
             "osm_id": ids,
-            "name": pd.Series([f"{s} {k}" for s, k in zip(service_col, np.tile(np.arange(per), len(services)))], dtype=text),
+            "name": pd.Series(
+                [f"{s} {k}" for s, k in zip(service_col, np.tile(np.arange(per), len(services)))], dtype=text
+            ),
         }
     )
     out = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(plon, plat), crs="EPSG:4326")

@@ -233,7 +233,9 @@ def _drive_speed_kmh(ways: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     (outside 5..150 km/h: they get the highway-class fallback)."""
     if "maxspeed" in ways.columns:
         parsed = parse_maxspeed(ways["maxspeed"])
-        stated = _maxspeed_numbers(ways["maxspeed"]).notna().groupby(level=0).any().reindex(ways.index, fill_value=False)
+        stated = (
+            _maxspeed_numbers(ways["maxspeed"]).notna().groupby(level=0).any().reindex(ways.index, fill_value=False)
+        )
         implausible = (stated & parsed.isna()).to_numpy(bool)
     else:
         parsed, implausible = pd.Series(np.nan, index=ways.index), np.zeros(len(ways), bool)
@@ -430,8 +432,10 @@ class StreetNetwork:
         if impedance_unit == "m":
             if speed_kmh is None and mode == "drive":
                 raise InvalidOptionError("impedance_unit='m' with mode='drive' needs speed_kmh=..., e.g. 30.")
-            speed = speed_kmh if speed_kmh is not None else (
-                settings.walk_speed_kmh if mode == "walk" else settings.bike_speed_kmh
+            speed = (
+                speed_kmh
+                if speed_kmh is not None
+                else (settings.walk_speed_kmh if mode == "walk" else settings.bike_speed_kmh)
             )
             if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not np.isfinite(speed) or speed <= 0:
                 raise InvalidOptionError(f"speed_kmh={speed!r} must be a positive number of km/h, e.g. 4.8.")
@@ -504,12 +508,24 @@ class StreetNetwork:
         digest = hashlib.sha256()
         for arr in (index.to_numpy(), x, y, u, v, raw):
             digest.update(np.ascontiguousarray(arr).tobytes())
-        params = {"from_pandana": True, "impedance": impedance, "unit": impedance_unit, "mode": mode,
-                  "speed_kmh": speed_kmh, "crs": str(crs), "twoway": not directed}
+        params = {
+            "from_pandana": True,
+            "impedance": impedance,
+            "unit": impedance_unit,
+            "mode": mode,
+            "speed_kmh": speed_kmh,
+            "crs": str(crs),
+            "twoway": not directed,
+        }
         digest.update(json.dumps(params, sort_keys=True).encode())
-        meta = {"source": "pandana.Network", "key": digest.hexdigest()[:24], "params": params,
-                "speed_desc": f"{impedance!r} in {impedance_unit}", "dropped_node_share": 0.0,
-                "dropped_length_share": 0.0}
+        meta = {
+            "source": "pandana.Network",
+            "key": digest.hexdigest()[:24],
+            "params": params,
+            "speed_desc": f"{impedance!r} in {impedance_unit}",
+            "dropped_node_share": 0.0,
+            "dropped_length_share": 0.0,
+        }
         return cls(mode=mode, nodes=nodes, edges=edges, crs=metric, directed=directed, meta=meta)
 
     def nearest_nodes(self, xy) -> tuple[np.ndarray, np.ndarray]:
@@ -701,7 +717,12 @@ def build_network(
     if mode not in MODES:
         raise InvalidOptionError(f"mode={mode!r} is not one of {MODES}; pick one of them.")
     if speed_kmh is not None:
-        if isinstance(speed_kmh, bool) or not isinstance(speed_kmh, (int, float)) or not np.isfinite(speed_kmh) or speed_kmh <= 0:
+        if (
+            isinstance(speed_kmh, bool)
+            or not isinstance(speed_kmh, (int, float))
+            or not np.isfinite(speed_kmh)
+            or speed_kmh <= 0
+        ):
             raise InvalidOptionError(f"speed_kmh={speed_kmh!r} must be a positive number of km/h, e.g. 4.8.")
     params = {
         "mode": mode,
@@ -756,7 +777,11 @@ def build_network(
         logger.warning(
             "%s: %d street segments (%d ways) have an implausible maxspeed (outside %g..%g km/h; e.g. %s); they use the "
             "highway-class speed of settings.drive_speed_kmh instead. Fix the tags, or pass speed_kmh=.",
-            Path(extract.source).name, int(implausible[w].sum()), len(bad), _MIN_PLAUSIBLE_KMH, _MAX_PLAUSIBLE_KMH,
+            Path(extract.source).name,
+            int(implausible[w].sum()),
+            len(bad),
+            _MIN_PLAUSIBLE_KMH,
+            _MAX_PLAUSIBLE_KMH,
             examples,
         )
     edges["speed_kmh"] = speed[w]
@@ -777,7 +802,9 @@ def build_network(
     else:
         # the same street given twice (e.g. both directions of a GraphML graph) is one walk/bike edge
         a, b = np.minimum(edges.u, edges.v), np.maximum(edges.u, edges.v)
-        dup = pd.DataFrame({"a": a, "b": b, "w": edges["way_id"].astype(str), "l": edges.length_m.round(2)}).duplicated()
+        dup = pd.DataFrame(
+            {"a": a, "b": b, "w": edges["way_id"].astype(str), "l": edges.length_m.round(2)}
+        ).duplicated()
         edges = edges[~dup.to_numpy()]
     edges = edges.drop(columns="way")
 
@@ -804,7 +831,9 @@ def build_network(
             100 * meta["dropped_length_share"],
         )
     edges = gpd.GeoDataFrame(
-        edges[["u", "v", "way_id", "highway", "name", "oneway", "length_m", "speed_kmh", "time_min", "geometry"]].reset_index(drop=True),
+        edges[
+            ["u", "v", "way_id", "highway", "name", "oneway", "length_m", "speed_kmh", "time_min", "geometry"]
+        ].reset_index(drop=True),
         geometry="geometry",
         crs=crs,
     )

@@ -324,8 +324,12 @@ def opportunities(
     no_demand = pop_total <= 0
     if no_demand:
         notes.append(
-            "2SFCA/E2SFCA not computable: " + ("no population given (pass population=...)" if population is None
-                                               else "the population has no residents on this network")
+            "2SFCA/E2SFCA not computable: "
+            + (
+                "no population given (pass population=...)"
+                if population is None
+                else "the population has no residents on this network"
+            )
         )
     out = {}
     snapped = snap_destinations(network, points[[points.geometry.name]]).reset_index(drop=True)
@@ -350,8 +354,9 @@ def opportunities(
         cum = aggregate(network, points, minutes=list(mins), column=c, agg="sum", engine=engine)
         for m in mins:
             out[f"{c}_{_label(m)}min"] = cum[f"sum_{_label(m)}min"].to_numpy()
-        out[f"{c}_gravity"] = aggregate(network, points, minutes=R, column=c, agg="sum", decay="exp",
-                                        engine=engine).to_numpy()
+        out[f"{c}_gravity"] = aggregate(
+            network, points, minutes=R, column=c, agg="sum", decay="exp", engine=engine
+        ).to_numpy()
         vals = points[c].to_numpy(float)
         for m in mins:
             key = f"{c}_2sfca_{_label(m)}min"
@@ -361,8 +366,9 @@ def opportunities(
             ratio, lost = _supply_ratio(pairs, pop, vals, [m], [1.0])
             out[key] = _spread(network, points, ratio, [m], [1.0], engine)
             if lost > 0:
-                notes.append(f"{c}: {lost:,.6g} of {totals[c]:,.6g} are within {m:g} min of no resident "
-                             f"(left out of {key})")
+                notes.append(
+                    f"{c}: {lost:,.6g} of {totals[c]:,.6g} are within {m:g} min of no resident (left out of {key})"
+                )
         key = f"{c}_e2sfca"
         if no_demand:
             out[key] = np.full(len(network.nodes), np.nan)
@@ -370,12 +376,15 @@ def opportunities(
             ratio, lost = _supply_ratio(pairs, pop, vals, zones, weights)
             out[key] = _spread(network, points, ratio, zones, weights, engine)
             if lost > 0:
-                notes.append(f"{c}: {lost:,.6g} of {totals[c]:,.6g} are within {zones[-1]:g} min of no resident "
-                             f"(left out of {key})")
+                notes.append(
+                    f"{c}: {lost:,.6g} of {totals[c]:,.6g} are within {zones[-1]:g} min of no resident "
+                    f"(left out of {key})"
+                )
     for note in notes:
         logger.info("opportunities: %s", note)
-    frame = gpd.GeoDataFrame(pd.DataFrame(out, index=network.nodes.index), geometry=network.nodes.geometry,
-                             crs=network.crs)
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame(out, index=network.nodes.index), geometry=network.nodes.geometry, crs=network.crs
+    )
     frame.attrs = {
         "columns": list(cols),
         "opportunities": totals,
@@ -401,12 +410,15 @@ def _e2sfca_zones(zones, weights, R: float) -> tuple[list[float], list[float]]:
             f"e2sfca_zones_min={zones!r} and e2sfca_weights={weights!r} must be sequences of numbers."
         ) from None
     if len(z) != len(w) or not z:
-        raise InvalidOptionError(f"e2sfca_zones_min has {len(z)} zones but e2sfca_weights {len(w)} weights; "
-                                 "give one weight per zone.")
+        raise InvalidOptionError(
+            f"e2sfca_zones_min has {len(z)} zones but e2sfca_weights {len(w)} weights; give one weight per zone."
+        )
     if not all(np.isfinite(z)) or z[0] <= 0 or any(b <= a for a, b in itertools.pairwise(z)):
         raise InvalidOptionError(f"e2sfca_zones_min={zones!r} must be increasing positive minutes.")
     if not all(np.isfinite(w)) or w[-1] <= 0 or any(b > a for a, b in itertools.pairwise(w)):
-        raise InvalidOptionError(f"e2sfca_weights={weights!r} must be positive and not increasing (nearer counts more).")
+        raise InvalidOptionError(
+            f"e2sfca_weights={weights!r} must be positive and not increasing (nearer counts more)."
+        )
     return z, w
 
 
@@ -517,8 +529,10 @@ def read_opportunities(opportunities, *, network: StreetNetwork, columns=None) -
     for c in cols:
         v = _numbers(gdf[c], f"opportunities column {c!r}")
         if (v < 0).any():
-            raise InvalidOptionError(f"opportunities column {c!r} has {int((v < 0).sum())} negative values; "
-                                     "opportunities are counts or amounts >= 0.")
+            raise InvalidOptionError(
+                f"opportunities column {c!r} has {int((v < 0).sum())} negative values; "
+                "opportunities are counts or amounts >= 0."
+            )
         if v.sum() <= 0:
             raise InvalidOptionError(
                 f"opportunities column {c!r} of {source!r} sums to 0: there is nothing to reach, so no figure of "
@@ -571,9 +585,12 @@ def _opportunity_columns(gdf: gpd.GeoDataFrame, columns, source: str) -> list:
             )
         return columns
     numeric = [
-        c for c in data
-        if pd.api.types.is_numeric_dtype(gdf[c]) and not pd.api.types.is_bool_dtype(gdf[c])
-        and str(c).lower() not in _NOT_VALUES and not str(c).lower().endswith("_id")
+        c
+        for c in data
+        if pd.api.types.is_numeric_dtype(gdf[c])
+        and not pd.api.types.is_bool_dtype(gdf[c])
+        and str(c).lower() not in _NOT_VALUES
+        and not str(c).lower().endswith("_id")
     ]
     if not numeric:
         raise InvalidOptionError(
@@ -618,8 +635,15 @@ def opportunity_summary(nodes: pd.DataFrame, columns, minutes, *, totals=None, a
         for m in minutes:
             row = {"column": c, "minutes": m, "total": total, "at_least": x}
             if not w.sum():
-                row.update(median=np.nan, mean=np.nan, p10=np.nan, share_at_least=np.nan, gini=np.nan,
-                           median_2sfca=np.nan, note="no residents: population-weighted figures not computable")
+                row.update(
+                    median=np.nan,
+                    mean=np.nan,
+                    p10=np.nan,
+                    share_at_least=np.nan,
+                    gini=np.nan,
+                    median_2sfca=np.nan,
+                    note="no residents: population-weighted figures not computable",
+                )
                 rows.append(row)
                 continue
             v = nodes[f"{c}_{_label(m)}min"].to_numpy(float)[mask]
@@ -634,5 +658,19 @@ def opportunity_summary(nodes: pd.DataFrame, columns, minutes, *, totals=None, a
                 note="",
             )
             rows.append(row)
-    return pd.DataFrame(rows, columns=["column", "minutes", "total", "median", "mean", "p10", "at_least",
-                                       "share_at_least", "gini", "median_2sfca", "note"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "column",
+            "minutes",
+            "total",
+            "median",
+            "mean",
+            "p10",
+            "at_least",
+            "share_at_least",
+            "gini",
+            "median_2sfca",
+            "note",
+        ],
+    )

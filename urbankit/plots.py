@@ -166,8 +166,14 @@ def plot_minutes_histogram(acc, service: str, ax=None, *, bin_min: float = 1.0):
     if fin.any() and w[fin].sum() > w.sum() / 2:
         med = float(weighted_quantile(t[fin], w[fin], 0.5)[0])
         ax.axvline(med, color="black", lw=1.2)
-        ax.annotate(f"median {med:.1f} min", (med, 0.92), xycoords=("data", "axes fraction"), xytext=(3, 0),
-                    textcoords="offset points", fontsize=8)
+        ax.annotate(
+            f"median {med:.1f} min",
+            (med, 0.92),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 0),
+            textcoords="offset points",
+            fontsize=8,
+        )
     ax.set_xlim(0, largest + (3 * bin_min if beyond > 0 else 0))
     ax.set_xlabel(f"minutes to the nearest {service.replace('_', ' ')} ({acc.network.mode})")
     ax.set_ylabel(unit)
@@ -199,8 +205,15 @@ def plot_scores(acc, ax=None):
     labels = [f"{m:g} min" for m in acc.minutes]
     bars = ax.bar(labels, shares, color="#2b8cbe", width=0.6)
     for bar, s in zip(bars, shares):
-        ax.annotate(f"{s:.0%}", (bar.get_x() + bar.get_width() / 2, s), xytext=(0, 3), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=9)
+        ax.annotate(
+            f"{s:.0%}",
+            (bar.get_x() + bar.get_width() / 2, s),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
     ax.set_ylim(0, 1.08)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel(f"share of {unit}")

@@ -403,9 +403,7 @@ def read_population_grid(
     else:
         gdf = _read_grid_file(path, layer=layer)
     if gdf.crs is None:
-        logger.warning(
-            "population grid %s has no CRS; set it with .set_crs(...) before using it.", path.name
-        )
+        logger.warning("population grid %s has no CRS; set it with .set_crs(...) before using it.", path.name)
     problems = _Problems()
     grid = _normalise_grid(gdf, column=column, name=repr(path.name), problems=problems)
     problems.raise_if_any()
@@ -499,9 +497,7 @@ def _normalise_grid(
         )
         column = None
 
-    out = gpd.GeoDataFrame(
-        {"population": np.zeros(len(gdf))}, geometry=geom.values, index=gdf.index, crs=gdf.crs
-    )
+    out = gpd.GeoDataFrame({"population": np.zeros(len(gdf))}, geometry=geom.values, index=gdf.index, crs=gdf.crs)
     out.attrs = {"population_column": column}
 
     missing = geom.isna().to_numpy() | geom.is_empty.to_numpy()
@@ -752,9 +748,7 @@ def population_per_node(
             f"partial_cells={partial_cells!r} is invalid: it must be 'whole' or 'area'.",
         )
     xy = _check_nodes(nodes, problems)
-    if residential is not None and (
-        isinstance(residential, str) or not all(isinstance(v, str) for v in residential)
-    ):
+    if residential is not None and (isinstance(residential, str) or not all(isinstance(v, str) for v in residential)):
         problems.add(
             InvalidOptionError,
             f"residential={residential!r} is invalid: it must be a set of building=* values, "
@@ -787,7 +781,9 @@ def population_per_node(
                     )
                     zeros = pd.Series(0.0, index=nodes.index.copy(), name="population", dtype=float)
                     return PopulationEstimate(
-                        per_node=zeros, source="grid", total=0.0,
+                        per_node=zeros,
+                        source="grid",
+                        total=0.0,
                         details={"label": label, **source_details, "residents_assigned": 0.0},
                     )
             else:
@@ -844,15 +840,13 @@ def population_per_node(
         if not isinstance(buildings, gpd.GeoDataFrame):
             problems.add(
                 InvalidOptionError,
-                f"buildings must be a GeoDataFrame (e.g. read_osm(path).buildings), not "
-                f"{type(buildings).__name__}.",
+                f"buildings must be a GeoDataFrame (e.g. read_osm(path).buildings), not {type(buildings).__name__}.",
             )
         else:
             if buildings.crs is None:
                 problems.add(
                     CRSError,
-                    "buildings have no CRS; set it with .set_crs(...) (OSM footprints are "
-                    "EPSG:4326).",
+                    "buildings have no CRS; set it with .set_crs(...) (OSM footprints are EPSG:4326).",
                 )
             if "building" not in buildings.columns:
                 problems.add(
@@ -1033,7 +1027,9 @@ def _from_grid(
         logger.warning(
             "%s: %d pair(s) of cells overlap; the residents of overlapping areas are shared among their cells by "
             "area (overlaps='split'): %s residents counted twice are left out.",
-            label, len(pairs[0]), f"{removed:,.0f}",
+            label,
+            len(pairs[0]),
+            f"{removed:,.0f}",
         )
         pop = kept
     if partial_cells == "area":
@@ -1185,8 +1181,7 @@ def _overlap_message(label: str, index, used: np.ndarray, geoms, pairs) -> str:
     more = f"; {len(a) - 5} more pairs" if len(a) > 5 else ""
     return (
         f"population {label} has {len(a)} pair{'s' if len(a) != 1 else ''} of overlapping cells, whose residents "
-        "would be counted twice: "
-        + "; ".join(shown) + more + ". Remove duplicated or overlapping cells (e.g. "
+        "would be counted twice: " + "; ".join(shown) + more + ". Remove duplicated or overlapping cells (e.g. "
         "grid[~grid.geometry.normalize().to_wkb().duplicated()] drops exact duplicates), or pass "
         "overlaps='split' to population_per_node to share each overlapping area's residents among its cells by area."
     )
@@ -1403,7 +1398,9 @@ def _plausibility(xy_nodes: np.ndarray, nodes_crs, per_node: np.ndarray, hull) -
             logger.warning(
                 "implausible estimate: %s residents/km² over the whole %.2f km² area, above the densest "
                 "European districts (%s/km²); pass a population grid or a known total=.",
-                f"{dens:,.0f}", area_km2, f"{MAX_AREA_DENSITY_PER_KM2:,.0f}",
+                f"{dens:,.0f}",
+                area_km2,
+                f"{MAX_AREA_DENSITY_PER_KM2:,.0f}",
             )
     try:
         import h3
@@ -1419,7 +1416,9 @@ def _plausibility(xy_nodes: np.ndarray, nodes_crs, per_node: np.ndarray, hull) -
             logger.warning(
                 "implausible estimate: %d H3 cells (resolution 8) hold more than %s residents/km² (up to %s); "
                 "pass a population grid or a known total=.",
-                int((dens > MAX_CELL_DENSITY_PER_KM2).sum()), f"{MAX_CELL_DENSITY_PER_KM2:,.0f}", f"{dens.max():,.0f}",
+                int((dens > MAX_CELL_DENSITY_PER_KM2).sum()),
+                f"{MAX_CELL_DENSITY_PER_KM2:,.0f}",
+                f"{dens.max():,.0f}",
             )
     return out
 
@@ -1460,9 +1459,9 @@ def _from_buildings(
 
     # --- classification: typed homes, typed non-homes, untyped (judged by land use and activities)
     typed_res = kind.isin(residential).fillna(False).to_numpy(bool) | use.isin(residential).fillna(False).to_numpy(bool)
-    typed_non = (
-        kind.isin(NON_RESIDENTIAL_BUILDINGS).fillna(False).to_numpy(bool) & ~typed_res
-    ) | (use.notna().to_numpy(bool) & ~use.isin(residential | {"mixed", "mixed_use"}).fillna(False).to_numpy(bool))
+    typed_non = (kind.isin(NON_RESIDENTIAL_BUILDINGS).fillna(False).to_numpy(bool) & ~typed_res) | (
+        use.notna().to_numpy(bool) & ~use.isin(residential | {"mixed", "mixed_use"}).fillna(False).to_numpy(bool)
+    )
     mixed = (kind.isin({"mixed", "mixed_use"}) | use.isin({"mixed", "mixed_use"})).fillna(False).to_numpy(bool)
     typed_res = (typed_res | mixed) & ~typed_non
     untyped = ~typed_res & ~typed_non
@@ -1478,9 +1477,7 @@ def _from_buildings(
     acts = _activity_points(features)
     n_inside = np.zeros(len(b), dtype=np.int64)
     if len(acts) and has_footprint.any():
-        acts_m = shapely.get_coordinates(
-            gpd.GeoSeries(shapely.points(acts), crs="EPSG:4326").to_crs(nodes.crs).values
-        )
+        acts_m = shapely.get_coordinates(gpd.GeoSeries(shapely.points(acts), crs="EPSG:4326").to_crs(nodes.crs).values)
         radius = np.sqrt(area[has_footprint] / np.pi)  # the disc of the footprint's area
         n_inside[has_footprint] = cKDTree(acts_m).query_ball_point(cent_m, r=radius, return_length=True)
     activities = on_it | (n_inside > 0) | mixed
@@ -1497,9 +1494,7 @@ def _from_buildings(
 
     details: dict = {
         "label": "OSM buildings",
-        "method": (
-            f"footprint x residential levels / {floor_area_per_resident_m2:g} m² gross floor area per resident"
-        ),
+        "method": (f"footprint x residential levels / {floor_area_per_resident_m2:g} m² gross floor area per resident"),
         "buildings_total": len(b),
         "buildings_non_residential": int((~(typed_res | untyped_home)).sum()),
         "buildings_typed_non_residential": int(typed_non.sum()),
@@ -1596,7 +1591,8 @@ def _from_buildings(
     if details["buildings_default_levels"]:
         logger.info(
             "%d of %d residential buildings have no levels or height tag; default levels used (%s).",
-            details["buildings_default_levels"], len(rows),
+            details["buildings_default_levels"],
+            len(rows),
             "; ".join(f"{k}: {v}" for k, v in details.items() if k.startswith("default_levels")),
         )
     if details["buildings_unreached"]:
@@ -1648,8 +1644,7 @@ def _rescale(est: PopulationEstimate, total: float) -> PopulationEstimate:
         if total == 0:
             return est
         raise PopulationError(
-            f"cannot scale the {est.source} estimate to total={total:,.0f}: it has 0 residents "
-            "in the network's area."
+            f"cannot scale the {est.source} estimate to total={total:,.0f}: it has 0 residents in the network's area."
         )
     factor = total / est.total
     details = dict(est.details, scale_factor=factor, total_before_scaling=est.total)

@@ -295,7 +295,8 @@ def _plain(value, name: str, at: str, depth: int, where: str):
     def refuse(what: str, fix: str = ""):
         subject = f"parameter {name!r}" if at == name else f"parameter {name!r}: {at}"
         raise ReportParameterError(
-            f"{where}{subject} {what}; report parameters must be plain data ({_PLAIN_DATA})" + (f"; {fix}" if fix else ".")
+            f"{where}{subject} {what}; report parameters must be plain data ({_PLAIN_DATA})"
+            + (f"; {fix}" if fix else ".")
         )
 
     if depth > MAX_PARAMETER_DEPTH:
@@ -309,7 +310,9 @@ def _plain(value, name: str, at: str, depth: int, where: str):
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            refuse(f"holds a lone surrogate {text[exc.start]!r} at character {exc.start}, not text", "give valid Unicode")
+            refuse(
+                f"holds a lone surrogate {text[exc.start]!r} at character {exc.start}, not text", "give valid Unicode"
+            )
         return text
     if isinstance(value, numbers.Integral):
         try:
@@ -379,7 +382,9 @@ def normalise_parameters(parameters: dict | None, *, where: str = "") -> dict:
     if parameters is None:
         return {}
     if not isinstance(parameters, Mapping):
-        raise ReportParameterError(f"{where}parameters must be a dict of name -> value, got {type(parameters).__name__}.")
+        raise ReportParameterError(
+            f"{where}parameters must be a dict of name -> value, got {type(parameters).__name__}."
+        )
     out = {}
     for name, value in parameters.items():
         if not isinstance(name, str) or not str.__str__(name).isidentifier() or keyword.iskeyword(name):
@@ -432,7 +437,9 @@ def parameters_cell_source(parameters: dict | None) -> str:
         if assigned != list(params):
             raise ValueError(f"assigns {assigned}, not {list(params)}")
     except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as exc:  # never with plain data
-        raise ReportParameterError(f"parameters {list(params)} cannot be written as plain literals ({exc}); not run.") from exc
+        raise ReportParameterError(
+            f"parameters {list(params)} cannot be written as plain literals ({exc}); not run."
+        ) from exc
     return source
 
 
@@ -537,8 +544,22 @@ RUN_RECORD_VERSION = 2
 #: string parameter values ending like this are files: they must exist before a run starts, and
 #: their content is hashed into ``run.json`` and the report's content hash
 FILE_SUFFIXES = (
-    ".pbf", ".osm", ".bz2", ".gz", ".xml", ".graphml", ".gpkg", ".geojson", ".json", ".toml",
-    ".csv", ".shp", ".parquet", ".tif", ".tiff", ".zip",
+    ".pbf",
+    ".osm",
+    ".bz2",
+    ".gz",
+    ".xml",
+    ".graphml",
+    ".gpkg",
+    ".geojson",
+    ".json",
+    ".toml",
+    ".csv",
+    ".shp",
+    ".parquet",
+    ".tif",
+    ".tiff",
+    ".zip",
 )
 
 #: marker file inside a run's temporary folder: who is writing it
@@ -550,8 +571,22 @@ def _versions() -> dict[str, str]:
 
     out = {"python": platform.python_version()}
     for pkg in (
-        "urbankit", "osmnx", "pandana", "geopandas", "shapely", "pyproj", "osmium", "networkx", "h3",
-        "folium", "folium-offline", "matplotlib", "papermill", "nbconvert", "numpy", "pandas",
+        "urbankit",
+        "osmnx",
+        "pandana",
+        "geopandas",
+        "shapely",
+        "pyproj",
+        "osmium",
+        "networkx",
+        "h3",
+        "folium",
+        "folium-offline",
+        "matplotlib",
+        "papermill",
+        "nbconvert",
+        "numpy",
+        "pandas",
     ):
         try:
             out[pkg] = metadata.version(pkg)
@@ -814,7 +849,9 @@ def check_inputs(params: dict) -> None:
         if _looks_like_file(value) and _existing_path(value) is None:
             missing.append(f"{key}={_short_repr(value)}")
     if missing:
-        raise ReportError(f"input file(s) not found: {', '.join(missing)}; give existing paths (relative to the current folder).")
+        raise ReportError(
+            f"input file(s) not found: {', '.join(missing)}; give existing paths (relative to the current folder)."
+        )
 
 
 def export_html(executed: str | Path, *, show_code: bool = False, offline: bool = True) -> tuple[str, dict | None]:
@@ -864,7 +901,11 @@ def _failing_cell(executed: Path, exc: BaseException) -> dict | None:
             break
     if found is None:  # a timeout: papermill marks every cell completed; the last one started stopped it
         started = [i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
-        never = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and not c.get("metadata", {}).get("papermill", {}).get("start_time")]
+        never = [
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and not c.get("metadata", {}).get("papermill", {}).get("start_time")
+        ]
         if started and never and never[-1] > started[-1]:
             found = started[-1]
     if found is not None:
@@ -1026,9 +1067,14 @@ def _is_write_error(exc: BaseException) -> bool:
 
 def _write_problem(exc: OSError) -> str:
     """``disk full (No space left on device)`` and the file, for a message."""
-    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted",
-            errno.EFBIG: "a file is too large for the file system", errno.EROFS: "the file system is read-only",
-            errno.EACCES: "permission denied", errno.EPERM: "permission denied"}.get(exc.errno, "a write failed")
+    what = {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is exhausted",
+        errno.EFBIG: "a file is too large for the file system",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+    }.get(exc.errno, "a write failed")
     name = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
     return f"{what} ({exc.strerror or exc}){name}"
 
@@ -1169,7 +1215,9 @@ def run_report(
     nb_path = resolve_notebook(notebook)
     given = normalise_parameters(parameters)  # plain data or refused, before anything runs
     if "output_dir" in given:
-        raise ReportError("parameter 'output_dir' is set by the runner (the run folder); choose the reports folder with out_dir / --out.")
+        raise ReportError(
+            "parameter 'output_dir' is set by the runner (the run folder); choose the reports folder with out_dir / --out."
+        )
     params = validate_parameters(nb_path, given)
     check_inputs(params)
     given = _absolute_files(given)
@@ -1354,7 +1402,6 @@ class _RunLock:
                 pass
             os.close(self.fd)  # releases the lock
         return False
-
 
 
 def _clean_leftovers(parent: Path, run_id: str) -> None:

@@ -113,7 +113,9 @@ def urbankit_side(graph) -> dict:
     n_relabelled = int((both & (lab >= 0)).sum())
     lab = np.where(both, -1, lab)
     # parallel edges: superblockify sums their lengths (networkx.to_scipy_sparse_array)
-    w = np.array([sum(float(d.get("length", 0.0)) for d in g.get_edge_data(a, b, default={}).values()) for a, b in zip(u, v)])
+    w = np.array(
+        [sum(float(d.get("length", 0.0)) for d in g.get_edge_data(a, b, default={}).values()) for a, b in zip(u, v)]
+    )
     missing = ~(w > 0)
     w[missing] = e["length_m"].to_numpy(float)[missing]
     m = distance_metrics(net, labels=lab, weight=w, max_sources=None)

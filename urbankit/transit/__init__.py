@@ -1,5 +1,24 @@
-"""Public transport: GTFS timetables (:mod:`.gtfs`) and exact range-RAPTOR routing (:mod:`.raptor`)."""
+"""Public transport: GTFS timetables (:mod:`.gtfs`), exact range-RAPTOR routing (:mod:`.raptor`) and walks
+between stops and from points to stops on a street network (:mod:`.walks`).
+
+>>> from urbankit.transit import read_gtfs, build_network, raptor, travel_times  # doctest: +SKIP
+"""
 
 from .gtfs import GTFSError, NoServiceError, Timetable, read_gtfs
+from .raptor import UNREACHED, Network, build_network, frequency_offsets, raptor, travel_times
+from .walks import access_walks, stop_walks
 
-__all__ = ["GTFSError", "NoServiceError", "Timetable", "read_gtfs"]
+__all__ = [
+    "UNREACHED",
+    "GTFSError",
+    "Network",
+    "NoServiceError",
+    "Timetable",
+    "access_walks",
+    "build_network",
+    "frequency_offsets",
+    "raptor",
+    "read_gtfs",
+    "stop_walks",
+    "travel_times",
+]
