@@ -353,3 +353,20 @@ print(json.dumps({"rc": rc, "parses": len(calls)}))
     for name in LAYERS:
         warm, cold = (pyogrio.read_dataframe(out, layer=name) for out in outs[::-1])
         assert_geodataframe_equal(warm, cold)
+
+
+def test_hex_polygons_equal_one_polygon_per_cell_boundary():
+    import h3
+    import shapely
+
+    from urbankit.zones import hex_polygons
+
+    cells = list(h3.get_res0_cells())[:40] + list(h3.get_pentagons(9))  # hexagons and 5-vertex pentagons
+    cells += [h3.latlng_to_cell(41.38 + i * 0.003, 2.15 + j * 0.003, 9) for i in range(5) for j in range(5)]
+    got = hex_polygons(cells)
+    want = [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in cells]
+    assert len(got) == len(cells)
+    assert all(shapely.equals_exact(a, b, 0) for a, b in zip(got, want))
+    # closed rings of pentagons (5 vertices), hexagons (6) and res-0 cells distorted across icosahedron edges
+    assert {len(shapely.get_coordinates(g)) for g in got} >= {6, 7, 11}
+    assert len(hex_polygons([])) == 0

@@ -1277,9 +1277,9 @@ def data_completeness(
         few_b = frame["buildings_per_km"] < min_buildings_per_km
         flag = np.where(few_b & (flag == "ok"), "few buildings", np.where(few_b, "few POIs and buildings", flag))
     frame["flag"] = flag
-    from shapely.geometry import Polygon
+    from .zones import hex_polygons
 
-    geoms = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in frame.index]
+    geoms = hex_polygons(frame.index)
     frame.index.name = "h3"
     return gpd.GeoDataFrame(frame, geometry=geoms, crs="EPSG:4326")
 
