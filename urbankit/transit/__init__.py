@@ -1,7 +1,6 @@
 """Public transport: GTFS timetables (:mod:`.gtfs`), exact range-RAPTOR routing (:mod:`.raptor`) and walks
 between stops and from points to stops on a street network (:mod:`.walks`).
-
->>> from urbankit.transit import read_gtfs, build_network, raptor, travel_times  # doctest: +SKIP
+Not exported from ``urbankit`` yet: ``from urbankit.transit import read_gtfs, travel_times``.
 """
 
 from .gtfs import GTFSError, NoServiceError, Timetable, read_gtfs
