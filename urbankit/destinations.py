@@ -81,7 +81,9 @@ TaxonomyLike = Union["Taxonomy", str, Path, Mapping, None]
 class Service:
     """One service of a taxonomy and the tag rules of the OSM objects that provide it.
 
-    Attributes
+    The constructor's parameters are the dataclass fields, kept as attributes of the same names.
+
+    Parameters
     ----------
     name : str
         Identifier, e.g. ``"grocery"``.
@@ -91,13 +93,14 @@ class Service:
         Human-readable name.
     tags : Mapping[str, tuple of str or "*"]
         The object matches if *any* of these keys has one of the values.
-    require : Mapping[str, tuple of str or "*"]
-        *All* of these keys must be present with one of the values.
-    if_present : Mapping[str, tuple of str or "*"]
-        For each of these keys the object has, the value must be one of the values.
-    exclude : Mapping[str, tuple of str or "*"]
-        The object is dropped if *any* of these keys has one of the values.
-    description : str
+    require : Mapping[str, tuple of str or "*"], optional
+        *All* of these keys must be present with one of the values. Empty by default.
+    if_present : Mapping[str, tuple of str or "*"], optional
+        For each of these keys the object has, the value must be one of the values. Empty by default.
+    exclude : Mapping[str, tuple of str or "*"], optional
+        The object is dropped if *any* of these keys has one of the values. Empty by default.
+    description : str, default ""
+        Free text describing the service.
     """
 
     name: str
@@ -113,7 +116,14 @@ class Service:
         return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     def to_dict(self) -> dict:
-        """The service as a TOML-ready dict (without its name)."""
+        """The service as a TOML-ready dict (without its name).
+
+        Returns
+        -------
+        dict
+            ``function``, ``label``, and ``description`` and the non-empty rule tables (``tags``,
+            ``require``, ``if_present``, ``exclude``; value lists or ``"*"``) when set.
+        """
         out: dict = {"function": self.function, "label": self.label}
         if self.description:
             out["description"] = self.description
@@ -124,7 +134,14 @@ class Service:
         return out
 
     def describe_rules(self) -> str:
-        """The rules in one line, e.g. ``shop=supermarket|convenience OR amenity=marketplace``."""
+        """The rules in one line, e.g. ``shop=supermarket|convenience OR amenity=marketplace``.
+
+        Returns
+        -------
+        str
+            The ``tags`` alternatives joined by ``OR``, followed by ``AND`` (require), ``IF PRESENT``
+            (if_present) and ``EXCEPT`` (exclude) clauses when those rules are set.
+        """
         text = " OR ".join(_format_rule_item(k, v) for k, v in self.tags.items())
         extras = [
             ("AND", self.require, " AND "),
@@ -145,9 +162,10 @@ def _format_rule_item(key: str, values) -> str:
 class Taxonomy:
     """A destination taxonomy: services grouped into functions, with the tag rules of each service.
 
-    Build one with :func:`load_taxonomy`.
+    Build one with :func:`load_taxonomy`. The constructor's parameters are the dataclass fields, kept
+    as attributes of the same names.
 
-    Attributes
+    Parameters
     ----------
     name : str
         Name of the taxonomy (``[meta] name``).
@@ -155,12 +173,15 @@ class Taxonomy:
         Function name -> label, in file order.
     services : Mapping[str, Service]
         Service name -> :class:`Service`, grouped by function in the order of ``functions``.
-    version : int or str or None
+    version : int or str or None, default None
         ``[meta] version``.
-    description : str
+    description : str, default ""
         ``[meta] description``.
-    source : str
-        Where the taxonomy was read from (a path, ``"<dict>"`` or the packaged default).
+    source : str, default "<dict>"
+        Where the taxonomy was read from (a path, ``"<dict>"`` or the packaged default). Not part
+        of equality or of :attr:`fingerprint`.
+    function_descriptions : Mapping[str, str], optional
+        Function name -> description (``[functions.NAME] description``), for the functions that have one.
     """
 
     name: str
@@ -181,11 +202,27 @@ class Taxonomy:
         )
 
     def service_names(self) -> list[str]:
-        """Service names, grouped by function in taxonomy order."""
+        """Service names, grouped by function in taxonomy order.
+
+        Returns
+        -------
+        list of str
+            The keys of :attr:`services`, in order.
+        """
         return list(self.services)
 
     def function_of(self, service: str) -> str:
         """The function a service belongs to.
+
+        Parameters
+        ----------
+        service : str
+            A service name of the taxonomy.
+
+        Returns
+        -------
+        str
+            The name of the service's function.
 
         Raises
         ------
@@ -201,7 +238,23 @@ class Taxonomy:
             ) from None
 
     def services_of(self, function: str) -> list[str]:
-        """The services of one function, in taxonomy order."""
+        """The services of one function, in taxonomy order.
+
+        Parameters
+        ----------
+        function : str
+            A function name of the taxonomy.
+
+        Returns
+        -------
+        list of str
+            The names of the function's services.
+
+        Raises
+        ------
+        InvalidOptionError
+            ``function`` is not in the taxonomy.
+        """
         if function not in self.functions:
             raise InvalidOptionError(
                 f"function {function!r} is not in taxonomy {self.name!r}; its functions are: "
@@ -218,12 +271,23 @@ class Taxonomy:
             Also return the keys of ``require``, ``if_present`` and ``exclude`` rules. By default
             only the keys of ``tags`` rules: the keys whose presence can make an object a
             destination, i.e. what :func:`urbankit.read_osm` needs as ``poi_keys``.
+
+        Returns
+        -------
+        set of str
+            The OSM keys.
         """
         parts = _RULE_KEYS if include_filters else ("tags",)
         return {k for s in self.services.values() for p in parts for k in getattr(s, p)}
 
     def to_dict(self) -> dict:
-        """The taxonomy as a TOML-ready dict; ``load_taxonomy(tax.to_dict())`` rebuilds it."""
+        """The taxonomy as a TOML-ready dict; ``load_taxonomy(tax.to_dict())`` rebuilds it.
+
+        Returns
+        -------
+        dict
+            ``{"meta": ..., "functions": ..., "services": ...}`` as in the taxonomy TOML file.
+        """
         meta: dict = {"name": self.name}
         if self.version is not None:
             meta["version"] = self.version
@@ -247,7 +311,14 @@ class Taxonomy:
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per service: ``function``, ``function_label``, ``service``, ``label``, ``rules``."""
+        """The taxonomy as a table, one row per service.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``function``, ``function_label``, ``service``, ``label`` and ``rules``
+            (:meth:`Service.describe_rules`), in taxonomy order.
+        """
         rows = [
             (s.function, self.functions[s.function], s.name, s.label, s.describe_rules())
             for s in self.services.values()
