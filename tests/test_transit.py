@@ -757,3 +757,51 @@ def test_access_walks_on_osm_equal_networkx(sao_paulo_walk):
         assert got_d[k] == math.ceil(v - 1e-9), k
     with pytest.raises(urbankit.InvalidOptionError, match="walk_speed_kmh"):
         access_walks(net, tt, lon, lat, walk_speed_kmh=0)
+
+
+def test_fiji_ferry_across_the_antimeridian():
+    """R5's antimeridian ferry (BOM-prefixed files): Suva 00:00 -> Matei 11:59, back 12:00 -> Suva 23:59."""
+    tt = read_gtfs(existing(TRANSIT / "fiji" / "fiji-ferry.gtfs.zip"), "2020-10-01")
+    assert tt.timezone == "Pacific/Fiji"
+    suva, matei = tt.stop_index("0"), tt.stop_index("1")
+    assert tt.stops.stop_lon[matei] < -179 < 178 < tt.stops.stop_lon[suva]
+    net = build_network(tt)
+    arr = raptor(net, [suva], [0], [-60, -59])
+    assert arr[0, matei] == 11 * 3600 + 59 * 60 and arr[1, matei] == UNREACHED
+    # the 60 s between the ferry's arrival and its departure back are exactly the slack
+    assert arr[0, suva] == -60
+    back = raptor(net, [matei], [0], [11 * 3600 + 59 * 60])[0]
+    assert back[suva] == 23 * 3600 + 59 * 60
+
+
+def test_router_input_errors(tmp_path):
+    tt = read_gtfs(write_feed(tmp_path / "f", line_feed({"R": [("T1", [("a", 0, 0), ("b", 60, 60)])]})),
+                   "2026-03-10")
+    net = build_network(tt)
+    for kwargs, msg in (({"max_rides": -1}, "max_rides"), ({"max_rides": 1.5}, "max_rides"),
+                        ({"boarding_slack_s": -5}, "boarding_slack_s")):
+        with pytest.raises(urbankit.InvalidOptionError, match=msg):
+            raptor(net, [0], [0], [0], **kwargs)
+    with pytest.raises(urbankit.InvalidOptionError, match=r"access_stops name stop indexes outside 0\.\.1"):
+        raptor(net, [2], [0], [0])
+    with pytest.raises(urbankit.InvalidOptionError, match="access_s must be finite"):
+        raptor(net, [0], [np.nan], [0])
+    with pytest.raises(urbankit.InvalidOptionError, match=r"transfer walks name stop indexes outside"):
+        build_network(tt, walks=pd.DataFrame({"from_stop": [0], "to_stop": [5], "walk_s": [10]}))
+    with pytest.raises(urbankit.InvalidOptionError, match="frequency 'random'"):
+        build_network(tt, frequency="random")
+    with pytest.raises(urbankit.InvalidOptionError, match="window_min"):
+        travel_times(tt, [0], [0], departure_s=0, window_min=0)
+    with pytest.raises(urbankit.InvalidOptionError, match="date 'tomorrow'"):
+        read_gtfs(tmp_path / "f", "tomorrow")
+
+
+def test_one_minute_window_gives_equal_percentiles():
+    spec, date, dep0 = FEEDS["herrenberg"]
+    tt = read_gtfs(_paths(spec), date)
+    origin = _origins(tt, 1, seed=5)[0]
+    res = travel_times(tt, [origin], [0], departure_s=dep0, window_min=1, walks=oracle_walks(tt))
+    assert res.shape == (1, 1, tt.n_stops)
+    p = np.nanpercentile(res[:, :, np.isfinite(res[0, 0])], [5, 25, 50, 75, 95], axis=(0, 1))
+    assert np.isfinite(res[0, 0]).sum() > 1
+    assert (p == p[0]).all()
