@@ -195,7 +195,10 @@ class MemoryGuard:
 class OSMExtract:
     """The OpenStreetMap content of one area, as read from a file or downloaded.
 
-    Attributes
+    Built by :func:`read_osm`, :func:`read_graphml` or the online readers; the constructor's parameters
+    are the dataclass fields, kept as attributes of the same names.
+
+    Parameters
     ----------
     ways : pandas.DataFrame
         One row per street way (or per contiguous part of a way whose nodes are partly missing),
@@ -219,10 +222,14 @@ class OSMExtract:
         Where the data came from (path or query).
     sha256 : str
         Content hash of the input, used as cache key.
-    crs : str
+    crs : str, default "EPSG:4326"
         CRS of the coordinates (always ``"EPSG:4326"``).
-    missing_node_refs : int
+    missing_node_refs : int, default 0
         Node references of street ways whose node is absent from the file (clipped extracts).
+    meta : dict, optional
+        What the reader adds: from an OSM file ``poi_keys`` (the keys read as destinations) and
+        ``population_areas`` (boundaries carrying a population tag); from a GraphML graph
+        ``from_graph``, ``graph_crs`` and, when the graph has them, ``node_population`` points.
     """
 
     ways: pd.DataFrame
@@ -632,8 +639,8 @@ def read_osm(
     UnsupportedFormatError
         The extension is not an OSM one.
     CorruptFileError
-        The file is empty, truncated, corrupt or not OSM, or (XML files) holds a node id twice. (A file without streets reads; building
-        a network from it raises :class:`~urbankit.NoStreetsError`.)
+        The file is empty, truncated, corrupt or not OSM, or (XML files) holds a node id twice. (A file
+        without streets reads; building a network from it raises :class:`~urbankit.NoStreetsError`.)
 
     Examples
     --------
@@ -1292,9 +1299,20 @@ def read_graphml(path: str | Path) -> OSMExtract:
     The graph's edges are kept as they are (directions included); destinations and buildings are
     empty, since a GraphML network carries none.
 
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.graphml`` file written by ``osmnx.save_graphml``.
+
+    Returns
+    -------
+    OSMExtract
+        The graph's streets as ways and way nodes; ``meta["from_graph"]`` is True.
+
     Raises
     ------
     InputFileError, UnsupportedFormatError, CorruptFileError
+        The file is missing, has another extension, or is not an osmnx GraphML network.
     """
     import osmnx as ox
 

@@ -201,7 +201,8 @@ def parse_maxspeed(values: pd.Series) -> pd.Series:
 
     Examples
     --------
-    >>> parse_maxspeed(pd.Series(["50", "30 mph", "walk", "FR:urban", "none", "50;70", "DE:zone:30", "99999"])).round(1).tolist()
+    >>> tags = ["50", "30 mph", "walk", "FR:urban", "none", "50;70", "DE:zone:30", "99999"]
+    >>> parse_maxspeed(pd.Series(tags)).round(1).tolist()
     [50.0, 48.3, 6.0, 50.0, nan, 50.0, 30.0, nan]
     >>> parse_maxspeed(pd.Series(["0.0001", "0", "2", "5", "0.0001;30"])).tolist()
     [nan, nan, nan, 5.0, 30.0]
@@ -282,7 +283,10 @@ def estimate_utm_crs(lon: np.ndarray, lat: np.ndarray) -> str:
 class StreetNetwork:
     """The routable street network of one mode.
 
-    Attributes
+    Built by :func:`build_network`; the constructor's parameters are the dataclass
+    fields, kept as attributes of the same names.
+
+    Parameters
     ----------
     mode : str
         ``"walk"``, ``"bike"`` or ``"drive"``.
@@ -297,7 +301,7 @@ class StreetNetwork:
         The metric CRS of nodes and edges.
     directed : bool
         True for drive.
-    meta : dict
+    meta : dict, optional
         Source, content hash, parameters, component statistics (``dropped_node_share``,
         ``dropped_length_share``).
     """
@@ -531,8 +535,19 @@ class StreetNetwork:
     def nearest_nodes(self, xy) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node of each point: straight-line metres to it and its position in ``nodes``.
 
-        ``xy`` is an (n, 2) array of coordinates in this network's ``crs``. The KD-tree of the
-        nodes is built on first use and kept for the life of this object.
+        The KD-tree of the nodes is built on first use and kept for the life of this object.
+
+        Parameters
+        ----------
+        xy : array-like of shape (n, 2)
+            Coordinates in this network's ``crs`` (metres).
+
+        Returns
+        -------
+        distance_m : numpy.ndarray of float
+            Straight-line metres from each point to its nearest node.
+        position : numpy.ndarray of int64
+            Row of that node in ``nodes`` (a position, not the OSM node id).
         """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         if len(xy) == 0:
@@ -546,8 +561,19 @@ class StreetNetwork:
         return dist, pos.astype(np.int64)
 
     def explore(self, **kwargs):
-        """Interactive folium map of the edges (``GeoDataFrame.explore`` options apply); text
-        from the data (street names...) is escaped, so it shows as text."""
+        """Interactive folium map of the edges; text from the data (street names...) is escaped, so it shows as text.
+
+        Parameters
+        ----------
+        **kwargs
+            Options of ``geopandas.GeoDataFrame.explore``; by default the edges are coloured by
+            ``time_min`` (viridis) with a tooltip of highway, name, length and minutes.
+
+        Returns
+        -------
+        folium.Map
+            The map (shown when it is the last expression of a notebook cell).
+        """
         from ._html import escape_frame
 
         kwargs.setdefault("column", "time_min")
@@ -775,8 +801,8 @@ def build_network(
         ids, tags = ways["way_id"].to_numpy()[bad[:3]], ways["maxspeed"].to_numpy()[bad[:3]]
         examples = ", ".join(f"way {i} maxspeed={v!r}" for i, v in zip(ids, tags))
         logger.warning(
-            "%s: %d street segments (%d ways) have an implausible maxspeed (outside %g..%g km/h; e.g. %s); they use the "
-            "highway-class speed of settings.drive_speed_kmh instead. Fix the tags, or pass speed_kmh=.",
+            "%s: %d street segments (%d ways) have an implausible maxspeed (outside %g..%g km/h; e.g. %s); "
+            "they use the highway-class speed of settings.drive_speed_kmh instead. Fix the tags, or pass speed_kmh=.",
             Path(extract.source).name,
             int(implausible[w].sum()),
             len(bad),
@@ -823,7 +849,8 @@ def build_network(
     meta["dropped_length_share"] = float(1 - edges["length_m"].sum() / total_len) if total_len else 0.0
     if meta["dropped_node_share"] > 0:
         logger.info(
-            "%s %s network: kept the largest %sconnected component, dropping %.1f%% of nodes and %.1f%% of street length",
+            "%s %s network: kept the largest %sconnected component, "
+            "dropping %.1f%% of nodes and %.1f%% of street length",
             Path(extract.source).name,
             mode,
             "strongly " if directed else "",
