@@ -51,6 +51,33 @@ peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({"rc": proc.returncode, "wall_s": wall, "peak_mb": peak, "err": proc.stderr[-800:]}))
 """
 
+#: the CLI's steps timed one by one in one process (what x_minute_city and to_gpkg run), for the phase table
+PHASES = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import urbankit as uk
+from urbankit.accessibility import accessibility, data_completeness
+from urbankit.destinations import destinations, load_taxonomy
+from urbankit.population import population_per_node
+times = {"import urbankit": time.perf_counter() - t0}
+def timed(name, step):
+    t = time.perf_counter()
+    out = step()
+    times[name] = time.perf_counter() - t
+    return out
+ex = timed("read (or cached read)", lambda: uk.load(sys.argv[1]))
+tax = load_taxonomy(None)
+net = timed("network (or cached network)", lambda: uk.build_network(ex, "walk"))
+dest = timed("destinations", lambda: destinations(ex, taxonomy=tax))
+pop = timed("population", lambda: population_per_node(net.nodes, buildings=None))
+acc = timed("accessibility (minutes, counts, scores)",
+            lambda: accessibility(net, dest, minutes=[10, 15, 30], population=pop, taxonomy=tax))
+timed("data completeness", lambda: data_completeness(net, dest, None))
+timed("GeoPackage (4 layers)", lambda: acc.to_gpkg(sys.argv[2]))
+times["total"] = time.perf_counter() - t0
+print(json.dumps(times))
+"""
+
 
 def write_grid_osm(path: Path, *, blocks: int = 179, poi_every: int = 20, seed: int = 0) -> dict:
     """Write the benchmark extract as OSM XML; returns its node, way and destination counts."""
@@ -139,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
             rows["urbankit warm"].append(run_once(cli, env))  # the cache the cold run just filled
             print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]['wall_s']:.2f} s" for k, v in rows.items()), flush=True)
         results = {name: summary(r) for name, r in rows.items()}
+        phases = {}
+        for run in ("cold", "warm"):
+            if run == "cold":
+                empty_cache()
+            proc = subprocess.run([sys.executable, "-c", PHASES, str(osm), str(work / "phases.gpkg")],
+                                  capture_output=True, text=True, env=env, check=True)
+            phases[run] = json.loads(proc.stdout.strip().splitlines()[-1])
         base = results["plain script"]["median_s"]
         targets = {"plain script": None, "urbankit cold": 1.5, "urbankit warm": 1.0}
         load = os.getloadavg()
@@ -172,6 +206,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {name} | {r['median_s']:.2f} | {r['min_s']:.2f} | {r['max_s']:.2f} | {r['peak_mb']:.0f} | "
                 f"{ratio:.2f} | {'' if target is None else f'<= {target:g}'} | {met} |"
             )
+        lines += [
+            "",
+            "Where the time goes: the CLI's steps timed one by one in one process (one cold and one warm run, "
+            "seconds; the whole-process times above also include interpreter start-up and the CLI's own output).",
+            "",
+            "| step | cold s | warm s |",
+            "| --- | ---: | ---: |",
+        ]
+        lines += [f"| {step} | {phases['cold'][step]:.2f} | {phases['warm'][step]:.2f} |" for step in phases["cold"]]
         lines.append("")
         text = "\n".join(lines)
         print(text)
