@@ -54,7 +54,23 @@ NOTEBOOK_DIR = Path(str(resources.files("urbankit") / "notebooks")).resolve()
 class AreaOverview:
     """What an area holds: networks per mode, destinations by service, residents.
 
-    Build it with :func:`area_overview`; show :meth:`table`, :meth:`services` and :meth:`map`.
+    Build it with :func:`area_overview`; show :meth:`table`, :meth:`services` and :meth:`map`. The
+    constructor's parameters are the dataclass fields, kept as attributes of the same names.
+
+    Parameters
+    ----------
+    extract : OSMExtract
+        The area as read by :func:`urbankit.load`.
+    networks : dict of str to StreetNetwork
+        One network per mode, in the order the modes were asked for.
+    destinations : geopandas.GeoDataFrame
+        The destinations of the area (:func:`urbankit.destinations`).
+    population : PopulationEstimate
+        Residents per node of the first mode's network.
+    taxonomy : Taxonomy, optional
+        The taxonomy the destinations were classified with (lists services with no destination too).
+    meta : dict, optional
+        Free-form notes; empty by default.
     """
 
     extract: OSMExtract
@@ -65,10 +81,20 @@ class AreaOverview:
     meta: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        return f"AreaOverview({area_name(self.extract)!r}, modes={list(self.networks)}, destinations={len(self.destinations):,})"
+        return (
+            f"AreaOverview({area_name(self.extract)!r}, modes={list(self.networks)}, "
+            f"destinations={len(self.destinations):,})"
+        )
 
     def table(self) -> pd.DataFrame:
-        """One row per mode: nodes, edges, street km, share dropped outside the largest component."""
+        """One row per mode: nodes, edges, street km, share dropped outside the largest component.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``mode``; columns ``nodes``, ``edges``, ``street_km`` (1 decimal), ``speed``
+            (how speeds were set) and ``dropped_node_share`` (3 decimals).
+        """
         rows = []
         for mode, net in self.networks.items():
             rows.append(
@@ -84,13 +110,26 @@ class AreaOverview:
         return pd.DataFrame(rows).set_index("mode")
 
     def services(self) -> pd.DataFrame:
-        """Destinations per function and service (every taxonomy service listed, zeros included)."""
+        """Destinations per function and service (every taxonomy service listed, zeros included).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table of :func:`urbankit.destinations_summary` for this area's destinations.
+        """
         from .destinations import destinations_summary
 
         return destinations_summary(self.destinations, taxonomy=self.taxonomy)
 
     def residents(self) -> pd.DataFrame:
-        """Residents: total, source and how many nodes carry them."""
+        """Residents: total, source and how many nodes carry them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row: ``source``, ``residents`` (rounded total), ``populated_nodes`` (nodes with
+            residents) and ``nodes``.
+        """
         pop = self.population
         return pd.DataFrame(
             {
@@ -102,7 +141,18 @@ class AreaOverview:
         )
 
     def map(self, *, tiles: str | None = "OpenStreetMap"):
-        """Folium map: networks by mode, destinations by function, residents per node."""
+        """Folium map: networks by mode, destinations by function, residents per node.
+
+        Parameters
+        ----------
+        tiles : str or None, default "OpenStreetMap"
+            Base map (any folium tiles name); ``None`` draws no tiles (offline reports).
+
+        Returns
+        -------
+        folium.Map
+            The map, one layer per network, function and the residents.
+        """
         from .maps import overview_map
 
         return overview_map(self.networks, self.destinations, self.population, tiles=tiles)
@@ -114,7 +164,17 @@ class AreaOverview:
         """Write ``overview.gpkg`` (edges and nodes per mode, destinations) and ``summary.csv``.
 
         The GeoPackage is written to a temporary name and renamed, so a failure leaves no
-        half-written file. Returns the GeoPackage path.
+        half-written file.
+
+        Parameters
+        ----------
+        folder : str or pathlib.Path, default "."
+            Where to write; created when missing. Existing files of the same names are replaced.
+
+        Returns
+        -------
+        pathlib.Path
+            The path of ``overview.gpkg``.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -161,6 +221,12 @@ def area_overview(
         Column of ``population`` holding residents (detected when omitted).
     taxonomy : path, dict or Taxonomy, optional
         Destination taxonomy (the packaged one by default).
+
+    Returns
+    -------
+    AreaOverview
+        The extract, one network per mode, the destinations and the residents per node of the
+        first mode's network.
     """
     from .destinations import destinations, load_taxonomy
     from .population import population_per_node
@@ -1216,7 +1282,8 @@ def run_report(
     given = normalise_parameters(parameters)  # plain data or refused, before anything runs
     if "output_dir" in given:
         raise ReportError(
-            "parameter 'output_dir' is set by the runner (the run folder); choose the reports folder with out_dir / --out."
+            "parameter 'output_dir' is set by the runner (the run folder); "
+            "choose the reports folder with out_dir / --out."
         )
     params = validate_parameters(nb_path, given)
     check_inputs(params)
