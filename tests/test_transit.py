@@ -794,6 +794,10 @@ def test_router_input_errors(tmp_path):
         travel_times(tt, [0], [0], departure_s=0, window_min=0)
     with pytest.raises(urbankit.InvalidOptionError, match="date 'tomorrow'"):
         read_gtfs(tmp_path / "f", "tomorrow")
+    with pytest.raises(urbankit.InvalidOptionError, match="timezone 'Mars/Olympus' is not an IANA time zone"):
+        read_gtfs(tmp_path / "f", "2026-03-10", timezone="Mars/Olympus")
+    with pytest.raises(urbankit.InvalidOptionError, match=r"timezones names unknown feeds \['g'\]"):
+        read_gtfs(tmp_path / "f", "2026-03-10", timezones={"g": "UTC"})
 
 
 def test_one_minute_window_gives_equal_percentiles():

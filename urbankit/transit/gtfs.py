@@ -336,7 +336,10 @@ def read_gtfs(
         raise InvalidOptionError(f"timezones names unknown feeds {sorted(unknown)}; the feeds are {feed_names}")
     parts = [_read_one(_Feed(p, n), date, timezones.get(n)) for p, n in zip(paths, feed_names)]
     ref_name = timezone or parts[0]["timezone"]
-    ref = _zone(ref_name, feed="timezone") if timezone else _zone(ref_name, feed=feed_names[0])
+    try:
+        ref = ZoneInfo(ref_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidOptionError(f"timezone {ref_name!r} is not an IANA time zone such as 'Europe/Berlin'") from None
     ref_origin = _day_origin_utc(date, ref)
     stops, trips, st, freqs, transfers, feed_rows = [], [], [], [], [], []
     n_stops = n_trips = 0
