@@ -199,7 +199,10 @@ _MAX_LEVELS = 200.0  # building:levels above this are treated as mapping errors
 class PopulationEstimate:
     """Residents assigned to street nodes.
 
-    Attributes
+    Built by :func:`population_per_node`; the constructor's parameters are the dataclass fields, kept
+    as attributes of the same names.
+
+    Parameters
     ----------
     per_node : pandas.Series
         Float residents per node, indexed like the ``nodes`` it was computed for, named
@@ -209,7 +212,7 @@ class PopulationEstimate:
         ``details['label']`` names them; ``'graphml'``: a GraphML network's edge population).
     total : float
         ``per_node.sum()``.
-    details : dict
+    details : dict, optional
         How the estimate was made and where every input resident went. Always has ``"label"``
         (the input, for display). For grids: ``cells_total``, ``residents_total``, ``cells_used``
         (cells overlapping the network's extent), ``residents_in_extent``,
@@ -226,9 +229,9 @@ class PopulationEstimate:
         ``footprint_m2_per_street_km`` (with a context), ``calibration_*`` (with a boundary tag),
         ``density_per_km2`` / ``max_cell_density_per_km2``, ``buildings_unreached`` /
         ``residents_unreached``, ``residents_assigned``. ``file``, ``method`` and ``calibration``
-        back the properties of the same names; :attr:`description` states them in one sentence. ``scale_factor`` when rescaled to
-        ``total``. Input residents are conserved: ``residents_total == residents_assigned +
-        residents_unreached (+ residents_outside_extent)``.
+        back the properties of the same names; :attr:`description` states them in one sentence.
+        ``scale_factor`` when rescaled to ``total``. Input residents are conserved:
+        ``residents_total == residents_assigned + residents_unreached (+ residents_outside_extent)``.
     """
 
     per_node: pd.Series
@@ -237,7 +240,14 @@ class PopulationEstimate:
     details: dict = field(default_factory=dict)
 
     def summary(self) -> str:
-        """One line saying how many residents and where they come from."""
+        """One line saying how many residents and where they come from.
+
+        Returns
+        -------
+        str
+            E.g. ``"Population: 200 residents from grid (GeoDataFrame) (2 cells)"``; also the
+            object's ``repr``.
+        """
         d = self.details
         head = f"Population: {self.total:,.0f} residents"
         if self.source == "grid":
@@ -248,7 +258,8 @@ class PopulationEstimate:
                 f"({d.get('floor_area_per_resident_m2', 0):g} m² floor area per resident)"
             )
         elif self.source == "graphml":
-            text = f"{head} from the {d.get('label', 'GraphML edge population')} (half of each street's to each end)"
+            label = d.get("label", "GraphML edge population")
+            text = f"{head} from the {label} (half of each street's to each end)"
         else:
             text = f"{head}, uniform over {len(self.per_node):,} nodes ({d.get('label', 'uniform')})"
         if "scale_factor" in d:
@@ -392,9 +403,23 @@ def read_population_grid(
 
     Examples
     --------
-    >>> grid = read_population_grid("helsinki_population")  # doctest: +SKIP
-    >>> int(grid.population.sum())  # doctest: +SKIP
-    71724
+    Two cells written to a GeoPackage and read back:
+
+    >>> import pathlib, tempfile
+    >>> import geopandas as gpd, shapely
+    >>> cells = gpd.GeoDataFrame(
+    ...     {"residents": [120, 80]}, geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)],
+    ...     crs="EPSG:32631",
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "grid.gpkg"
+    ...     cells.to_file(path)
+    ...     grid = read_population_grid(path)
+    >>> grid.population.tolist(), grid.crs == cells.crs
+    ([120.0, 80.0], True)
+
+    A downloadable data set is read by name (``read_population_grid("helsinki_population")``, see
+    :mod:`urbankit.datasets`).
     """
     path = Path(datasets.resolve(path))
     other = population_sources.read_source(path, column=column, h3_column=h3_column, layer=layer)
@@ -722,9 +747,24 @@ def population_per_node(
 
     Examples
     --------
-    >>> est = population_per_node(nodes, grid="helsinki_population")  # doctest: +SKIP
-    >>> est  # doctest: +SKIP
-    Population: 7,801 residents from grid 'helsinki_population_grid_2020.gpkg' (22 cells)
+    Two grid cells covering a synthetic 2 x 2 block street grid: every resident goes to a node.
+
+    >>> import geopandas as gpd, shapely
+    >>> import urbankit as uk
+    >>> from urbankit.mock import grid_extract
+    >>> net = uk.build_network(grid_extract(2, 2), "walk")
+    >>> x0, y0, x1, y1 = net.nodes.total_bounds
+    >>> xm = (x0 + x1) / 2
+    >>> cells = gpd.GeoDataFrame(
+    ...     {"population": [120, 80]},
+    ...     geometry=[shapely.box(x0 - 1, y0 - 1, xm, y1 + 1), shapely.box(xm, y0 - 1, x1 + 1, y1 + 1)],
+    ...     crs=net.crs,
+    ... )
+    >>> est = population_per_node(net.nodes, grid=cells)
+    >>> est
+    Population: 200 residents from grid (GeoDataFrame) (2 cells)
+    >>> round(est.per_node.sum())
+    200
     """
     problems = _Problems()
     _check_options(
