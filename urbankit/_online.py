@@ -647,8 +647,13 @@ def from_place(query: str, *, poi_keys: tuple[str, ...] | None = None, buildings
 
     Examples
     --------
-    >>> import urbankit as uk
-    >>> ex = uk.from_place("West Oakland, Oakland, California, USA")  # doctest: +SKIP
+    Fetches from the internet (Nominatim, Overpass), so this example is not run as a doctest:
+
+    .. code-block:: python
+
+        import urbankit as uk
+
+        ex = uk.from_place("West Oakland, Oakland, California, USA")
     """
     if not isinstance(query, str) or not query.strip():
         raise InvalidOptionError(f"query must be a non-empty place name, got {query!r}.")
@@ -690,8 +695,13 @@ def from_bbox(
 
     Examples
     --------
-    >>> import urbankit as uk
-    >>> ex = uk.from_bbox((-122.31, 37.80, -122.29, 37.82))  # doctest: +SKIP
+    Fetches from the internet (Overpass), so this example is not run as a doctest:
+
+    .. code-block:: python
+
+        import urbankit as uk
+
+        ex = uk.from_bbox((-122.31, 37.80, -122.29, 37.82))
     """
     polygon = _bbox_polygon(bbox)
     w, s, e, n = polygon.bounds
@@ -741,8 +751,14 @@ def from_polygon(
 
     Examples
     --------
-    >>> import shapely, urbankit as uk
-    >>> ex = uk.from_polygon(shapely.box(-122.31, 37.80, -122.29, 37.82))  # doctest: +SKIP
+    Fetches from the internet (Overpass), so this example is not run as a doctest:
+
+    .. code-block:: python
+
+        import shapely
+        import urbankit as uk
+
+        ex = uk.from_polygon(shapely.box(-122.31, 37.80, -122.29, 37.82))
     """
     geom = _polygon_from_input(polygon)
     key_geom = shapely.normalize(shapely.set_precision(geom, 1e-7))
