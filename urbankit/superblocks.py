@@ -2411,8 +2411,6 @@ def run_scenario(
         ``find_kwargs``.
     method : str, default "auto"
         Detection method (:func:`find_superblocks`).
-    find_kwargs : dict, optional
-        More options of :func:`find_superblocks`.
     population, destinations : optional
         As for :func:`gravity_demand` (population also gives the residents of the candidates).
     od : DataFrame, optional
@@ -2423,6 +2421,8 @@ def run_scenario(
         Gravity model (:func:`gravity_demand`).
     internal_speed_kmh, closed_edges, modal_filters, evaporation, mode_shift, n_jobs
         As for :func:`assign`.
+    find_kwargs : dict, optional
+        More options of :func:`find_superblocks`.
     effects_kwargs : dict, optional
         Passed to :func:`effects`.
 
@@ -2719,6 +2719,51 @@ def superblocks_scenario(
 
     ``zones_resolution="auto"`` groups trips by node up to :data:`AUTO_ZONES_NODES` drive nodes and
     by H3 cells of resolution 8 above.
+
+    Parameters
+    ----------
+    source
+        Anything :func:`urbankit.load` accepts (embedded data set name, OSM/GraphML file, place...).
+    method : {"auto", "arterial", "grid", "residential", "polygons"}, default "auto"
+        Detection method of :func:`find_superblocks`; ``"polygons"`` needs ``polygons``.
+    polygons : str, pathlib.Path or geopandas.GeoDataFrame, optional
+        The user's superblock polygons (a vector file with a CRS, or a GeoDataFrame); given, they
+        are used instead of detection (``method`` becomes ``"polygons"``).
+    population : str, pathlib.Path or geopandas.GeoDataFrame, optional
+        Population grid or polygons (as :func:`urbankit.population_per_node` ``grid``); without it
+        residents are estimated from OSM buildings, else spread uniformly.
+    population_column : str, optional
+        Column of ``population`` holding residents (detected when omitted).
+    evaporation, mode_shift : float, default 0.0
+        Shares of the affected trips (time increased) that no longer happen or move to walking,
+        cycling or transit (:func:`assign`).
+    internal_speed_kmh : float, default 10.0
+        Speed of cars inside a superblock (:data:`DEFAULT_INTERNAL_SPEED_KMH`).
+    n_trips : float, optional
+        Total car trips per day of the gravity model (overrides ``trips_per_resident``).
+    trips_per_resident : float, default 0.5
+        Car trips per day and resident of the gravity model (:func:`gravity_demand`).
+    beta_per_min : float, default 0.1
+        Decay of the gravity model, per minute of travel time.
+    zones_resolution : int, None or "auto", default "auto"
+        Zones of the gravity model: H3 resolution, None for one zone per node, ``"auto"`` as above.
+    metrics : bool, default True
+        Add :func:`distance_metrics` (``directness_distance``, ``global_efficiency_distance``) to
+        ``summary`` and their time to ``timings["metrics_s"]``.
+    n_jobs : int, optional
+        Processes for the Dijkstra searches of the assignment (None or -1: all available cores;
+        :func:`assign`).
+    find_kwargs : dict, optional
+        More options of :func:`find_superblocks`.
+    population_total : float, optional
+        Known number of residents the estimate is scaled to (``total`` of
+        :func:`urbankit.population_per_node`).
+
+    Returns
+    -------
+    Scenario
+        As :func:`run_scenario`, with ``network``, ``population`` (the estimate used), and
+        ``input_files`` (absolute paths of the input files, which ``to_gpkg`` refuses to overwrite).
 
     Raises
     ------
