@@ -45,9 +45,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import geopandas as gpd
 import numpy as np
@@ -79,7 +79,14 @@ def validate_minutes(minutes) -> tuple[float, ...]:
     if isinstance(minutes, str) or not isinstance(minutes, Iterable):
         raise InvalidOptionError(f"minutes={minutes!r} must be a list of positive numbers, e.g. [10, 15, 30].")
     values = list(minutes)
-    bad = [m for m in values if isinstance(m, bool) or not isinstance(m, (int, float, np.integer, np.floating)) or not np.isfinite(m) or m <= 0]
+    bad = [
+        m
+        for m in values
+        if isinstance(m, bool)
+        or not isinstance(m, (int, float, np.integer, np.floating))
+        or not np.isfinite(m)
+        or m <= 0
+    ]
     if bad or not values:
         raise InvalidOptionError(
             f"minutes={values!r}: thresholds must be positive, finite numbers of minutes "
@@ -126,7 +133,9 @@ def _grid_step(m) -> int:
 # ----------------------------------------------------------------------------- snapping
 
 
-def snap_destinations(net: StreetNetwork, dest: gpd.GeoDataFrame, *, walk_speed_kmh: float | None = None) -> gpd.GeoDataFrame:
+def snap_destinations(
+    net: StreetNetwork, dest: gpd.GeoDataFrame, *, walk_speed_kmh: float | None = None
+) -> gpd.GeoDataFrame:
     """Snap destinations to their nearest network node.
 
     Returns a copy of ``dest`` (in the network's CRS) with ``node_id``, ``snap_m`` (straight-line
@@ -166,7 +175,7 @@ class _SearchGraph:
     m_per_min: float
 
     @classmethod
-    def cached(cls, net: StreetNetwork) -> "_SearchGraph":
+    def cached(cls, net: StreetNetwork) -> _SearchGraph:
         """The search graph of ``net``, built once per network object."""
         graph = net._derived.get("search_graph")
         if graph is None:
@@ -174,7 +183,7 @@ class _SearchGraph:
         return graph
 
     @classmethod
-    def of(cls, net: StreetNetwork) -> "_SearchGraph":
+    def of(cls, net: StreetNetwork) -> _SearchGraph:
         nodes = net.nodes.index
         e = net.edges
         u = nodes.get_indexer(e["u"].to_numpy())
@@ -216,7 +225,7 @@ class _Tiles:
     starts: np.ndarray  # starts[t] = first place of tile t in `order` (length tiles + 1)
 
     @classmethod
-    def of(cls, xy: np.ndarray, size: float) -> "_Tiles":
+    def of(cls, xy: np.ndarray, size: float) -> _Tiles:
         ij = np.floor((xy - xy.min(axis=0)) / size).astype(np.int64)
         shape = (int(ij[:, 1].max()) + 1, int(ij[:, 0].max()) + 1)
         of_node = ij[:, 1] * shape[1] + ij[:, 0]
@@ -558,9 +567,13 @@ def palma(values: np.ndarray, weights: np.ndarray) -> float:
 class Accessibility:
     """Result of :func:`accessibility`: per-node minutes, counts and scores, with population.
 
-    Attributes
+    Built by :func:`accessibility` and :func:`x_minute_city`; the constructor's parameters are the
+    dataclass fields, kept as attributes of the same names.
+
+    Parameters
     ----------
     network : StreetNetwork
+        The network the minutes were computed on.
     nodes : geopandas.GeoDataFrame
         Index ``node_id``; ``population`` and, per service ``S`` and threshold ``M``:
         ``time_S_min``, ``n_S_<M>min``, ``gravity_S``; per threshold ``score_<M>min`` and
@@ -575,6 +588,19 @@ class Accessibility:
         Service -> function.
     reach : pandas.DataFrame
         The exact reach table every figure derives from.
+    params : dict, optional
+        The options of the analysis (engine, half-life, ...).
+    population_source : str, default "none"
+        Where the residents come from (``PopulationEstimate.source``, ``"user"`` or ``"none"``).
+    population_description : str, default ""
+        The same in one sentence (``PopulationEstimate.description``).
+    completeness : geopandas.GeoDataFrame, optional
+        :func:`data_completeness` of the area (set by :func:`x_minute_city`).
+    input_files : dict, optional
+        Input files the result was computed from (what -> path); the writers refuse to overwrite them.
+    opportunities_info : dict, optional
+        ``attrs`` of :func:`urbankit.opportunities.opportunities` when opportunities were given
+        (columns, totals, E2SFCA zones, notes); their per-node columns are in ``nodes``.
     """
 
     network: StreetNetwork
@@ -604,6 +630,7 @@ class Accessibility:
 
     @property
     def function_names(self) -> list[str]:
+        """The functions of the analysed services, sorted by name."""
         return sorted(set(self.functions.values()))
 
     @property
@@ -641,6 +668,12 @@ class Accessibility:
         ``"no destination in the area"``; when a whole function has none, the ``all functions``
         shares are NaN too (nobody can reach every function: not computable), noted as such.
         ``attrs["missing_services"]`` and ``attrs["missing_functions"]`` list them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``service``: ``function``, ``within_<M>min`` (shares 0..1) per threshold,
+            ``median_min`` and ``note``.
         """
         nodes, w = self._populated()
         W = w.sum()
@@ -675,6 +708,17 @@ class Accessibility:
         least ``at_least`` (default 10 % of the column's total), the Gini of opportunities reached over
         residents and the median 2SFCA ratio: see :func:`urbankit.opportunities.opportunity_summary`.
         Empty when the analysis had no ``opportunities=``.
+
+        Parameters
+        ----------
+        at_least : float or dict of str to float, optional
+            Opportunities a resident must reach to count (per column when a dict); default 10 % of
+            each column's total.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per opportunity column and threshold.
         """
         from .opportunities import opportunity_summary
 
@@ -688,6 +732,21 @@ class Accessibility:
 
         NaN when no resident is counted, or when some function has no destination at all in the
         area (see :attr:`missing_functions`): the share is then not computable, rather than 0 %.
+
+        Parameters
+        ----------
+        minutes : float
+            One of the thresholds of the analysis (:attr:`minutes`).
+
+        Returns
+        -------
+        float
+            The population-weighted share, 0..1 (or NaN as above).
+
+        Raises
+        ------
+        InvalidOptionError
+            ``minutes`` is not a threshold of the analysis.
         """
         if minutes not in self.minutes:
             raise InvalidOptionError(f"minutes={minutes!r} is not one of the thresholds {list(self.minutes)}.")
@@ -698,9 +757,17 @@ class Accessibility:
         return float((w * ok).sum() / w.sum()) if w.sum() else float("nan")
 
     def inequality(self) -> pd.DataFrame:
-        """Per service: Gini and Palma ratio of minutes over residents (those within the largest
+        """Inequality of the minutes to each service over the residents.
+
+        Per service: Gini and Palma ratio of minutes over residents (those within the largest
         threshold), the minutes of the worst-off decile of all residents (NaN when that decile is
-        beyond the largest threshold), and the share of residents beyond the largest threshold."""
+        beyond the largest threshold), and the share of residents beyond the largest threshold.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``service``: ``gini``, ``palma``, ``worst_decile_min``, ``beyond_max_share``.
+        """
         nodes, w = self._populated()
         rows = {}
         for s in self.services:
@@ -726,8 +793,21 @@ class Accessibility:
         return out
 
     def minutes_distribution(self, service: str | None = None, *, step: float = 1.0) -> pd.DataFrame:
-        """Cumulative share of residents reaching ``service`` (default: every function, i.e. the
-        slowest function's nearest service) within t minutes, for t = 0, step, ... largest threshold."""
+        """Cumulative share of residents reaching a service within t minutes, t = 0, step, ... largest threshold.
+
+        Parameters
+        ----------
+        service : str, optional
+            A service of the analysis; default every function (the slowest function's nearest service,
+            :meth:`all_functions_minutes`).
+        step : float, default 1.0
+            Minutes between two rows.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``minutes`` and ``share_of_residents`` (0..1; NaN without residents).
+        """
         nodes, w = self._populated()
         if service is None:
             t = self.all_functions_minutes().reindex(nodes.index).to_numpy()
@@ -738,8 +818,14 @@ class Accessibility:
         return pd.DataFrame({"minutes": grid, "share_of_residents": share})
 
     def all_functions_minutes(self) -> pd.Series:
-        """Per node: minutes until every function is reached (the slowest function's nearest
-        service); NaN where some function is beyond the largest threshold."""
+        """Per node: minutes until every function is reached (the slowest function's nearest service).
+
+        Returns
+        -------
+        pandas.Series
+            Named ``all_functions_min``, indexed like :attr:`nodes`; NaN where some function is beyond
+            the largest threshold.
+        """
         per_f = []
         for f in self.function_names:
             cols = [f"time_{s}_min" for s in self.services if self.functions[s] == f]
@@ -756,6 +842,21 @@ class Accessibility:
 
         Thresholds must not exceed the largest threshold of the analysis (nothing beyond it was
         computed).
+
+        Parameters
+        ----------
+        service_minutes : dict of str to float
+            Service -> its own threshold in minutes (positive, at most the largest threshold).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like :attr:`nodes`: ``ok_<S>`` (bool) per service and ``share_ok``.
+
+        Raises
+        ------
+        InvalidOptionError
+            An unknown service, or a threshold that is not a positive number or exceeds the largest one.
         """
         problems = []
         for s, m in service_minutes.items():
@@ -767,7 +868,9 @@ class Accessibility:
                 problems.append(f"{s}: {m} min exceeds the largest threshold {max(self.minutes)} of this analysis")
         if problems:
             raise InvalidOptionError(
-                "service_minutes: " + "; ".join(problems) + f". Services: {self.services}; rerun with larger minutes if needed."
+                "service_minutes: "
+                + "; ".join(problems)
+                + f". Services: {self.services}; rerun with larger minutes if needed."
             )
         out = pd.DataFrame(index=self.nodes.index)
         for s, m in service_minutes.items():
@@ -775,7 +878,7 @@ class Accessibility:
         out["share_ok"] = out.mean(axis=1) if len(service_minutes) else np.nan
         return out
 
-    def what_if(self, *, add: gpd.GeoDataFrame | None = None, remove=None, close_edges=None) -> "WhatIf":
+    def what_if(self, *, add: gpd.GeoDataFrame | None = None, remove=None, close_edges=None) -> WhatIf:
         """Before/after of adding or removing destinations, or closing streets.
 
         Only what changes is recomputed: searches of added destinations; for closed streets, the
@@ -792,6 +895,11 @@ class Accessibility:
         close_edges : array-like of int or boolean mask, optional
             Positions (rows ``0..len(network.edges) - 1``) of ``network.edges`` to close (for
             walk/bike both directions of the street).
+
+        Returns
+        -------
+        WhatIf
+            The analysis before (this one) and after the change.
 
         Raises
         ------
@@ -832,7 +940,9 @@ class Accessibility:
             redo["dest"] = affected[redo["dest"].to_numpy()]
             reach = pd.concat([reach[~np.isin(reach["dest"].to_numpy(), affected)], redo], ignore_index=True)
             net = new_net
-            logger.info("closing %d edges: recomputed %d of %d destination searches", closed.sum(), len(affected), len(pois))
+            logger.info(
+                "closing %d edges: recomputed %d of %d destination searches", closed.sum(), len(affected), len(pois)
+            )
         if add is not None and len(add):
             new = snap_destinations(net, add).reset_index(drop=True)
             extra = reach_table(net, new, max_m)
@@ -921,8 +1031,20 @@ class Accessibility:
         return add
 
     def save(self, folder=".", *, hex_resolution: int | None = 9):
-        """Write ``accessibility.gpkg`` (see :meth:`to_gpkg`) and ``summary.csv`` into ``folder``;
-        returns the GeoPackage path."""
+        """Write ``accessibility.gpkg`` (see :meth:`to_gpkg`) and ``summary.csv`` into ``folder``.
+
+        Parameters
+        ----------
+        folder : str or pathlib.Path, default "."
+            Created when missing; refused when a file written there would overwrite an input file.
+        hex_resolution : int or None, default 9
+            H3 resolution of the ``hex`` layer; None writes no ``hex`` layer.
+
+        Returns
+        -------
+        pathlib.Path
+            The GeoPackage path.
+        """
         from pathlib import Path
 
         from .outputs import input_files, refuse_overwriting_inputs
@@ -937,20 +1059,56 @@ class Accessibility:
         return out
 
     def to_gpkg(self, path, *, hex_resolution: int | None = 9):
-        """Write layers ``nodes``, ``edges``, ``pois`` (and ``hex``) to a GeoPackage, atomically;
-        returns its path."""
+        """Write layers ``nodes``, ``edges``, ``pois`` (and ``hex``) to a GeoPackage, atomically.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The GeoPackage to write (replaced when it exists, unless it is an input file).
+        hex_resolution : int or None, default 9
+            H3 resolution of the ``hex`` layer; None writes no ``hex`` layer.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
         from .outputs import write_accessibility_gpkg
 
         return write_accessibility_gpkg(self, path, hex_resolution=hex_resolution)
 
     def hex(self, resolution: int = 9) -> gpd.GeoDataFrame:
-        """Aggregate to H3 cells: population and population-weighted minutes per service."""
+        """Aggregate to H3 cells: population and population-weighted minutes per service.
+
+        Parameters
+        ----------
+        resolution : int, default 9
+            H3 resolution.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            One row per H3 cell holding nodes (see :func:`urbankit.zones.to_hex`), EPSG:4326.
+        """
         from .zones import to_hex
 
         return to_hex(self, resolution)
 
     def zones(self, zones: gpd.GeoDataFrame, *, name: str | None = None) -> gpd.GeoDataFrame:
-        """Aggregate to user zones (polygons): population and population-weighted minutes per service."""
+        """Aggregate to user zones (polygons): population and population-weighted minutes per service.
+
+        Parameters
+        ----------
+        zones : geopandas.GeoDataFrame
+            Polygons with a CRS.
+        name : str, optional
+            Column of ``zones`` naming them (see :func:`urbankit.zones.to_zones`).
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            One row per zone (see :func:`urbankit.zones.to_zones`).
+        """
         from .zones import to_zones
 
         return to_zones(self, zones, name=name)
@@ -958,8 +1116,18 @@ class Accessibility:
     def explore(self, column: str | None = None, **kwargs):
         """Folium map of a node column (default: the largest-threshold score).
 
-        Keyword options of :func:`urbankit.maps.accessibility_map` apply: ``tiles`` (None for no
-        base map), ``hex_resolution`` (aggregate to H3 cells), ``show_pois``, ``radius``.
+        Parameters
+        ----------
+        column : str, optional
+            A column of :attr:`nodes`; default the score of the largest threshold.
+        **kwargs
+            Options of :func:`urbankit.maps.accessibility_map`: ``tiles`` (None for no base map),
+            ``hex_resolution`` (aggregate to H3 cells), ``show_pois``, ``radius``.
+
+        Returns
+        -------
+        folium.Map
+            The map.
         """
         from .maps import accessibility_map
 
@@ -1059,7 +1227,7 @@ def accessibility(
     return acc
 
 
-def _assemble(network, pois, reach, *, population, population_source, minutes, functions, params) -> "Accessibility":
+def _assemble(network, pois, reach, *, population, population_source, minutes, functions, params) -> Accessibility:
     services = list(functions)
     table = node_metrics(
         reach,
@@ -1116,7 +1284,9 @@ def _row_mask(value, n: int, name: str, what: str) -> np.ndarray:
     """A boolean mask of ``n`` rows from a mask or from row positions ``0..n-1`` (the ``remove`` and
     ``close_edges`` arguments of :meth:`Accessibility.what_if`); one clear error otherwise."""
     if isinstance(value, (str, bytes)) or np.isscalar(value) and not isinstance(value, (int, np.integer)):
-        raise InvalidOptionError(f"{name}={value!r} must be a list of {what} (whole numbers 0..{n - 1}) or a boolean mask.")
+        raise InvalidOptionError(
+            f"{name}={value!r} must be a list of {what} (whole numbers 0..{n - 1}) or a boolean mask."
+        )
     arr = np.atleast_1d(np.asarray(value, dtype=object if isinstance(value, (list, tuple)) else None))
     if arr.ndim != 1:
         raise InvalidOptionError(f"{name} must be one-dimensional: a list of {what} or a boolean mask of {n} entries.")
@@ -1153,17 +1323,33 @@ def _row_mask(value, n: int, name: str, what: str) -> np.ndarray:
 
 @dataclass(repr=False)
 class WhatIf:
-    """Before and after of a scenario (from :meth:`Accessibility.what_if`)."""
+    """Before and after of a scenario (from :meth:`Accessibility.what_if`).
+
+    Parameters
+    ----------
+    before, after : Accessibility
+        The analysis before and after the change (same nodes, thresholds and services).
+    """
 
     before: Accessibility
     after: Accessibility
 
     def __repr__(self) -> str:
-        return f"WhatIf(pois {len(self.before.pois):,} -> {len(self.after.pois):,}, edges {len(self.before.network.edges):,} -> {len(self.after.network.edges):,})"
+        return (
+            f"WhatIf(pois {len(self.before.pois):,} -> {len(self.after.pois):,}, "
+            f"edges {len(self.before.network.edges):,} -> {len(self.after.network.edges):,})"
+        )
 
     def diff(self) -> gpd.GeoDataFrame:
-        """Per node: after minus before for every time, count and score column (NaN-aware:
-        a service newly within the largest threshold shows as ``reached_<S>`` = +1)."""
+        """Per node: after minus before for every time, count and score column.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            Indexed like the nodes: ``population``, ``d_<column>`` per time, count and score column
+            (NaN where either side is NaN) and ``reached_<S>`` per service (+1: newly within the
+            largest threshold, -1: no longer).
+        """
         b, a = self.before.nodes, self.after.nodes
         cols = [c for c in b.columns if c.startswith(("time_", "n_", "score_", "functions_"))]
         data = {"population": b["population"].to_numpy()}
@@ -1171,18 +1357,39 @@ class WhatIf:
             data[f"d_{c}"] = a[c].to_numpy() - b[c].to_numpy()
         for s in self.before.services:
             col = f"time_{s}_min"
-            data[f"reached_{s}"] = np.isfinite(a[col].to_numpy()).astype(int) - np.isfinite(b[col].to_numpy()).astype(int)
+            reached_after, reached_before = np.isfinite(a[col].to_numpy()), np.isfinite(b[col].to_numpy())
+            data[f"reached_{s}"] = reached_after.astype(int) - reached_before.astype(int)
         return gpd.GeoDataFrame(pd.DataFrame(data, index=b.index), geometry=b.geometry, crs=b.crs)
 
     def summary(self) -> pd.DataFrame:
-        """Population-weighted shares before and after, side by side, with the change."""
+        """Population-weighted shares before and after, side by side, with the change.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The ``within_<M>min`` columns of :meth:`Accessibility.summary` under ``before``,
+            ``after`` and ``change`` (after minus before).
+        """
         b, a = self.before.summary(), self.after.summary()
         share_cols = [c for c in b.columns if c.startswith("within_")]
-        out = pd.concat({"before": b[share_cols], "after": a[share_cols], "change": a[share_cols] - b[share_cols]}, axis=1)
+        parts = {"before": b[share_cols], "after": a[share_cols], "change": a[share_cols] - b[share_cols]}
+        out = pd.concat(parts, axis=1)
         return out
 
     def hex(self, resolution: int = 9) -> gpd.GeoDataFrame:
-        """H3 cells before and after (population-weighted minutes), with the change."""
+        """H3 cells before and after (population-weighted minutes), with the change.
+
+        Parameters
+        ----------
+        resolution : int, default 9
+            H3 resolution.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            The cells of the before analysis: ``geometry``, ``population`` and ``d_<column>`` (after
+            minus before) per time and score column.
+        """
         hb, ha = self.before.hex(resolution), self.after.hex(resolution)
         num = [c for c in hb.columns if c.startswith("time_") or c.startswith("score_")]
         out = hb[["geometry"] + [c for c in ("population",) if c in hb.columns]].copy()
@@ -1364,8 +1571,12 @@ def x_minute_city(
     # absolute now, so a later change of the working folder does not hide them from the writers
     acc.input_files = {
         what: str(Path(v).expanduser().resolve()) if Path(v).expanduser().exists() else v
-        for what, v in (("source", source), ("population", population), ("taxonomy", taxonomy),
-                        ("opportunities", opportunities))
+        for what, v in (
+            ("source", source),
+            ("population", population),
+            ("taxonomy", taxonomy),
+            ("opportunities", opportunities),
+        )
         if isinstance(v, (str, os.PathLike))
     }
     return acc
