@@ -1408,11 +1408,27 @@ def compare_groups(
     population=None,
     **kwargs,
 ) -> dict[str, Accessibility]:
-    """The same analysis for groups who travel at different speeds (e.g. ``{"adults": 4.8,
-    "older people": 3.0, "children": 3.0}``).
+    """The same analysis for groups who travel at different speeds.
 
     Every group's network has the same nodes (only travel times differ), so ``population`` (a
     :class:`~urbankit.PopulationEstimate` or Series on those nodes) applies to all of them.
+
+    Parameters
+    ----------
+    extract : OSMExtract
+        The area (:func:`urbankit.load`); one network per group is built from it.
+    destinations : geopandas.GeoDataFrame
+        From :func:`urbankit.destinations`.
+    speeds_kmh : dict of str to float
+        Group -> travel speed in km/h, e.g. ``{"adults": 4.8, "older people": 3.0, "children": 3.0}``.
+    mode : {"walk", "bike", "drive"}, default "walk"
+        The network's mode.
+    minutes : sequence of float, default (10, 15, 30)
+        Thresholds in minutes.
+    population : PopulationEstimate or pandas.Series, optional
+        Residents per node (the same for every group).
+    **kwargs
+        More options of :func:`accessibility` (``k``, ``services``, ``engine``, ...).
 
     Returns
     -------
@@ -1456,6 +1472,33 @@ def data_completeness(
     are conservative: a well-mapped city centre has many POIs per km of street (Helsinki centre: 16,
     Monaco: 6 on the walk network; the 2012 Barcelona extract: 1), and even large perimeter blocks
     give several buildings per km (Helsinki centre: 4.6).
+
+    Parameters
+    ----------
+    network : StreetNetwork
+        Its edges give the street length of each cell (a drive network's two directions count once).
+    destinations : geopandas.GeoDataFrame
+        From :func:`urbankit.destinations`.
+    buildings : geopandas.GeoDataFrame, optional
+        ``OSMExtract.buildings``; without them no building flag is set.
+    resolution : int, default 8
+        H3 resolution of the cells, 0..15.
+    min_pois_per_km : float, default 2.0
+        Destinations per km of street below which a cell is flagged ``"few POIs"``.
+    min_buildings_per_km : float, default 2.0
+        Buildings per km of street below which a cell is flagged ``"few buildings"``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Indexed by ``h3`` (cells with streets), EPSG:4326 hexagons: ``street_km``, ``pois``,
+        ``pois_per_km`` (and ``buildings``, ``buildings_per_km``) and ``flag`` (``"ok"``, ``"few POIs"``,
+        ``"few buildings"`` or ``"few POIs and buildings"``).
+
+    Raises
+    ------
+    InvalidOptionError
+        ``resolution`` is not 0..15.
     """
     import h3
 
@@ -1522,6 +1565,42 @@ def x_minute_city(
     (``opportunity_columns``, default every numeric one), the cumulative opportunities within each
     threshold, the gravity-weighted opportunities and the 2SFCA/E2SFCA ratios with these residents as
     demand; :meth:`Accessibility.opportunity_summary` gives the population-weighted figures.
+
+    Parameters
+    ----------
+    source
+        Anything :func:`urbankit.load` accepts (embedded data set name, OSM/GraphML file, place...).
+    mode : {"walk", "bike", "drive"}, default "walk"
+        The network's mode.
+    minutes : sequence of float, default (10, 15, 30)
+        Thresholds in minutes; the largest bounds every search.
+    population : str, pathlib.Path or geopandas.GeoDataFrame, optional
+        Population grid, polygons, raster or H3 table (``grid`` of
+        :func:`urbankit.population_per_node`); default OSM buildings, else uniform.
+    population_column : str, optional
+        Column of ``population`` holding residents (detected when omitted).
+    taxonomy : str, pathlib.Path, dict or Taxonomy, optional
+        Destination taxonomy (:func:`urbankit.load_taxonomy`; the packaged one by default).
+    services : list of str, optional
+        Services to analyse (default every service of the taxonomy).
+    speed_kmh : float, optional
+        Travel speed in km/h instead of the mode's default (``settings``).
+    k : int, default 1
+        Also give the minutes to the 2nd..k-th nearest destination of each service.
+    engine : {"scipy", "pandana"}, optional
+        What computes the minutes (see :func:`accessibility`).
+    population_total : float, optional
+        Known number of residents the estimate is scaled to.
+    opportunities : str, pathlib.Path or geopandas.GeoDataFrame, optional
+        Weighted opportunities (jobs, floor area, ...), as described above.
+    opportunity_columns : list of str, optional
+        Columns of ``opportunities`` to use (default every numeric one); needs ``opportunities``.
+
+    Returns
+    -------
+    Accessibility
+        With ``completeness`` (:func:`data_completeness`), ``population_source``,
+        ``population_description`` and ``input_files`` set.
 
     Examples
     --------
