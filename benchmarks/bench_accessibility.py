@@ -443,7 +443,8 @@ def measure_overhead(case: str, tmp: Path, timeout: float) -> dict:
     """Timing child, then the sampled loop under py-spy; one row for the overhead table."""
     import math
 
-    row = run_child([sys.executable, __file__, "--overhead", case, "time", "0"], timeout, timeout_status=f"skipped (> {timeout:.0f} s)")
+    cmd = [sys.executable, __file__, "--overhead", case, "time", "0"]
+    row = run_child(cmd, timeout, timeout_status=f"skipped (> {timeout:.0f} s)")
     row.update(case=case, method="overhead")
     if row["status"] != "ok":
         return row
@@ -542,7 +543,8 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
             f"| {case} | {uk_row['nodes']:,} | {uk_row['edges']:,} | {uk_row['destinations']:,} "
             f"| {fmt_s(t['cold_s'])} ({fmt_s(t['build_s'])} build) | {fmt_s(t['cached_s'])} | {uk_row['peak_mb']:.0f} "
             + "".join(
-                f"| {cell(by.get((case, m)), 'time')} | {cell(by.get((case, m)), 'mem') if by.get((case, m), {}).get('status') == 'ok' else '—'} "
+                f"| {cell(by.get((case, m)), 'time')} "
+                f"| {cell(by.get((case, m)), 'mem') if by.get((case, m), {}).get('status') == 'ok' else '—'} "
                 for m in ("scipy", "networkx", "cityseer")
             )
             + "|"
@@ -622,7 +624,8 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
             "one; share of cells within 0.1 min; share of (node, service, threshold) counts that are equal."
         ),
         "",
-        "| case | method | reach differs (cells) | max abs diff min | mean abs diff min | within 0.1 min | counts equal |",
+        "| case | method | reach differs (cells) | max abs diff min | mean abs diff min | within 0.1 min "
+        "| counts equal |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for case in cases:
@@ -636,7 +639,8 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
                 continue
             a = agreement(ref, np.load(row["npz"]))
             lines.append(
-                f"| {case} | {m} | {a['nan_mismatch']:,} of {a['cells']:,} | {a['max_abs_min']:.4f} | {a['mean_abs_min']:.4f} "
+                f"| {case} | {m} | {a['nan_mismatch']:,} of {a['cells']:,} | {a['max_abs_min']:.4f} "
+                f"| {a['mean_abs_min']:.4f} "
                 f"| {a['within_0_1']:.2%} | {a['counts_equal']:.2%} |"
             )
     lines += ["", f"Whole benchmark: {elapsed / 60:.1f} minutes."]
@@ -723,7 +727,8 @@ def overhead_section(by: dict, cases: list[str]) -> list[str]:
             "the frames."
         ),
         "",
-        "| case | analysis s | in scipy Dijkstra s | Dijkstra share | samples in loop (runs) | urbankit's own | library | urbankit adds | most sampled own lines |",
+        "| case | analysis s | in scipy Dijkstra s | Dijkstra share | samples in loop (runs) | urbankit's own "
+        "| library | urbankit adds | most sampled own lines |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     adds = []
@@ -750,7 +755,8 @@ def overhead_section(by: dict, cases: list[str]) -> list[str]:
         ok = "yes" if worst[1] < 0.30 else "no"
         lines += [
             "",
-            f"- urbankit adds less than 30% over the library calls it makes, in every case: {ok} (largest {worst[1]:.1%}, {worst[0]})",
+            f"- urbankit adds less than 30% over the library calls it makes, in every case: {ok} "
+            f"(largest {worst[1]:.1%}, {worst[0]})",
         ]
     else:
         lines += ["", "- urbankit adds less than 30% over the library calls it makes: not measured (see the table)"]

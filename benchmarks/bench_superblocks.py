@@ -174,7 +174,9 @@ def child(case: str, tool: str, trips: float) -> None:
 
         t0 = time.perf_counter()
         # Adliswil: superblockify's own rule (as urbankit.superblockify_compat), no area bounds
-        kw = {"method": "residential", "find_kwargs": {"min_area_ha": None, "max_area_ha": None}} if case == "adliswil" else {}
+        kw = {}
+        if case == "adliswil":
+            kw = {"method": "residential", "find_kwargs": {"min_area_ha": None, "max_area_ha": None}}
         s = run_scenario(inp, n_trips=trips, **kw)
         wall = time.perf_counter() - t0
         out.update(

@@ -42,8 +42,8 @@ line of a ``.txt``) is reported as known and not written again. Every recipe the
 
 Cases are deterministic: case ``i`` of ``--seed S`` always produces the same file, so
 ``--seed S --case i`` replays one case. The run stops starting cases after ``--seconds``; the exit
-status is 1 when a NEW crash was found (known ones are already regression tests), else 0. A summary (cases per seed, outcomes by error class,
-crashes) is printed at the end.
+status is 1 when a NEW crash was found (known ones are already regression tests), else 0. A summary
+(cases per seed, outcomes by error class, crashes) is printed at the end.
 """
 
 from __future__ import annotations
@@ -869,9 +869,8 @@ def main(argv: list[str] | None = None) -> int:
                 if res[1] in known:
                     print(f"known crash: {(CRASH_DIR / known[res[1]]).relative_to(REPO)}")
                 else:
-                    print(
-                        f"NEW crash: {save_crash(res[1], seed, data, ops, res[2], args.seed, args.case).relative_to(REPO)}"
-                    )
+                    saved = save_crash(res[1], seed, data, ops, res[2], args.seed, args.case)
+                    print(f"NEW crash: {saved.relative_to(REPO)}")
                 return 1
             return 0
 

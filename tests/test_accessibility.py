@@ -575,7 +575,9 @@ def test_free_edge_makes_every_search_run_on_the_whole_network():
     net = uk.build_network(mock_grid(30, 30), "walk", cache=False)
     edges = net.edges.copy()
     edges.loc[edges.index[0], "time_min"] = 0.0
-    free = uk.StreetNetwork(mode=net.mode, nodes=net.nodes, edges=edges, crs=net.crs, directed=net.directed, meta=net.meta)
+    free = uk.StreetNetwork(
+        mode=net.mode, nodes=net.nodes, edges=edges, crs=net.crs, directed=net.directed, meta=net.meta
+    )
     graph = ua_module()._SearchGraph.of(free)
     assert graph.m_per_min == np.inf
     plan = ua_module()._search_plan(graph, np.arange(10), np.ones(10, np.int64), 1.0, ua_module()._CHUNK_CELLS)

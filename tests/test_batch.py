@@ -124,7 +124,8 @@ def test_batch_on_a_local_cluster(batch_file, tmp_path, capsys):
         folder = out / key
         record = read_run(folder)
         assert record["status"] == "ok" and record["batch"]["key"] == key
-        assert record["content_sha256"] == fingerprint(record["notebook_path"], record["parameters_given"])["content_sha256"]
+        expected = fingerprint(record["notebook_path"], record["parameters_given"])["content_sha256"]
+        assert record["content_sha256"] == expected
     assert read_run(out / "helsinki" / "accessibility" / "walk")["input_sha256"][
         "population"
     ] == urbankit.ingest.file_sha256(tmp_path / "grid.gpkg")

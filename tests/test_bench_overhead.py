@@ -22,7 +22,10 @@ def overhead():
     return mod
 
 
-LOOP = "0x7f (libc.so.6);<module> (bench_accessibility.py:900);_measured_loop (bench_accessibility.py:400);analyse (bench_accessibility.py:390)"
+LOOP = (
+    "0x7f (libc.so.6);<module> (bench_accessibility.py:900);_measured_loop (bench_accessibility.py:400);"
+    "analyse (bench_accessibility.py:390)"
+)
 UK = "accessibility (urbankit/accessibility.py:861);node_metrics (urbankit/accessibility.py:420)"
 NUMPY = "arr_bincount (numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so)"
 
@@ -59,7 +62,8 @@ def test_classify_ignores_samples_outside_the_loop_and_sums_counts(overhead, tmp
     raw.write_text(
         "\n".join(
             [
-                f"0x7f (libc.so.6);<module> (bench_accessibility.py:880);prepare (bench_accessibility.py:100);{UK};{NUMPY} 50",
+                "0x7f (libc.so.6);<module> (bench_accessibility.py:880);prepare (bench_accessibility.py:100);"
+                f"{UK};{NUMPY} 50",
                 f"{LOOP};{UK};{NUMPY} 3",
                 f"{LOOP};{UK};{NUMPY} 4",
                 f"{LOOP};{UK} 2",

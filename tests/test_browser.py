@@ -180,7 +180,8 @@ def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0, probe: str |
                   layer_control: d.querySelectorAll('.leaflet-control-layers').length,
                   legend_svg: d.querySelectorAll('svg').length,
                   no_tiles: d.querySelectorAll('.urbankit-no-tiles').length,
-                  tiles_loaded: Array.from(d.querySelectorAll('img.leaflet-tile')).filter(i => i.complete && i.naturalWidth > 0).length,
+                  tiles_loaded: Array.from(d.querySelectorAll('img.leaflet-tile'))
+                      .filter(i => i.complete && i.naturalWidth > 0).length,
                   leaflet: !!(frame.contentWindow && frame.contentWindow.L && frame.contentWindow.L.version),
                   width: frame.getBoundingClientRect().width,
                   height: frame.getBoundingClientRect().height,

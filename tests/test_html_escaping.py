@@ -234,7 +234,8 @@ def test_escape_frame_escapes_text_cells_only():
     before = frame.copy()
     out = escape_frame(frame)
     pd.testing.assert_frame_equal(frame, before)  # the input is left alone
-    assert out["name"].tolist()[0] == html.escape(HOSTILE["img"]) and out["name"].isna().tolist() == [False, True, False]
+    assert out["name"].tolist()[0] == html.escape(HOSTILE["img"])
+    assert out["name"].isna().tolist() == [False, True, False]
     assert out["name"].tolist()[2] == "A &amp; B"
     assert out["string"].tolist()[0] == html.escape(HOSTILE["script"]) and pd.isna(out["string"].tolist()[1])
     assert list(out["category"].cat.categories) == sorted(escape(c) for c in frame["category"].cat.categories)

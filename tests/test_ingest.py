@@ -278,7 +278,8 @@ def test_footprint_area_with_courtyard_and_parts(tmp_path):
     writer.add_way(mutable.Way(id=3, nodes=ways[2], tags={"building": "house", "building:levels": "2"}))
     writer.add_way(mutable.Way(id=4, nodes=[nid, nid + 1], tags={"highway": "residential"}))
     members = [("w", 1, "outer"), ("w", 2, "inner"), ("w", 3, "outer")]
-    writer.add_relation(mutable.Relation(id=7, members=members, tags={"type": "multipolygon", "building": "apartments"}))
+    tags = {"type": "multipolygon", "building": "apartments"}
+    writer.add_relation(mutable.Relation(id=7, members=members, tags=tags))
     writer.close()
 
     b = urbankit.read_osm(path).buildings

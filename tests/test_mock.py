@@ -123,7 +123,9 @@ def test_deterministic_with_seed():
         assert (ex.way_nodes.node_id > 0).all() and (ex.ways.way_id > 0).all()
         assert ex.way_nodes.drop_duplicates("node_id").node_id.nunique() == n_nodes(6, 5)
         assert ex.ways.way_id.is_unique
-        np.testing.assert_array_equal(ex.way_nodes[["lon", "lat"]].to_numpy(), plain.way_nodes[["lon", "lat"]].to_numpy())
+        np.testing.assert_array_equal(
+            ex.way_nodes[["lon", "lat"]].to_numpy(), plain.way_nodes[["lon", "lat"]].to_numpy()
+        )
     # sequential ids without a seed: node (i, j) is 1 + j * (nx + 1) + i
     net = uk.build_network(plain, "walk", cache=False)
     ij = _ij(net)

@@ -1,9 +1,9 @@
 """Notebook regression tests: every notebook of notebooks/ runs under nbval on the embedded data.
 
 The notebooks are committed with their outputs stripped, except cells tagged
-``nbval-check-output`` whose stored output (and execution count, which nbval requires) is stable (e.g. the name of the data file a report
-writes). ``pytest --nbval-lax`` executes every cell (any error fails the test) and compares the
-outputs of the tagged cells after the sanitizers of ``tests/nbval_sanitize.cfg`` (times, paths,
+``nbval-check-output`` whose stored output (and execution count, which nbval requires) is stable (e.g. the
+name of the data file a report writes). ``pytest --nbval-lax`` executes every cell (any error fails the
+test) and compares the outputs of the tagged cells after the sanitizers of ``tests/nbval_sanitize.cfg`` (times, paths,
 memory addresses, element ids...) have been applied to both sides.
 
 The notebooks run on copies in a temporary folder (their ``output_dir="."`` writes there, not into
@@ -61,8 +61,14 @@ def test_sanitizers_make_volatile_output_stable():
             text = re.sub(regex, replace, text)
         return text
 
-    a = "<Foo at 0x7f3a2b1c0d90> wrote /tmp/pytest-of-root/pytest-3/x/summary.csv in 1.23 s at 2026-11-25T16:04:05Z (512.3 MiB) map_0123456789abcdef0123456789abcdef"
-    b = "<Foo at 0x7f11aa22bb33> wrote /tmp/pytest-of-root/pytest-9/y/summary.csv in 0.98 s at 2027-01-02T03:04:05Z (498 MiB) map_fedcba9876543210fedcba9876543210"
+    a = (
+        "<Foo at 0x7f3a2b1c0d90> wrote /tmp/pytest-of-root/pytest-3/x/summary.csv in 1.23 s at 2026-11-25T16:04:05Z "
+        "(512.3 MiB) map_0123456789abcdef0123456789abcdef"
+    )
+    b = (
+        "<Foo at 0x7f11aa22bb33> wrote /tmp/pytest-of-root/pytest-9/y/summary.csv in 0.98 s at 2027-01-02T03:04:05Z "
+        "(498 MiB) map_fedcba9876543210fedcba9876543210"
+    )
     assert clean(a) == clean(b)
     assert clean("'comparison.csv'") == "'comparison.csv'"  # stable outputs are left alone
 

@@ -347,7 +347,8 @@ def _footprint_polygons(path: Path) -> dict:
     out = {}
     for area in osmium.FileProcessor(str(path)).with_areas():
         if area.is_area() and area.tags.get("building", "no") != "no":
-            out["way" if area.from_way() else "relation", area.orig_id()] = shapely.from_wkb(wkb.create_multipolygon(area))
+            key = ("way" if area.from_way() else "relation", area.orig_id())
+            out[key] = shapely.from_wkb(wkb.create_multipolygon(area))
     return out
 
 

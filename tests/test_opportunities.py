@@ -233,7 +233,8 @@ def test_honesty_zero_opportunities_and_no_population():
     far["geometry"] = far.geometry.translate(5000, 0)  # 5 km east of the grid: about an hour on foot
     out = uk.opportunities(net, pd.concat([pts, far]), minutes=[3], columns=["jobs"])
     total_far = far["jobs"].sum()
-    assert f"jobs: {total_far:,.6g} of {pts['jobs'].sum() + total_far:,.6g} lie more than 3 min" in " ".join(out.attrs["notes"])
+    expected = f"jobs: {total_far:,.6g} of {pts['jobs'].sum() + total_far:,.6g} lie more than 3 min"
+    assert expected in " ".join(out.attrs["notes"])
     from urbankit.opportunities import opportunity_summary  # without residents: NaN, not 0
 
     nodes = out.assign(population=0.0)

@@ -215,7 +215,9 @@ def test_exploit_through_a_batch_toml(tiny, isolated):
 @pytest.mark.slow
 def test_exploit_on_the_overview_notebook_fails_as_an_unknown_mode(isolated, capsys):
     out = isolated / "reports"
-    code = main(["report", "overview", "-p", "modes", EXPLOIT, "-p", "tiles", "None", "--out", str(out), "--run-id", "r"])
+    code = main(
+        ["report", "overview", "-p", "modes", EXPLOIT, "-p", "tiles", "None", "--out", str(out), "--run-id", "r"]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "failed in cell" in err and "InvalidOptionError" in err and "PWNED" in err  # the mode's text, quoted back
