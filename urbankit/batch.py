@@ -122,7 +122,8 @@ class BatchResult:
             s: sum(e.status == s for e in self.entries) for s in (OK, UNCHANGED, FAILED, UNCHANGED_FAILED, INVALID)
         }
         head = (
-            f"{len(self.entries)} reports in {self.seconds:.1f} s: {count[OK]} ran ok, {count[UNCHANGED]} unchanged (skipped), "
+            f"{len(self.entries)} reports in {self.seconds:.1f} s: {count[OK]} ran ok, "
+            f"{count[UNCHANGED]} unchanged (skipped), "
             f"{count[FAILED]} failed, {count[UNCHANGED_FAILED]} failed before with the same inputs (skipped), "
             f"{count[INVALID]} invalid"
         )
@@ -317,7 +318,8 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
         extra = set(spec) - {"areas", "sets", "notebook"}
         if extra:
             raise ReportError(
-                f"{path.name}: [notebooks.{nb_name}] has unknown key(s) {sorted(extra)}; allowed: areas, sets, notebook."
+                f"{path.name}: [notebooks.{nb_name}] has unknown key(s) {sorted(extra)}; "
+                "allowed: areas, sets, notebook."
             )
         nb_ref = _notebook_ref(spec.get("notebook", nb_name), base)
         try:
@@ -342,15 +344,16 @@ def load_config(path: str | Path) -> tuple[dict, list[Entry]]:
     unused = area_keys - used
     if unused and entries:
         raise ReportError(
-            f"{path.name}: parameter(s) {sorted(unused)} of [areas]/[defaults] are declared by no notebook of the batch; "
-            "check the spelling."
+            f"{path.name}: parameter(s) {sorted(unused)} of [areas]/[defaults] are declared by no notebook "
+            "of the batch; check the spelling."
         )
     for i, spec in enumerate(config.get("report", [])):
         spec = table(spec, f"[[report]] #{i + 1}")
         extra = set(spec) - {"notebook", "name", "area", "parameters"}
         if extra or "notebook" not in spec:
             raise ReportError(
-                f"{path.name}: [[report]] #{i + 1} needs 'notebook' and may have name, area, parameters; got {sorted(spec)}."
+                f"{path.name}: [[report]] #{i + 1} needs 'notebook' and may have name, area, parameters; "
+                f"got {sorted(spec)}."
             )
         nb_ref = _notebook_ref(spec["notebook"], base)
         params = parameters(spec.get("parameters", {}), f"[[report]] #{i + 1} parameters")
@@ -717,7 +720,8 @@ def _compute(
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222}
 h1{font-size:20px;margin:0 0 4px} .meta{color:#666;margin-bottom:14px}
-table{border-collapse:collapse;width:100%} th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f5f5f5;position:sticky;top:0} code,pre{font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
 pre{white-space:pre-wrap;margin:4px 0;max-height:14em;overflow:auto;background:#fafafa;padding:4px}
 .s{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;font-weight:600;color:#fff}
@@ -771,7 +775,8 @@ def write_index(
             cell = ""
             if e.failed_cell:
                 n = e.failed_cell.get("execution_count")
-                cell = f"<div class='note'>in cell {esc(str(n if n is not None else '#' + str(e.failed_cell.get('index'))))}</div>"
+                which = n if n is not None else "#" + str(e.failed_cell.get("index"))
+                cell = f"<div class='note'>in cell {esc(str(which))}</div>"
                 if e.failed_cell.get("source"):
                     cell += f"<pre>{esc(e.failed_cell['source'])}</pre>"
             problem = f"<pre>{esc(e.error)}</pre>{cell}"
@@ -781,10 +786,12 @@ def write_index(
         secs = f"{e.seconds:.1f} s" if isinstance(e.seconds, (int, float)) else ""
         rows.append(
             f"<tr id='{esc(e.key)}'><td>{esc(e.area)}</td><td>{esc(nb)}</td><td>{esc(e.name)}</td>"
-            f"<td class='st'><span class='s {esc(e.status)}'>{esc(e.status)}</span><div class='note'>{esc(e.note)}</div></td>"
+            f"<td class='st'><span class='s {esc(e.status)}'>{esc(e.status)}</span>"
+            f"<div class='note'>{esc(e.note)}</div></td>"
             f"<td class='params'>{params or '<span class=note>notebook defaults</span>'}</td>"
             f"<td>{' · '.join(links)}</td><td>{problem}</td>"
-            f"<td>{when}<div class='note'>{secs}</div><div class='note'><code>{esc((e.content_sha256 or '')[:12])}</code></div></td></tr>"
+            f"<td>{when}<div class='note'>{secs}</div>"
+            f"<div class='note'><code>{esc((e.content_sha256 or '')[:12])}</code></div></td></tr>"
         )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(count.items()))
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -4,8 +4,8 @@
 ``urbankit batch CONFIG.toml [--scheduler ADDRESS] [--out DIR] [--workers N]`` runs many reports
 on dask.distributed; ``urbankit info SOURCE`` prints what an area holds;
 ``urbankit superblocks SOURCE [--method ...] [--evaporation E] --out OUT.gpkg`` runs a superblock
-scenario. Errors print one line and exit with status 2; a batch with failed reports exits with status 1; an interrupted run (Ctrl-C,
-SIGTERM) exits with status 130 and leaves the previous report in place.
+scenario. Errors print one line and exit with status 2; a batch with failed reports exits with status 1;
+an interrupted run (Ctrl-C, SIGTERM) exits with status 130 and leaves the previous report in place.
 """
 
 from __future__ import annotations
@@ -313,12 +313,14 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(sc.population, "description", ""):
                 print(f"  {sc.population.description}")
             print(
-                f"  car trips/day: {s.trips:,.0f}, affected {s.trips_affected:,.0f}, median detour {s.median_detour:.2f}x"
+                f"  car trips/day: {s.trips:,.0f}, affected {s.trips_affected:,.0f}, "
+                f"median detour {s.median_detour:.2f}x"
             )
             print(f"  vehicle-km/day: {s.vkm_before:,.0f} -> {s.vkm_after:,.0f}")
             print(f"  CO2 kg/day: {s.co2_kg_day_before:,.0f} -> {s.co2_kg_day_after:,.0f}")
             print(
-                f"  directness {s.directness_distance:.3f}, global efficiency {s.global_efficiency_distance:.3f} (distance)"
+                f"  directness {s.directness_distance:.3f}, "
+                f"global efficiency {s.global_efficiency_distance:.3f} (distance)"
             )
             print(f"wrote {args.out}")
         elif args.command == "info":
