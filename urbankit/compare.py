@@ -56,7 +56,8 @@ def _check(results: dict, minutes) -> float:
     short = [k for k, acc in results.items() if minutes > max(acc.minutes)]
     if short:
         raise InvalidOptionError(
-            f"minutes={minutes:g} is beyond the largest threshold of {short}; compute them with a threshold >= {minutes:g}."
+            f"minutes={minutes:g} is beyond the largest threshold of {short}; "
+            f"compute them with a threshold >= {minutes:g}."
         )
     return float(minutes)
 

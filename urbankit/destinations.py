@@ -354,7 +354,8 @@ def load_taxonomy(path: str | Path | Mapping | Taxonomy | None = None, *, extend
     path : str, pathlib.Path, dict, Taxonomy or None, default None
         A TOML file, or a dict with the same structure (as parsed from TOML), or a preset name:
         ``"fifteen-minute"`` (the six social functions, the default) or ``"nine-categories"``
-        (Bruno et al. 2024). ``None`` loads the packaged 15-minute-city default. A :class:`Taxonomy` is returned unchanged (or extended).
+        (Bruno et al. 2024). ``None`` loads the packaged 15-minute-city default. A :class:`Taxonomy` is
+        returned unchanged (or extended).
     extend : bool, default False
         Merge ``path`` into the default taxonomy: its services are added, and replace the
         default ones of the same name; its functions and ``[meta]`` entries are added or

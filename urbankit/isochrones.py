@@ -72,7 +72,8 @@ def _as_points(points) -> gpd.GeoDataFrame:
             points = [points]
         if isinstance(points, (str, bytes)) or not isinstance(points, Iterable):
             raise InvalidOptionError(
-                f"points={points!r} must be a GeoDataFrame/GeoSeries of points with a CRS, or a list of (lon, lat) pairs."
+                f"points={points!r} must be a GeoDataFrame/GeoSeries of points with a CRS, "
+                "or a list of (lon, lat) pairs."
             )
         points = list(points)
         if not points:

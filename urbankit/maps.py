@@ -192,7 +192,13 @@ def _column_style(acc, column: str, values) -> dict:
     import numpy as np
 
     largest = max(acc.minutes)
-    minutes_style = {"cmap": "viridis_r", "vmin": 0.0, "vmax": float(largest), "missing": f"beyond {largest:g} min", "fmt": "{:.1f} min"}
+    minutes_style = {
+        "cmap": "viridis_r",
+        "vmin": 0.0,
+        "vmax": float(largest),
+        "missing": f"beyond {largest:g} min",
+        "fmt": "{:.1f} min",
+    }
     share_style = {"cmap": "YlGnBu", "vmin": 0.0, "vmax": 1.0, "missing": "no data", "fmt": "{:.0%}"}
     if column.startswith("time_") and column.endswith("_min"):
         service = column[len("time_") : -len("_min")]

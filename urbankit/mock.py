@@ -125,8 +125,9 @@ def grid_extract(
     >>> ex = grid_extract(2, 1)
     >>> ex
     OSMExtract(source='mock:grid_2x1', street_ways=5, way_nodes=12, features=0, buildings=0)
-    >>> ex.ways[["way_id", "highway", "maxspeed"]].values.tolist()
-    [[1, 'secondary', '50'], [2, 'residential', '30'], [3, 'secondary', '50'], [4, 'residential', '30'], [5, 'residential', '30']]
+    >>> ex.ways[["way_id", "highway", "maxspeed"]].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    [[1, 'secondary', '50'], [2, 'residential', '30'], [3, 'secondary', '50'],
+     [4, 'residential', '30'], [5, 'residential', '30']]
     """
     from pyproj import Transformer
 

@@ -308,7 +308,9 @@ def opportunities(
     from .accessibility import _population_series
 
     if not isinstance(network, StreetNetwork):
-        raise InvalidOptionError(f"network must be a StreetNetwork (urbankit.build_network), not {type(network).__name__}.")
+        raise InvalidOptionError(
+            f"network must be a StreetNetwork (urbankit.build_network), not {type(network).__name__}."
+        )
     mins = validate_minutes(minutes)
     engine = check_engine(engine)
     R = max(mins)
@@ -507,7 +509,8 @@ def read_opportunities(opportunities, *, network: StreetNetwork, columns=None) -
     geom = gdf.geometry
     if (geom.isna() | geom.is_empty).any():
         raise InvalidOptionError(
-            f"opportunities {source!r} have {int((geom.isna() | geom.is_empty).sum())} rows without geometry; drop them."
+            f"opportunities {source!r} have {int((geom.isna() | geom.is_empty).sum())} rows without geometry; "
+            "drop them."
         )
     cols = _opportunity_columns(gdf, columns, source)
     gdf = gdf.to_crs(network.crs)
@@ -581,7 +584,8 @@ def _opportunity_columns(gdf: gpd.GeoDataFrame, columns, source: str) -> list:
         missing = [c for c in columns if c not in data]
         if missing:
             raise InvalidOptionError(
-                f"opportunity columns {missing} are not in {source!r} (columns: {', '.join(map(repr, data)) or 'none'})."
+                f"opportunity columns {missing} are not in {source!r} "
+                f"(columns: {', '.join(map(repr, data)) or 'none'})."
             )
         return columns
     numeric = [

@@ -148,7 +148,9 @@ def plot_minutes_histogram(acc, service: str, ax=None, *, bin_min: float = 1.0):
         t = acc.nodes[f"time_{service}_min"].to_numpy(float)
         colour = FUNCTION_COLOURS.get(acc.functions[service], "#777777")
     else:
-        raise InvalidOptionError(f"service={service!r} is not in this result; choose from {list(acc.services) + [_ALL]}.")
+        raise InvalidOptionError(
+            f"service={service!r} is not in this result; choose from {list(acc.services) + [_ALL]}."
+        )
     if isinstance(bin_min, bool) or not isinstance(bin_min, (int, float)) or not bin_min > 0:
         raise InvalidOptionError(f"bin_min={bin_min!r} must be a positive number of minutes.")
     ax = _axes(ax)

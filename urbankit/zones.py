@@ -228,7 +228,9 @@ def to_zones(acc, zones: gpd.GeoDataFrame, *, name: str | None = None) -> gpd.Ge
         raise InvalidOptionError("zones have a repeated index; pass name='<column>' or reset the index.")
 
     pos = pd.RangeIndex(len(out))
-    left = gpd.GeoDataFrame({"_node": acc.nodes.index.to_numpy()}, geometry=acc.nodes.geometry.to_numpy(), crs=acc.nodes.crs)
+    left = gpd.GeoDataFrame(
+        {"_node": acc.nodes.index.to_numpy()}, geometry=acc.nodes.geometry.to_numpy(), crs=acc.nodes.crs
+    )
     right = gpd.GeoDataFrame({"_zone": pos}, geometry=out.geometry.to_crs(acc.nodes.crs).to_numpy(), crs=acc.nodes.crs)
     joined = gpd.sjoin(left, right, how="inner", predicate="intersects")
     if len(joined) == 0:
