@@ -281,7 +281,11 @@ def test_graphml_node_without_coordinates(tmp_path, drop):
     path = tmp_path / "grid.graphml"
     ox.save_graphml(graph, path)
     text = path.read_text()
-    key = next(line.split('id="')[1].split('"')[0] for line in text.splitlines() if f'attr.name="{drop}"' in line and 'for="node"' in line)
+    key = next(
+        line.split('id="')[1].split('"')[0]
+        for line in text.splitlines()
+        if f'attr.name="{drop}"' in line and 'for="node"' in line
+    )
     start = text.index('<node id="1">')
     end = text.index("</node>", start)
     block = text[start:end]
@@ -474,7 +478,8 @@ def test_duplicate_node_ids_are_an_error(tmp_path):
 
 def test_duplicate_way_ids_are_corrupt_file(tmp_path):
     path = tmp_path / "twice.osm"
-    path.write_text(_dup_xml('<way id="100" version="2"><nd ref="1"/><nd ref="9"/><tag k="highway" v="footway"/></way>'))
+    way = '<way id="100" version="2"><nd ref="1"/><nd ref="9"/><tag k="highway" v="footway"/></way>'
+    path.write_text(_dup_xml(way))
     err = raises_exactly(CorruptFileError, urbankit.read_osm, path, names=path)
     assert "twice" in str(err) and "osmium fileinfo" in str(err)
 
@@ -567,7 +572,11 @@ def test_memory_budget_generous_limit_runs(monkeypatch):
     "column, od, fragments",
     [
         ("origin", {"origin": [1, 999_999], "destination": [2, 3]}, ["od.origin", "1 node id(s)", "999999"]),
-        ("destination", {"origin": [1, 2], "destination": [-5, 77_777]}, ["od.destination", "2 node id(s)", "-5", "77777"]),
+        (
+            "destination",
+            {"origin": [1, 2], "destination": [-5, 77_777]},
+            ["od.destination", "2 node id(s)", "-5", "77777"],
+        ),
         ("trips", {"origin": [1, 2], "destination": [2, 3], "trips": [1.0, -2.0]}, ["od.trips", ">= 0", "rows 1"]),
         ("columns", {"from": [1], "to": [2]}, ["lacks column(s) ['origin', 'destination']"]),
     ],
@@ -676,7 +685,9 @@ def test_save_crash_writes_a_recipe_not_bytes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fuzz_loaders, "CRASH_DIR", tmp_path)
     text = b'<osm>\n<node id="1" lat="1" lon="2"/>\n</osm>\n'
-    seed = {"name": "s", "suffix": ".osm", "source": {"synthetic": "s.osm"}, "data": text, "text": text, "compress": None}
+    seed = {
+        "name": "s", "suffix": ".osm", "source": {"synthetic": "s.osm"}, "data": text, "text": text, "compress": None
+    }
     data = text.replace(b'id="1"', b'id="abc"')
     path = fuzz_loaders.save_crash("ValueError at ingest.py:_parse_osm: illegal id", seed, data, ["attr"], "tb", 0, 7)
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, path.name.replace(".json", ".txt")]
