@@ -492,6 +492,7 @@ def ua_module():
 
 
 @pytest.mark.parametrize("area,mode", [(a, m) for a in AREAS for m in MODES], ids=lambda p: str(p))
+@pytest.mark.slow
 def test_local_searches_equal_whole_network_search(area, mode, read_extract):
     """With a threshold short against the area, each destination is searched on the tiles around
     it only; the reach table must still equal a forward Dijkstra over the whole network."""
@@ -946,6 +947,7 @@ def grid_case(draw):
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(grid_case())
+@pytest.mark.slow
 def test_properties_random_grids(params):
     rows, cols, removed, dest_spec, keep, minutes = params
     services = ["grocery", "pharmacy"]

@@ -19,6 +19,7 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 import urbankit
@@ -90,6 +91,7 @@ def _entries(folder: Path) -> list[Path]:
     return sorted(d.iterdir()) if d.is_dir() else []
 
 
+@pytest.mark.slow
 def test_concurrent_builds_share_one_valid_entry(cache_folder):
     results = _run_all(cache_folder, [("walk", 1, False)] * N_PROCESSES)
     fresh = urbankit.build_network(grid_extract(*GRID), "walk", cache=False)
@@ -107,6 +109,7 @@ def test_concurrent_builds_share_one_valid_entry(cache_folder):
     assert not [w for r in results for w in r["warnings"] if "unreadable" in w]
 
 
+@pytest.mark.slow
 def test_concurrent_readers_and_rewriters(cache_folder):
     """Every process reads and rewrites the entry in a loop: readers never see a partial file."""
     jobs = [("drive", 4, True)] * 3 + [("drive", 4, False)] * 2 + [("walk", 2, True)]
@@ -149,6 +152,7 @@ def _killed_writer(folder: str) -> None:
         _datacache._write_all = real_write_all
 
 
+@pytest.mark.slow
 def test_writer_killed_mid_write_leaves_the_entry_usable(cache_folder):
     ctx = _context()
     # first with no entry yet, then over a valid entry

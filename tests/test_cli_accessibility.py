@@ -14,6 +14,7 @@ from urbankit.cli import main
 from urbankit.reports import run_report
 
 
+@pytest.mark.slow
 def test_cli_accessibility_contract(tmp_path, capsys):
     out = tmp_path / "monaco.gpkg"
     assert main(["accessibility", "monaco", "--mode", "walk", "--minutes", "10", "15", "30", "--out", str(out)]) == 0

@@ -85,6 +85,7 @@ def test_import_urbankit_loads_no_viz_reporting_or_scheduler_library():
     assert got["loaded"] == []
 
 
+@pytest.mark.slow
 def test_cli_accessibility_loads_no_heavy_library_and_lazy_names_still_work(tmp_path):
     osm = write_small_osm(tmp_path / "small.osm")
     out = tmp_path / "out.gpkg"
@@ -327,6 +328,7 @@ def test_cached_read_respects_the_memory_budget(tmp_path, cache_folder, monkeypa
         uk.read_osm(osm)
 
 
+@pytest.mark.slow
 def test_cli_warm_run_writes_the_same_file_as_the_cold_run(tmp_path):
     osm = write_small_osm(tmp_path / "small.osm")
     cache = tmp_path / "cache"

@@ -150,6 +150,7 @@ def test_unknown_engine_is_refused():
     assert DEFAULT_ENGINE in ENGINES
 
 
+@pytest.mark.slow
 def test_cli_engine_flag(tmp_path, monkeypatch):
     calls = []
     real = ua.reach_table_pandana

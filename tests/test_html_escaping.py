@@ -271,6 +271,7 @@ def test_the_hostile_city_carries_the_names(city):
     assert set(city["dest"]["name"]) == names
 
 
+@pytest.mark.slow
 def test_overview_map_shows_names_as_text(city):
     m = maps.overview_map({"walk": city["walk"]}, city["dest"], city["pop"], tiles=None)
     got = rendered_texts(m)

@@ -300,6 +300,7 @@ def test_footprint_area_with_courtyard_and_parts(tmp_path):
     assert rel.building == "apartments" and way["building:levels"] == "2"
 
 
+@pytest.mark.slow
 def test_footprints_vectorised_matches_shapely():
     """footprints(): random polygons with holes, in two UTM zones and both hemispheres."""
     import geopandas as gpd

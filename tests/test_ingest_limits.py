@@ -93,6 +93,7 @@ def _measure(path, *modes, tmp_path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_way_running_a_million_times_between_two_nodes_is_bounded(tmp_path):
     """1,000,002 references to two nodes (1, 2, 1, 2, ...: a 1.5 KB file) give the two-node networks
     in bounded memory: one walk edge, one drive edge each way."""
@@ -112,6 +113,7 @@ def test_way_running_a_million_times_between_two_nodes_is_bounded(tmp_path):
     assert got["cpu_s"] < 120, got
 
 
+@pytest.mark.slow
 def test_way_with_three_million_missing_references_is_bounded(tmp_path):
     """3,000,002 references of which only the first two exist (4 KB of bz2): the way is kept for the
     nodes present, every missing reference is counted, and memory does not grow with them."""

@@ -412,6 +412,7 @@ def test_batch_resolves_populations_keys_like_sources(area_copies):
     assert params["populations"] == {str(area_copies / "hki.osm.pbf"): str(area_copies / "grid.gpkg")}
 
 
+@pytest.mark.slow
 def test_compare_report_with_relative_paths_uses_the_grid(area_copies, monkeypatch):
     from urbankit.population import population_per_node
     from urbankit.reports import run_report

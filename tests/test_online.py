@@ -409,6 +409,7 @@ def test_from_place_equals_read_osm_of_the_area(servers, offline_extract, area):
         "pyrosm_test.osm.pbf",  # clipped extract: ways cut at missing nodes, many buildings
     ],
 )
+@pytest.mark.slow
 def test_other_fixtures_equal_read_osm(name, servers, monkeypatch):
     path = FIXTURES / name
     if not path.exists():

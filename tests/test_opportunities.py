@@ -267,6 +267,7 @@ def _weighted_median(v, w):
     return v[order][np.searchsorted(cum, 0.5 * cum[-1])]
 
 
+@pytest.mark.slow
 def test_x_minute_city_and_cli(tmp_path, capsys):
     net = uk.build_network(uk.load("monaco"), "walk")
     rng = np.random.default_rng(2)
@@ -306,6 +307,7 @@ def test_x_minute_city_and_cli(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not (SAO_PAULO / "spo_hexgrid.csv").exists(), reason="Sao Paulo sample data absent")
+@pytest.mark.slow
 def test_sao_paulo_hexagons_population_and_jobs():
     hexes = pd.read_csv(SAO_PAULO / "spo_hexgrid.csv")
     acc = uk.x_minute_city(

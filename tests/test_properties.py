@@ -134,6 +134,7 @@ def closed_network(net: StreetNetwork, closed: np.ndarray) -> StreetNetwork:
 
 @PROPS
 @given(city=cities(), data=st.data())
+@pytest.mark.slow
 def test_adding_destinations_never_increases_a_time(city, data):
     net, dest, minutes = city
     keep = np.asarray(data.draw(st.lists(st.booleans(), min_size=len(dest), max_size=len(dest))))
@@ -154,6 +155,7 @@ def test_adding_destinations_never_increases_a_time(city, data):
 
 @PROPS
 @given(city=cities(), data=st.data())
+@pytest.mark.slow
 def test_closing_streets_never_decreases_a_time(city, data):
     net, dest, minutes = city
     n_edges = len(net.edges)
@@ -173,6 +175,7 @@ def test_closing_streets_never_decreases_a_time(city, data):
 
 @PROPS
 @given(city=cities(), extra=st.integers(1, 10))
+@pytest.mark.slow
 def test_larger_threshold_never_lowers_a_count(city, extra):
     net, dest, minutes = city
     acc = accessibility(net, dest, minutes=minutes, services=SERVICES)
@@ -205,6 +208,7 @@ def _on_nodes(net: StreetNetwork, node_ids) -> pd.DataFrame:
 
 @PROPS
 @given(city=cities(modes=("walk", "bike")), data=st.data())
+@pytest.mark.slow
 def test_walk_and_bike_times_are_symmetric(city, data):
     net, _, _ = city
     n_edges = len(net.edges)
@@ -264,6 +268,7 @@ def relabelled(ex: uk.OSMExtract, mapping: dict) -> uk.OSMExtract:
     seed=st.integers(0, 2**16),
     kind=st.sampled_from(["permute", "offset", "negative", "huge", "mock_seed"]),
 )
+@pytest.mark.slow
 def test_results_invariant_to_node_relabelling(nx_, ny_, mode, oneway, seed, kind):
     oneway = oneway and mode == "drive"
     ex = jittered(grid_extract(nx_, ny_, oneway_residential=oneway), seed)
@@ -309,6 +314,7 @@ def test_results_invariant_to_node_relabelling(nx_, ny_, mode, oneway, seed, kin
 
 @hsettings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(6, 9), seed=st.integers(0, 2**16), n_od=st.integers(1, 25), jitter=st.booleans())
+@pytest.mark.slow
 def test_excluding_through_traffic_never_shortens_a_trip(n, seed, n_od, jitter):
     sb_mod = pytest.importorskip("urbankit.superblocks", reason="urbankit/superblocks.py is not importable")
     if not all(hasattr(sb_mod, f) for f in ("find_superblocks", "assign")):

@@ -226,6 +226,7 @@ class FullDisk:
 
 
 @pytest.mark.parametrize("where", ["notebook", "html"])
+@pytest.mark.slow
 def test_disk_full_keeps_the_good_report_records_the_failure_and_removes_temporaries(
     tiny, tmp_path, capsys, monkeypatch, where
 ):
@@ -332,6 +333,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_changing_a_shapefiles_dbf_recomputes_the_batch_report(tiny, tmp_path, client):
     shp = _write_shapefile(tmp_path / "data", [100.0, 250.0])
     config = tmp_path / "b.toml"
@@ -363,6 +365,7 @@ def test_changing_a_shapefiles_dbf_recomputes_the_batch_report(tiny, tmp_path, c
     assert run_batch(config, client=client, progress=False).by_key()[key].status == "unchanged"
 
 
+@pytest.mark.slow
 def test_render_options_and_a_changed_timeout_recompute_the_batch_report(tiny, tmp_path, client):
     config = tmp_path / "b.toml"
     head = 'out = "reports"\n[[report]]\nnotebook = "tiny.ipynb"\nname = "r"\n'

@@ -615,6 +615,7 @@ def test_range_raptor_equals_per_minute_and_csa(name, n_origins, window):
 
 @pytest.mark.parametrize("name,max_rides", [("herrenberg", 1), ("herrenberg", 2), ("caltrain", 1),
                                             ("caltrain", 2)])
+@pytest.mark.slow
 def test_ride_limits_equal_time_expanded_dijkstra(name, max_rides):
     spec, date, dep0 = FEEDS[name]
     tt = read_gtfs(_paths(spec), date)
@@ -646,6 +647,7 @@ def test_properties_on_a_real_feed():
         assert (np.diff(np.where(by_rides[4] >= UNREACHED, np.iinfo(np.int64).max, by_rides[4]), axis=0) >= 0).all()
 
 
+@pytest.mark.slow
 def test_frequency_draws_equal_csa_on_sao_paulo():
     """All 36 trips of the Sao Paulo feed are headway-based: each draw equals a Connection Scan on the trips
     expanded by hand from the same offsets."""
@@ -713,6 +715,7 @@ def _reference_walks(net, lon_f, lat_f, lon_t, lat_t, bound_s, speed_kmh, source
     return out
 
 
+@pytest.mark.slow
 def test_stop_walks_on_osm_equal_networkx(sao_paulo_walk):
     from urbankit.transit.walks import stop_walks
 

@@ -72,6 +72,7 @@ def assert_matches_reference(table, ref, acc):
 # ------------------------------------------------------------------------------------------------ hex
 
 
+@pytest.mark.slow
 def test_hex_matches_plain_loop(acc):
     hexes = to_hex(acc, 9)
     ll = acc.nodes.to_crs("EPSG:4326")
@@ -151,6 +152,7 @@ def halves(acc, crs="EPSG:4326"):
     return zones.to_crs(crs), split
 
 
+@pytest.mark.slow
 def test_zones_match_plain_loop(acc, caplog):
     zones, split = halves(acc)
     with caplog.at_level(logging.WARNING, logger="urbankit.zones"):
