@@ -726,3 +726,16 @@ def test_run_scenario_with_user_od_and_destination_points(grid3):
     g = gravity_demand(grid3, destinations=pts.to_crs("EPSG:4326"), zones_resolution=None, n_jobs=1)
     assert set(g["destination"]) == {nid(0, 0, n), nid(3, 3, n)}
     assert g["trips"].sum() == pytest.approx(0.5 * len(grid3.nodes))
+
+
+def test_scenario_repr_states_population_description(grid12):
+    from urbankit.population import PopulationEstimate
+
+    per_node = pd.Series(10.0, index=grid12.nodes.index)
+    plain = run_scenario(grid12, population=per_node, zones_resolution=None, n_trips=1000, n_jobs=1)
+    assert plain.population_description is None
+    assert "residents:" not in repr(plain)
+    est = PopulationEstimate(per_node, source="uniform", total=float(per_node.sum()), details={"label": "test"})
+    s = run_scenario(grid12, population=est, zones_resolution=None, n_trips=1000, n_jobs=1)
+    assert s.population_description == est.description
+    assert est.description in repr(s)

@@ -2368,13 +2368,16 @@ class Scenario:
     edges: gpd.GeoDataFrame
     summary: pd.DataFrame
     timings: dict
+    population_description: str | None = None
 
     def __repr__(self) -> str:
         s = self.summary.iloc[0]
+        pop = f"; {self.population_description}" if self.population_description else ""
         return (
             f"Scenario({int(s.n_superblocks)} superblocks, {s.trips:,.0f} trips/day, vkm {s.vkm_before:,.0f} -> "
             f"{s.vkm_after:,.0f}, median detour {s.median_detour:.3f}; "
             + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items())
+            + pop
             + ")"
         )
 
@@ -2489,7 +2492,10 @@ def run_scenario(
     timings["effects_s"] = time.perf_counter() - t0
     logger.info("effects in %.2f s", timings["effects_s"])
     timings["total_s"] = sum(timings.values())
-    return Scenario(superblocks=superblocks, od=a.od, assignment=a, edges=edges, summary=summary, timings=timings)
+    return Scenario(
+        superblocks=superblocks, od=a.od, assignment=a, edges=edges, summary=summary, timings=timings,
+        population_description=getattr(population, "description", None),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
