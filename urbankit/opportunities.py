@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import InvalidOptionError, UrbankitError
+from ._errors import CorruptFileError, CRSError, InputFileError, InvalidOptionError, UrbankitError
 from .accessibility import _label, reach_table, snap_destinations, validate_minutes, within
 from .engines import AGGREGATIONS, DECAYS, aggregate_pandana, check_engine
 from .networks import StreetNetwork
@@ -462,8 +462,6 @@ def read_opportunities(opportunities, *, network: StreetNetwork, columns=None) -
     """
     from pathlib import Path
 
-    from ._errors import CorruptFileError, CRSError, InputFileError
-
     if columns is not None:
         if isinstance(columns, str):
             columns = [columns]
@@ -489,7 +487,7 @@ def read_opportunities(opportunities, *, network: StreetNetwork, columns=None) -
             gdf = gdf[[name, gdf.geometry.name]]
             columns = [name]
         elif kind == "hex":
-            gdf = _read_table(path, CorruptFileError)
+            gdf = _read_table(path)
         else:
             try:
                 gdf = gpd.read_parquet(path) if path.name.lower().endswith(".parquet") else gpd.read_file(path)
@@ -546,7 +544,7 @@ def read_opportunities(opportunities, *, network: StreetNetwork, columns=None) -
     return out, cols, source
 
 
-def _read_table(path, CorruptFileError) -> gpd.GeoDataFrame:
+def _read_table(path) -> gpd.GeoDataFrame:
     """A CSV/Parquet table: points from lon/lat columns, else hexagons from an H3 id column."""
     from . import population_sources as ps
 
