@@ -59,6 +59,7 @@ from scipy.sparse.csgraph import dijkstra
 from . import settings
 from ._errors import CRSError, InvalidOptionError, MemoryBudgetError
 from .engines import check_engine, reach_table_pandana
+from .ingest import memory_budget_bytes
 from .networks import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
 
 logger = logging.getLogger(__name__)
@@ -363,7 +364,7 @@ def reach_table(
     bar = tqdm(plan, desc=f"{net.mode} reach", unit="chunk", disable=not show or len(plan) < 5, leave=False)
     parts_node, parts_dest, parts_min = [], [], []
     local = np.full(n, -1, np.int64)
-    budget = _memory_budget_bytes()
+    budget = memory_budget_bytes()
     found = done = 0
     for chunk, keep in bar:
         if keep is None:
@@ -407,7 +408,7 @@ def _check_node_table_memory(n_nodes: int, n_services: int, *, k: int, n_minutes
     columns = n_services * (k + n_minutes + 1) + 2 * n_minutes + 1
     # float64 cells, about three copies alive while the table is assembled
     projected = 3.0 * 8.0 * columns * n_nodes
-    budget = _memory_budget_bytes()
+    budget = memory_budget_bytes()
     if projected > budget:
         raise MemoryBudgetError(
             f"the per-node table of {n_nodes:,} nodes x {columns} columns ({n_services} services, k={k}, "
@@ -419,17 +420,6 @@ def _check_node_table_memory(n_nodes: int, n_services: int, *, k: int, n_minutes
 
 def _fmt_bytes(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
-
-
-def _memory_budget_bytes() -> float:
-    if settings.memory_limit_gb is not None:
-        return float(settings.memory_limit_gb) * 1e9
-    try:
-        import psutil
-
-        return float(psutil.virtual_memory().available)
-    except Exception:  # psutil missing or unsupported platform: no guard
-        return float("inf")
 
 
 # ----------------------------------------------------------------------------- metrics
