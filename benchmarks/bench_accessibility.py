@@ -23,7 +23,7 @@ minutes: minutes from every node to the nearest destination of each service (NaN
 number of destinations of each service within 10, 15 and 30 minutes.
 
 urbankit
-    ``accessibility(net, dest, population=<1 resident per node>, engine="scipy")`` then ``.summary()``.
+    ``compute_accessibility(net, dest, population=<1 resident per node>, engine="scipy")`` then ``.summary()``.
     *cold*: ``build_network(extract, "walk", cache=False)`` + the first analysis;
     *cached*: the analysis alone on the network already built in the same process (best of 3).
 pandana (urbankit's pandana engine)
@@ -121,7 +121,7 @@ def prepare(case: str):
     services = uk.load_taxonomy().service_names()
     if isinstance(spec, str):
         extract = uk.load(spec)
-        dest = uk.destinations(extract)
+        dest = uk.find_destinations(extract)
     else:
         extract = grid_nodes(spec)
         per = max(1, round(spec / NODES_PER_DESTINATION / len(services)))
@@ -134,7 +134,7 @@ def snap(net, dest):
     import numpy as np
     from scipy.spatial import cKDTree
 
-    from urbankit.networks import quantize_minutes
+    from urbankit.network import quantize_minutes
 
     pts = dest.to_crs(net.crs)
     xy = np.column_stack([pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()])
@@ -158,13 +158,13 @@ def run_urbankit(net_builder, dest, services, out, engine="scipy"):
     import pandas as pd
 
     import urbankit as uk
-    from urbankit.accessibility import accessibility
+    from urbankit.accessibility import compute_accessibility
 
     uk.settings.progress = False
 
     def analyse(net):
         pop = pd.Series(1.0, index=net.nodes.index)
-        acc = accessibility(net, dest, minutes=MINUTES, population=pop, engine=engine)
+        acc = compute_accessibility(net, dest, minutes=MINUTES, population=pop, engine=engine)
         acc.summary()
         return acc
 
@@ -766,7 +766,7 @@ def overhead_section(by: dict, cases: list[str]) -> list[str]:
 HEADER = """# Accessibility benchmark
 
 urbankit's full x-minute analysis (every service of the packaged taxonomy, thresholds 10/15/30
-walking minutes, one resident per node: `accessibility(net, dest, population=...)` plus `.summary()`)
+walking minutes, one resident per node: `compute_accessibility(net, dest, population=...)` plus `.summary()`)
 against baselines computing the same outputs (nearest minutes per service, counts within 10/15/30) on
 the same walk network and destinations, in the same run. Each (case, method) is a fresh process.
 Method details are in the docstring of `benchmarks/bench_accessibility.py`; run it with `make bench`.
@@ -843,17 +843,17 @@ def profile(case: str) -> None:
     import pandas as pd
 
     import urbankit as uk
-    from urbankit.accessibility import accessibility
+    from urbankit.accessibility import compute_accessibility
 
     uk.settings.use_cache = False
     uk.settings.progress = False
     extract, dest, _ = prepare(case)
     net = uk.build_network(extract, "walk", cache=False)
     pop = pd.Series(1.0, index=net.nodes.index)
-    accessibility(net, dest, minutes=MINUTES, population=pop).summary()  # warm-up
+    compute_accessibility(net, dest, minutes=MINUTES, population=pop).summary()  # warm-up
     prof = cProfile.Profile()
     prof.enable()
-    accessibility(net, dest, minutes=MINUTES, population=pop).summary()
+    compute_accessibility(net, dest, minutes=MINUTES, population=pop).summary()
     prof.disable()
     pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
 

@@ -56,8 +56,8 @@ PHASES = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import urbankit as uk
-from urbankit.accessibility import accessibility, data_completeness
-from urbankit.destinations import destinations, load_taxonomy
+from urbankit.accessibility import compute_accessibility, data_completeness
+from urbankit.destinations import find_destinations, load_taxonomy
 from urbankit.population import population_per_node
 times = {"import urbankit": time.perf_counter() - t0}
 def timed(name, step):
@@ -68,10 +68,10 @@ def timed(name, step):
 ex = timed("read (or cached read)", lambda: uk.load(sys.argv[1]))
 tax = load_taxonomy(None)
 net = timed("network (or cached network)", lambda: uk.build_network(ex, "walk"))
-dest = timed("destinations", lambda: destinations(ex, taxonomy=tax))
+dest = timed("destinations", lambda: find_destinations(ex, taxonomy=tax))
 pop = timed("population", lambda: population_per_node(net.nodes, buildings=None))
 acc = timed("accessibility (minutes, counts, scores)",
-            lambda: accessibility(net, dest, minutes=[10, 15, 30], population=pop, taxonomy=tax))
+            lambda: compute_accessibility(net, dest, minutes=[10, 15, 30], population=pop, taxonomy=tax))
 timed("data completeness", lambda: data_completeness(net, dest, None))
 timed("GeoPackage (4 layers)", lambda: acc.to_gpkg(sys.argv[2]))
 times["total"] = time.perf_counter() - t0

@@ -104,7 +104,7 @@ def child(blocks: int, nodes_per_destination: int) -> dict:
     mark("population", t0, residents=float(pop.per_node.sum()))
 
     t0 = time.perf_counter()
-    acc = uk.accessibility(net, dest, minutes=MINUTES, population=pop)
+    acc = uk.compute_accessibility(net, dest, minutes=MINUTES, population=pop)
     mark("accessibility", t0, reach_rows=len(acc.reach), node_columns=acc.nodes.shape[1])
 
     t0 = time.perf_counter()
@@ -121,7 +121,7 @@ def child(blocks: int, nodes_per_destination: int) -> dict:
         old = getattr(uk.settings, "memory_limit_gb", None)
         uk.settings.memory_limit_gb = 0.001
         try:
-            uk.accessibility(net, dest, minutes=MINUTES, population=pop)
+            uk.compute_accessibility(net, dest, minutes=MINUTES, population=pop)
         except uk.MemoryBudgetError as exc:
             guard.update(raised=type(exc).__name__, message=str(exc))
         except Exception as exc:  # noqa: BLE001 - recorded as a failure of the guard

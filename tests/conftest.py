@@ -243,11 +243,11 @@ def _urbankit_loggers_enabled():
 def monaco_walk_accessibility():
     """Monaco, walk, residents from OSM buildings (most nodes have none), every service: shared by
     the tests of aggregation, maps and plots (urbankit functions never mutate their inputs)."""
-    from urbankit.accessibility import accessibility
+    from urbankit.accessibility import compute_accessibility
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(urbankit.settings, "progress", False)
         area = urbankit.load("monaco")
         net = urbankit.build_network(area, "walk", cache=False)
         pop = urbankit.population_per_node(net.nodes, buildings=area.buildings)
-        yield accessibility(net, urbankit.destinations(area), population=pop)
+        yield compute_accessibility(net, urbankit.find_destinations(area), population=pop)

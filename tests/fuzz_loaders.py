@@ -703,7 +703,7 @@ def run_target(path: str) -> list[str]:
         check_network(net, mode)
         outcomes.append(f"{mode}:ok")
     try:
-        uk.destinations(ex)
+        uk.find_destinations(ex)
         outcomes.append("destinations:ok")
     except uk.UrbankitError as exc:
         outcomes.append(f"destinations:{type(exc).__name__}")

@@ -43,7 +43,7 @@ from shapely.geometry import Point
 
 import urbankit as uk
 from urbankit import InvalidOptionError
-from urbankit.accessibility import accessibility
+from urbankit.accessibility import compute_accessibility
 
 #: travel times live on a grid of 0.001 min
 STEP = 0.001
@@ -235,7 +235,7 @@ def get_case(area: str, mode: str, read_extract) -> dict:
     path = existing(OSM_FILES[area])
     extract = read_extract(path)
     if area not in _DEST:
-        _DEST[area] = uk.destinations(extract)
+        _DEST[area] = uk.find_destinations(extract)
     dest = _DEST[area]
     net = uk.build_network(extract, mode, cache=False)
     rng = np.random.default_rng(20240601)
@@ -245,7 +245,7 @@ def get_case(area: str, mode: str, read_extract) -> dict:
     else:
         pop = pd.Series(rng.integers(0, 10, len(net.nodes)).astype(float), index=net.nodes.index)
         integer_pop = True
-    acc = accessibility(net, dest, minutes=MINUTES[mode], population=pop, k=K, half_life_min=HALF_LIFE)
+    acc = compute_accessibility(net, dest, minutes=MINUTES[mode], population=pop, k=K, half_life_min=HALF_LIFE)
     tax = uk.load_taxonomy()
     services = tax.service_names()
     functions = {s: tax.function_of(s) for s in services}
@@ -443,14 +443,14 @@ def test_population_inequality(case):
 def test_chunked_search_and_any_destination_index(area, mode, read_extract, monkeypatch):
     """Many small Dijkstra chunks, and destinations shuffled under a string index, give the same
     table as the (reference-checked) single-chunk run."""
-    ua = importlib.import_module("urbankit.accessibility")  # the module (uk.accessibility is the function)
+    ua = importlib.import_module("urbankit.accessibility.reach")  # the module holding the chunk size
 
     case = get_case(area, mode, read_extract)
     net, dest, pop = case["net"], case["dest"], pd.Series(case["pop"], index=case["net"].nodes.index)
     monkeypatch.setattr(ua, "_CHUNK_CELLS", 7 * (len(net.nodes) + len(dest)))  # 7 destinations a chunk
     shuffled = dest.sample(frac=1.0, random_state=3)
     shuffled.index = [f"d{i}" for i in range(len(shuffled))]
-    acc = accessibility(net, shuffled, minutes=MINUTES[mode], population=pop, k=K, half_life_min=HALF_LIFE)
+    acc = compute_accessibility(net, shuffled, minutes=MINUTES[mode], population=pop, k=K, half_life_min=HALF_LIFE)
     want = case["acc"].nodes
     got = acc.nodes[want.columns]
     gravity = [c for c in want.columns if c.startswith("gravity_")]
@@ -481,14 +481,23 @@ def _as_steps(reach: pd.DataFrame) -> pd.DataFrame:
 
 
 def _local_plan(net, snapped, max_minutes):
-    graph = ua_module()._SearchGraph.of(net)
+    graph = routing_module()._SearchGraph.of(net)
     pos = np.unique(net.nodes.index.get_indexer(snapped["node_id"].to_numpy()))
     limit = max_minutes + STEP / 2
-    return graph, ua_module()._search_plan(graph, pos, np.ones(len(pos), np.int64), limit, ua_module()._CHUNK_CELLS)
+    chunk = reach_module()._CHUNK_CELLS
+    return graph, routing_module()._search_plan(graph, pos, np.ones(len(pos), np.int64), limit, chunk)
 
 
 def ua_module():
     return importlib.import_module("urbankit.accessibility")
+
+
+def reach_module():
+    return importlib.import_module("urbankit.accessibility.reach")
+
+
+def routing_module():
+    return importlib.import_module("urbankit.network.routing")
 
 
 @pytest.mark.parametrize("area,mode", [(a, m) for a in AREAS for m in MODES], ids=lambda p: str(p))
@@ -498,7 +507,7 @@ def test_local_searches_equal_whole_network_search(area, mode, read_extract):
     it only; the reach table must still equal a forward Dijkstra over the whole network."""
     extract = read_extract(existing(OSM_FILES[area]))
     if area not in _DEST:
-        _DEST[area] = uk.destinations(extract)
+        _DEST[area] = uk.find_destinations(extract)
     net = uk.build_network(extract, mode, cache=False)
     from urbankit.mock import random_destinations
 
@@ -579,9 +588,9 @@ def test_free_edge_makes_every_search_run_on_the_whole_network():
     free = uk.StreetNetwork(
         mode=net.mode, nodes=net.nodes, edges=edges, crs=net.crs, directed=net.directed, meta=net.meta
     )
-    graph = ua_module()._SearchGraph.of(free)
+    graph = routing_module()._SearchGraph.of(free)
     assert graph.m_per_min == np.inf
-    plan = ua_module()._search_plan(graph, np.arange(10), np.ones(10, np.int64), 1.0, ua_module()._CHUNK_CELLS)
+    plan = routing_module()._search_plan(graph, np.arange(10), np.ones(10, np.int64), 1.0, reach_module()._CHUNK_CELLS)
     assert all(keep is None for _, keep in plan)
     assert sorted(np.concatenate([c for c, _ in plan]).tolist()) == list(range(10))
 
@@ -633,7 +642,7 @@ def node_lonlat(net, node):
 def test_line_by_hand(line):
     """Hand-computed minutes on a straight street: geodesic metres at 80 m/min."""
     g = GEOD.inv(3.0, LAT0, 3.001, LAT0)[2]  # ~111.3 m
-    acc = accessibility(
+    acc = compute_accessibility(
         line, points([node_lonlat(line, 1)], ["grocery"]), minutes=[2, 5], services=["grocery", "pharmacy"]
     )
     t = acc.nodes["time_grocery_min"]
@@ -645,7 +654,7 @@ def test_line_by_hand(line):
 
 
 def test_service_without_destinations(line):
-    acc = accessibility(line, points([node_lonlat(line, 1)], ["grocery"]), minutes=[2, 5])
+    acc = compute_accessibility(line, points([node_lonlat(line, 1)], ["grocery"]), minutes=[2, 5])
     services = uk.load_taxonomy().service_names()
     assert acc.services == services
     for s in services:
@@ -662,7 +671,7 @@ def test_service_without_destinations(line):
 
 def test_no_destinations_at_all(line):
     empty = points([], [])
-    acc = accessibility(line, empty, minutes=[5], services=["grocery"])
+    acc = compute_accessibility(line, empty, minutes=[5], services=["grocery"])
     assert acc.nodes["time_grocery_min"].isna().all()
     assert (acc.nodes["n_grocery_5min"] == 0).all()
     assert (acc.nodes["score_5min"] == 0).all()
@@ -672,7 +681,7 @@ def test_destination_beyond_every_threshold(line):
     # 300 m north of node 5: 3.75 min walking to its node, beyond 2 and 3 min everywhere
     lon, lat = node_lonlat(line, 5)
     far = GEOD.fwd(lon, lat, 0.0, 300.0)[:2]
-    acc = accessibility(line, points([far], ["grocery"]), minutes=[3, 2], services=["grocery"])
+    acc = compute_accessibility(line, points([far], ["grocery"]), minutes=[3, 2], services=["grocery"])
     assert acc.pois["snap_min"].iloc[0] == pytest.approx(3.75, abs=0.01)
     assert acc.nodes["time_grocery_min"].isna().all()  # NaN, never a cap value
     assert (acc.nodes["n_grocery_3min"] == 0).all()
@@ -687,7 +696,7 @@ def test_disconnected_island(tmp_path):
     net = uk.build_network(ex, "walk", largest_component=False, cache=False)
     assert set(net.nodes.index) == {1, 2, 3, 4, 11, 12, 13}
     dest = points([node_lonlat(net, 1)], ["grocery"])
-    acc = accessibility(net, dest, minutes=[5, 60], services=["grocery"])
+    acc = compute_accessibility(net, dest, minutes=[5, 60], services=["grocery"])
     t = acc.nodes["time_grocery_min"]
     assert t[[11, 12, 13]].isna().all()  # unreachable: NaN, not a max value
     assert (acc.nodes.loc[[11, 12, 13], "n_grocery_60min"] == 0).all()
@@ -698,7 +707,7 @@ def test_disconnected_island(tmp_path):
 
 
 def test_destination_exactly_on_a_node(line):
-    acc = accessibility(line, points([node_lonlat(line, 3)], ["grocery"]), minutes=[5], services=["grocery"])
+    acc = compute_accessibility(line, points([node_lonlat(line, 3)], ["grocery"]), minutes=[5], services=["grocery"])
     assert acc.pois["node_id"].iloc[0] == 3
     assert acc.pois["snap_m"].iloc[0] == 0.0
     assert acc.pois["snap_min"].iloc[0] == 0.0
@@ -708,11 +717,11 @@ def test_destination_exactly_on_a_node(line):
 
 def test_real_destinations_on_street_nodes_snap_to_zero(monaco, read_extract):
     ex = read_extract(monaco)
-    dest = uk.destinations(ex)
+    dest = uk.find_destinations(ex)
     net = uk.build_network(ex, "walk", cache=False)
     on_node = dest["osm_type"].eq("node") & dest["osm_id"].isin(net.nodes.index)
     assert on_node.any()
-    acc = accessibility(net, dest[on_node], minutes=[5])
+    acc = compute_accessibility(net, dest[on_node], minutes=[5])
     assert (acc.pois["snap_min"] == 0).all()
     assert (acc.pois["node_id"].to_numpy() == dest.loc[on_node, "osm_id"].to_numpy()).all()
     for s, nid in zip(acc.pois["service"], acc.pois["node_id"]):
@@ -734,7 +743,7 @@ def test_drive_one_way_by_hand(tmp_path):
     ex = write_osm(tmp_path, SQUARE, ways)
     net = uk.build_network(ex, "drive", cache=False)
     dest = points([SQUARE[1][:2], SQUARE[2][:2]], ["grocery", "pharmacy"])
-    acc = accessibility(net, dest, minutes=[10], services=["grocery", "pharmacy"])
+    acc = compute_accessibility(net, dest, minutes=[10], services=["grocery", "pharmacy"])
     assert (acc.pois["snap_min"] == 0).all()
 
     def minutes(a, b):  # 30 km/h = 500 m/min
@@ -752,7 +761,7 @@ def test_drive_one_way_by_hand(tmp_path):
     assert t.loc[3, "time_grocery_min"] == pytest.approx(minutes(3, 4) + minutes(4, 1), abs=0.003)
     # walking ignores the one-way rule
     walk = uk.build_network(ex, "walk", cache=False)
-    w = accessibility(walk, dest, minutes=[60], services=["grocery", "pharmacy"]).nodes
+    w = compute_accessibility(walk, dest, minutes=[60], services=["grocery", "pharmacy"]).nodes
     assert w.loc[2, "time_grocery_min"] == pytest.approx(w.loc[1, "time_pharmacy_min"], abs=1e-9)
 
 
@@ -762,7 +771,7 @@ def test_drive_oneway_reverse(tmp_path):
     ways = {100: ([1, 2], {**road, "oneway": "-1"}), 101: ([2, 3], road), 102: ([3, 4], road), 103: ([4, 1], road)}
     net = uk.build_network(write_osm(tmp_path, SQUARE, ways), "drive", cache=False)
     dest = points([SQUARE[1][:2], SQUARE[2][:2]], ["grocery", "pharmacy"])
-    t = accessibility(net, dest, minutes=[10], services=["grocery", "pharmacy"]).nodes
+    t = compute_accessibility(net, dest, minutes=[10], services=["grocery", "pharmacy"]).nodes
     assert t.loc[2, "time_grocery_min"] < t.loc[1, "time_pharmacy_min"] / 2.5
 
 
@@ -796,7 +805,7 @@ def test_drive_oneway_reverse(tmp_path):
 def test_invalid_thresholds(line, minutes):
     dest = points([node_lonlat(line, 1)], ["grocery"])
     with pytest.raises(InvalidOptionError) as info:
-        accessibility(line, dest, minutes=minutes)
+        compute_accessibility(line, dest, minutes=minutes)
     shown = repr(list(minutes)) if isinstance(minutes, tuple) else repr(minutes)
     assert shown in str(info.value)
 
@@ -806,7 +815,7 @@ def test_invalid_thresholds(line, minutes):
 )
 def test_thresholds_sorted(line, minutes, want):
     dest = points([node_lonlat(line, 1)], ["grocery"])
-    acc = accessibility(line, dest, minutes=minutes, services=["grocery"])
+    acc = compute_accessibility(line, dest, minutes=minutes, services=["grocery"])
     assert acc.minutes == want
     for m in want:
         assert f"n_grocery_{label(m)}min" in acc.nodes and f"score_{label(m)}min" in acc.nodes
@@ -814,25 +823,27 @@ def test_thresholds_sorted(line, minutes, want):
 
 def test_numpy_integer_scalar_threshold(line):
     dest = points([node_lonlat(line, 1)], ["grocery"])
-    assert accessibility(line, dest, minutes=np.int64(10), services=["grocery"]).minutes == (10,)
+    assert compute_accessibility(line, dest, minutes=np.int64(10), services=["grocery"]).minutes == (10,)
 
 
 @pytest.mark.parametrize("k", [0, -1, 1.5, True, "2"])
 def test_invalid_k(line, k):
     with pytest.raises(InvalidOptionError, match="k="):
-        accessibility(line, points([node_lonlat(line, 1)], ["grocery"]), k=k)
+        compute_accessibility(line, points([node_lonlat(line, 1)], ["grocery"]), k=k)
 
 
 @pytest.mark.parametrize("column", ["service", "function"])
 def test_destinations_without_required_column(line, column):
     dest = points([node_lonlat(line, 1)], ["grocery"]).drop(columns=column)
     with pytest.raises(InvalidOptionError, match=column):
-        accessibility(line, dest)
+        compute_accessibility(line, dest)
 
 
 def test_population_sharing_no_node_is_an_error(line):
     with pytest.raises(InvalidOptionError):
-        accessibility(line, points([node_lonlat(line, 1)], ["grocery"]), population=pd.Series([1.0], index=[999]))
+        compute_accessibility(
+            line, points([node_lonlat(line, 1)], ["grocery"]), population=pd.Series([1.0], index=[999])
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -843,7 +854,7 @@ def test_population_sharing_no_node_is_an_error(line):
 def test_zero_population(line, population):
     if population == "zeros":
         population = pd.Series(0.0, index=line.nodes.index)
-    acc = accessibility(
+    acc = compute_accessibility(
         line, points([node_lonlat(line, 1)], ["grocery"]), minutes=[2, 5], population=population, services=["grocery"]
     )
     summ = acc.summary()
@@ -855,7 +866,7 @@ def test_zero_population(line, population):
 
 
 def test_zero_population_beyond_share_is_nan(line):
-    acc = accessibility(line, points([node_lonlat(line, 1)], ["grocery"]), minutes=[5], services=["grocery"])
+    acc = compute_accessibility(line, points([node_lonlat(line, 1)], ["grocery"]), minutes=[5], services=["grocery"])
     assert math.isnan(acc.inequality().loc["grocery", "beyond_max_share"])
 
 
@@ -864,7 +875,7 @@ def test_median_counts_residents_beyond_threshold(line):
     # residents: 1 at each of nodes 1..4 and 3 at node 5 (7 in all): the 4th of 7 residents
     # (the median) is at node 4, 4.174 min; over the 4 residents within, it is node 2
     pop = pd.Series([1.0, 1.0, 1.0, 1.0, 3.0], index=[1, 2, 3, 4, 5])
-    acc = accessibility(
+    acc = compute_accessibility(
         line, points([node_lonlat(line, 1)], ["grocery"]), minutes=[5], population=pop, services=["grocery"]
     )
     t = acc.nodes["time_grocery_min"]
@@ -874,7 +885,7 @@ def test_median_counts_residents_beyond_threshold(line):
 
 def test_population_hand_computed(line):
     pop = pd.Series([1.0, 2.0, 0.0, 3.0, 4.0], index=[1, 2, 3, 4, 5])
-    acc = accessibility(
+    acc = compute_accessibility(
         line, points([node_lonlat(line, 1)], ["grocery"]), minutes=[2, 5], population=pop, services=["grocery"]
     )
     summ = acc.summary()
@@ -898,7 +909,7 @@ def test_trip_exactly_at_decimal_threshold(line):
     # destination 56 m north of node 3 (in the network CRS): 56 m / 80 m/min = 0.700 min exactly
     x, y = line.nodes.loc[3, ["x", "y"]]
     lon, lat = Transformer.from_crs(line.crs, "EPSG:4326", always_xy=True).transform(x, y + 56.0)
-    acc = accessibility(line, points([(lon, lat)], ["grocery"]), minutes=[0.7, 5], services=["grocery"])
+    acc = compute_accessibility(line, points([(lon, lat)], ["grocery"]), minutes=[0.7, 5], services=["grocery"])
     assert acc.pois["node_id"].iloc[0] == 3
     assert round(acc.pois["snap_min"].iloc[0] / STEP) == 700
     assert acc.nodes.loc[3, "n_grocery_0_7min"] == 1
@@ -958,8 +969,8 @@ def test_properties_random_grids(params):
         net = uk.build_network(ex, "walk", largest_component=False, cache=False)
     full = points([(lon, lat) for lon, lat, _ in dest_spec], [s for *_, s in dest_spec])
     sub = full[np.asarray(keep)]
-    a_full = accessibility(net, full, minutes=minutes, services=services)
-    a_sub = accessibility(net, sub, minutes=minutes, services=services)
+    a_full = compute_accessibility(net, full, minutes=minutes, services=services)
+    a_sub = compute_accessibility(net, sub, minutes=minutes, services=services)
     ref = Reference(net, full, chosen_nodes=a_full.pois["node_id"].to_numpy())
     want = ref.nearest_all(services)
     max_steps = threshold_steps(max(minutes))

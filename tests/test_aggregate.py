@@ -12,8 +12,8 @@ from scipy.sparse.csgraph import dijkstra
 
 import urbankit as uk
 from urbankit import InvalidOptionError
-from urbankit.engines import ENGINES
 from urbankit.mock import grid_extract, random_destinations
+from urbankit.network.engines import ENGINES
 
 #: thresholds per case: a few blocks, so that some nodes reach several items and some none
 MINUTES = {"grid_walk": [3, 6], "grid_drive_oneway": [0.5, 1], "monaco_walk": [3, 6]}
@@ -145,8 +145,8 @@ def test_count_equals_the_accessibility_counts(engine, read_extract, monaco):
     """Counting a service's destinations with aggregate gives the n_<service> columns of accessibility."""
     extract = read_extract(monaco)
     net = uk.build_network(extract, "walk", cache=False)
-    dest = uk.destinations(extract)
-    acc = uk.accessibility(net, dest, minutes=(5, 10), services=["pharmacy", "grocery"], engine="scipy")
+    dest = uk.find_destinations(extract)
+    acc = uk.compute_accessibility(net, dest, minutes=(5, 10), services=["pharmacy", "grocery"], engine="scipy")
     for s in ("pharmacy", "grocery"):
         got = uk.aggregate(net, dest[dest.service == s], minutes=[5, 10], agg="count", engine=engine)
         for m in (5, 10):

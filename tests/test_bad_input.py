@@ -50,7 +50,7 @@ ways referencing missing nodes (clipped)               ways cut at the gap, coun
                                                        naming the file                             here: test_clipped_way_is_cut_at_missing_nodes
 every node of the streets missing                      NoStreetsError at build                     here: test_streets_with_every_node_missing
 nonsensical maxspeed ("walk", "50 mph", "none",        parsed (6, 80.47 km/h) or the class         here: test_nonsensical_maxspeed_values (network speeds end to end);
-"fast", "-30", "0", "50;30", ...)                      fallback; never an error                    urbankit/networks.py::parse_maxspeed doctest
+"fast", "-30", "0", "50;30", ...)                      fallback; never an error                    urbankit/network/modes.py::parse_maxspeed doctest
 nonsensical oneway/access/lanes values                 ignored (two-way), never an error           here: test_nonsensical_oneway_and_access_values
 nonsensical building:levels ("3;4")                    the largest number (4)                      test_population.py::test_buildings_hand_computed
 nonsensical building:levels ("lots", "-2", "999",      the default levels, never an error          here: test_nonsensical_building_levels;
@@ -493,7 +493,7 @@ def small_acc():
     urbankit.settings.progress = False
     net = urbankit.build_network(grid_extract(6, 6, block_m=112.0), "walk", cache=False)
     dest = random_destinations(net, services=["grocery", "pharmacy"], per_service=3, seed=3)
-    return urbankit.accessibility(net, dest, minutes=[5, 10], services=["grocery", "pharmacy"])
+    return urbankit.compute_accessibility(net, dest, minutes=[5, 10], services=["grocery", "pharmacy"])
 
 
 @pytest.mark.parametrize(
@@ -537,7 +537,7 @@ def test_memory_budget_error(monkeypatch):
     assert node_table < 0.7 * 80 * len(dest) * len(net.nodes)
     monkeypatch.setattr(urbankit.settings, "memory_limit_gb", 1.2 * node_table / 1e9)
     with pytest.raises(Exception) as info:
-        urbankit.accessibility(net, dest, minutes=[10, 15, 30])
+        urbankit.compute_accessibility(net, dest, minutes=[10, 15, 30])
     err = info.value
     assert type(err) is urbankit.MemoryBudgetError
     assert isinstance(err, UrbankitError) and isinstance(err, MemoryError)
@@ -558,9 +558,9 @@ def test_memory_budget_generous_limit_runs(monkeypatch):
     net = urbankit.build_network(grid_extract(8, 8), "walk", cache=False)
     dest = random_destinations(net, services=["grocery"], per_service=4, seed=0)
     monkeypatch.setattr(urbankit.settings, "memory_limit_gb", 1.0)
-    acc = urbankit.accessibility(net, dest, minutes=[10])
+    acc = urbankit.compute_accessibility(net, dest, minutes=[10])
     monkeypatch.setattr(urbankit.settings, "memory_limit_gb", None)
-    again = urbankit.accessibility(net, dest, minutes=[10])
+    again = urbankit.compute_accessibility(net, dest, minutes=[10])
     pd.testing.assert_frame_equal(acc.nodes.drop(columns="geometry"), again.nodes.drop(columns="geometry"))
 
 

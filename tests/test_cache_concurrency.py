@@ -23,8 +23,8 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 import urbankit
-from urbankit import networks
 from urbankit.mock import grid_extract
+from urbankit.network import cache as networks
 
 N_PROCESSES = 6
 GRID = (30, 30)  # 961 nodes: a cache entry of a few hundred kB, written in many syscalls
@@ -47,8 +47,8 @@ def _build_worker(args) -> dict:
     import logging
 
     import urbankit as uk
-    from urbankit import networks as nw
     from urbankit.mock import grid_extract as grid
+    from urbankit.network import cache as nw
 
     uk.settings.cache_folder = Path(folder)
     uk.settings.use_cache = True
@@ -132,7 +132,7 @@ def _killed_writer(folder: str) -> None:
     """Build with the cache, but die (SIGKILL) half-way through writing the entry's payload."""
     import urbankit as uk
     from urbankit import _datacache
-    from urbankit import networks as nw
+    from urbankit.network import cache as nw
 
     uk.settings.cache_folder = Path(folder)
     uk.settings.use_cache = True

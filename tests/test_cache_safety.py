@@ -25,8 +25,10 @@ from geopandas.testing import assert_geodataframe_equal
 from pyproj import CRS
 
 import urbankit
-from urbankit import _datacache, datasets, networks
+from urbankit import _datacache, datasets
 from urbankit.mock import grid_extract
+from urbankit.network import build as network_build
+from urbankit.network import cache as networks
 
 LOGGER = "urbankit.networks"
 
@@ -61,7 +63,7 @@ def _no_rebuild(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("network rebuilt although a valid entry is cached")
 
-    monkeypatch.setattr(networks, "_split_ways", fail)
+    monkeypatch.setattr(network_build, "_split_ways", fail)
 
 
 def _leftovers(cache_folder) -> list[str]:

@@ -24,8 +24,8 @@ from urbankit._errors import InputFileError, TaxonomyError
 from urbankit.destinations import (
     DESTINATION_COLUMNS,
     Taxonomy,
-    destinations,
     destinations_summary,
+    find_destinations,
     load_taxonomy,
 )
 
@@ -200,7 +200,7 @@ def _found_sets(dest: gpd.GeoDataFrame) -> dict[str, set[tuple[str, int]]]:
 @pytest.fixture
 def monaco_dest(read_extract, monaco):
     extract = read_extract(monaco)
-    return extract, destinations(extract)
+    return extract, find_destinations(extract)
 
 
 # ------------------------------------------------------------------------- real data vs osmium
@@ -212,7 +212,7 @@ def test_expected_rules_cover_default_taxonomy():
 
 def test_matches_independent_osmium_count(osm_path, read_extract, tmp_path):
     """Every file of conftest.OSM_FILES (shared fixtures skipped when absent)."""
-    dest = destinations(read_extract(osm_path))
+    dest = find_destinations(read_extract(osm_path))
     expected = _expected_sets(_osmium_objects(osm_path, tmp_path))
     found = _found_sets(dest)
     for service in EXPECTED_RULES:
@@ -269,7 +269,7 @@ def test_park_polygons_become_points_inside(monaco_dest):
 
 def test_line_features_become_points_on_the_line(read_extract, helsinki):
     extract = read_extract(helsinki)
-    dest = destinations(extract)
+    dest = find_destinations(extract)
     feats = extract.features.set_index(["osm_type", "osm_id"]).geometry
     on_lines = [
         (row.geometry, feats.loc[(row.osm_type, row.osm_id)])
@@ -325,7 +325,7 @@ SYNTHETIC = [
 
 
 def test_synthetic_matches():
-    dest = destinations(_features(SYNTHETIC))
+    dest = find_destinations(_features(SYNTHETIC))
     got = set(zip(dest.service, dest.osm_id))
     assert got == {
         ("grocery", 1), ("bakery", 1),  # ";" multi-value: one row per service
@@ -351,7 +351,7 @@ def test_input_not_mutated():
     feats = _features(SYNTHETIC)
     before = feats.copy(deep=True)
     before_tags = [dict(t) if t else t for t in feats.tags]
-    destinations(feats)
+    find_destinations(feats)
     plain = pd.DataFrame(feats.drop(columns="geometry"))
     pd.testing.assert_frame_equal(plain, pd.DataFrame(before.drop(columns="geometry")))
     assert feats.geometry.equals(before.geometry)
@@ -375,7 +375,7 @@ def test_custom_taxonomy_wildcard_require():
     )
     assert isinstance(tax, Taxonomy) and tax.name == "tiny"
     assert tax.functions["misc"] == "Misc"  # default label
-    dest = destinations(_features(SYNTHETIC), taxonomy=tax)
+    dest = find_destinations(_features(SYNTHETIC), taxonomy=tax)
     assert set(zip(dest.service, dest.osm_id)) == {
         ("anything_shop", 1), ("anything_shop", 13), ("anything_shop", 16),
         ("schools_with_level", 3), ("schools_with_level", 15),
@@ -393,16 +393,16 @@ def test_osmnx_style_features():
         index=pd.MultiIndex.from_tuples([("node", 10), ("way", 20)], names=["element", "id"]),
         crs="EPSG:4326",
     )
-    dest = destinations(feats)
+    dest = find_destinations(feats)
     assert set(zip(dest.service, dest.osm_type, dest.osm_id)) == {("pharmacy", "node", 10), ("bakery", "way", 20)}
 
 
 def test_missing_keys_and_empty_input():
     feats = _features([("node", 1, {"amenity": "cafe"}, Point(0, 0))])  # no shop, leisure... at all
-    dest = destinations(feats)
+    dest = find_destinations(feats)
     assert dest.service.tolist() == ["restaurant_cafe"]
 
-    empty = destinations(feats.iloc[:0])
+    empty = find_destinations(feats.iloc[:0])
     assert len(empty) == 0
     assert list(empty.columns) == [*DESTINATION_COLUMNS, "geometry"]
     assert empty.crs.equals("EPSG:4326")
@@ -421,12 +421,12 @@ def test_extract_without_features_gives_empty(monaco_dest):
         source="bare",
         sha256="0",
     )
-    assert len(destinations(bare)) == 0
+    assert len(find_destinations(bare)) == 0
 
 
 def test_projected_features_are_returned_in_wgs84():
     feats = _features(SYNTHETIC[7:9]).to_crs("EPSG:3857")
-    dest = destinations(feats)
+    dest = find_destinations(feats)
     assert dest.crs.equals("EPSG:4326")
     assert L_PARK.contains(dest[dest.osm_id == 8].geometry.iloc[0])
 
@@ -438,7 +438,7 @@ def test_warns_about_keys_not_read(caplog):
     }
     feats = _features([("node", 1, {"emergency": "defibrillator", "amenity": "clinic"}, Point(0, 0))])
     with caplog.at_level(logging.WARNING, logger="urbankit.destinations"):
-        dest = destinations(feats, taxonomy=tax)
+        dest = find_destinations(feats, taxonomy=tax)
     assert len(dest) == 1
     assert "emergency" in caplog.text and "poi_keys" in caplog.text
 

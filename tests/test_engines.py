@@ -17,8 +17,8 @@ from scipy.sparse.csgraph import dijkstra
 import urbankit as uk
 from urbankit import CRSError, InvalidOptionError, NoStreetsError
 from urbankit.cli import main
-from urbankit.engines import DEFAULT_ENGINE, ENGINES
-from urbankit.networks import StreetNetwork
+from urbankit.network import StreetNetwork
+from urbankit.network.engines import DEFAULT_ENGINE, ENGINES
 
 ua = importlib.import_module("urbankit.accessibility")  # the module (uk.accessibility is the function)
 
@@ -64,11 +64,11 @@ def test_engines_agree_on_every_fixture(osm_path, mode, read_extract):
         net = uk.build_network(extract, mode, cache=False)
     except NoStreetsError as exc:
         pytest.skip(f"{osm_path.name} has no {mode} network: {exc}")
-    dest = uk.destinations(extract)
+    dest = uk.find_destinations(extract)
     if len(dest) == 0:  # still compare: every time NaN on both engines
         dest = uk.mock.random_destinations(net, per_service=2, seed=3)
-    a = uk.accessibility(net, dest, minutes=MINUTES, k=2, engine="scipy")
-    b = uk.accessibility(net, dest, minutes=MINUTES, k=2, engine="pandana")
+    a = uk.compute_accessibility(net, dest, minutes=MINUTES, k=2, engine="scipy")
+    b = uk.compute_accessibility(net, dest, minutes=MINUTES, k=2, engine="pandana")
     assert (a.params["engine"], b.params["engine"]) == ("scipy", "pandana")
     assert_same_figures(a, b)
     np.testing.assert_array_equal(sorted_reach(a), sorted_reach(b))
@@ -101,7 +101,7 @@ def test_direction_and_unreachable_stay_nan(engine):
         geometry=[shapely.Point(x0 + 200.0, y0), shapely.Point(x0 - 16.0, y0)],
         crs="EPSG:32632",
     )
-    acc = uk.accessibility(net, dest, minutes=(2.5, 5), services=[s1, s2], engine=engine)
+    acc = uk.compute_accessibility(net, dest, minutes=(2.5, 5), services=[s1, s2], engine=engine)
     nodes = acc.nodes
     # to s1 (on node 3) along the one-way streets; nodes 4, 5 never reach it: NaN, never the 5-min cap
     np.testing.assert_allclose(nodes[f"time_{s1}_min"].to_numpy(), [3.0, 2.0, 0.0, np.nan, np.nan])
@@ -118,7 +118,7 @@ def test_pandana_engine_against_an_independent_dijkstra(read_extract, monaco):
     those of a plain scipy Dijkstra on the edges u -> v plus the destination's snap minutes."""
     extract = read_extract(monaco)
     net = uk.build_network(extract, "drive", cache=False)
-    acc = uk.accessibility(net, uk.destinations(extract), minutes=(6,), engine="pandana")
+    acc = uk.compute_accessibility(net, uk.find_destinations(extract), minutes=(6,), engine="pandana")
     idx = net.nodes.index
     u, v = idx.get_indexer(net.edges.u), idx.get_indexer(net.edges.v)
     best: dict = {}
@@ -144,7 +144,7 @@ def test_pandana_engine_against_an_independent_dijkstra(read_extract, monaco):
 def test_unknown_engine_is_refused():
     net = _tiny_directed_network()
     with pytest.raises(InvalidOptionError, match=r"engine='cityseer' is not one of \('scipy', 'pandana'\)"):
-        uk.accessibility(net, uk.mock.random_destinations(net, per_service=1), engine="cityseer")
+        uk.compute_accessibility(net, uk.mock.random_destinations(net, per_service=1), engine="cityseer")
     with pytest.raises(InvalidOptionError, match="engine=5"):
         uk.x_minute_city("monaco", engine=5)
     assert DEFAULT_ENGINE in ENGINES
@@ -194,9 +194,9 @@ def test_from_pandana_osmnet_style_lonlat_metres(read_extract, monaco):
     np.testing.assert_array_equal(got.edges.time_min.to_numpy(), net.edges.time_min.to_numpy())
     steps = np.maximum(np.rint(net.edges.length_m.to_numpy() / WALK_M_PER_MIN / 0.001), 1)
     np.testing.assert_array_equal(got.edges.time_min.to_numpy(), steps * 0.001)
-    dest = uk.destinations(extract)
-    assert_same_figures(uk.accessibility(net, dest, minutes=(5,), engine="scipy"),
-                        uk.accessibility(got, dest, minutes=(5,), engine="pandana"))
+    dest = uk.find_destinations(extract)
+    assert_same_figures(uk.compute_accessibility(net, dest, minutes=(5,), engine="scipy"),
+                        uk.compute_accessibility(got, dest, minutes=(5,), engine="pandana"))
 
 
 def test_from_pandana_urbanaccess_style_projected_minutes_directed(read_extract, monaco):
@@ -214,10 +214,10 @@ def test_from_pandana_urbanaccess_style_projected_minutes_directed(read_extract,
     assert got.directed
     np.testing.assert_array_equal(got.edges.time_min.to_numpy(), net.edges.time_min.to_numpy())
     assert got.edges.oneway.sum() > 0  # Monaco has one-way streets: edges without their reverse
-    dest = uk.destinations(extract)
+    dest = uk.find_destinations(extract)
     for engine in ENGINES:
-        assert_same_figures(uk.accessibility(net, dest, minutes=(4, 8), engine="scipy"),
-                            uk.accessibility(got, dest, minutes=(4, 8), engine=engine))
+        assert_same_figures(uk.compute_accessibility(net, dest, minutes=(4, 8), engine="scipy"),
+                            uk.compute_accessibility(got, dest, minutes=(4, 8), engine=engine))
 
 
 def test_from_pandana_refuses_bad_input():

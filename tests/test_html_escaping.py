@@ -258,9 +258,9 @@ def city(tmp_path_factory):
         mp.setattr(uk.settings, "cache_folder", tmp_path_factory.mktemp("hostile-cache"))
         area = uk.load(path)
         walk = uk.build_network(area, "walk", cache=False)
-        dest = uk.destinations(area)
+        dest = uk.find_destinations(area)
         pop = uk.population_per_node(walk.nodes, buildings=area.buildings)
-        acc = uk.accessibility(walk, dest, minutes=[5, 10], population=pop)
+        acc = uk.compute_accessibility(walk, dest, minutes=[5, 10], population=pop)
     return {"path": path, "area": area, "walk": walk, "dest": dest, "pop": pop, "acc": acc}
 
 
@@ -301,7 +301,7 @@ def test_isochrone_map_shows_point_ids_as_text(city):
     """Isochrones of points named by the user (ids need not be numbers)."""
     walk = city["walk"]
     xy = walk.nodes.to_crs("EPSG:4326").geometry.iloc[[0, 10]]
-    iso = uk.isochrones(walk, gpd.GeoDataFrame(geometry=xy.to_numpy(), crs="EPSG:4326"), [5, 10])
+    iso = uk.compute_isochrones(walk, gpd.GeoDataFrame(geometry=xy.to_numpy(), crs="EPSG:4326"), [5, 10])
     ids = {0: HOSTILE["template"], 1: HOSTILE["close_script"]}
     iso["point_id"] = iso["point_id"].map(ids)
     m = maps.isochrone_map(iso, tiles=None)

@@ -14,9 +14,9 @@ import shapely
 
 import urbankit
 from urbankit._errors import CRSError, InvalidOptionError
-from urbankit.accessibility import accessibility
-from urbankit.isochrones import isochrones
-from urbankit.networks import StreetNetwork, quantize_minutes
+from urbankit.accessibility import compute_accessibility
+from urbankit.accessibility.isochrones import compute_isochrones
+from urbankit.network import StreetNetwork, quantize_minutes
 
 CRS = "EPSG:32631"  # UTM 31N: metres, so hand-made coordinates are exact lengths
 X0, Y0 = 500_000.0, 5_000_000.0
@@ -74,7 +74,7 @@ def metric(iso, crs=CRS) -> gpd.GeoSeries:
 def test_line_800_m_in_10_minutes():
     net = line_network()
     mid = X0 + 2000.0  # node 20
-    iso = isochrones(net, at(mid, Y0), minutes=[10], buffer_m=25)
+    iso = compute_isochrones(net, at(mid, Y0), minutes=[10], buffer_m=25)
     minx, miny, maxx, maxy = metric(iso).iloc[0].bounds
     # 10 min at 4.8 km/h = 800 m each way, plus the 25 m band around the street
     assert minx == pytest.approx(mid - 825, abs=0.05)
@@ -91,21 +91,21 @@ def test_walk_to_the_network_counts():
     net = line_network()
     mid = X0 + 2000.0
     # 40 m off the street: 0.5 min of the budget goes on the straight walk to node 20
-    iso = isochrones(net, at(mid, Y0 + 40), minutes=[10], buffer_m=25)
+    iso = compute_isochrones(net, at(mid, Y0 + 40), minutes=[10], buffer_m=25)
     minx, _miny, maxx, maxy = metric(iso).iloc[0].bounds
     assert (minx, maxx) == (pytest.approx(mid - 760 - 25, abs=0.05), pytest.approx(mid + 760 + 25, abs=0.05))
     assert maxy == pytest.approx(Y0 + 40 + 25, abs=0.05)  # the connector is part of the isochrone
     row = iso.iloc[0]
     assert row["node_id"] == 20 and row["snap_m"] == pytest.approx(40.0)
     # a slower walker loses more on the connector: 40 m at 2.4 km/h (40 m/min) = 1 min
-    slow = isochrones(net, at(mid, Y0 + 40), minutes=[10], buffer_m=25, walk_speed_kmh=2.4)
+    slow = compute_isochrones(net, at(mid, Y0 + 40), minutes=[10], buffer_m=25, walk_speed_kmh=2.4)
     assert metric(slow).iloc[0].bounds[2] == pytest.approx(mid + 720 + 25, abs=0.05)
 
 
 def test_thresholds_are_nested_and_cut_inside_edges():
     net = line_network()
     mid = X0 + 2000.0
-    iso = isochrones(net, at(mid + 30, Y0), minutes=[15, 2, 7.5], buffer_m=10)
+    iso = compute_isochrones(net, at(mid + 30, Y0), minutes=[15, 2, 7.5], buffer_m=10)
     assert iso["minutes"].tolist() == [2, 7.5, 15]
     g = metric(iso)
     # origin on the street 30 m east of node 20, its nearest node: 0.375 min to the node, then
@@ -127,7 +127,7 @@ def test_edge_reached_from_both_ends():
     xy = {1: (X0, Y0), 2: (X0 + 100, Y0), 3: (X0 + 50, Y0 + h)}
     net = make_network(xy, [(1, 2), (2, 3), (3, 1)])
     bc = shapely.LineString([xy[2], xy[3]])
-    iso = isochrones(net, at(*xy[1]), minutes=[1.75, 1.875], buffer_m=1)
+    iso = compute_isochrones(net, at(*xy[1]), minutes=[1.75, 1.875], buffer_m=1)
     short, long_ = metric(iso)
     # 1.75 min: 0.5 min = 40 m from each end of B-C, a 20 m gap in the middle
     assert short.contains(bc.interpolate(35)) and short.contains(bc.interpolate(65))
@@ -141,7 +141,7 @@ def test_drive_follows_one_way_streets():
     # 6 km/h = 100 m/min; a one-way street running east
     oneway = line_network(speed_kmh=6.0, directed=True, mode="drive")
     mid = X0 + 2000.0
-    iso = isochrones(oneway, at(mid, Y0), minutes=[5, 10], buffer_m=25)
+    iso = compute_isochrones(oneway, at(mid, Y0), minutes=[5, 10], buffer_m=25)
     for (_, row), T in zip(metric(iso).items(), (5, 10)):
         minx, _, maxx, _ = row.bounds
         assert minx == pytest.approx(mid - 25, abs=0.05)  # nothing west of the origin
@@ -154,19 +154,19 @@ def test_drive_follows_one_way_streets():
         speed_kmh=6.0,
         mode="drive",
     )
-    minx, _, maxx, _ = metric(isochrones(both, at(mid, Y0), minutes=[10], buffer_m=25)).iloc[0].bounds
+    minx, _, maxx, _ = metric(compute_isochrones(both, at(mid, Y0), minutes=[10], buffer_m=25)).iloc[0].bounds
     assert (minx, maxx) == (pytest.approx(mid - 1025, abs=0.05), pytest.approx(mid + 1025, abs=0.05))
     # an undirected walk network at the same speed gives the same polygon
     walk = line_network(speed_kmh=6.0)
-    a = metric(isochrones(walk, at(mid, Y0), minutes=[10])).iloc[0]
-    b = metric(isochrones(both, at(mid, Y0), minutes=[10])).iloc[0]
+    a = metric(compute_isochrones(walk, at(mid, Y0), minutes=[10])).iloc[0]
+    b = metric(compute_isochrones(both, at(mid, Y0), minutes=[10])).iloc[0]
     assert a.symmetric_difference(b).area < 1e-3
 
 
 def test_far_point_gives_empty_isochrone(caplog):
     net = line_network()
     with caplog.at_level(logging.WARNING, logger="urbankit.isochrones"):
-        iso = isochrones(net, at(X0, Y0 + 1000), minutes=[10, 15])  # 1000 m = 12.5 min off the street
+        iso = compute_isochrones(net, at(X0, Y0 + 1000), minutes=[10, 15])  # 1000 m = 12.5 min off the street
     assert "more than" in caplog.text
     assert iso.geometry.iloc[0].is_empty and iso["area_ha"].iloc[0] == 0
     # at 15 min: 2.5 min on the street, 200 m east of node 0
@@ -184,7 +184,7 @@ def test_frame_and_point_inputs():
         index=["school", "park"],
         crs=CRS,
     )
-    iso = isochrones(net, pts, minutes=(5, 10))
+    iso = compute_isochrones(net, pts, minutes=(5, 10))
     assert iso.crs.to_epsg() == 4326
     assert list(iso.columns) == ["point_id", "minutes", "node_id", "snap_m", "lon", "lat", "area_ha", "geometry"]
     assert iso["point_id"].tolist() == ["school", "school", "park", "park"]
@@ -197,39 +197,39 @@ def test_frame_and_point_inputs():
     np.testing.assert_allclose(iso["area_ha"], metric(iso).area / 10_000, rtol=1e-3)
     # (lon, lat) pairs: numbered from 0, same polygons
     pairs = list(zip(ll.geometry.x, ll.geometry.y))
-    again = isochrones(net, pairs, minutes=(5, 10))
+    again = compute_isochrones(net, pairs, minutes=(5, 10))
     assert again["point_id"].tolist() == [0, 0, 1, 1]
     assert metric(again).iloc[3].symmetric_difference(metric(iso).iloc[3]).area < 1e-2
-    single = isochrones(net, pairs[0], minutes=5)
+    single = compute_isochrones(net, pairs[0], minutes=5)
     assert len(single) == 1 and single["point_id"].iloc[0] == 0
     # a GeoSeries keeps its index
-    assert isochrones(net, pts.geometry, minutes=5)["point_id"].tolist() == ["school", "park"]
+    assert compute_isochrones(net, pts.geometry, minutes=5)["point_id"].tolist() == ["school", "park"]
 
 
 def test_invalid_inputs():
     net = line_network()
     with pytest.raises(CRSError, match="set_crs"):
-        isochrones(net, gpd.GeoSeries([shapely.Point(X0, Y0)]))
+        compute_isochrones(net, gpd.GeoSeries([shapely.Point(X0, Y0)]))
     with pytest.raises(CRSError, match="lon, lat"):
-        isochrones(net, [(X0, Y0)])
+        compute_isochrones(net, [(X0, Y0)])
     with pytest.raises(InvalidOptionError, match="empty"):
-        isochrones(net, [])
+        compute_isochrones(net, [])
     with pytest.raises(InvalidOptionError, match="Point"):
-        isochrones(net, gpd.GeoSeries([shapely.LineString([(X0, Y0), (X0 + 1, Y0)])], crs=CRS))
+        compute_isochrones(net, gpd.GeoSeries([shapely.LineString([(X0, Y0), (X0 + 1, Y0)])], crs=CRS))
     with pytest.raises(InvalidOptionError, match="pairs"):
-        isochrones(net, [(1.0, 2.0, 3.0)])
+        compute_isochrones(net, [(1.0, 2.0, 3.0)])
     with pytest.raises(InvalidOptionError, match="pairs"):
-        isochrones(net, "7.42, 43.73")
+        compute_isochrones(net, "7.42, 43.73")
     with pytest.raises(InvalidOptionError, match="no CRS"):
-        isochrones(net, shapely.Point(3, 45))
+        compute_isochrones(net, shapely.Point(3, 45))
     with pytest.raises(InvalidOptionError, match="positive"):
-        isochrones(net, at(X0, Y0), minutes=[0, 10])
+        compute_isochrones(net, at(X0, Y0), minutes=[0, 10])
     with pytest.raises(InvalidOptionError, match="buffer_m"):
-        isochrones(net, at(X0, Y0), buffer_m=0)
+        compute_isochrones(net, at(X0, Y0), buffer_m=0)
     with pytest.raises(InvalidOptionError, match="walk_speed_kmh"):
-        isochrones(net, at(X0, Y0), walk_speed_kmh=-1)
+        compute_isochrones(net, at(X0, Y0), walk_speed_kmh=-1)
     with pytest.raises(InvalidOptionError, match="repeated"):
-        isochrones(net, gpd.GeoSeries([shapely.Point(X0, Y0)] * 2, index=[1, 1], crs=CRS))
+        compute_isochrones(net, gpd.GeoSeries([shapely.Point(X0, Y0)] * 2, index=[1, 1], crs=CRS))
 
 
 # ------------------------------------------------------------------------------------------------ Monaco
@@ -259,7 +259,7 @@ def test_monaco_reached_nodes_inside(monaco_nets, mode):
     _, nets = monaco_nets
     net = nets[mode]
     minutes = [3, 6] if mode == "walk" else [1, 2]
-    iso = isochrones(net, ORIGINS, minutes=minutes, buffer_m=25)
+    iso = compute_isochrones(net, ORIGINS, minutes=minutes, buffer_m=25)
     assert iso.is_valid.all() and (iso.geom_type.isin(["Polygon", "MultiPolygon"])).all()
     g = metric(iso, net.crs)
     vmax = net.edges["speed_kmh"].max() * 1000 / 60
@@ -287,8 +287,8 @@ def test_monaco_reached_nodes_inside(monaco_nets, mode):
 
 def test_monaco_drive_differs_from_walk(monaco_nets):
     _, nets = monaco_nets
-    walk = isochrones(nets["walk"], ORIGINS[:1], minutes=[2])
-    drive = isochrones(nets["drive"], ORIGINS[:1], minutes=[2])
+    walk = compute_isochrones(nets["walk"], ORIGINS[:1], minutes=[2])
+    drive = compute_isochrones(nets["drive"], ORIGINS[:1], minutes=[2])
     assert drive["area_ha"].iloc[0] > 1.5 * walk["area_ha"].iloc[0]
 
 
@@ -300,9 +300,9 @@ def test_monaco_walk_agrees_with_accessibility(monaco_nets):
     dest = gpd.GeoDataFrame(
         {"service": ["grocery"], "function": ["commerce"]}, geometry=[shapely.Point(lon, lat)], crs="EPSG:4326"
     )
-    acc = accessibility(net, dest, minutes=[5], services=["grocery"], progress=False)
+    acc = compute_accessibility(net, dest, minutes=[5], services=["grocery"], progress=False)
     within = acc.nodes.index[acc.nodes["time_grocery_min"] <= 5]
-    iso = isochrones(net, [(lon, lat)], minutes=[5], buffer_m=0.5)
+    iso = compute_isochrones(net, [(lon, lat)], minutes=[5], buffer_m=0.5)
     poly = metric(iso, net.crs).iloc[0]
     pts = net.nodes.loc[within].geometry.to_numpy()
     assert shapely.dwithin(poly, pts, 1e-6).all()
@@ -324,7 +324,7 @@ def test_mock_grid_walk_and_one_way_drive():
     cx, cy = walk.nodes.loc[centre, ["x", "y"]]
     origin = gpd.GeoSeries([shapely.Point(cx, cy)], crs=walk.crs)
     # 2 min: the 4 neighbours at 1.5 min, then 0.5 min = 40 m along each of their 3 other streets
-    poly = metric(isochrones(walk, origin, minutes=[2], buffer_m=1), walk.crs).iloc[0]
+    poly = metric(compute_isochrones(walk, origin, minutes=[2], buffer_m=1), walk.crs).iloc[0]
     for dx, dy in [(1, 0), (-1, 0), (0, 1), (0, -1)]:
         nx_, ny_ = cx + 120 * dx, cy + 120 * dy
         assert poly.contains(shapely.Point(nx_, ny_))
@@ -336,7 +336,7 @@ def test_mock_grid_walk_and_one_way_drive():
     # are even lines (running east and north), so from the centre 1 min reaches 100 m east or north
     drive = urbankit.build_network(ex, "drive", speed_kmh=6.0, cache=False)
     assert centre in drive.nodes.index
-    poly = metric(isochrones(drive, origin, minutes=[1], buffer_m=1), drive.crs).iloc[0]
+    poly = metric(compute_isochrones(drive, origin, minutes=[1], buffer_m=1), drive.crs).iloc[0]
     assert poly.contains(shapely.Point(cx + 95, cy)) and poly.contains(shapely.Point(cx, cy + 95))
     assert not poly.contains(shapely.Point(cx - 20, cy)) and not poly.contains(shapely.Point(cx, cy - 20))
     assert not poly.contains(shapely.Point(cx + 105, cy))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from urbankit._errors import CRSError, InvalidOptionError
-from urbankit.isochrones import isochrones
+from urbankit.accessibility.isochrones import compute_isochrones
 from urbankit.maps import FUNCTION_COLOURS, MISSING_COLOUR, _colours, accessibility_map, isochrone_map
 from urbankit.plots import cumulative_share, plot_minutes_histogram, plot_resident_share, plot_scores
 from urbankit.zones import to_hex
@@ -141,7 +141,7 @@ def test_colours_helper():
 
 
 def test_isochrone_map(acc):
-    iso = isochrones(acc.network, [(7.4246, 43.7384), (7.42, 43.735)], minutes=[5, 10])
+    iso = compute_isochrones(acc.network, [(7.4246, 43.7384), (7.42, 43.735)], minutes=[5, 10])
     m = isochrone_map(iso, tiles=None)
     layers = geojson_layers(m)
     assert list(layers) == ["10 min", "5 min"]  # largest drawn first, smaller on top

@@ -215,7 +215,7 @@ def test_invalid_options():
 
 
 def test_random_destinations_schema_matches_destinations():
-    real = uk.destinations(uk.load("monaco"))
+    real = uk.find_destinations(uk.load("monaco"))
     ex = grid_extract(10, 10)
     net = uk.build_network(ex, "walk", cache=False)
     d = random_destinations(net, per_service=4, seed=5)
@@ -254,13 +254,13 @@ def test_random_destinations_near_nodes_and_seeded():
 
 def test_accessibility_on_grid_matches_manhattan_distance():
     """One destination exactly on a node: minutes to it are blocks of Manhattan distance x 1.4."""
-    from urbankit.accessibility import accessibility
+    from urbankit.accessibility import compute_accessibility
 
     nx, ny = 30, 24
     ex = grid_extract(nx, ny, block_m=112.0)  # 112 m at 4.8 km/h = 1.4 min exactly
     net = uk.build_network(ex, "walk", cache=False)
     dest = random_destinations(net, services=["grocery"], per_service=1, max_offset_m=0.0, seed=11)
-    acc = accessibility(net, dest, minutes=[10, 15, 30], services=["grocery"], progress=False)
+    acc = compute_accessibility(net, dest, minutes=[10, 15, 30], services=["grocery"], progress=False)
     ij = _ij(net, 112.0)
     at = acc.pois.node_id.iloc[0]
     blocks = (ij.i - ij.loc[at, "i"]).abs() + (ij.j - ij.loc[at, "j"]).abs()

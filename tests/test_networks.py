@@ -257,10 +257,10 @@ def test_reference_rules_sanity():
 
 
 def test_mode_mask_matches_reference_rules_on_tag_combinations():
-    """urbankit.networks.mode_mask against the reference rules over a cross product of tags."""
+    """urbankit.network.mode_mask against the reference rules over a cross product of tags."""
     from itertools import product
 
-    from urbankit.networks import mode_mask
+    from urbankit.network import mode_mask
 
     highways = ["motorway", "trunk", "residential", "service", "footway", "pedestrian", "steps", "path",
                 "cycleway", "track", "bridleway", "platform", "construction", "corridor", "trail"]
@@ -621,7 +621,8 @@ def test_invalid_speed(grid, speed):
 def test_cache_roundtrip(monaco, read_extract, cache_folder, monkeypatch):
     from geopandas.testing import assert_geodataframe_equal
 
-    import urbankit.networks as networks
+    import urbankit.network.build
+    import urbankit.network.cache as networks
 
     ex = read_extract(monaco)
     first = urbankit.build_network(ex, "bike")
@@ -633,7 +634,7 @@ def test_cache_roundtrip(monaco, read_extract, cache_folder, monkeypatch):
         raise AssertionError("network rebuilt although cached")
 
     with monkeypatch.context() as patch:
-        patch.setattr(networks, "_split_ways", no_rebuild)
+        patch.setattr(urbankit.network.build, "_split_ways", no_rebuild)
         second = urbankit.build_network(ex, "bike")
     assert second is not first
     assert_geodataframe_equal(second.edges, first.edges)
@@ -653,7 +654,7 @@ def test_corrupt_cache_is_rebuilt(grid, cache_folder, caplog):
     from geopandas.testing import assert_geodataframe_equal
 
     first = urbankit.build_network(grid, "drive")
-    path = urbankit.networks._cache_path(first.key)
+    path = urbankit.network.cache._cache_path(first.key)
     data = bytearray(path.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
     path.write_bytes(bytes(data))

@@ -19,7 +19,7 @@ from shapely.geometry import Point, Polygon, box
 
 import urbankit
 from urbankit import InvalidOptionError
-from urbankit.accessibility import accessibility, validate_minutes
+from urbankit.accessibility import compute_accessibility, validate_minutes
 from urbankit.cli import main
 from urbankit.mock import grid_extract, random_destinations
 
@@ -115,7 +115,7 @@ def _share_within(acc, service, m, pop):
 def test_a_function_without_destinations_is_not_computable_not_zero(grid_city):
     net, pop, dest = grid_city
     without_work = dest[dest["function"] != "working"].reset_index(drop=True)
-    acc = accessibility(net, without_work, minutes=[5, 10], population=pop)
+    acc = compute_accessibility(net, without_work, minutes=[5, 10], population=pop)
     summ = acc.summary()
     assert acc.missing_services == ["workplace"] and acc.missing_functions == ["working"]
     assert summ.attrs["missing_functions"] == ["working"] and summ.attrs["missing_services"] == ["workplace"]
@@ -135,7 +135,8 @@ def test_a_function_without_destinations_is_not_computable_not_zero(grid_city):
 
 def test_a_missing_service_of_a_present_function_keeps_the_all_functions_share(grid_city):
     net, pop, dest = grid_city
-    acc = accessibility(net, dest[dest["service"] != "bakery"].reset_index(drop=True), minutes=[10], population=pop)
+    kept = dest[dest["service"] != "bakery"].reset_index(drop=True)
+    acc = compute_accessibility(net, kept, minutes=[10], population=pop)
     summ = acc.summary()
     assert acc.missing_services == ["bakery"] and acc.missing_functions == []
     assert np.isnan(summ.loc["bakery", "within_10min"]) and summ.loc["bakery", "note"] == "no destination in the area"
@@ -154,9 +155,9 @@ def test_compare_areas_reports_a_missing_function_as_not_computable(grid_city):
     from urbankit.compare import compare_areas, formatted
 
     net, pop, dest = grid_city
-    full = accessibility(net, dest, minutes=[10], population=pop)
+    full = compute_accessibility(net, dest, minutes=[10], population=pop)
     without = dest[dest["function"] != "working"].reset_index(drop=True)
-    no_work = accessibility(net, without, minutes=[10], population=pop)
+    no_work = compute_accessibility(net, without, minutes=[10], population=pop)
     table = compare_areas({"full": full, "no work": no_work}, 10)
     assert table.loc["functions without destinations", "no work"] == "working"
     assert table.loc["functions without destinations", "full"] == ""
@@ -192,7 +193,7 @@ def test_cli_headline_says_not_computable(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def grid_acc(grid_city):
     net, pop, dest = grid_city
-    return accessibility(net, dest, minutes=[5, 10], population=pop)
+    return compute_accessibility(net, dest, minutes=[5, 10], population=pop)
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ from scipy.sparse.csgraph import dijkstra
 import urbankit as uk
 from urbankit import InvalidOptionError
 from urbankit.cli import main
-from urbankit.engines import ENGINES
 from urbankit.mock import grid_extract, random_destinations
+from urbankit.network.engines import ENGINES
 
 WALK_M_PER_MIN = 4.8 * 1000 / 60
 EPS = 1e-6
@@ -114,7 +114,7 @@ def steps(zones, weights):
 def test_against_brute_force(case, engine):
     d = case_data(case)
     net, pts, T, pop, mins = d["net"], d["points"], d["T"], d["pop"], d["minutes"]
-    out = uk.opportunities(net, pts, minutes=mins, population=pop, engine=engine)
+    out = uk.compute_opportunities(net, pts, minutes=mins, population=pop, engine=engine)
     assert out.index.equals(net.nodes.index)
     assert out.attrs["columns"] == ["jobs", "beds"]
     R = max(mins)
@@ -141,7 +141,7 @@ def test_2sfca_matches_access_package():
     d = case_data("grid_walk")
     net, pts, T, mins = d["net"], d["points"], d["T"], d["minutes"]
     pop = pd.Series(np.arange(1, len(net.nodes) + 1, dtype=float), index=net.nodes.index)  # demand everywhere
-    out = uk.opportunities(net, pts, minutes=mins, population=pop, columns=["jobs"])
+    out = uk.compute_opportunities(net, pts, minutes=mins, population=pop, columns=["jobs"])
     i, j = np.nonzero(np.isfinite(T))
     cost = pd.DataFrame({"origin": i, "dest": j, "cost": T[i, j]})
     demand = pd.DataFrame({"node": np.arange(len(pop)), "pop": pop.to_numpy()})
@@ -166,19 +166,19 @@ def test_polygons_count_at_their_centroid_and_csv_lonlat(tmp_path):
     net, pts = d["net"], d["points"]
     squares = pts.copy()
     squares["geometry"] = [shapely.box(p.x - 10, p.y - 10, p.x + 10, p.y + 10) for p in pts.geometry]
-    as_points = uk.opportunities(net, pts, minutes=[3], columns=["jobs"])
-    as_squares = uk.opportunities(net, squares, minutes=[3], columns=["jobs"])
+    as_points = uk.compute_opportunities(net, pts, minutes=[3], columns=["jobs"])
+    as_squares = uk.compute_opportunities(net, squares, minutes=[3], columns=["jobs"])
     np.testing.assert_allclose(as_squares["jobs_3min"], as_points["jobs_3min"])
     ll = pts.to_crs(4326)
     csv = tmp_path / "jobs.csv"
     pd.DataFrame({"id": range(len(ll)), "lon": ll.geometry.x, "lat": ll.geometry.y, "jobs": pts["jobs"]}).to_csv(
         csv, index=False)
-    from_csv = uk.opportunities(net, csv, minutes=[3])  # id, lon, lat are not opportunity columns
+    from_csv = uk.compute_opportunities(net, csv, minutes=[3])  # id, lon, lat are not opportunity columns
     assert from_csv.attrs["columns"] == ["jobs"]
     np.testing.assert_allclose(from_csv["jobs_3min"], as_points["jobs_3min"])
     gpkg = tmp_path / "jobs.gpkg"
     pts[["jobs", "geometry"]].to_file(gpkg)
-    np.testing.assert_allclose(uk.opportunities(net, gpkg, minutes=[3])["jobs_3min"], as_points["jobs_3min"])
+    np.testing.assert_allclose(uk.compute_opportunities(net, gpkg, minutes=[3])["jobs_3min"], as_points["jobs_3min"])
 
 
 def test_h3_table(tmp_path):
@@ -190,7 +190,7 @@ def test_h3_table(tmp_path):
     cells = sorted({h3.latlng_to_cell(p.y, p.x, 10) for p in ll.geometry})
     table = tmp_path / "hex.csv"
     pd.DataFrame({"h3": cells, "jobs": np.arange(1, len(cells) + 1, dtype=float)}).to_csv(table, index=False)
-    out = uk.opportunities(net, table, minutes=[1000])  # everything within reach of every node
+    out = uk.compute_opportunities(net, table, minutes=[1000])  # everything within reach of every node
     total = len(cells) * (len(cells) + 1) / 2
     assert out.attrs["opportunities"] == {"jobs": total}
     np.testing.assert_allclose(out["jobs_1000min"], total)
@@ -210,7 +210,7 @@ def test_raster_input(tmp_path):
     with rasterio.open(path, "w", driver="GTiff", height=4, width=4, count=1, dtype="float32", crs=net.crs,
                        transform=from_origin(x0, y1, size, (y1 - y0) / 4), nodata=-9999.0) as dst:
         dst.write(values, 1)
-    out = uk.opportunities(net, path, minutes=[1000])
+    out = uk.compute_opportunities(net, path, minutes=[1000])
     assert out.attrs["columns"] == ["jobs"]
     np.testing.assert_allclose(out["jobs_1000min"], 150.0)  # 15 cells of 10 inside the network's area
 
@@ -220,22 +220,22 @@ def test_honesty_zero_opportunities_and_no_population():
     net, pts = d["net"], d["points"]
     empty = pts.assign(jobs=0.0)
     with pytest.raises(InvalidOptionError, match="'jobs' .*sums to 0: there is nothing to reach"):
-        uk.opportunities(net, empty, minutes=[3], columns=["jobs"])
-    out = uk.opportunities(net, pts, minutes=[3], columns=["jobs"])
+        uk.compute_opportunities(net, empty, minutes=[3], columns=["jobs"])
+    out = uk.compute_opportunities(net, pts, minutes=[3], columns=["jobs"])
     assert out["jobs_2sfca_3min"].isna().all() and out["jobs_e2sfca"].isna().all()
     assert any("no population given" in n for n in out.attrs["notes"])
     zero = pd.Series(0.0, index=net.nodes.index)
-    out = uk.opportunities(net, pts, minutes=[3], columns=["jobs"], population=zero)
+    out = uk.compute_opportunities(net, pts, minutes=[3], columns=["jobs"], population=zero)
     assert not any("lie more than" in n for n in out.attrs["notes"])
     assert out["jobs_2sfca_3min"].isna().all()
     assert any("no residents on this network" in n for n in out.attrs["notes"])
     far = pts.iloc[:2].copy()
     far["geometry"] = far.geometry.translate(5000, 0)  # 5 km east of the grid: about an hour on foot
-    out = uk.opportunities(net, pd.concat([pts, far]), minutes=[3], columns=["jobs"])
+    out = uk.compute_opportunities(net, pd.concat([pts, far]), minutes=[3], columns=["jobs"])
     total_far = far["jobs"].sum()
     expected = f"jobs: {total_far:,.6g} of {pts['jobs'].sum() + total_far:,.6g} lie more than 3 min"
     assert expected in " ".join(out.attrs["notes"])
-    from urbankit.opportunities import opportunity_summary  # without residents: NaN, not 0
+    from urbankit.accessibility.opportunities import opportunity_summary  # without residents: NaN, not 0
 
     nodes = out.assign(population=0.0)
     s = opportunity_summary(nodes, ["jobs"], [3], totals={"jobs": 1.0})
@@ -246,19 +246,19 @@ def test_bad_inputs_raise_urbankit_errors(tmp_path):
     d = case_data("grid_walk")
     net, pts = d["net"], d["points"]
     with pytest.raises(InvalidOptionError, match="ambiguous.*'population'.*opportunity_columns"):
-        uk.opportunities(net, pts.assign(population=1.0), minutes=[3])
+        uk.compute_opportunities(net, pts.assign(population=1.0), minutes=[3])
     with pytest.raises(InvalidOptionError, match=r"\['nope'\] are not in"):
-        uk.opportunities(net, pts, minutes=[3], columns=["nope"])
+        uk.compute_opportunities(net, pts, minutes=[3], columns=["nope"])
     with pytest.raises(InvalidOptionError, match="negative"):
-        uk.opportunities(net, pts.assign(jobs=-1.0), minutes=[3], columns=["jobs"])
+        uk.compute_opportunities(net, pts.assign(jobs=-1.0), minutes=[3], columns=["jobs"])
     with pytest.raises(InvalidOptionError, match="one weight per zone"):
-        uk.opportunities(net, pts, minutes=[3], e2sfca_weights=[1.0, 0.5])
+        uk.compute_opportunities(net, pts, minutes=[3], e2sfca_weights=[1.0, 0.5])
     with pytest.raises(uk.InputFileError, match="does not exist"):
-        uk.opportunities(net, tmp_path / "none.gpkg", minutes=[3])
+        uk.compute_opportunities(net, tmp_path / "none.gpkg", minutes=[3])
     bad = tmp_path / "bad.csv"
     bad.write_text("name,jobs\na,1\n")
     with pytest.raises(InvalidOptionError, match="neither lon/lat columns nor a usable H3"):
-        uk.opportunities(net, bad, minutes=[3])
+        uk.compute_opportunities(net, bad, minutes=[3])
 
 
 def _weighted_median(v, w):

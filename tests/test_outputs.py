@@ -13,7 +13,7 @@ import pytest
 import urbankit
 from urbankit import outputs
 from urbankit._errors import InvalidOptionError
-from urbankit.accessibility import accessibility
+from urbankit.accessibility import compute_accessibility
 from urbankit.outputs import edges_layer, write_accessibility_gpkg
 from urbankit.zones import to_hex
 
@@ -29,7 +29,7 @@ def acc(area):
         mp.setattr(urbankit.settings, "progress", False)
         net = urbankit.build_network(area, "walk", cache=False)
         pop = urbankit.population_per_node(net.nodes, buildings=area.buildings)
-        yield accessibility(net, urbankit.destinations(area), population=pop)
+        yield compute_accessibility(net, urbankit.find_destinations(area), population=pop)
 
 
 @pytest.fixture(scope="module")

@@ -37,9 +37,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 import urbankit as uk
-from urbankit.accessibility import _label, accessibility, reach_table
+from urbankit.accessibility import _label, compute_accessibility, reach_table
 from urbankit.mock import grid_extract, random_destinations
-from urbankit.networks import StreetNetwork
+from urbankit.network import StreetNetwork
 
 SERVICES = ["grocery", "pharmacy", "primary_school"]
 PROPS = hsettings(
@@ -138,8 +138,8 @@ def closed_network(net: StreetNetwork, closed: np.ndarray) -> StreetNetwork:
 def test_adding_destinations_never_increases_a_time(city, data):
     net, dest, minutes = city
     keep = np.asarray(data.draw(st.lists(st.booleans(), min_size=len(dest), max_size=len(dest))))
-    full = accessibility(net, dest, minutes=minutes, services=SERVICES)
-    sub = accessibility(net, dest[keep], minutes=minutes, services=SERVICES)
+    full = compute_accessibility(net, dest, minutes=minutes, services=SERVICES)
+    sub = compute_accessibility(net, dest[keep], minutes=minutes, services=SERVICES)
     for s in SERVICES:
         assert (times(full, s) <= times(sub, s)).all(), s
         for m in minutes:
@@ -162,14 +162,14 @@ def test_closing_streets_never_decreases_a_time(city, data):
     closed = np.zeros(n_edges, bool)
     rows = data.draw(st.lists(st.integers(0, n_edges - 1), min_size=1, max_size=max(1, n_edges // 4), unique=True))
     closed[rows] = True
-    before = accessibility(net, dest, minutes=minutes, services=SERVICES)
+    before = compute_accessibility(net, dest, minutes=minutes, services=SERVICES)
     after = before.what_if(close_edges=closed).after
     for s in SERVICES:
         assert (times(after, s) >= times(before, s)).all(), s
         for m in minutes:
             assert (counts(after, s, m) <= counts(before, s, m)).all(), (s, m)
     # the incremental path (only the searches that reached a closed edge are redone) equals a full run
-    fresh = accessibility(closed_network(net, closed), dest, minutes=minutes, services=SERVICES)
+    fresh = compute_accessibility(closed_network(net, closed), dest, minutes=minutes, services=SERVICES)
     assert_same_results(after, fresh)
 
 
@@ -178,7 +178,7 @@ def test_closing_streets_never_decreases_a_time(city, data):
 @pytest.mark.slow
 def test_larger_threshold_never_lowers_a_count(city, extra):
     net, dest, minutes = city
-    acc = accessibility(net, dest, minutes=minutes, services=SERVICES)
+    acc = compute_accessibility(net, dest, minutes=minutes, services=SERVICES)
     for s in SERVICES:
         for lo, hi in itertools.pairwise(minutes):
             assert (counts(acc, s, lo) <= counts(acc, s, hi)).all(), (s, lo, hi)
@@ -187,7 +187,7 @@ def test_larger_threshold_never_lowers_a_count(city, extra):
         assert (acc.nodes[f"functions_{_label(lo)}min"] <= acc.nodes[f"functions_{_label(hi)}min"]).all()
     # a larger largest threshold changes nothing at the smaller ones
     bigger = max(minutes) + extra
-    wide = accessibility(net, dest, minutes=[*minutes, bigger], services=SERVICES)
+    wide = compute_accessibility(net, dest, minutes=[*minutes, bigger], services=SERVICES)
     for s in SERVICES:
         for m in minutes:
             np.testing.assert_array_equal(counts(wide, s, m), counts(acc, s, m))
@@ -233,8 +233,8 @@ def test_walk_and_bike_times_are_symmetric(city, data):
         )
 
     big = float(np.nanmax(np.where(np.isfinite(t), t, 0))) + 1.0
-    to_j = accessibility(net, at(j), minutes=[big], services=["grocery"]).nodes["time_grocery_min"]
-    to_i = accessibility(net, at(i), minutes=[big], services=["grocery"]).nodes["time_grocery_min"]
+    to_j = compute_accessibility(net, at(j), minutes=[big], services=["grocery"]).nodes["time_grocery_min"]
+    to_i = compute_accessibility(net, at(i), minutes=[big], services=["grocery"]).nodes["time_grocery_min"]
     np.testing.assert_array_equal(to_j.loc[i], to_i.loc[j])
 
 
@@ -300,8 +300,8 @@ def test_results_invariant_to_node_relabelling(nx_, ny_, mode, oneway, seed, kin
     dest = random_destinations(net_a, services=SERVICES, per_service=3, seed=seed)
     minutes = [5, 10] if mode == "walk" else [1, 2]
     pop_a, pop_b = uk.population_per_node(net_a.nodes), uk.population_per_node(net_b.nodes)
-    acc_a = accessibility(net_a, dest, minutes=minutes, services=SERVICES, population=pop_a)
-    acc_b = accessibility(net_b, dest, minutes=minutes, services=SERVICES, population=pop_b)
+    acc_a = compute_accessibility(net_a, dest, minutes=minutes, services=SERVICES, population=pop_a)
+    acc_b = compute_accessibility(net_b, dest, minutes=minutes, services=SERVICES, population=pop_b)
     # the same destinations snap to the same (relabelled) nodes
     np.testing.assert_array_equal(acc_a.pois["node_id"].map(mapping).to_numpy(), acc_b.pois["node_id"].to_numpy())
     assert_same_results(acc_a, acc_b, index=pd.Index(acc_b.nodes.index.map({v: k for k, v in mapping.items()})))

@@ -13,7 +13,8 @@ runner (folium, matplotlib, papermill, nbconvert, dask) load on first use (``uk.
 
 import importlib as _importlib
 
-from . import datasets, mock, settings
+from . import accessibility, datasets, destinations, mock, settings
+from ._deprecation import callable_module as _callable_module
 from ._errors import (
     CorruptFileError,
     CRSError,
@@ -32,20 +33,34 @@ from ._errors import (
     UnsupportedFormatError,
     UrbankitError,
 )
-from .accessibility import Accessibility, WhatIf, accessibility, compare_groups, data_completeness, x_minute_city
-from .destinations import Service, Taxonomy, destinations, destinations_summary, load_taxonomy
+from .accessibility import (
+    Accessibility,
+    WhatIf,
+    aggregate,
+    compare_groups,
+    compute_accessibility,
+    data_completeness,
+    groups_summary,
+    x_minute_city,
+)
+from .accessibility.isochrones import compute_isochrones
+from .accessibility.opportunities import compute_opportunities
+from .destinations import Service, Taxonomy, destinations_summary, find_destinations, load_taxonomy
 from .ingest import OSMExtract, load, read_graphml, read_osm
-from .isochrones import isochrones
-from .networks import MODES, StreetNetwork, build_network
-from .opportunities import aggregate, opportunities
+from .network import MODES, StreetNetwork, build_network
 from .outputs import write_accessibility_gpkg
 from .population import PopulationEstimate, population_per_node, read_population_grid
 from .zones import to_hex, to_zones
 
+# the functions these modules used to hide (uk.accessibility(...), uk.destinations(...)) keep working for
+# one release, with a DeprecationWarning naming the new function
+_callable_module(accessibility.__name__, compute_accessibility)
+_callable_module(destinations.__name__, find_destinations)
+
 __version__ = "0.1.0"
 
 #: submodules loaded on first attribute access (PEP 562): viz, reporting and the superblock engine
-_LAZY_MODULES = ("batch", "compare", "maps", "plots", "reports", "superblocks")
+_LAZY_MODULES = ("batch", "compare", "maps", "plots", "reports", "superblocks", "isochrones", "opportunities")
 #: names re-exported from those submodules -> the submodule that defines them
 _LAZY_NAMES = {
     "AreaOverview": "reports",
@@ -79,9 +94,12 @@ def __dir__() -> list[str]:
 __all__ = [
     "Accessibility",
     "aggregate",
-    "opportunities",
+    "compute_accessibility",
+    "compute_isochrones",
+    "compute_opportunities",
+    "find_destinations",
+    "groups_summary",
     "WhatIf",
-    "accessibility",
     "compare_groups",
     "data_completeness",
     "x_minute_city",
@@ -92,7 +110,6 @@ __all__ = [
     "run_scenario",
     "superblocks_scenario",
     "superblocks",
-    "isochrones",
     "maps",
     "mock",
     "plots",
@@ -125,7 +142,6 @@ __all__ = [
     "area_overview",
     "build_network",
     "datasets",
-    "destinations",
     "destinations_summary",
     "load",
     "load_taxonomy",

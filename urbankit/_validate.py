@@ -47,7 +47,23 @@ def validate_minutes(minutes) -> tuple[float, ...]:
         )
     if len(set(values)) != len(values):
         raise InvalidOptionError(f"minutes={values!r} repeats a threshold; give each once.")
-    return tuple(sorted(values))
+    out = tuple(sorted(int(m) if float(m).is_integer() else float(m) for m in values))
+    # two thresholds must differ in their column labels and in what they count: travel times are
+    # on the 0.001-min grid, so thresholds between the same two grid steps count the same trips
+    labels: dict[str, list] = {}
+    steps: dict[int, list] = {}
+    for m in out:
+        labels.setdefault(minutes_label(m), []).append(m)
+        steps.setdefault(grid_step(m), []).append(m)
+    clashes = list(dict.fromkeys(tuple(g) for g in (*labels.values(), *steps.values()) if len(g) > 1))
+    if clashes:
+        names = "; ".join(" and ".join(repr(m) for m in g) for g in clashes)
+        raise InvalidOptionError(
+            f"minutes={values!r}: the thresholds {names} cannot be told apart (same column label, or the "
+            "same step of the 0.001-minute grid of travel times, so they count the same trips); give "
+            "thresholds that differ by at least 0.001 minutes, e.g. minutes=[10, 15, 30]."
+        )
+    return out
 
 
 def within(t, m) -> np.ndarray:

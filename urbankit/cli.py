@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {args.out}")
         elif args.command == "info":
             from .ingest import load
-            from .networks import MODES, build_network
+            from .network import MODES, build_network
 
             extract = load(args.source)
             print(extract)

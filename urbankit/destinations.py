@@ -705,7 +705,7 @@ def _features_of(source) -> tuple[gpd.GeoDataFrame, tuple[str, ...] | None]:
     if isinstance(source, gpd.GeoDataFrame):
         return source, DEFAULT_POI_KEYS if "tags" in source.columns else None
     raise InvalidOptionError(
-        f"destinations() takes an OSMExtract (from urbankit.read_osm) or its .features "
+        f"find_destinations() takes an OSMExtract (from urbankit.read_osm) or its .features "
         f"GeoDataFrame, not {type(source).__name__}."
     )
 
@@ -761,7 +761,7 @@ def _empty_destinations() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
 
 
-def destinations(source: OSMExtract | gpd.GeoDataFrame, *, taxonomy: TaxonomyLike = None) -> gpd.GeoDataFrame:
+def find_destinations(source: OSMExtract | gpd.GeoDataFrame, *, taxonomy: TaxonomyLike = None) -> gpd.GeoDataFrame:
     """The destinations of an area: one point per (OSM object, service it provides).
 
     Parameters
@@ -800,8 +800,8 @@ def destinations(source: OSMExtract | gpd.GeoDataFrame, *, taxonomy: TaxonomyLik
     Examples
     --------
     >>> import urbankit as uk
-    >>> from urbankit.destinations import destinations, destinations_summary
-    >>> dest = destinations(uk.read_osm(uk.datasets.get_path("monaco")))
+    >>> from urbankit.destinations import destinations_summary, find_destinations
+    >>> dest = find_destinations(uk.read_osm(uk.datasets.get_path("monaco")))
     >>> dest[dest.service == "pharmacy"].function.unique().tolist()
     ['healthcare']
     >>> summary = destinations_summary(dest).set_index("service")
@@ -907,7 +907,7 @@ def destinations_summary(dest: gpd.GeoDataFrame, *, taxonomy: TaxonomyLike = Non
         tax = _as_taxonomy(taxonomy)
     if "service" not in dest.columns:
         raise InvalidOptionError(
-            "destinations_summary() takes the output of destinations(), which has a 'service' "
+            "destinations_summary() takes the output of find_destinations(), which has a 'service' "
             f"column; got columns {list(dest.columns)}."
         )
     frame = tax.to_frame().drop(columns="rules")

@@ -53,7 +53,7 @@ def _check_int(name: str, value, minimum: int) -> int:
 
 
 def _utm_crs_for(lon: float, lat: float) -> str:
-    from .networks import estimate_utm_crs
+    from .network import estimate_utm_crs
 
     return estimate_utm_crs(np.array([lon]), np.array([lat]))
 
@@ -167,7 +167,7 @@ def grid_extract(
     ncol, nrow = nxb + 1, nyb + 1
     # lattice in the UTM zone build_network will pick: that zone depends on the grid's centre, so
     # place the grid once in the origin's zone and re-place it if the centre falls in another
-    from .networks import estimate_utm_crs
+    from .network import estimate_utm_crs
 
     crs = _utm_crs_for(lon0, lat0)
     ii, jj = np.meshgrid(np.arange(ncol), np.arange(nrow))  # shape (nrow, ncol): [j, i]
@@ -326,7 +326,7 @@ def random_destinations(
     from pyproj import Transformer
 
     from .destinations import _STRING_DTYPE, load_taxonomy
-    from .networks import StreetNetwork, estimate_utm_crs
+    from .network import StreetNetwork, estimate_utm_crs
 
     tax = taxonomy if hasattr(taxonomy, "services") else load_taxonomy(taxonomy)
     if services is None:

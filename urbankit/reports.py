@@ -39,7 +39,7 @@ import pandas as pd
 from ._errors import InvalidOptionError, ReportError, ReportParameterError, ReportWriteError
 from ._util import pid_alive
 from .ingest import OSMExtract, area_name, file_sha256, load
-from .networks import MODES, StreetNetwork, build_network
+from .network import MODES, StreetNetwork, build_network
 
 logger = logging.getLogger(__name__)
 
@@ -228,13 +228,13 @@ def area_overview(
         The extract, one network per mode, the destinations and the residents per node of the
         first mode's network.
     """
-    from .destinations import destinations, load_taxonomy
+    from .destinations import find_destinations, load_taxonomy
     from .population import population_per_node
 
     extract = load(source)
     tax = load_taxonomy(taxonomy) if not hasattr(taxonomy, "services") else taxonomy
     nets = {mode: build_network(extract, mode) for mode in modes}
-    dest = destinations(extract, taxonomy=tax)
+    dest = find_destinations(extract, taxonomy=tax)
     first = nets[next(iter(nets))]
     pop = population_per_node(
         first.nodes,

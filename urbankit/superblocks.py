@@ -153,7 +153,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from ._errors import CRSError, InvalidOptionError, NoStreetsError
-from .networks import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
+from .network import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
 
 logger = logging.getLogger(__name__)
 
@@ -2781,9 +2781,9 @@ def superblocks_scenario(
     from pathlib import Path
 
     from ._errors import InputFileError
-    from .destinations import destinations as find_destinations
+    from .destinations import find_destinations
     from .ingest import load
-    from .networks import build_network
+    from .network import build_network
     from .population import population_per_node
 
     _shares(evaporation, mode_shift)

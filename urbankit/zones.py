@@ -22,10 +22,10 @@ Both :func:`to_hex` and :func:`to_zones` summarise the street nodes falling in e
 Example
 -------
 >>> import urbankit as uk
->>> from urbankit.accessibility import accessibility
+>>> from urbankit.accessibility import compute_accessibility
 >>> area = uk.load("monaco")
 >>> net = uk.build_network(area, "walk", cache=False)
->>> acc = accessibility(net, uk.destinations(area), progress=False)
+>>> acc = compute_accessibility(net, uk.find_destinations(area), progress=False)
 >>> hexes = to_hex(acc, 9)
 >>> hexes.index.name, hexes.crs.to_string(), int(hexes["nodes"].sum()) == len(acc.nodes)
 ('h3', 'EPSG:4326', True)

@@ -18,7 +18,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from .. import settings
 from .._errors import InvalidOptionError
-from ..networks import StreetNetwork
+from ..network import StreetNetwork
 from .gtfs import Timetable
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,150 @@
+"""Reach tables: the exact minutes from every street node to the nearest destinations of each service."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from scipy.sparse.csgraph import dijkstra
+
+from .. import settings
+from .._errors import CRSError, MemoryBudgetError
+from ..ingest import memory_budget_bytes
+from ..network.routing import _induced, _ranges, _search_plan, _SearchGraph
+from ..network.street import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
+
+DEFAULT_MINUTES = (10, 15, 30)
+#: upper bound of the dense block one Dijkstra chunk may allocate (float64 cells)
+_CHUNK_CELLS = 2_000_000
+
+# ----------------------------------------------------------------------------- snapping
+
+
+def snap_destinations(
+    net: StreetNetwork, dest: gpd.GeoDataFrame, *, walk_speed_kmh: float | None = None
+) -> gpd.GeoDataFrame:
+    """Snap destinations to their nearest network node.
+
+    Returns a copy of ``dest`` (in the network's CRS) with ``node_id``, ``snap_m`` (straight-line
+    metres to the node) and ``snap_min`` (those metres walked, on the network's time grid).
+    """
+    if dest.crs is None:
+        raise CRSError("destinations have no CRS; set it with .set_crs('EPSG:4326') (OSM data is in degrees).")
+    speed = float(walk_speed_kmh or settings.walk_speed_kmh)
+    pts = dest.to_crs(net.crs)
+    xy = np.column_stack([pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()])
+    dist, idx = net.nearest_nodes(xy)
+    out = pts.copy()
+    out["node_id"] = net.nodes.index.to_numpy()[idx]
+    out["snap_m"] = dist
+    snap_min = dist / (speed * 1000.0 / 60.0)
+    # zero snap stays zero (a destination on a node is 0 minutes from it)
+    out["snap_min"] = np.where(dist > 0, quantize_minutes(snap_min), 0.0) if len(xy) else np.empty(0)
+    return out
+
+def reach_table(
+    net: StreetNetwork,
+    snapped: gpd.GeoDataFrame,
+    max_minutes: float,
+    *,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Every (node, destination, minutes) with minutes <= ``max_minutes``.
+
+    One search runs from each node that destinations are snapped to (against the edge direction);
+    a destination's minutes are its node's plus its snap minutes. Each search runs on the nodes
+    within straight-line reach of its source (the 3 x 3 tiles of side ``max_minutes * m_per_min``
+    around it, see :class:`_SearchGraph`), which every path within ``max_minutes`` stays inside, so
+    the table equals a search on the whole network; on networks not much wider than that reach the
+    searches run on the whole network.
+
+    Parameters
+    ----------
+    net : StreetNetwork
+    snapped : GeoDataFrame
+        From :func:`snap_destinations` (``node_id``, ``snap_min``), any index.
+    max_minutes : float
+        Search bound.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``node`` (position in ``net.nodes``), ``dest`` (position in ``snapped``),
+        ``minutes`` (exact, on the 0.001-min grid).
+    """
+    from tqdm.auto import tqdm
+
+    graph = _SearchGraph.cached(net)
+    n = graph.matrix.shape[0]
+    m = len(snapped)
+    if m == 0:
+        return pd.DataFrame({"node": np.empty(0, np.int32), "dest": np.empty(0, np.int32), "minutes": np.empty(0)})
+    node_pos = net.nodes.index.get_indexer(snapped["node_id"].to_numpy())
+    offset = snapped["snap_min"].to_numpy(float)
+    limit = max_minutes + TIME_RESOLUTION_MIN / 2
+    # destinations grouped by node: the searches start at the distinct nodes
+    sources, of_dest = np.unique(node_pos, return_inverse=True)
+    by_source = np.argsort(of_dest, kind="stable")  # destinations, source by source
+    group_size = np.bincount(of_dest, minlength=len(sources))
+    group_end = np.cumsum(group_size)
+    plan = _search_plan(graph, sources, group_size, limit, _CHUNK_CELLS)
+    show = settings.progress if progress is None else progress
+    bar = tqdm(plan, desc=f"{net.mode} reach", unit="chunk", disable=not show or len(plan) < 5, leave=False)
+    parts_node, parts_dest, parts_min = [], [], []
+    local = np.full(n, -1, np.int64)
+    budget = memory_budget_bytes()
+    found = done = 0
+    for chunk, keep in bar:
+        if keep is None:
+            d = dijkstra(graph.matrix, directed=True, indices=sources[chunk], limit=limit)
+        else:
+            local[keep] = np.arange(len(keep))
+            d = dijkstra(_induced(graph.matrix, keep, local), directed=True, indices=local[sources[chunk]], limit=limit)
+            local[keep] = -1
+        # one row per destination: its node's minutes plus its own snap minutes
+        size = group_size[chunk]
+        dest = by_source[_ranges(group_end[chunk] - size, size)]
+        t = np.take(d, np.repeat(np.arange(len(chunk)), size), axis=0)
+        np.add(t, offset[dest][:, None], out=t)
+        flat = np.flatnonzero(np.less_equal(t, limit))
+        row, col = np.divmod(flat, t.shape[1])
+        parts_node.append((col if keep is None else np.take(keep, col)).astype(np.int32))
+        parts_dest.append(np.take(dest, row).astype(np.int32))
+        parts_min.append(np.take(t, flat))
+        found += len(flat)
+        done += len(dest)
+        projected = found / done * m * _BYTES_PER_REACH_ROW
+        if projected > budget and done < m:
+            raise MemoryBudgetError(
+                f"the reach table of {m:,} destinations within {max_minutes:g} min on {n:,} nodes would need "
+                f"about {_fmt_bytes(projected)} (projected from the first {done:,} destinations), more than "
+                f"the {_fmt_bytes(budget)} available; lower the largest threshold, analyse fewer services "
+                "or a smaller area, or raise urbankit.settings.memory_limit_gb if the machine has more memory."
+            )
+    # sums of grid values carry float noise: back onto the grid
+    minutes = np.rint(np.concatenate(parts_min) / TIME_RESOLUTION_MIN) * TIME_RESOLUTION_MIN
+    return pd.DataFrame({"node": np.concatenate(parts_node), "dest": np.concatenate(parts_dest), "minutes": minutes})
+
+
+#: peak bytes per row of the reach table over its life: the row (4 + 4 + 8 bytes), its chunk
+#: copies while concatenating, and the keys, masks and weights of :func:`node_metrics`
+_BYTES_PER_REACH_ROW = 80
+
+
+def _check_node_table_memory(n_nodes: int, n_services: int, *, k: int, n_minutes: int) -> None:
+    """Refuse an analysis whose per-node table alone would not fit (checked before any search)."""
+    columns = n_services * (k + n_minutes + 1) + 2 * n_minutes + 1
+    # float64 cells, about three copies alive while the table is assembled
+    projected = 3.0 * 8.0 * columns * n_nodes
+    budget = memory_budget_bytes()
+    if projected > budget:
+        raise MemoryBudgetError(
+            f"the per-node table of {n_nodes:,} nodes x {columns} columns ({n_services} services, k={k}, "
+            f"{n_minutes} thresholds) would need about {_fmt_bytes(projected)}, more than the "
+            f"{_fmt_bytes(budget)} available; analyse fewer services or thresholds, a smaller area, or raise "
+            "urbankit.settings.memory_limit_gb if the machine has more memory."
+        )
+
+
+def _fmt_bytes(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"

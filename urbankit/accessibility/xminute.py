@@ -1,0 +1,140 @@
+"""The x-minute city in one call: load, network, destinations, population and accessibility."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .._errors import InvalidOptionError
+from .._validate import validate_minutes
+from ..network.engines import check_engine
+from .completeness import data_completeness
+from .compute import compute_accessibility
+from .reach import DEFAULT_MINUTES
+from .result import Accessibility
+
+
+def x_minute_city(
+    source,
+    *,
+    mode: str = "walk",
+    minutes=DEFAULT_MINUTES,
+    population=None,
+    population_column: str | None = None,
+    taxonomy=None,
+    services: list[str] | None = None,
+    speed_kmh: float | None = None,
+    k: int = 1,
+    engine: str | None = None,
+    population_total: float | None = None,
+    opportunities=None,
+    opportunity_columns: list[str] | None = None,
+) -> Accessibility:
+    """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
+
+    Loads ``source`` (see :func:`urbankit.load`), builds the ``mode`` network, finds destinations
+    with ``taxonomy``, estimates residents per node (from the ``population`` grid or polygons when
+    given, else from OSM buildings, else uniformly; the result's ``population_source`` says which)
+    and computes :func:`accessibility` with ``engine`` (``"scipy"`` or ``"pandana"``, see
+    :mod:`urbankit.engines`; default the faster one). ``population_total`` (residents) calibrates
+    the estimate to a known total (it replaces a boundary's ``population`` tag); the result's
+    ``population_description`` says in one sentence where the residents come from.
+
+    With ``opportunities`` (weighted points, polygons, hexagons or a raster: a GeoDataFrame or file,
+    see :func:`urbankit.opportunities.opportunities`) the nodes also carry, per opportunity column
+    (``opportunity_columns``, default every numeric one), the cumulative opportunities within each
+    threshold, the gravity-weighted opportunities and the 2SFCA/E2SFCA ratios with these residents as
+    demand; :meth:`Accessibility.opportunity_summary` gives the population-weighted figures.
+
+    Parameters
+    ----------
+    source
+        Anything :func:`urbankit.load` accepts (embedded data set name, OSM/GraphML file, place...).
+    mode : {"walk", "bike", "drive"}, default "walk"
+        The network's mode.
+    minutes : sequence of float, default (10, 15, 30)
+        Thresholds in minutes; the largest bounds every search.
+    population : str, pathlib.Path or geopandas.GeoDataFrame, optional
+        Population grid, polygons, raster or H3 table (``grid`` of
+        :func:`urbankit.population_per_node`); default OSM buildings, else uniform.
+    population_column : str, optional
+        Column of ``population`` holding residents (detected when omitted).
+    taxonomy : str, pathlib.Path, dict or Taxonomy, optional
+        Destination taxonomy (:func:`urbankit.load_taxonomy`; the packaged one by default).
+    services : list of str, optional
+        Services to analyse (default every service of the taxonomy).
+    speed_kmh : float, optional
+        Travel speed in km/h instead of the mode's default (``settings``).
+    k : int, default 1
+        Also give the minutes to the 2nd..k-th nearest destination of each service.
+    engine : {"scipy", "pandana"}, optional
+        What computes the minutes (see :func:`accessibility`).
+    population_total : float, optional
+        Known number of residents the estimate is scaled to.
+    opportunities : str, pathlib.Path or geopandas.GeoDataFrame, optional
+        Weighted opportunities (jobs, floor area, ...), as described above.
+    opportunity_columns : list of str, optional
+        Columns of ``opportunities`` to use (default every numeric one); needs ``opportunities``.
+
+    Returns
+    -------
+    Accessibility
+        With ``completeness`` (:func:`data_completeness`), ``population_source``,
+        ``population_description`` and ``input_files`` set.
+
+    Examples
+    --------
+    >>> import urbankit as uk
+    >>> uk.settings.progress = False
+    >>> acc = uk.x_minute_city("monaco", minutes=[15])
+    >>> 0 <= acc.residents_within(15) <= 1
+    True
+    """
+    from ..destinations import find_destinations, load_taxonomy
+    from ..ingest import load
+    from ..network.build import build_network
+    from ..population import population_per_node
+
+    mins = validate_minutes(minutes)
+    engine = check_engine(engine)
+    extract = load(source)
+    tax = load_taxonomy(taxonomy)
+    network = build_network(extract, mode, speed_kmh=speed_kmh)
+    dest = find_destinations(extract, taxonomy=tax)
+    pop = population_per_node(
+        network.nodes,
+        grid=population,
+        column=population_column,
+        buildings=extract.buildings if population is None and len(extract.buildings) else None,
+        node_population=extract.meta.get("node_population") if population is None else None,
+        context=extract,
+        total=population_total,
+    )
+    opp = None
+    if opportunities is not None:  # before the minutes: a bad opportunities input fails fast
+        from .opportunities import compute_opportunities as opportunities_per_node
+
+        opp = opportunities_per_node(
+            network, opportunities, minutes=mins, population=pop, columns=opportunity_columns, engine=engine
+        )
+    elif opportunity_columns is not None:
+        raise InvalidOptionError("opportunity_columns needs opportunities=... (the file or GeoDataFrame they are in).")
+    acc = compute_accessibility(
+        network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
+    )
+    if opp is not None:
+        acc.nodes = acc.nodes.join(opp.drop(columns=opp.geometry.name))
+        acc.opportunities_info = dict(opp.attrs)
+    acc.completeness = data_completeness(network, dest, extract.buildings if len(extract.buildings) else None)
+    # absolute now, so a later change of the working folder does not hide them from the writers
+    acc.input_files = {
+        what: str(Path(v).expanduser().resolve()) if Path(v).expanduser().exists() else v
+        for what, v in (
+            ("source", source),
+            ("population", population),
+            ("taxonomy", taxonomy),
+            ("opportunities", opportunities),
+        )
+        if isinstance(v, (str, os.PathLike))
+    }
+    return acc
