@@ -7,3 +7,7 @@ Small pure functions (no network, no scenario object) that the superblock effect
 * :mod:`urbankit.environment.street_space`: carriageway width from OSM tags, area freed.
 * :mod:`urbankit.environment.exposure`: residents per Lden band, winners and losers.
 """
+
+from . import emissions, exposure, noise, street_space
+
+__all__ = ["emissions", "exposure", "noise", "street_space"]

@@ -20,6 +20,13 @@ default: Eixample streets are 20 m wide (Cerda plan), so a facade is about 10 m 
 axis. A documented residual background (:data:`BACKGROUND_DB`) is then added energetically so that a
 street without traffic keeps the level of the surrounding city instead of falling to silence.
 
+Documented check (tests/environment/test_env_noise.py): a street of 4,000 veh/day at 30 km/h (EU fleet
+mix, RLS-90 profile, background 53/53/45 dB(A), roadside at 10 m) whose traffic falls by 82 % at the
+same speed changes by -4.5 dB by day, -4.1 in the evening, -5.4 at night and -4.8 in Lden; Sant Antoni
+(Barcelona city council, 2019) measured -4.1 by day, -5.3 in the evening and -5.4 at night. Busier
+streets drop more (10,000 veh/day: -5.8 dB by day), quieter ones less; without the background every
+period drops by 10 lg 0.18 = -7.4 dB. The background is one constant for every street, not a fit.
+
 Limits (read before using the numbers): this is an emission index, not a noise map. There is no
 propagation (ground, air absorption, diffraction), no barriers or screening by buildings, no facade
 reflections or canyon effect, no junction, gradient, road-surface or temperature corrections and no
@@ -270,6 +277,9 @@ def lden_db(l_day, l_evening, l_night) -> np.ndarray:
     -------
     ndarray
         Lden, dB(A).
+
+    >>> round(float(lden_db(60.0, 60.0, 60.0)), 1)
+    66.4
     """
     h = DAY_EVENING_NIGHT_HOURS
     e = (
@@ -283,7 +293,15 @@ def lden_db(l_day, l_evening, l_night) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NoiseLevels:
-    """Roadside LAeq per END period and Lden of each street segment, dB(A) (arrays, one per segment)."""
+    """Roadside LAeq per END period and Lden of each street segment, dB(A) (arrays, one per segment).
+
+    Parameters
+    ----------
+    l_day, l_evening, l_night : ndarray
+        LAeq of the periods 07-19, 19-23 and 23-07 h.
+    l_den : ndarray
+        Day-evening-night level (:func:`lden_db`).
+    """
 
     l_day: np.ndarray
     l_evening: np.ndarray
@@ -291,7 +309,17 @@ class NoiseLevels:
     l_den: np.ndarray
 
     def to_frame(self, index=None) -> pd.DataFrame:
-        """The four levels as columns ``l_day_db``, ``l_evening_db``, ``l_night_db``, ``l_den_db``."""
+        """The four levels as columns ``l_day_db``, ``l_evening_db``, ``l_night_db``, ``l_den_db``.
+
+        Parameters
+        ----------
+        index : array-like, optional
+            Index of the frame (e.g. the edges' index).
+
+        Returns
+        -------
+        DataFrame
+        """
         return pd.DataFrame(
             {
                 "l_day_db": np.atleast_1d(self.l_day),
