@@ -118,6 +118,10 @@ def _parse_lanes(value) -> float:
     return n if n > 0 else np.nan
 
 
+def _is_tag_column(name: str) -> bool:
+    return name in {"width", "width:carriageway", "lanes", "oneway", "highway"} or name.startswith("parking:")
+
+
 def _tag(row: Mapping, key: str):
     return _first(row.get(key)) if key in row else None
 
@@ -190,7 +194,8 @@ def carriageway_width(
     width = np.full(len(edges), np.nan)
     parking = np.zeros(len(edges))
     source = np.empty(len(edges), dtype=object)
-    for i, row in enumerate(edges.to_dict("records")):
+    keys = [c for c in edges.columns if isinstance(c, str) and _is_tag_column(c)]
+    for i, row in enumerate(edges[keys].to_dict("records")):
         tagged = _parse_length_m(_tag(row, "width:carriageway"))
         if np.isnan(tagged):
             tagged = _parse_length_m(_tag(row, "width"))
