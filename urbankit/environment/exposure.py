@@ -38,8 +38,8 @@ BAND_WIDTH_DB = 5.0
 LOWEST_BAND_DB = 40.0
 #: lower edge of the open top band, dB (">= 75", Directive 2002/49/EC Annex VI)
 HIGHEST_BAND_DB = 75.0
-#: change that counts as louder or quieter, dB: 1 dB, the issue's definition of a winner/loser
-#: (changes below about 1 dB are not perceptible in the field; a 3 dB change is clearly noticeable)
+#: change that counts as louder or quieter, dB: 1 dB, the definition of a winner/loser in urbankit
+#: issue #15 ("residents whose street gets louder by 1 dB or more vs quieter by 1 dB or more")
 WINNER_LOSER_THRESHOLD_DB = 1.0
 
 

@@ -82,8 +82,8 @@ OCTAVE_BANDS_HZ = (63, 125, 250, 500, 1000, 2000, 4000, 8000)
 A_WEIGHTING_DB = (-26.2, -16.1, -8.6, -3.2, 0.0, 1.2, 1.0, -1.1)
 #: reference speed of the emission model, km/h (Annex II 2.2.2, v_ref = 70 km/h)
 SPEED_REF_KMH = 70.0
-#: speed range of the source model, km/h: Annex II 2.2.1 defines the emission for speeds from 20 to
-#: 130 km/h; lower (congested, walking-pace) speeds are taken at 20 km/h, the floor of the method
+#: speed range of the road source model of Annex II 2.2 (20 to 130 km/h); lower (congested,
+#: walking-pace) speeds are taken at 20 km/h, the floor of the method, higher ones at 130 km/h
 SPEED_MIN_KMH = 20.0
 SPEED_MAX_KMH = 130.0
 #: END periods (Directive 2002/49/EC Annex I: day 07-19, evening 19-23, night 23-07), hours
