@@ -1,0 +1,13 @@
+"""Environmental effect models over per-street arrays: noise, emissions, street space and exposure.
+
+Small pure functions (no network, no scenario object) that the superblock effects call:
+
+* :mod:`urbankit.environment.noise`: CNOSSOS-EU road emission (Directive (EU) 2021/1226), Lden.
+* :mod:`urbankit.environment.emissions`: EMEP/EEA (COPERT) speed-dependent emission factors.
+* :mod:`urbankit.environment.street_space`: carriageway width from OSM tags, area freed.
+* :mod:`urbankit.environment.exposure`: residents per Lden band, winners and losers.
+"""
+
+from . import emissions, exposure, noise, street_space
+
+__all__ = ["emissions", "exposure", "noise", "street_space"]
