@@ -20,7 +20,7 @@ from urbankit.cli import main
 from urbankit.network import StreetNetwork
 from urbankit.network.engines import DEFAULT_ENGINE, ENGINES
 
-ua = importlib.import_module("urbankit.accessibility")  # the module (uk.accessibility is the function)
+ua = importlib.import_module("urbankit.accessibility.compute")  # the module running the engines
 
 MINUTES = (4, 8)
 WALK_M_PER_MIN = 4.8 * 1000 / 60
@@ -111,6 +111,34 @@ def test_direction_and_unreachable_stay_nan(engine):
     assert nodes[f"n_{s1}_5min"].tolist() == [1, 1, 1, 0, 0]
     assert nodes[f"n_{s2}_5min"].tolist() == [1, 0, 0, 0, 0]
     assert not (nodes.filter(like="time_").to_numpy() == 5).any()
+
+
+def test_pandana_counts_come_from_pandanas_aggregate(monkeypatch):
+    """With engine="pandana" the counts within each threshold are pandana's set/aggregate: with that
+    core broken the analysis fails, and with it counting everything twice the counts double."""
+    import urbankit.accessibility.compute as compute
+
+    net = _tiny_directed_network()
+    tax = uk.load_taxonomy()
+    s1 = tax.service_names()[0]
+    dest = gpd.GeoDataFrame(
+        {"service": [s1], "function": [tax.function_of(s1)]},
+        geometry=[shapely.Point(500_200.0, 4_800_000.0)],
+        crs="EPSG:32632",
+    )
+    real = compute.aggregate_pandana
+    monkeypatch.setattr(compute, "aggregate_pandana", lambda *a, **k: 2 * real(*a, **k))
+    acc = uk.compute_accessibility(net, dest, minutes=(5,), services=[s1], engine="pandana")
+    assert acc.nodes[f"n_{s1}_5min"].tolist() == [2, 2, 2, 0, 0]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("pandana aggregate called")
+
+    monkeypatch.setattr(compute, "aggregate_pandana", broken)
+    with pytest.raises(RuntimeError, match="aggregate called"):
+        uk.compute_accessibility(net, dest, minutes=(5,), services=[s1], engine="pandana")
+    # the scipy engine does not use pandana at all
+    uk.compute_accessibility(net, dest, minutes=(5,), services=[s1], engine="scipy")
 
 
 def test_pandana_engine_against_an_independent_dijkstra(read_extract, monaco):

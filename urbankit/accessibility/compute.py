@@ -6,8 +6,8 @@ import geopandas as gpd
 import numpy as np
 
 from .._errors import InvalidOptionError
-from .._validate import validate_minutes
-from ..network.engines import check_engine, reach_table_pandana
+from .._validate import minutes_label, validate_minutes
+from ..network.engines import aggregate_pandana, check_engine, reach_table_pandana
 from ..network.street import StreetNetwork
 from .reach import DEFAULT_MINUTES, _check_node_table_memory, reach_table, snap_destinations
 from .result import Accessibility, _assemble, _population_series
@@ -102,5 +102,30 @@ def compute_accessibility(
         functions=all_services,
         params={"k": k, "half_life_min": half_life_min, "engine": engine},
     )
+    if engine == "pandana":
+        _counts_from_pandana(acc, network, snapped, mins)
     acc.population_description = getattr(population, "description", "")
     return acc
+
+
+def _counts_from_pandana(acc, network, snapped, minutes) -> None:
+    """Set the ``n_<S>_<M>min`` counts from pandana's own core: ``set`` a 0/1 indicator of the
+    service's destinations and ``aggregate`` it (flat sum) within each threshold.
+
+    pandana's nearest-POI query already gave the minutes (the reach table); the counts come from its
+    aggregation, the C++ core the design card names. Gravity (``exp(-ln 2 t / half-life)``) is
+    summed from pandana's minutes: pandana's ``exp`` decay is ``exp(-d / radius)``, tied to the
+    radius, so it cannot express a half-life of its own.
+    """
+    node_pos = network.nodes.index.get_indexer(snapped["node_id"].to_numpy())
+    offset = snapped["snap_min"].to_numpy(float)
+    service = snapped["service"].to_numpy()
+    for s in acc.services:
+        indicator = (service == s).astype(float)
+        for m in minutes:
+            col = f"n_{s}_{minutes_label(m)}min"
+            if not indicator.any():
+                counts = np.zeros(len(network.nodes))
+            else:
+                counts = aggregate_pandana(network, node_pos, offset, indicator, m, agg="sum", decay="flat")
+            acc.nodes[col] = np.rint(counts).astype(acc.nodes[col].dtype)
