@@ -138,7 +138,7 @@ def prepare(case: str, tool: str):
 
     spec = CASES[case]
     if case == "adliswil":
-        from urbankit.ingest import extract_from_graph
+        from urbankit.osm import extract_from_graph
         from urbankit.superblockify_compat import load_graphml_for_superblockify
 
         graph = load_graphml_for_superblockify(ADLISWIL)

@@ -628,7 +628,7 @@ def check_extract(ex) -> None:
     import numpy as np
 
     import urbankit as uk
-    from urbankit.ingest import STREET_TAGS
+    from urbankit.osm import STREET_TAGS
 
     if not isinstance(ex, uk.OSMExtract):
         raise Invalid(f"read returned {type(ex).__name__}, not OSMExtract")

@@ -361,7 +361,7 @@ def test_clipped_way_is_cut_at_missing_nodes(tmp_path, caplog):
     }
     path = tmp_path / "clipped.osm"
     path.write_text(osm_xml(nodes, ways))
-    with caplog.at_level(logging.WARNING, logger="urbankit.ingest"):
+    with caplog.at_level(logging.WARNING, logger="urbankit.osm"):
         ex = urbankit.read_osm(path)
     # nodes 3 and 7 are absent: way 10 becomes runs 1-2 and 4-5-6; way 11 keeps one node and is dropped
     assert ex.missing_node_refs == 2

@@ -128,7 +128,7 @@ def test_batch_on_a_local_cluster(batch_file, tmp_path, capsys):
         assert record["content_sha256"] == expected
     assert read_run(out / "helsinki" / "accessibility" / "walk")["input_sha256"][
         "population"
-    ] == urbankit.ingest.file_sha256(tmp_path / "grid.gpkg")
+    ] == urbankit.osm.file_sha256(tmp_path / "grid.gpkg")
     assert read_run(out / "monaco" / "overview" / "broken.failed")["status"] == "failed"
 
     # index.html: every report with its status, parameters, links and failure; self-contained

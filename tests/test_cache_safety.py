@@ -435,7 +435,7 @@ def test_download_cache_disk_full_and_partial_entries(cache_folder, caplog, monk
     osmnx = pytest.importorskip("osmnx")
     from osmnx import _http
 
-    from urbankit import _online
+    from urbankit.osm import download as _online
 
     originals = (_http._save_to_cache, _http._retrieve_from_cache)
     url = "https://overpass.example/api/interpreter?data=[out:json];way(1);out;"
@@ -445,7 +445,7 @@ def test_download_cache_disk_full_and_partial_entries(cache_folder, caplog, monk
         path = _http._resolve_cache_filepath(url)
         assert path.parent == cache_folder / "osmnx"
         # disk full mid-write: no exception, a warning, no partial entry and no temporary
-        with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="urbankit._online"):
+        with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="urbankit.osm.download"):
             _enospc_mid_write(patch, calls := [])
             _http._save_to_cache(url, response, True)
         assert calls and any("could not write download cache" in r.getMessage() for r in caplog.records)
@@ -458,7 +458,7 @@ def test_download_cache_disk_full_and_partial_entries(cache_folder, caplog, monk
         # a partial entry (e.g. left by an older writer on a full disk) is a miss, with a warning
         path.write_bytes(path.read_bytes()[:20])
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="urbankit._online"):
+        with caplog.at_level(logging.WARNING, logger="urbankit.osm.download"):
             assert _http._retrieve_from_cache(url) is None
         assert any("unreadable" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
     assert (_http._save_to_cache, _http._retrieve_from_cache) == originals

@@ -77,7 +77,7 @@ def test_helsinki_accessibility_report(tmp_path, helsinki_population):
     )
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "ok"
-    assert record["input_sha256"]["population"] == urbankit.ingest.file_sha256(grid)
+    assert record["input_sha256"]["population"] == urbankit.osm.file_sha256(grid)
     nodes = gpd.read_file(out / "accessibility.gpkg", layer="nodes")
     # residents come from the grid: the cells overlapping the extract (7,801 residents, 22 cells)
     assert nodes["population"].sum() == pytest.approx(7801, abs=1)

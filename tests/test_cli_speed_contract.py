@@ -27,7 +27,9 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 import urbankit as uk
-from urbankit import _datacache, _readcache, ingest, outputs
+from urbankit import _datacache, outputs
+from urbankit.osm import cache as _readcache
+from urbankit.osm import read as ingest
 
 HEAVY = ("folium", "matplotlib", "dask", "distributed", "papermill", "nbconvert", "bokeh", "branca", "mapclassify")
 LAYERS = ("nodes", "edges", "pois", "hex")
@@ -334,10 +336,11 @@ def test_cli_warm_run_writes_the_same_file_as_the_cold_run(tmp_path):
     cache = tmp_path / "cache"
     code = """
 import json, sys
-from urbankit import cli, ingest
+from urbankit import cli
 calls = []
-real = ingest._parse_osm
-ingest._parse_osm = lambda *a, **k: calls.append(1) or real(*a, **k)
+import urbankit.osm.read as ingest_read
+real = ingest_read._parse_osm
+ingest_read._parse_osm = lambda *a, **k: calls.append(1) or real(*a, **k)
 rc = cli.main(["accessibility", sys.argv[1], "--minutes", "5", "10", "--out", sys.argv[2]])
 print(json.dumps({"rc": rc, "parses": len(calls)}))
 """

@@ -19,7 +19,7 @@ from conftest import OSM_FILES
 from shapely.geometry import LineString, Point, Polygon
 
 import urbankit as uk
-from urbankit import ingest
+from urbankit import osm as ingest
 from urbankit._errors import InputFileError, TaxonomyError
 from urbankit.destinations import (
     DESTINATION_COLUMNS,

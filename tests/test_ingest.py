@@ -31,7 +31,7 @@ POI_KEYS = ("amenity", "shop", "leisure", "healthcare", "public_transport", "off
 
 
 def test_poi_keys_restated():
-    assert set(urbankit.ingest.DEFAULT_POI_KEYS) == set(POI_KEYS)
+    assert set(urbankit.osm.DEFAULT_POI_KEYS) == set(POI_KEYS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_unsorted_barcelona(barcelona, caplog):
     """An unsorted (editor/API style) file is sorted on the fly, and the log says so (info: nothing to fix)."""
     ids = [(o.type_str(), o.id) for o in osmium.FileProcessor(str(barcelona))]
     assert ids != sorted(ids, key=lambda t: ("nwr".index(t[0]), t[1]))  # really unsorted
-    with caplog.at_level(logging.INFO, logger="urbankit.ingest"):
+    with caplog.at_level(logging.INFO, logger="urbankit.osm"):
         ex = urbankit.read_osm(barcelona)
     assert any("not sorted" in r.getMessage() for r in caplog.records)
     ref = reference_read(barcelona)
@@ -223,8 +223,8 @@ def test_buildings_are_points_with_footprint_area(name, read_extract):
     path = existing(OSM_FILES[name])
     ex = read_extract(path)
     b = ex.buildings
-    assert list(b.columns) == ["osm_type", "osm_id", *urbankit.ingest.BUILDING_TAGS, "footprint_m2", "geometry"]
-    assert list(b.columns[:-1]) == list(urbankit.ingest.BUILDING_COLUMNS)
+    assert list(b.columns) == ["osm_type", "osm_id", *urbankit.osm.BUILDING_TAGS, "footprint_m2", "geometry"]
+    assert list(b.columns[:-1]) == list(urbankit.osm.BUILDING_COLUMNS)
     assert b.crs == "EPSG:4326" and set(b.geom_type) == {"Point"}
     assert b["osm_id"].dtype == np.int64 and b["footprint_m2"].dtype == np.float64
     ref = _reference_footprints(path)
@@ -245,7 +245,7 @@ def test_buildings_are_points_with_footprint_area(name, read_extract):
     for way in osmium.FileProcessor(str(path), osmium.osm.WAY | osmium.osm.RELATION):
         if ("way" if way.is_way() else "relation", way.id) in ref:
             tags["way" if way.is_way() else "relation", way.id] = dict(way.tags)
-    for key in urbankit.ingest.BUILDING_TAGS:
+    for key in urbankit.osm.BUILDING_TAGS:
         got_tags = [None if pd.isna(v) else v for v in b[key]]  # missing values are NaN (str dtype)
         assert got_tags == [tags[k].get(key) for k in keys], key
 
@@ -318,20 +318,20 @@ def test_footprints_vectorised_matches_shapely():
             geoms.append(shapely.Polygon(shell, [hole] if rng.random() < 0.5 else []))
             assert geoms[-1].is_valid
     geoms.append(shapely.MultiPolygon([geoms[0], shapely.affinity.translate(geoms[1], 0.01)]))
-    area, lon, lat = urbankit.ingest.polygon_footprints(geoms)
+    area, lon, lat = urbankit.osm.buildings.polygon_footprints(geoms)
     gs = gpd.GeoSeries(geoms, crs="EPSG:4326")
     for i, g in enumerate(geoms):
         utm = gs.iloc[[i]].estimate_utm_crs()
         assert area[i] == pytest.approx(gs.iloc[[i]].to_crs(utm).area.iloc[0], rel=1e-6), i
         assert shapely.Point(lon[i], lat[i]).distance(g.centroid) < 1e-6, i  # centroid in metres vs degrees
-    empty = urbankit.ingest.polygon_footprints([])
+    empty = urbankit.osm.buildings.polygon_footprints([])
     assert all(len(a) == 0 for a in empty)
 
 
 def test_buildings_optional(monaco):
     ex = urbankit.read_osm(monaco, buildings=False)
     assert len(ex.buildings) == 0 and len(ex.ways) > 1000
-    assert list(ex.buildings.columns) == list(urbankit.ingest.BUILDING_COLUMNS) + ["geometry"]
+    assert list(ex.buildings.columns) == list(urbankit.osm.BUILDING_COLUMNS) + ["geometry"]
 
 
 def test_poi_keys_option(monaco, read_extract):

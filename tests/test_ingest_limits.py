@@ -149,7 +149,7 @@ def test_way_cut_at_missing_nodes_keeps_the_runs_present(tmp_path, caplog):
     path = tmp_path / "clipped.osm"
     # 1, 2 | 99 missing | 3, 4 | 98, 97 missing | 5 (a run of one node: no street)
     _osm(path, nodes, {10: ([1, 2, 99, 3, 4, 98, 97, 5], {"highway": "residential", "name": "Edge Street"})})
-    with caplog.at_level(logging.WARNING, logger="urbankit.ingest"):
+    with caplog.at_level(logging.WARNING, logger="urbankit.osm"):
         ex = urbankit.read_osm(path)
     assert ex.missing_node_refs == 3
     assert "3 node references" in caplog.text and "clipped.osm" in caplog.text
@@ -326,7 +326,7 @@ def test_graphml_in_a_projected_crs_reads_in_degrees(tmp_path):
 def test_graph_without_file_with_garbage_crs_is_a_crs_error():
     """Graphs handed over in memory (superblockify compatibility) get the CRS error itself."""
     from urbankit._errors import CRSError
-    from urbankit.ingest import extract_from_graph
+    from urbankit.osm import extract_from_graph
 
     g = nx.MultiDiGraph(crs="garbage")
     g.add_node(1, x=7.42, y=43.73)

@@ -178,7 +178,7 @@ def test_buildings_block_footprints():
     ex = grid_extract(4, 3, buildings=True, block_m=100.0)
     b = ex.buildings
     assert len(b) == 12 and b.crs.to_string() == "EPSG:4326"
-    assert list(b.columns) == ["osm_type", "osm_id", *uk.ingest.BUILDING_TAGS, "geometry"]
+    assert list(b.columns) == ["osm_type", "osm_id", *uk.osm.BUILDING_TAGS, "geometry"]
     assert (b.building == "apartments").all() and (b["building:levels"] == "5").all()
     area = b.to_crs(ex.meta["utm_crs"]).area
     assert np.allclose(area, 80.0 * 80.0, atol=1e-3)

@@ -1,4 +1,4 @@
-"""Online ingest (``urbankit._online``) against fake Nominatim and Overpass servers.
+"""Online ingest (``urbankit.osm.download``) against fake Nominatim and Overpass servers.
 
 No test touches the network: ``requests.get``/``requests.post`` (the calls osmnx 2.1 makes) are
 replaced by an in-process fake of the two services, which answers from the West Oakland fixture
@@ -24,7 +24,7 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon, mapping
 
 import urbankit
-from urbankit import _online, settings
+from urbankit import settings
 from urbankit._errors import (
     CRSError,
     InvalidOptionError,
@@ -32,6 +32,7 @@ from urbankit._errors import (
     OnlineFetchError,
     PlaceNotFoundError,
 )
+from urbankit.osm import download as _online
 
 osmnx = pytest.importorskip("osmnx")
 osmium = pytest.importorskip("osmium")

@@ -53,7 +53,7 @@ def test_overview_report_on_barcelona(tmp_path):
     assert out == tmp_path.resolve() / "barcelona" / "overview" / "r1"
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "ok" and record["parameters"]["source"] == "barcelona"
-    assert record["input_sha256"]["source"] == urbankit.ingest.file_sha256(urbankit.datasets.get_path("barcelona"))
+    assert record["input_sha256"]["source"] == urbankit.osm.file_sha256(urbankit.datasets.get_path("barcelona"))
     html = (out / "overview.html").read_text()
     assert "leaflet" in html.lower() and "Street networks" in html
     gpkg = out / "overview.gpkg"
@@ -115,7 +115,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
 def test_fingerprint_tracks_notebook_parameters_and_inputs(tmp_path, helsinki_population):
     a = fingerprint("overview", QUICK)
     assert a == fingerprint("overview", dict(QUICK))  # deterministic
-    assert a["input_sha256"]["source"] == urbankit.ingest.file_sha256(urbankit.datasets.get_path("monaco"))
+    assert a["input_sha256"]["source"] == urbankit.osm.file_sha256(urbankit.datasets.get_path("monaco"))
     assert fingerprint("overview", {**QUICK, "modes": ["bike"]})["content_sha256"] != a["content_sha256"]
     assert fingerprint("overview", {**QUICK, "source": "helsinki"})["content_sha256"] != a["content_sha256"]
     # output_dir is the runner's business: it does not change the content
@@ -125,7 +125,7 @@ def test_fingerprint_tracks_notebook_parameters_and_inputs(tmp_path, helsinki_po
     copy = tmp_path / "grid.gpkg"
     copy.write_bytes(grid.read_bytes())
     b = fingerprint("overview", {**QUICK, "population": str(copy)})
-    assert b["input_sha256"]["population"] == urbankit.ingest.file_sha256(grid)
+    assert b["input_sha256"]["population"] == urbankit.osm.file_sha256(grid)
     copy.write_bytes(grid.read_bytes() + b"\0")
     assert fingerprint("overview", {**QUICK, "population": str(copy)})["content_sha256"] != b["content_sha256"]
     # list parameters (the comparison's sources) hash every input

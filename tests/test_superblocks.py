@@ -666,7 +666,7 @@ def _ring_city():
     """A street network of spokes and rings (no two dominant orientations)."""
     from pyproj import Transformer
 
-    from urbankit.ingest import STREET_TAGS, OSMExtract, StreetCollector, empty_buildings, empty_features
+    from urbankit.osm import STREET_TAGS, OSMExtract, StreetCollector, empty_buildings, empty_features
 
     crs = "EPSG:32631"
     x0, y0 = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(2.15, 41.38)

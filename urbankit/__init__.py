@@ -46,8 +46,8 @@ from .accessibility import (
 from .accessibility.isochrones import compute_isochrones
 from .accessibility.opportunities import compute_opportunities
 from .destinations import Service, Taxonomy, destinations_summary, find_destinations, load_taxonomy
-from .ingest import OSMExtract, load, read_graphml, read_osm
 from .network import MODES, StreetNetwork, build_network
+from .osm import OSMExtract, load, read_graphml, read_osm
 from .outputs import write_accessibility_gpkg
 from .population import PopulationEstimate, population_per_node, read_population_grid
 from .zones import to_hex, to_zones

@@ -324,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"wrote {args.out}")
         elif args.command == "info":
-            from .ingest import load
             from .network import MODES, build_network
+            from .osm import load
 
             extract = load(args.source)
             print(extract)

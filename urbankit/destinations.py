@@ -4,7 +4,7 @@ A :class:`Taxonomy` groups *services* (grocery, pharmacy, primary school...) int
 six social functions of the 15-minute city: living, working, commerce, healthcare, education,
 entertainment) and says, with tag rules, which OpenStreetMap objects provide each service.
 :func:`load_taxonomy` reads one from TOML (the packaged default, a user file, or a user file
-extending the default); :func:`destinations` applies it to an :class:`~urbankit.ingest.OSMExtract`
+extending the default); :func:`destinations` applies it to an :class:`~urbankit.OSMExtract`
 and returns one point per (object, service).
 
 The TOML schema is documented at the top of the packaged ``urbankit/data/taxonomy.toml``::
@@ -50,7 +50,7 @@ import pandas as pd
 import shapely
 
 from ._errors import CRSError, InputFileError, InvalidOptionError, TaxonomyError
-from .ingest import DEFAULT_POI_KEYS, OSMExtract
+from .osm import DEFAULT_POI_KEYS, OSMExtract
 
 logger = logging.getLogger(__name__)
 
@@ -816,7 +816,7 @@ def find_destinations(source: OSMExtract | gpd.GeoDataFrame, *, taxonomy: Taxono
             logger.warning(
                 "taxonomy %r selects objects by keys %s that the extract was not read for; objects "
                 "with only those keys are missing. Read the file with "
-                "read_osm(path, poi_keys=urbankit.ingest.DEFAULT_POI_KEYS + %r).",
+                "read_osm(path, poi_keys=urbankit.osm.DEFAULT_POI_KEYS + %r).",
                 tax.name,
                 ", ".join(missing),
                 tuple(missing),

@@ -1,6 +1,6 @@
 """Seeded synthetic cities, shared by tests, documentation examples and benchmarks.
 
-:func:`grid_extract` builds an :class:`~urbankit.ingest.OSMExtract` of a regular street grid in the
+:func:`grid_extract` builds an :class:`~urbankit.OSMExtract` of a regular street grid in the
 manner of Barcelona's Eixample: square blocks, a wider arterial every few streets, optionally
 alternating one-way residential streets and block-sized apartment buildings. Because the nodes are
 placed exactly in the local UTM zone (the CRS :func:`urbankit.build_network` picks), every edge of a
@@ -37,7 +37,7 @@ import pandas as pd
 import shapely
 
 from ._errors import InvalidOptionError
-from .ingest import BUILDING_TAGS, STREET_TAGS, OSMExtract, StreetCollector, empty_buildings, empty_features
+from .osm import BUILDING_TAGS, STREET_TAGS, OSMExtract, StreetCollector, empty_buildings, empty_features
 
 #: bumped whenever the generated content changes for the same parameters (part of ``sha256``)
 MOCK_VERSION = 1

@@ -44,6 +44,7 @@ import shapely
 from pyproj import CRS
 
 from ._errors import CorruptFileError, CRSError, InputFileError, PopulationError
+from .osm.graphml import graph_node_population  # noqa: E402,F401 (re-exported: residents read from GraphML edges)
 
 logger = logging.getLogger(__name__)
 
@@ -438,87 +439,6 @@ def _detect_h3_column(df: pd.DataFrame, name: str) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # GraphML edge population
-
-
-def graph_node_population(edges: pd.DataFrame, *, source: str) -> pd.Series | None:
-    """Residents per graph node from the edges' ``population`` attribute (superblockify GraphML).
-
-    Parameters
-    ----------
-    edges : pandas.DataFrame
-        One row per directed edge with columns ``u``, ``v``, ``population`` and optionally
-        ``cell_id`` (superblockify's tessellation cell of the street).
-    source : str
-        The file, for messages.
-
-    Returns
-    -------
-    pandas.Series or None
-        Residents per node id (float, name ``"population"``), None when the edges carry no
-        ``population``. The sum equals the residents of the distinct cells (or streets): each is
-        counted once, however many directed edges carry it, and split half to each end node of its
-        street (all of it to the node of a self-loop). Without ``cell_id`` a two-way street is the
-        pair of edges ``u -> v`` and ``v -> u``, counted once.
-
-    Raises
-    ------
-    CorruptFileError
-        Non-numeric, negative or infinite populations, or edges of one cell with different populations.
-    """
-    if "population" not in edges.columns:
-        return None
-    raw = edges["population"]
-    values = pd.to_numeric(raw, errors="coerce").astype(float)
-    missing = values.isna().to_numpy()
-    if missing.all():
-        return None
-    bad = (missing & raw.notna().to_numpy()) | ~np.isfinite(values.fillna(0).to_numpy()) | (values < 0).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise CorruptFileError(
-            f"{source!r}: {int(bad.sum())} edges have an unusable 'population' value (e.g. {raw.iloc[i]!r} on edge "
-            f"{edges['u'].iloc[i]} -> {edges['v'].iloc[i]}); it must be a number of residents >= 0."
-        )
-    if missing.any():
-        logger.warning(
-            "%s: %d of %d edges have no 'population'; they count as 0 residents.",
-            source, int(missing.sum()), len(values),
-        )
-    u = edges["u"].to_numpy()
-    v = edges["v"].to_numpy()
-    pop = values.fillna(0.0).to_numpy()
-    if "cell_id" in edges.columns and edges["cell_id"].notna().all():
-        key = edges["cell_id"].astype(str).to_numpy()
-    else:
-        lo = np.where(u.astype(np.int64) <= v.astype(np.int64), u, v)
-        hi = np.where(u.astype(np.int64) <= v.astype(np.int64), v, u)
-        k = edges["key"].to_numpy() if "key" in edges.columns else np.zeros(len(u), dtype=np.int64)
-        key = np.array([f"{a}-{b}-{c}" for a, b, c in zip(lo, hi, k)])
-    frame = pd.DataFrame({"key": key, "u": u, "v": v, "pop": pop})
-    spread = frame.groupby("key")["pop"].agg(["min", "max"])
-    differ = ~np.isclose(spread["min"], spread["max"], rtol=1e-9, atol=1e-9)
-    if differ.any():
-        k0 = spread.index[differ][0]
-        raise CorruptFileError(
-            f"{source!r}: the edges of {int(differ.sum())} streets/cells carry different populations (e.g. "
-            f"{k0!r}: {spread.loc[k0, 'min']:g} and {spread.loc[k0, 'max']:g}), so the residents of each are "
-            "ambiguous; recompute the edge population (superblockify's add_edge_population)."
-        )
-    first = frame.drop_duplicates("key")
-    # the end nodes of each cell's street: u and v of its first edge (the reverse edge has the same pair)
-    half = first["pop"].to_numpy() / 2.0
-    per = pd.concat(
-        [pd.Series(half, index=first["u"].to_numpy()), pd.Series(half, index=first["v"].to_numpy())]
-    ).groupby(level=0).sum()
-    per.name = "population"
-    per.attrs = {
-        "source": source,
-        "edges_with_population": int((~missing).sum()),
-        "streets_or_cells": len(first),
-        "counted_by": "cell_id" if "cell_id" in edges.columns and edges["cell_id"].notna().all() else "street",
-        "residents_total": float(first["pop"].sum()),
-    }
-    return per
 
 
 def node_points_estimate(nodes: gpd.GeoDataFrame, xy: np.ndarray, points: gpd.GeoDataFrame, *, max_snap_m: float):

@@ -38,8 +38,8 @@ import pandas as pd
 
 from ._errors import InvalidOptionError, ReportError, ReportParameterError, ReportWriteError
 from ._util import pid_alive
-from .ingest import OSMExtract, area_name, file_sha256, load
 from .network import MODES, StreetNetwork, build_network
+from .osm import OSMExtract, area_name, file_sha256, load
 
 logger = logging.getLogger(__name__)
 

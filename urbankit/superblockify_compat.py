@@ -96,8 +96,8 @@ def _largest_scc(graph):
 
 def urbankit_side(graph) -> dict:
     """urbankit's residential cells and metrics on ``graph`` in superblockify's setting (see module)."""
-    from .ingest import extract_from_graph
     from .network import build_network
+    from .osm import extract_from_graph
     from .superblocks import distance_metrics, find_superblocks, label_edges
 
     t0 = time.perf_counter()

@@ -2782,8 +2782,8 @@ def superblocks_scenario(
 
     from ._errors import InputFileError
     from .destinations import find_destinations
-    from .ingest import load
     from .network import build_network
+    from .osm import load
     from .population import population_per_node
 
     _shares(evaporation, mode_shift)

@@ -9,9 +9,9 @@ from scipy.sparse.csgraph import dijkstra
 
 from .. import settings
 from .._errors import CRSError, MemoryBudgetError
-from ..ingest import memory_budget_bytes
 from ..network.routing import _induced, _ranges, _search_plan, _SearchGraph
 from ..network.street import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
+from ..osm import memory_budget_bytes
 
 DEFAULT_MINUTES = (10, 15, 30)
 #: upper bound of the dense block one Dijkstra chunk may allocate (float64 cells)

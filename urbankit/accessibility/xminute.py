@@ -91,8 +91,8 @@ def x_minute_city(
     True
     """
     from ..destinations import find_destinations, load_taxonomy
-    from ..ingest import load
     from ..network.build import build_network
+    from ..osm import load
     from ..population import population_per_node
 
     mins = validate_minutes(minutes)

@@ -1,4 +1,4 @@
-"""Street networks of one mode (walk, bike, drive) built from an :class:`~urbankit.ingest.OSMExtract`.
+"""Street networks of one mode (walk, bike, drive) built from an :class:`~urbankit.OSMExtract`.
 
 A :class:`StreetNetwork` holds the routable graph of one mode: nodes and edges as GeoDataFrames in
 an automatically chosen metric CRS (UTM), edge length in metres and travel time in minutes, and a

@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .. import settings
 from .._errors import InvalidOptionError, NoStreetsError
-from ..ingest import MemoryGuard, OSMExtract
+from ..osm import MemoryGuard, OSMExtract
 from .cache import _code_fingerprint, _load_cached, _store_cached
 from .modes import (
     _MAX_PLAUSIBLE_KMH,

@@ -9,7 +9,7 @@ key made of
   same content is the same key, and the loaded extract names the path it was read from);
 * the reading options (``poi_keys``, ``buildings``);
 * a fingerprint of the code that reads files and stores entries (this module,
-  :mod:`urbankit.ingest` and :mod:`urbankit._datacache`), so an entry of another urbankit version
+  :mod:`urbankit.osm` and :mod:`urbankit._datacache`), so an entry of another urbankit version
   is never reused.
 
 Entries use the format and safety checks of :mod:`urbankit._datacache`: data only (no pickle), the
@@ -30,9 +30,10 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from . import _datacache, settings
+from .. import _datacache, settings
 
 logger = logging.getLogger(__name__)
+
 
 #: file name suffix of extract cache entries
 CACHE_SUFFIX = ".ukosm"
@@ -44,10 +45,10 @@ _FIELDS = ("ways", "way_nodes", "features", "buildings", "sha256", "crs", "missi
 @functools.cache
 def code_fingerprint() -> str:
     """Hash of the code that reads OSM files and stores entries (16 hex digits)."""
-    from . import ingest
+    here = Path(__file__).resolve().parent
 
     h = hashlib.sha256()
-    for module_file in (__file__, ingest.__file__, _datacache.__file__):
+    for module_file in (*sorted(here.glob("*.py")), _datacache.__file__):
         h.update(Path(module_file).read_bytes())
     return h.hexdigest()[:16]
 
@@ -72,12 +73,12 @@ def load_extract(sha256: str, source, *, poi_keys, buildings: bool, guard=None):
     """The cached extract of a file with content ``sha256``, named ``source``; None when there is none
     usable (absent, or corrupt/tampered/of another kind: then a warning says why).
 
-    ``guard`` (an :class:`urbankit.ingest.MemoryGuard`) is checked with the entry's size before it
+    ``guard`` (an :class:`urbankit.osm.MemoryGuard`) is checked with the entry's size before it
     is loaded, so a cached read respects the memory budget like a parse of the file.
     """
     if not settings.use_cache:
         return None
-    from .ingest import OSMExtract
+    from .extract import OSMExtract
 
     key = cache_key(sha256, poi_keys=poi_keys, buildings=buildings)
     path = cache_path(key)

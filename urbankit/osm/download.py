@@ -1,4 +1,4 @@
-"""Download an area from OpenStreetMap (Nominatim + Overpass) into an :class:`~urbankit.ingest.OSMExtract`.
+"""Download an area from OpenStreetMap (Nominatim + Overpass) into an :class:`~urbankit.OSMExtract`.
 
 The online readers :func:`from_place`, :func:`from_bbox` and :func:`from_polygon` return the same
 type as :func:`urbankit.read_osm`, with the same columns and the same rules for which ways are
@@ -34,9 +34,10 @@ import requests
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon
 
-from . import _datacache, settings
-from ._errors import CRSError, InvalidOptionError, NoStreetsError, OnlineFetchError, PlaceNotFoundError
-from .ingest import (
+from .. import _datacache, settings
+from .._errors import CRSError, InvalidOptionError, NoStreetsError, OnlineFetchError, PlaceNotFoundError
+from .buildings import polygon_footprints
+from .extract import (
     BUILDING_TAGS,
     DEFAULT_POI_KEYS,
     STREET_TAGS,
@@ -46,10 +47,10 @@ from .ingest import (
     empty_buildings,
     empty_features,
     is_street,
-    polygon_footprints,
 )
 
 logger = logging.getLogger(__name__)
+
 
 __all__ = ["from_bbox", "from_place", "from_polygon"]
 
@@ -617,7 +618,7 @@ def from_place(query: str, *, poi_keys: tuple[str, ...] | None = None, buildings
         A place name, e.g. ``"West Oakland, Oakland, California, USA"``.
     poi_keys : tuple of str, optional
         Tag keys that make an object a candidate destination. Default
-        :data:`urbankit.ingest.DEFAULT_POI_KEYS`, as for :func:`urbankit.read_osm`.
+        :data:`urbankit.osm.DEFAULT_POI_KEYS`, as for :func:`urbankit.read_osm`.
     buildings : bool, default True
         Also download building footprints (used for population estimates).
 
@@ -675,7 +676,7 @@ def from_bbox(
         ``(west, south, east, north)`` in EPSG:4326 degrees.
     poi_keys : tuple of str, optional
         Tag keys that make an object a candidate destination. Default
-        :data:`urbankit.ingest.DEFAULT_POI_KEYS`.
+        :data:`urbankit.osm.DEFAULT_POI_KEYS`.
     buildings : bool, default True
         Also download building footprints.
 
@@ -731,7 +732,7 @@ def from_polygon(
         GeoDataFrames must have a CRS; they are reprojected and their geometries merged.
     poi_keys : tuple of str, optional
         Tag keys that make an object a candidate destination. Default
-        :data:`urbankit.ingest.DEFAULT_POI_KEYS`.
+        :data:`urbankit.osm.DEFAULT_POI_KEYS`.
     buildings : bool, default True
         Also download building footprints.
 
