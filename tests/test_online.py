@@ -599,3 +599,25 @@ def test_polygon_input_validation(servers, area):
     with pytest.raises(InvalidOptionError):
         _online.from_place("   ")
     assert servers.calls == []  # all rejected before any request
+
+
+@pytest.mark.parametrize("place", ["St.Gallen", "Frankfurt a.M.", "St. Pölten"])
+def test_load_takes_a_name_with_dots_for_a_place(place, monkeypatch):
+    """``load("St.Gallen")`` goes to the place search (faked here), not to a file path."""
+    asked = []
+
+    def fake_from_place(query, **kwargs):
+        asked.append(query)
+        return "extract"
+
+    monkeypatch.setattr(_online, "from_place", fake_from_place)
+    assert urbankit.load(place) == "extract"
+    assert asked == [place]
+
+
+@pytest.mark.parametrize("name", ["missing.osm.pbf", "missing.gpkg", "missing.osm"])
+def test_load_of_a_missing_file_with_a_data_suffix_is_a_file_error(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_online, "from_place", lambda *a, **k: pytest.fail("taken for a place"))
+    with pytest.raises((urbankit.InputFileError, urbankit.UnsupportedFormatError)):
+        urbankit.load(name)

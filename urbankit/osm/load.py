@@ -12,6 +12,13 @@ from .read import read_osm
 logger = logging.getLogger(__name__)
 
 
+#: endings of data files other than OSM's own: a missing file with one of them is an error, not a place
+DATA_FILE_SUFFIXES = (
+    ".gz", ".bz2", ".xz", ".zst", ".zip", ".o5m", ".gpkg", ".geojson", ".json", ".shp", ".parquet", ".csv",
+    ".tif", ".tiff",
+)
+
+
 def load(source, *, poi_keys: tuple[str, ...] | None = None, buildings: bool = True) -> OSMExtract:
     """Read an area from whatever the user has: the one entry point notebooks and the CLI use.
 
@@ -30,8 +37,6 @@ def load(source, *, poi_keys: tuple[str, ...] | None = None, buildings: bool = T
     -------
     OSMExtract
     """
-    import re
-
     from .. import datasets
 
     if isinstance(source, OSMExtract):
@@ -43,8 +48,10 @@ def load(source, *, poi_keys: tuple[str, ...] | None = None, buildings: bool = T
         lower = text.lower()
         if lower.endswith(GRAPHML_SUFFIXES):
             return read_graphml(text)
-        looks_like_file = re.fullmatch(r"\.[A-Za-z0-9]{1,8}", Path(text).suffix) is not None
-        if isinstance(source, Path) or looks_like_file or "/" in text or Path(text).exists():
+        # a file by its form: a Path, a folder separator, an existing file or a data file's suffix;
+        # anything else is a place name, dots included ("St.Gallen", "Frankfurt a.M.")
+        looks_like_file = lower.endswith(OSM_SUFFIXES + DATA_FILE_SUFFIXES)
+        if isinstance(source, Path) or looks_like_file or "/" in text or "\\" in text or Path(text).exists():
             return read_osm(text, poi_keys=poi_keys, buildings=buildings)
         from .download import from_place
 
