@@ -21,9 +21,9 @@ from affine import Affine
 from conftest import ADLISWIL, SHARED
 
 import urbankit as uk
-from urbankit import population_sources
 from urbankit._errors import CorruptFileError, CRSError, InputFileError, PopulationError
 from urbankit.population import population_per_node, read_population_grid
+from urbankit.population import sources as population_sources
 
 SAO_PAULO = SHARED / "transit" / "sao_paulo"
 

@@ -273,7 +273,7 @@ def compute_opportunities(
         vector file geopandas reads), a CSV with ``lon``/``lat`` columns (EPSG:4326) or, without
         them, an H3 id column (CSV/Parquet H3 tables as IPEA and Kontur publish them), or a raster
         (GeoTIFF, VRT: band 1 per cell, cut by the network's area as population rasters are, see
-        :mod:`urbankit.population_sources`). Polygons (hexagons, raster cells) count at their
+        :mod:`urbankit.population.sources`). Polygons (hexagons, raster cells) count at their
         centroid, or at a representative point inside them when the centroid lies outside.
     minutes : float or sequence of float
         Thresholds in minutes.
@@ -474,7 +474,7 @@ def read_opportunities(opportunities, *, network: StreetNetwork, columns=None) -
     if isinstance(opportunities, gpd.GeoDataFrame):
         gdf, source = opportunities, "GeoDataFrame"
     elif isinstance(opportunities, (str, Path)):
-        from .. import population_sources as ps
+        from ..population import sources as ps
 
         path = Path(opportunities).expanduser()
         source = path.name
@@ -549,7 +549,7 @@ def read_opportunities(opportunities, *, network: StreetNetwork, columns=None) -
 
 def _read_table(path) -> gpd.GeoDataFrame:
     """A CSV/Parquet table: points from lon/lat columns, else hexagons from an H3 id column."""
-    from .. import population_sources as ps
+    from ..population import sources as ps
 
     try:
         df = pd.read_parquet(path) if path.name.lower().endswith(".parquet") else pd.read_csv(path)
