@@ -668,3 +668,17 @@ def test_helsinki_osm_buildings(helsinki_nodes):
     assert d["residents_total"] == pytest.approx(d["residents_assigned"] + d["residents_unreached"])
     scaled = population_per_node(helsinki_nodes, buildings=ex.buildings, total=7_801)
     assert scaled.total == pytest.approx(7_801)
+
+
+def test_population_estimate_summary_is_a_table():
+    """``.summary()`` is a DataFrame, as everywhere in urbankit; the one-line text is ``describe()``."""
+    nodes = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy([0.0, 100.0, 200.0], [0.0, 0.0, 0.0]), crs="EPSG:32632", index=[7, 8, 9]
+    )
+    est = population_per_node(nodes, total=300.0)
+    table = est.summary()
+    assert isinstance(table, pd.DataFrame) and table.index.name == "item"
+    assert table.loc["residents", "value"] == pytest.approx(300.0) == est.per_node.sum()
+    assert table.loc["nodes", "value"] == 3
+    assert table.loc["description", "value"] == est.description
+    assert isinstance(est.describe(), str) and repr(est) == est.describe()

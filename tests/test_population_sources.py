@@ -312,7 +312,7 @@ def test_graphml_edge_population_adliswil():
     same = want.index.intersection(net.nodes.index)
     assert d["nodes_snapped"] == 0 and len(same) == len(want)  # the drive network keeps every graph node
     np.testing.assert_allclose(est.per_node.loc[same].to_numpy(), want.loc[same].to_numpy(), rtol=1e-12)
-    assert "edge population of 'Adliswil.graphml'" in est.summary()
+    assert "edge population of 'Adliswil.graphml'" in est.describe()
     assert est.description.startswith(f"residents: {total:,.0f}, from edge population of 'Adliswil.graphml'")
 
 

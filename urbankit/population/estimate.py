@@ -197,7 +197,28 @@ class PopulationEstimate:
     total: float
     details: dict = field(default_factory=dict)
 
-    def summary(self) -> str:
+    def summary(self) -> pd.DataFrame:
+        """The estimate as a table: source, residents, nodes, nodes with residents, then the
+        method's details (cells or buildings used, calibration, scale factor, ...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per item, indexed by ``item``, one column ``value``.
+        """
+        rows = {
+            "source": self.source,
+            "residents": float(self.total),
+            "nodes": int(len(self.per_node)),
+            "nodes_with_residents": int((np.asarray(self.per_node, float) > 0).sum()),
+            "description": self.description,
+        }
+        for key, value in self.details.items():
+            if isinstance(value, (str, int, float, bool, np.integer, np.floating)) and key not in rows:
+                rows[key] = value
+        return pd.DataFrame({"value": pd.Series(rows, dtype=object)}).rename_axis("item")
+
+    def describe(self) -> str:
         """One line saying how many residents and where they come from.
 
         Returns
@@ -225,7 +246,7 @@ class PopulationEstimate:
         return text
 
     def __repr__(self) -> str:
-        return self.summary()
+        return self.describe()
 
     @property
     def file(self) -> str | None:
@@ -271,7 +292,7 @@ class PopulationEstimate:
             if k != "label"
         )
         return (
-            f"<div><p><b>{html.escape(self.summary())}</b></p>"
+            f"<div><p><b>{html.escape(self.describe())}</b></p>"
             f"<details><summary>details</summary><table>{rows}</table></details></div>"
         )
 
@@ -325,7 +346,7 @@ def _uniform(nodes: gpd.GeoDataFrame, total: float | None) -> PopulationEstimate
     per_node = pd.Series(np.full(n, value), index=nodes.index.copy(), name="population", dtype=float)
     details = {"label": label, "nodes": n, "residents_per_node": value}
     est = PopulationEstimate(per_node=per_node, source="uniform", total=float(per_node.sum()), details=details)
-    logger.info("%s", est.summary())
+    logger.info("%s", est.describe())
     return est
 
 

@@ -362,7 +362,7 @@ def population_per_node(
 
     if total is not None:
         est = _rescale(est, float(total))
-    logger.info("%s", est.summary())
+    logger.info("%s", est.describe())
     return est
 
 
