@@ -64,7 +64,7 @@ def load_graphml_for_superblockify(path):
     """The osmnx graph of ``path`` with the edge dtypes superblockify needs."""
     import osmnx as ox
 
-    from ._errors import CorruptFileError, InputFileError
+    from .._errors import CorruptFileError, InputFileError
 
     path = Path(path)
     if not path.is_file():
@@ -96,9 +96,9 @@ def _largest_scc(graph):
 
 def urbankit_side(graph) -> dict:
     """urbankit's residential cells and metrics on ``graph`` in superblockify's setting (see module)."""
-    from .ingest import extract_from_graph
-    from .networks import build_network
-    from .superblocks import distance_metrics, find_superblocks, label_edges
+    from ..ingest import extract_from_graph
+    from ..networks import build_network
+    from . import distance_metrics, find_superblocks, label_edges
 
     t0 = time.perf_counter()
     g = _largest_scc(graph)
@@ -146,7 +146,7 @@ def superblockify_side(graph) -> dict:
     try:
         from superblockify import ResidentialPartitioner
     except ImportError as exc:  # pragma: no cover - optional dependency
-        from ._errors import InvalidOptionError
+        from .._errors import InvalidOptionError
 
         raise InvalidOptionError("superblockify is not installed: pip install superblockify==1.0.2") from exc
     t0 = time.perf_counter()
