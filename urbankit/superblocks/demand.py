@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .._deprecation import renamed_kwargs
 from .._errors import CRSError, InvalidOptionError
 from ..networks import TIME_RESOLUTION_MIN, StreetNetwork
 from ._common import _check_network, _jobs, _number, _per_node
@@ -75,36 +76,37 @@ def _gravity_rows(rep, p_z, a_z):
     return oo[keep], dd[keep]
 
 
-def _gravity_setup(network, population, destinations, trips_per_resident, beta_per_min, zones_resolution):
+def _gravity_setup(network, population, destinations, trips_per_resident, beta_per_min, h3_resolution):
     pop = _per_node(population, network, "population")
     if pop is None:
         logger.info("no population given: every node counts as 1 resident")
         pop = np.ones(len(network.nodes))
     _number("trips_per_resident", trips_per_resident, low=0.0)
     _number("beta_per_min", beta_per_min, low=0.0)
-    if zones_resolution is not None and (
-        isinstance(zones_resolution, bool)
-        or not isinstance(zones_resolution, (int, np.integer))
-        or not 0 <= zones_resolution <= 15
+    if h3_resolution is not None and (
+        isinstance(h3_resolution, bool)
+        or not isinstance(h3_resolution, (int, np.integer))
+        or not 0 <= h3_resolution <= 15
     ):
         raise InvalidOptionError(
-            f"zones_resolution={zones_resolution!r} must be an H3 resolution 0..15 or None (every node)."
+            f"h3_resolution={h3_resolution!r} must be an H3 resolution 0..15 or None (every node)."
         )
     attr = _destination_weights(network, destinations, pop)
     if pop.sum() <= 0:
         raise InvalidOptionError("population sums to 0: there is nobody to make trips.")
     if attr.sum() <= 0:
         raise InvalidOptionError("destinations sum to 0: trips have nowhere to go.")
-    _, rep, p_z, a_z = _zones(network, pop, attr, zones_resolution)
+    _, rep, p_z, a_z = _zones(network, pop, attr, h3_resolution)
     oz, dz = _gravity_rows(rep, p_z, a_z)
     if len(oz) == 0:
         raise InvalidOptionError(
             "the gravity model has no pair of distinct zones with residents and destinations; use a finer "
-            "zones_resolution (or None for every node)."
+            "h3_resolution (or None for every node)."
         )
     return rep, p_z, a_z, oz, dz
 
 
+@renamed_kwargs(zones_resolution="h3_resolution")
 def gravity_demand(
     network: StreetNetwork,
     population=None,
@@ -112,7 +114,7 @@ def gravity_demand(
     *,
     trips_per_resident: float = 0.5,
     beta_per_min: float = 0.1,
-    zones_resolution: int | None = 8,
+    h3_resolution: int | None = 8,
     n_trips: float | None = None,
     n_jobs: int | None = 1,
 ) -> pd.DataFrame:
@@ -136,7 +138,7 @@ def gravity_demand(
         car-light European centres such as Barcelona, 1 to 2 in car-dependent areas.
     beta_per_min : float, default 0.1
         Decay of the gravity weight per minute of car travel (0.1: the weight halves every 7 minutes).
-    zones_resolution : int or None, default 8
+    h3_resolution : int or None, default 8
         H3 resolution of the zones (8: about 0.74 km²; 9: about 0.1 km², near one superblock); None:
         every node is its own zone (exact, but slow beyond a few thousand nodes).
     n_trips : float, optional
@@ -156,13 +158,13 @@ def gravity_demand(
     Trips start and end at the zones' representative nodes only, as with centroid connectors in
     classic four-step models. With zones larger than superblocks (resolution 8 is about six
     superblocks), most superblocks hold no trip end, so their access traffic after the scenario
-    is missing and internal flows fall more than they would: use ``zones_resolution=9`` (about one
+    is missing and internal flows fall more than they would: use ``h3_resolution=9`` (about one
     superblock per zone) or ``None`` where access traffic matters and the area is small enough
     (the assignment runs one Dijkstra per distinct origin).
     """
     _check_network(network)
     rep, p_z, a_z, oz, dz = _gravity_setup(
-        network, population, destinations, trips_per_resident, beta_per_min, zones_resolution
+        network, population, destinations, trips_per_resident, beta_per_min, h3_resolution
     )
     _number("n_trips", n_trips, low=0.0, allow_none=True)
     n_edges = len(network.edges)
@@ -173,7 +175,7 @@ def gravity_demand(
     p.weight = _GravityTrips(p_z[oz][_first_of_tasks(p)] * trips_per_resident, a_z[dz], beta_per_min)
     _, steps, _, trips = _execute(p, len(o), _jobs(n_jobs))
     return _gravity_frame(
-        network, o, d, trips, steps, n_trips, trips_per_resident, beta_per_min, zones_resolution, len(rep)
+        network, o, d, trips, steps, n_trips, trips_per_resident, beta_per_min, h3_resolution, len(rep)
     )
 
 

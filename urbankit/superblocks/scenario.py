@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .._deprecation import renamed_kwargs
 from .._errors import CRSError, InvalidOptionError
 from ..networks import StreetNetwork
 from ._common import DEFAULT_INTERNAL_SPEED_KMH, METHODS, _check_network, _jobs, _number
@@ -26,18 +27,33 @@ logger = logging.getLogger(__name__)
 
 @dataclass(repr=False)
 class Scenario:
-    """Everything :func:`run_scenario` computed: candidates, demand, assignment and effects."""
+    """Everything :func:`run_scenario` computed: candidates, demand, assignment and effects.
+
+    ``summary_table`` is the one-row table of totals; :meth:`summary` returns a copy of it.
+    ``input_files`` names the input files (absolute paths) that :meth:`to_gpkg` refuses to overwrite.
+    """
 
     superblocks: gpd.GeoDataFrame
     od: pd.DataFrame
     assignment: Assignment
     edges: gpd.GeoDataFrame
-    summary: pd.DataFrame
+    summary_table: pd.DataFrame
     timings: dict
     population_description: str | None = None
+    input_files: dict = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """One row of scenario totals (trips, vkm before/after, detours, noise, emissions, ...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of :attr:`summary_table`.
+        """
+        return self.summary_table.copy()
 
     def __repr__(self) -> str:
-        s = self.summary.iloc[0]
+        s = self.summary_table.iloc[0]
         pop = f"; {self.population_description}" if self.population_description else ""
         return (
             f"Scenario({int(s.n_superblocks)} superblocks, {s.trips:,.0f} trips/day, vkm {s.vkm_before:,.0f} -> "
@@ -47,7 +63,57 @@ class Scenario:
             + ")"
         )
 
+    def to_gpkg(self, path) -> os.PathLike:
+        """Write the scenario to a GeoPackage, atomically; returns its path.
 
+        Layers (EPSG:4326): ``superblocks`` (polygons: ``superblock_id``, ``area_ha``, ``residents``,
+        ``street_area_freed_m2``, ...), ``edges`` (``u``, ``v``, ``highway``, ``superblock_id`` (null
+        outside superblocks), ``flow_before``, ``flow_after``, ``d_noise_db``, ..., geometry) and
+        ``summary`` (a table without geometry: the one row of :meth:`summary`).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write, ending in ``.gpkg``.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        InvalidOptionError
+            If ``path`` does not end in ``.gpkg`` or is a folder.
+        InputFileError
+            If ``path`` is one of the scenario's input files.
+        """
+        from pathlib import Path
+
+        import pyogrio
+
+        from ..io import atomic_path
+        from ..outputs import _unsynchronised_sqlite, refuse_overwriting_inputs
+
+        path = Path(path)
+        if path.suffix.lower() != ".gpkg":
+            raise InvalidOptionError(f"path={str(path)!r} must end in .gpkg (a GeoPackage), e.g. 'superblocks.gpkg'.")
+        if path.is_dir():
+            raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
+        inputs = dict(self.input_files or {})
+        if "source" in self.summary_table.columns and len(self.summary_table):
+            inputs.setdefault("source", self.summary_table["source"].iloc[0])
+        refuse_overwriting_inputs(path, inputs)
+        layers = {"superblocks": _superblocks_layer(self), "edges": _edges_layer(self)}
+        summary = _summary_layer(self)
+        with atomic_path(path, suffix=".tmp.gpkg") as tmp, _unsynchronised_sqlite():
+            for name, gdf in layers.items():
+                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", index=False)
+            pyogrio.write_dataframe(summary, tmp, layer="summary", driver="GPKG")
+        return path
+
+
+@renamed_kwargs(zones_resolution="h3_resolution")
 def run_scenario(
     network: StreetNetwork,
     *,
@@ -59,7 +125,7 @@ def run_scenario(
     n_trips: float | None = None,
     trips_per_resident: float = 0.5,
     beta_per_min: float = 0.1,
-    zones_resolution: int | None = 8,
+    h3_resolution: int | None = 8,
     internal_speed_kmh: float = DEFAULT_INTERNAL_SPEED_KMH,
     closed_edges=None,
     modal_filters=None,
@@ -86,7 +152,7 @@ def run_scenario(
         A user OD table instead of the gravity model.
     n_trips : float, optional
         Total car trips per day of the gravity model (overrides ``trips_per_resident``).
-    trips_per_resident, beta_per_min, zones_resolution
+    trips_per_resident, beta_per_min, h3_resolution
         Gravity model (:func:`gravity_demand`).
     internal_speed_kmh, closed_edges, modal_filters, evaporation, mode_shift, n_jobs
         As for :func:`assign`.
@@ -121,7 +187,7 @@ def run_scenario(
         # demand and the before assignment share one pass: each origin's tree gives its costs and routes
         t0 = time.perf_counter()
         rep, p_z, a_z, oz, dz = _gravity_setup(
-            network, population, destinations, trips_per_resident, beta_per_min, zones_resolution
+            network, population, destinations, trips_per_resident, beta_per_min, h3_resolution
         )
         n_edges = len(network.edges)
         steps0 = _steps(network.edges["time_min"].to_numpy(float))
@@ -131,7 +197,7 @@ def run_scenario(
         p.weight = _GravityTrips(p_z[oz][_first_of_tasks(p)] * trips_per_resident, a_z[dz], beta_per_min)
         flows_b, steps_b, metres_b, trips = _execute(p, len(o), jobs)
         od = _gravity_frame(
-            network, o, d, trips, steps_b, n_trips, trips_per_resident, beta_per_min, zones_resolution, len(rep)
+            network, o, d, trips, steps_b, n_trips, trips_per_resident, beta_per_min, h3_resolution, len(rep)
         )
         ok = np.isfinite(steps_b) & (trips > 0)
         before = (flows_b * od.attrs["gravity"]["scale"], steps_b[ok], metres_b[ok])
@@ -163,7 +229,7 @@ def run_scenario(
         od=a.od,
         assignment=a,
         edges=edges,
-        summary=summary,
+        summary_table=summary,
         timings=timings,
         population_description=getattr(population, "description", None),
     )
@@ -222,7 +288,7 @@ def _edges_layer(scenario: Scenario) -> gpd.GeoDataFrame:
 
 
 def _summary_layer(scenario: Scenario) -> pd.DataFrame:
-    s = scenario.summary.copy()
+    s = scenario.summary_table.copy()
     for c in s.columns:
         if s[c].dtype == object:
             s[c] = s[c].astype(str)
@@ -230,51 +296,11 @@ def _summary_layer(scenario: Scenario) -> pd.DataFrame:
 
 
 def scenario_to_gpkg(scenario: Scenario, path) -> os.PathLike:
-    """Write a scenario to a GeoPackage, atomically (a temporary file in the same folder, then
-    ``os.replace``); returns its path.
-
-    Layers (EPSG:4326): ``superblocks`` (polygons: ``superblock_id``, ``area_ha``, ``residents``,
-    ``street_area_freed_m2``, ...), ``edges`` (``u``, ``v``, ``highway``, ``superblock_id`` (null
-    outside superblocks), ``flow_before``, ``flow_after``, ``d_noise_db``, ..., geometry) and
-    ``summary`` (a table without geometry: the one row of ``scenario.summary``).
-    """
-    import uuid
-    from pathlib import Path
-
-    import pyogrio
-
-    from ..outputs import _fsync, _remove_quietly, _unsynchronised_sqlite, refuse_overwriting_inputs
-
-    path = Path(path)
-    if path.suffix.lower() != ".gpkg":
-        raise InvalidOptionError(f"path={str(path)!r} must end in .gpkg (a GeoPackage), e.g. 'superblocks.gpkg'.")
-    if path.is_dir():
-        raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
-    inputs = dict(getattr(scenario, "input_files", None) or {})
-    if "source" in scenario.summary.columns and len(scenario.summary):
-        inputs.setdefault("source", scenario.summary["source"].iloc[0])
-    refuse_overwriting_inputs(path, inputs)
-    layers = {"superblocks": _superblocks_layer(scenario), "edges": _edges_layer(scenario)}
-    summary = _summary_layer(scenario)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
-    try:
-        with _unsynchronised_sqlite():
-            for name, gdf in layers.items():
-                gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", index=False)
-            pyogrio.write_dataframe(summary, tmp, layer="summary", driver="GPKG")
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    return path
+    """Write a scenario to a GeoPackage; the same as :meth:`Scenario.to_gpkg`."""
+    return scenario.to_gpkg(path)
 
 
-Scenario.to_gpkg = scenario_to_gpkg
-Scenario.to_gpkg.__doc__ = scenario_to_gpkg.__doc__
-
-
+@renamed_kwargs(zones_resolution="h3_resolution")
 def superblocks_scenario(
     source,
     *,
@@ -288,7 +314,7 @@ def superblocks_scenario(
     n_trips: float | None = None,
     trips_per_resident: float = 0.5,
     beta_per_min: float = 0.1,
-    zones_resolution="auto",
+    h3_resolution="auto",
     metrics: bool = True,
     n_jobs: int | None = 1,
     find_kwargs: dict | None = None,
@@ -304,7 +330,7 @@ def superblocks_scenario(
     :func:`run_scenario`. ``summary`` also gets ``directness_distance`` and
     ``global_efficiency_distance`` (:func:`distance_metrics`), ``population_source`` and ``source``.
 
-    ``zones_resolution="auto"`` groups trips by node up to :data:`AUTO_ZONES_NODES` drive nodes and
+    ``h3_resolution="auto"`` groups trips by node up to :data:`AUTO_ZONES_NODES` drive nodes and
     by H3 cells of resolution 8 above.
 
     Parameters
@@ -332,7 +358,7 @@ def superblocks_scenario(
         Car trips per day and resident of the gravity model (:func:`gravity_demand`).
     beta_per_min : float, default 0.1
         Decay of the gravity model, per minute of travel time.
-    zones_resolution : int, None or "auto", default "auto"
+    h3_resolution : int, None or "auto", default "auto"
         Zones of the gravity model: H3 resolution, None for one zone per node, ``"auto"`` as above.
     metrics : bool, default True
         Add :func:`distance_metrics` (``directness_distance``, ``global_efficiency_distance``) to
@@ -404,8 +430,8 @@ def superblocks_scenario(
         dest = None
     if dest is not None and len(dest) == 0:
         dest = None
-    if zones_resolution == "auto":
-        zones_resolution = None if len(network.nodes) <= AUTO_ZONES_NODES else 8
+    if h3_resolution == "auto":
+        h3_resolution = None if len(network.nodes) <= AUTO_ZONES_NODES else 8
     kw = dict(find_kwargs or {})
     if polygons is not None:
         kw["polygons"] = polygons
@@ -419,7 +445,7 @@ def superblocks_scenario(
         n_trips=n_trips,
         trips_per_resident=trips_per_resident,
         beta_per_min=beta_per_min,
-        zones_resolution=zones_resolution,
+        h3_resolution=h3_resolution,
         internal_speed_kmh=internal_speed_kmh,
         evaporation=evaporation,
         mode_shift=mode_shift,
@@ -430,9 +456,9 @@ def superblocks_scenario(
         m = distance_metrics(network, superblocks)
         scenario.timings["metrics_s"] = time.perf_counter() - t0
         for k, v in m.items():
-            scenario.summary[k] = [v]
-    scenario.summary["population_source"] = [getattr(pop, "source", "user")]
-    scenario.summary["source"] = [str(getattr(extract, "source", source))]
+            scenario.summary_table[k] = [v]
+    scenario.summary_table["population_source"] = [getattr(pop, "source", "user")]
+    scenario.summary_table["source"] = [str(getattr(extract, "source", source))]
     scenario.network = network
     scenario.population = pop
     # absolute, so to_gpkg refuses to overwrite them whatever the working folder is then
