@@ -211,18 +211,6 @@ def _per_node(values, network: StreetNetwork, name: str) -> np.ndarray | None:
     return out
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """Inverted-CDF weighted quantile (NaN when the weights sum to 0)."""
-    ok = np.isfinite(values) & (weights > 0)
-    if not ok.any():
-        return float("nan")
-    v, w = values[ok], weights[ok]
-    order = np.argsort(v, kind="stable")
-    cum = np.cumsum(w[order])
-    i = np.searchsorted(cum, q * cum[-1], side="left")
-    return float(v[order][min(i, len(v) - 1)])
-
-
 def _available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -15,6 +15,7 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from .._errors import CRSError, InvalidOptionError
+from .._stats import weighted_quantile
 from ..networks import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
 from ._common import (
     _BATCH_CELLS,
@@ -25,7 +26,6 @@ from ._common import (
     _jobs,
     _number,
     _Segments,
-    _weighted_quantile,
 )
 from .detect import _int_na, label_edges
 from .graph import _after_graph, _build_graph, _Graph
@@ -99,6 +99,11 @@ class _Pass:
         if len(roots) and roots[0] < 0:  # rows without a start (sorted first) are left unrouted
             roots, bounds = roots[1:], bounds[1:]
         return cls(graph, roots.astype(np.int64), order, bounds.astype(np.int64), t1, t2, weight, n_edges, trees)
+
+
+def _quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Inverted-CDF weighted quantile of the finite values with positive weight (NaN if none)."""
+    return float(np.atleast_1d(weighted_quantile(values, weights, q, nan="omit"))[0])
 
 
 def _run_batch(p: _Pass, t0: int, t1: int, flows: np.ndarray):
@@ -466,7 +471,7 @@ class Assignment:
         aff = od["affected"].to_numpy(bool) & ~od["unroutable_after"].to_numpy(bool)
         dt = od["detour_time"].to_numpy(float)
         dd = od["detour_distance"].to_numpy(float)
-        med = _weighted_quantile(dt[aff], t[aff], 0.5) if aff.any() else 1.0
+        med = _quantile(dt[aff], t[aff], 0.5) if aff.any() else 1.0
         return pd.DataFrame(
             {
                 "trips": [t.sum()],
@@ -478,8 +483,8 @@ class Assignment:
                 "vkm_before": [float(fl["flow_before"].to_numpy() @ length_km)],
                 "vkm_after": [float(fl["flow_after"].to_numpy() @ length_km)],
                 "median_detour": [med],
-                "median_detour_distance": [_weighted_quantile(dd[aff], t[aff], 0.5) if aff.any() else 1.0],
-                "p90_detour": [_weighted_quantile(dt[aff], t[aff], 0.9) if aff.any() else 1.0],
+                "median_detour_distance": [_quantile(dd[aff], t[aff], 0.5) if aff.any() else 1.0],
+                "p90_detour": [_quantile(dt[aff], t[aff], 0.9) if aff.any() else 1.0],
                 "mean_detour_all": [
                     float(np.average(dt[np.isfinite(dt)], weights=t[np.isfinite(dt)]))
                     if (np.isfinite(dt) & (t > 0)).any()

@@ -163,20 +163,37 @@ def gravity_demand(
     (the assignment runs one Dijkstra per distinct origin).
     """
     _check_network(network)
+    od, *_ = _gravity_pass(
+        network,
+        population=population,
+        destinations=destinations,
+        trips_per_resident=trips_per_resident,
+        beta_per_min=beta_per_min,
+        h3_resolution=h3_resolution,
+        n_trips=n_trips,
+        jobs=_jobs(n_jobs),
+        trees=False,
+    )
+    return od
+
+
+def _gravity_pass(
+    network, *, population, destinations, trips_per_resident, beta_per_min, h3_resolution, n_trips, jobs, trees
+):
+    """The one gravity computation: the OD frame, and from the same pass the free-flow edge flows,
+    steps, metres and trips per OD row (the before assignment of :func:`run_scenario` when ``trees``)."""
     rep, p_z, a_z, oz, dz = _gravity_setup(
         network, population, destinations, trips_per_resident, beta_per_min, h3_resolution
     )
     _number("n_trips", n_trips, low=0.0, allow_none=True)
     n_edges = len(network.edges)
-    sc_steps = _steps(network.edges["time_min"].to_numpy(float))
-    g0 = _build_graph(network, sc_steps)
+    g0 = _build_graph(network, _steps(network.edges["time_min"].to_numpy(float)))
     o, d = rep[oz], rep[dz]
-    p = _Pass.make(g0, o, d, None, n_edges, trees=False)
+    p = _Pass.make(g0, o, d, None, n_edges, trees=trees)
     p.weight = _GravityTrips(p_z[oz][_first_of_tasks(p)] * trips_per_resident, a_z[dz], beta_per_min)
-    _, steps, _, trips = _execute(p, len(o), _jobs(n_jobs))
-    return _gravity_frame(
-        network, o, d, trips, steps, n_trips, trips_per_resident, beta_per_min, h3_resolution, len(rep)
-    )
+    flows, steps, metres, trips = _execute(p, len(o), jobs)
+    od = _gravity_frame(network, o, d, trips, steps, n_trips, trips_per_resident, beta_per_min, h3_resolution, len(rep))
+    return od, flows, steps, metres, trips
 
 
 def _first_of_tasks(p: _Pass) -> np.ndarray:

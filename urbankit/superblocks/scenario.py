@@ -15,11 +15,10 @@ from .._deprecation import renamed_kwargs
 from .._errors import CRSError, InvalidOptionError
 from ..networks import StreetNetwork
 from ._common import DEFAULT_INTERNAL_SPEED_KMH, METHODS, _check_network, _jobs, _number
-from .assign import Assignment, _assign, _check_od, _execute, _GravityTrips, _Pass, _shares, _steps
-from .demand import _first_of_tasks, _gravity_frame, _gravity_setup
+from .assign import Assignment, _assign, _check_od, _shares
+from .demand import _gravity_pass
 from .detect import find_superblocks
 from .effects import effects
-from .graph import _build_graph
 from .metrics import distance_metrics
 
 logger = logging.getLogger(__name__)
@@ -186,18 +185,16 @@ def run_scenario(
     if od is None:
         # demand and the before assignment share one pass: each origin's tree gives its costs and routes
         t0 = time.perf_counter()
-        rep, p_z, a_z, oz, dz = _gravity_setup(
-            network, population, destinations, trips_per_resident, beta_per_min, h3_resolution
-        )
-        n_edges = len(network.edges)
-        steps0 = _steps(network.edges["time_min"].to_numpy(float))
-        g0 = _build_graph(network, steps0)
-        o, d = rep[oz], rep[dz]
-        p = _Pass.make(g0, o, d, None, n_edges)
-        p.weight = _GravityTrips(p_z[oz][_first_of_tasks(p)] * trips_per_resident, a_z[dz], beta_per_min)
-        flows_b, steps_b, metres_b, trips = _execute(p, len(o), jobs)
-        od = _gravity_frame(
-            network, o, d, trips, steps_b, n_trips, trips_per_resident, beta_per_min, h3_resolution, len(rep)
+        od, flows_b, steps_b, metres_b, trips = _gravity_pass(
+            network,
+            population=population,
+            destinations=destinations,
+            trips_per_resident=trips_per_resident,
+            beta_per_min=beta_per_min,
+            h3_resolution=h3_resolution,
+            n_trips=n_trips,
+            jobs=jobs,
+            trees=True,
         )
         ok = np.isfinite(steps_b) & (trips > 0)
         before = (flows_b * od.attrs["gravity"]["scale"], steps_b[ok], metres_b[ok])
