@@ -82,3 +82,13 @@ def test_scenario_is_a_dataclass_with_summary_method_and_to_gpkg(grid6, tmp_path
     out = s.to_gpkg(tmp_path / "sc.gpkg")
     assert sorted(n for n, _ in pyogrio.list_layers(out)) == ["edges", "summary", "superblocks"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.gpkg"]  # no temporary left behind
+
+
+def test_h3_cells_matches_h3_point_by_point():
+    h3 = pytest.importorskip("h3")
+    from urbankit.superblocks.demand import h3_cells
+
+    lon = np.array([2.17, 2.18, -0.1276, 8.54])
+    lat = np.array([41.39, 41.40, 51.5072, 47.37])
+    got = h3_cells(lon, lat, 9)
+    assert list(got) == [h3.latlng_to_cell(la, lo, 9) for la, lo in zip(lat, lon)]

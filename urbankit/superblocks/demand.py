@@ -36,17 +36,37 @@ def _destination_weights(network: StreetNetwork, destinations, pop: np.ndarray) 
     return _per_node(destinations, network, "destinations")
 
 
+def h3_cells(lon, lat, h3_resolution: int) -> np.ndarray:
+    """H3 cell of every point (to move to :mod:`urbankit.zones`).
+
+    Parameters
+    ----------
+    lon, lat : array-like
+        WGS84 degrees, aligned.
+    h3_resolution : int
+        H3 resolution, 0..15.
+
+    Returns
+    -------
+    numpy.ndarray
+        The cells as strings (object array), one per point.
+    """
+    import h3
+
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    out = np.empty(len(lon), dtype=object)
+    out[:] = [h3.latlng_to_cell(a, b, h3_resolution) for a, b in zip(lat, lon)]
+    return out
+
+
 def _zones(network: StreetNetwork, pop: np.ndarray, attr: np.ndarray, resolution: int | None):
     """Zone of every node, and per zone its representative node position, residents and attraction."""
     n = len(network.nodes)
     if resolution is None:
         zone = np.arange(n)
     else:
-        import h3
-
-        lat = network.nodes["lat"].to_numpy(float)
-        lon = network.nodes["lon"].to_numpy(float)
-        cells = [h3.latlng_to_cell(a, b, resolution) for a, b in zip(lat, lon)]
+        cells = h3_cells(network.nodes["lon"].to_numpy(float), network.nodes["lat"].to_numpy(float), resolution)
         zone = pd.factorize(pd.Series(cells))[0]
     nz = int(zone.max()) + 1 if n else 0
     p_z = np.bincount(zone, weights=pop, minlength=nz)
