@@ -6,6 +6,7 @@ traffic stays on the perimeter streets. This module finds candidate cells on a d
 restricts through traffic inside them exactly, assigns car trips before and after, and reports the
 effects per street and in total.
 
+>>> import pandas as pd
 >>> import urbankit as uk
 >>> from urbankit.mock import grid_extract
 >>> net = uk.build_network(grid_extract(6, 6), "drive", cache=False)
