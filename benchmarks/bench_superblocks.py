@@ -139,7 +139,7 @@ def prepare(case: str, tool: str):
     spec = CASES[case]
     if case == "adliswil":
         from urbankit.osm import extract_from_graph
-        from urbankit.superblockify_compat import load_graphml_for_superblockify
+        from urbankit.superblocks.compat import load_graphml_for_superblockify
 
         graph = load_graphml_for_superblockify(ADLISWIL)
         if tool == "superblockify":
@@ -193,7 +193,7 @@ def child(case: str, tool: str, trips: float) -> None:
 
         from superblockify import ResidentialPartitioner
 
-        from urbankit.superblockify_compat import _in_temporary_folder
+        from urbankit.superblocks.compat import _in_temporary_folder
 
         n0, m0 = inp.number_of_nodes(), inp.number_of_edges()
         name = f"bench_{uuid.uuid4().hex[:8]}"

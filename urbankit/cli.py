@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                 population_total=args.population_total,
             )
             sc.to_gpkg(args.out)
-            s = sc.summary.iloc[0]
+            s = sc.summary().iloc[0]
             sb = sc.superblocks
             print(
                 f"{len(sb)} superblock cells ({sb['method'].iloc[0]}): median {sb['area_ha'].median():.1f} ha, "

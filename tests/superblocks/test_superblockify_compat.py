@@ -10,7 +10,7 @@ pytest.importorskip("superblockify")
 
 @pytest.fixture(scope="module")
 def comparison():
-    from urbankit.superblockify_compat import compare_with_superblockify
+    from urbankit.superblocks.compat import compare_with_superblockify
 
     return compare_with_superblockify(existing(ADLISWIL))
 

@@ -568,7 +568,7 @@ def test_gravity_demand_by_hand():
     net = uk.build_network(grid_extract(4, 4), "drive", cache=False)
     pop = pd.Series(np.arange(len(net.nodes), dtype=float) % 3, index=net.nodes.index)  # 0, 1 or 2 residents
     attr = pd.Series((np.arange(len(net.nodes)) % 4).astype(float), index=net.nodes.index)
-    od = gravity_demand(net, pop, attr, trips_per_resident=0.8, beta_per_min=0.3, zones_resolution=None, n_jobs=1)
+    od = gravity_demand(net, pop, attr, trips_per_resident=0.8, beta_per_min=0.3, h3_resolution=None, n_jobs=1)
     g = nx.DiGraph()
     for u, v, w in zip(net.edges["u"], net.edges["v"], steps_of(net)):
         if not g.has_edge(u, v) or g[u][v]["w"] > w:
@@ -587,13 +587,13 @@ def test_gravity_demand_by_hand():
     for k, v in expected.items():
         assert got[k] == pytest.approx(v, rel=1e-12)
     assert od["trips"].sum() == pytest.approx(0.8 * pop.sum())
-    scaled = gravity_demand(net, pop, attr, zones_resolution=None, n_trips=1000, n_jobs=1)
+    scaled = gravity_demand(net, pop, attr, h3_resolution=None, n_trips=1000, n_jobs=1)
     assert scaled["trips"].sum() == pytest.approx(1000)
 
 
 def test_run_scenario_internal_flows_fall_perimeter_flows_rise(grid12):
     pop = pd.Series(10.0, index=grid12.nodes.index)
-    s = run_scenario(grid12, population=pop, zones_resolution=None, n_trips=50_000, n_jobs=1)
+    s = run_scenario(grid12, population=pop, h3_resolution=None, n_trips=50_000, n_jobs=1)
     assert len(s.superblocks) == 16
     assert s.od["trips"].sum() == pytest.approx(50_000)
     e = s.edges
@@ -601,7 +601,7 @@ def test_run_scenario_internal_flows_fall_perimeter_flows_rise(grid12):
     perimeter = e["role"] == "perimeter"
     assert e.loc[internal, "flow_after"].sum() < e.loc[internal, "flow_before"].sum()
     assert e.loc[perimeter, "flow_after"].sum() > e.loc[perimeter, "flow_before"].sum()
-    sm = s.summary.iloc[0]
+    sm = s.summary().iloc[0]
     assert sm["vkm_after"] > sm["vkm_before"]  # detours
     assert sm["median_detour"] >= 1.0
     assert sm["residents_inside"] == pytest.approx(10.0 * len(grid12.nodes))
@@ -611,13 +611,13 @@ def test_run_scenario_internal_flows_fall_perimeter_flows_rise(grid12):
     assert sm["vkm_after"] == pytest.approx((od["trips_after"] * od["distance_after_m"]).sum() / 1000)
     assert set(s.timings) >= {"detect_s", "demand_and_before_s", "assign_after_s", "effects_s", "total_s"}
     # the same demand through the public functions gives the same totals
-    od2 = gravity_demand(grid12, pop, zones_resolution=None, n_trips=50_000, n_jobs=1)
+    od2 = gravity_demand(grid12, pop, h3_resolution=None, n_trips=50_000, n_jobs=1)
     a2 = assign(grid12, od2, superblocks=s.superblocks, n_jobs=1)
     assert a2.summary()["vkm_after"].iloc[0] == pytest.approx(sm["vkm_after"])
 
 
 def test_h3_zones_demand(grid12):
-    od = gravity_demand(grid12, zones_resolution=9, n_jobs=1)
+    od = gravity_demand(grid12, h3_resolution=9, n_jobs=1)
     assert od["origin"].isin(grid12.nodes.index).all() and od["destination"].isin(grid12.nodes.index).all()
     assert (od["origin"] != od["destination"]).all()
     n_zones = od.attrs["gravity"]["zones"]
@@ -723,7 +723,7 @@ def test_run_scenario_with_user_od_and_destination_points(grid3):
     pts = gpd.GeoDataFrame(
         geometry=gpd.points_from_xy([x0 + 5, x0 + 3 * BLOCK - 4], [y0 + 2, y0 + 3 * BLOCK]), crs=grid3.crs
     )
-    g = gravity_demand(grid3, destinations=pts.to_crs("EPSG:4326"), zones_resolution=None, n_jobs=1)
+    g = gravity_demand(grid3, destinations=pts.to_crs("EPSG:4326"), h3_resolution=None, n_jobs=1)
     assert set(g["destination"]) == {nid(0, 0, n), nid(3, 3, n)}
     assert g["trips"].sum() == pytest.approx(0.5 * len(grid3.nodes))
 
@@ -732,10 +732,10 @@ def test_scenario_repr_states_population_description(grid12):
     from urbankit.population import PopulationEstimate
 
     per_node = pd.Series(10.0, index=grid12.nodes.index)
-    plain = run_scenario(grid12, population=per_node, zones_resolution=None, n_trips=1000, n_jobs=1)
+    plain = run_scenario(grid12, population=per_node, h3_resolution=None, n_trips=1000, n_jobs=1)
     assert plain.population_description is None
     assert "residents:" not in repr(plain)
     est = PopulationEstimate(per_node, source="uniform", total=float(per_node.sum()), details={"label": "test"})
-    s = run_scenario(grid12, population=est, zones_resolution=None, n_trips=1000, n_jobs=1)
+    s = run_scenario(grid12, population=est, h3_resolution=None, n_trips=1000, n_jobs=1)
     assert s.population_description == est.description
     assert est.description in repr(s)

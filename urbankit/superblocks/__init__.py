@@ -1,0 +1,199 @@
+"""Superblocks: candidate cells, the traffic-exclusion scenario, car demand, assignment and effects.
+
+Barcelona's superblocks (*superilles*) group about 3 x 3 Eixample blocks into cells of roughly
+400 m x 400 m: inside, only residents, services and bicycles drive, at walking pace, and through
+traffic stays on the perimeter streets. This module finds candidate cells on a drive network,
+restricts through traffic inside them exactly, assigns car trips before and after, and reports the
+effects per street and in total.
+
+>>> import pandas as pd
+>>> import urbankit as uk
+>>> from urbankit.mock import grid_extract
+>>> net = uk.build_network(grid_extract(6, 6), "drive", cache=False)
+>>> sb = find_superblocks(net)
+>>> len(sb), round(float(sb.area_ha.iloc[0]), 2), int(sb.n_internal_edges.iloc[0])
+(4, 11.49, 12)
+>>> # node id 1 + 7 j + i sits at column i, row j; rows and columns 0, 3, 6 are arterials (50 km/h)
+>>> od = pd.DataFrame({"origin": [8, 9], "destination": [11, 17], "trips": [100.0, 10.0]})
+>>> a = assign(net, od, superblocks=sb, n_jobs=1)
+>>> a.od[["time_before_min", "time_after_min", "distance_before_m", "distance_after_m"]].round(3).values.tolist()
+[[0.678, 0.68, 339.0, 565.0], [0.452, 1.356, 226.0, 226.0]]
+
+The first trip crossed the superblock on a 30 km/h street (3 blocks, 0.678 min); after, it goes round
+on the arterials (5 blocks, 0.680 min). The second starts and ends inside: it keeps its streets, at
+10 km/h.
+
+Candidates (:func:`find_superblocks`)
+-------------------------------------
+``arterial``
+    The through network is every street whose ``highway`` is in ``through_highways`` (default
+    motorway, trunk, primary, secondary, tertiary and their links). The cells are the faces of that
+    network (``shapely.polygonize`` of its edges, which meet at shared nodes; bridges and tunnels
+    crossing without a node do not cut cells). The outer face is never a cell.
+``grid``
+    For grid cities whose arterial cells are far larger than a superblock. The two dominant street
+    orientations are found from a length-weighted histogram of edge bearings (mod 180 degrees);
+    edges within 10 degrees of one of them are grouped into straight street *lines* by their
+    perpendicular offset (offsets closer than 0.3 times the typical spacing, at least 15 m and at
+    most 50 m, form one line, so dual carriageways and side lanes count once); the typical spacing
+    is the median distance between neighbouring lines. Every k-th line becomes a through street, with
+    ``k = max(1, floor(1.1 * target_spacing_m / spacing))`` (the largest number of spacings whose
+    total is at most the target, with 10% slack: 3 for Cerda's 133 m and for 113 m) or
+    ``grid_every``; of the k possible phases, the one keeping the most length of existing
+    ``through_highways`` streets on the chosen lines wins (ties: the first). Streets of
+    ``always_through`` (motorway, trunk, primary and links) stay through streets wherever they are.
+    Cells are the faces of that through network.
+``auto`` (default)
+    ``arterial``; when it finds no through street, or its cells are mostly (median) larger than
+    ``max_area_ha``, ``grid`` instead if the network is a grid (at least half of its length on the
+    two dominant orientations); otherwise the arterial result stands.
+``residential``
+    superblockify's ``ResidentialPartitioner`` rule: the through network is the largest (weakly)
+    connected part of all streets whose highway is not ``residential`` or ``living_street``; the
+    other streets fall apart into components, connected only through nodes off the through network
+    (a street joining two through nodes is a component of its own). Each component's polygon is the
+    face of the through network holding most of its streets (components sharing a face become one
+    candidate); components outside every face (at the edge of the area) get the concave hull
+    (ratio 0.5) of their streets' vertices grown by 10 m.
+``polygons``
+    The user's polygons, in their order (no size filter).
+
+Streets inside a cell are its *internal* streets: a street is internal to a cell when the middle of
+its geometry lies inside the cell, more than ``tolerance_m`` (default 1 m) from its boundary; so
+through and perimeter streets, which run along the boundary, never are (a dead-end through street
+ending inside a cell is internal to it). For ``residential`` the internal streets are exactly the
+component's streets. Detected cells are kept when their area is within ``[min_area_ha, max_area_ha]``
+(default 4 to 40 ha: a 3 x 3 Eixample superblock is 11.5 ha between street axes at 113 m spacing,
+16 ha at the real 133 m), they hold at least one internal street and at least ``min_residents``.
+
+Routing rule of the exclusion scenario (exact)
+----------------------------------------------
+Let *S* be the unrestricted network: every usable edge that is not internal to any superblock. A
+node is *inside* superblock k when none of its incident edges is in S and its incident edges are
+internal to k. A node touching the internal streets of several superblocks and no S edge (user
+polygons, or a gap in the through network) is inside the one holding most of its incident edge rows
+(ties: the lowest id). A node touching k's internal streets and any other street is a *perimeter
+node* of k (so such a node is both inside one superblock and on the perimeter of all it touches).
+A car trip from o to d may use
+
+* the internal edges of o's superblock A (if o is inside one) at its start,
+* then edges of S,
+* then the internal edges of d's superblock B (if d is inside one) at its end,
+
+i.e. its path is ``A-internal* S* B-internal*``; when A == B it may also stay inside A. Trips whose
+ends are both outside superblocks use S only: no through traffic crosses a superblock. Internal
+edges are driven at ``internal_speed_kmh`` (default 10 km/h, or their own speed if lower).
+Closed streets and modal filters remove edges from the after scenario (they do not change which
+nodes are inside).
+
+This is computed exactly with one static *layered* graph per scenario: layer L2 is S on the
+original nodes; layer L1 holds one copy of the internal edges of each superblock containing an
+origin, layer L3 one copy per superblock containing a destination (a perimeter node gets a copy
+per adjacent superblock). Transitions L1(p, k) -> L2(p) and L2(p) -> L3(p, k) join them at the
+perimeter nodes p of k. A trip from o inside A starts at L1(o, A), otherwise at L2(o); it ends at
+L3(d, B) or, when A == B, at L1(d, A) (the smaller), otherwise at L2(d). Every path of the layered
+graph from start to end is an allowed path and vice versa, so one Dijkstra per origin on it is the
+exact restricted shortest path. Times are integers of 0.001 min (:func:`~urbankit.networks.quantize_minutes`);
+every arc also costs 2**-20 of a step (transitions only that), so that scipy keeps the zero-time
+transitions (its sparse graphs drop explicit zeros), ties are broken toward fewer edges, and the
+fractional part of a distance is the node's depth in the shortest-path tree: exact in float64, and
+rounded away from the reported minutes.
+
+Demand and assignment
+---------------------
+:func:`gravity_demand` is a production-constrained gravity model between zones (H3 cells,
+default resolution 8, about 0.74 km²; each zone is represented by the node nearest to the weighted
+centroid of its residents and destinations)::
+
+    T_ij = P_i * trips_per_resident * A_j exp(-beta c_ij) / sum_k A_k exp(-beta c_ik)   (j != i)
+
+with ``P`` residents and ``A`` destinations (or residents when none are given) per zone, ``c``
+free-flow car minutes before the scenario, ``beta_per_min`` (default 0.1 per minute) and
+``trips_per_resident`` car trips per resident per day (default 0.5). Intra-zonal trips are left
+out (they start and end at the same node). A user OD table (``origin``, ``destination`` node ids,
+``trips`` per day) can be given instead.
+
+:func:`assign` loads every OD row all-or-nothing on its shortest-time path, before and after. One
+Dijkstra per distinct origin (scipy, batched) yields the shortest-path tree; trips are pushed up the
+tree level by level (from the deepest level to the root, a few numpy calls per level for a whole
+batch of trees), so the edge flows are exact sums over trips, with no Python loop over nodes or
+trips. Cost grows with the number of distinct origins: aggregate user OD tables to zones for large
+areas. Trips *affected* by the scenario are those whose travel time increases; ``evaporation``
+(traffic evaporation, default 0) and ``mode_shift`` (default 0) are the shares of affected trips
+that no longer drive after.
+
+Effects (:func:`effects`)
+-------------------------
+Per street: flows before and after (veh/day), vehicle-km, noise change
+``dL = 10 log10(max(Q_after, floor) / max(Q_before, floor))`` (the CNOSSOS-EU flow term at equal
+speed, on the total flow of both directions of a street) with a floor of
+:data:`NOISE_FLOOR_VEH_DAY` = 100 veh/day (access traffic of a superblock street by residents,
+deliveries and services rarely falls below about 100 vehicles a day, and below it the street's own
+traffic no longer dominates the noise; without a floor an emptied street would show minus
+infinity), plus the CNOSSOS-EU speed term where the speed changes (:func:`noise_speed_term_db`);
+CO2 and NOx from per-vehicle-km factors (:data:`CO2_KG_PER_VKM`, :data:`NOX_G_PER_VKM`); street
+area freed for people and residents inside superblocks. See :data:`NOISE_CAVEAT`.
+"""
+
+from __future__ import annotations
+
+from ._common import (
+    ALWAYS_THROUGH_HIGHWAYS,
+    CO2_KG_PER_VKM,
+    DEFAULT_INTERNAL_SPEED_KMH,
+    DEFAULT_MAX_AREA_HA,
+    DEFAULT_MIN_AREA_HA,
+    DEFAULT_STREET_WIDTH_M,
+    DEFAULT_THROUGH_HIGHWAYS,
+    METHODS,
+    NOISE_CAVEAT,
+    NOISE_FLOOR_VEH_DAY,
+    NOX_G_PER_VKM,
+    RESIDENTIAL_HIGHWAYS,
+    STREET_WIDTH_M,
+)
+from .assign import Assignment, assign, trip_paths
+from .demand import gravity_demand
+from .detect import find_superblocks, label_edges
+from .effects import effects, noise_speed_term_db
+from .metrics import METRIC_MAX_SOURCES, distance_metrics
+from .scenario import (
+    AUTO_ZONES_NODES,
+    GPKG_EDGE_COLUMNS,
+    Scenario,
+    run_scenario,
+    scenario_to_gpkg,
+    superblocks_scenario,
+)
+
+__all__ = [
+    "AUTO_ZONES_NODES",
+    "DEFAULT_INTERNAL_SPEED_KMH",
+    "DEFAULT_MAX_AREA_HA",
+    "DEFAULT_MIN_AREA_HA",
+    "DEFAULT_STREET_WIDTH_M",
+    "GPKG_EDGE_COLUMNS",
+    "METHODS",
+    "METRIC_MAX_SOURCES",
+    "RESIDENTIAL_HIGHWAYS",
+    "distance_metrics",
+    "scenario_to_gpkg",
+    "superblocks_scenario",
+    "ALWAYS_THROUGH_HIGHWAYS",
+    "CO2_KG_PER_VKM",
+    "DEFAULT_THROUGH_HIGHWAYS",
+    "NOISE_CAVEAT",
+    "NOISE_FLOOR_VEH_DAY",
+    "NOX_G_PER_VKM",
+    "STREET_WIDTH_M",
+    "Assignment",
+    "Scenario",
+    "assign",
+    "effects",
+    "find_superblocks",
+    "gravity_demand",
+    "label_edges",
+    "noise_speed_term_db",
+    "run_scenario",
+    "trip_paths",
+]

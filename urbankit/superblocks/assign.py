@@ -1,0 +1,777 @@
+"""assign part of :mod:`urbankit.superblocks`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse.csgraph import dijkstra
+
+from .._errors import CRSError, InvalidOptionError
+from .._stats import weighted_quantile
+from ..network import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
+from ._common import (
+    _BATCH_CELLS,
+    _HOP,
+    DEFAULT_INTERNAL_SPEED_KMH,
+    _check_network,
+    _examples,
+    _jobs,
+    _number,
+    _Segments,
+)
+from .detect import _int_na, label_edges
+from .graph import _after_graph, _build_graph, _Graph
+
+logger = logging.getLogger(__name__)
+
+
+class _FixedTrips:
+    """Load every routable OD row with its trips."""
+
+    def __init__(self, trips: np.ndarray):
+        self.trips = trips
+
+    def __call__(self, rows, steps, tasks):
+        return np.where(np.isfinite(steps), self.trips[rows], 0.0)
+
+
+class _AfterTrips:
+    """After the scenario: affected rows (time increased) keep ``keep`` of their trips."""
+
+    def __init__(self, trips: np.ndarray, steps_before: np.ndarray, keep: float):
+        self.trips, self.before, self.keep = trips, steps_before, keep
+
+    def __call__(self, rows, steps, tasks):
+        ok = np.isfinite(steps)
+        affected = ok & (steps > self.before[rows])
+        return np.where(ok, self.trips[rows] * np.where(affected, self.keep, 1.0), 0.0)
+
+
+class _GravityTrips:
+    """Production-constrained gravity: trips of each origin task shared by ``A exp(-beta c)``."""
+
+    def __init__(self, production: np.ndarray, attraction: np.ndarray, beta_per_min: float):
+        self.production, self.attraction, self.beta = production, attraction, beta_per_min
+
+    def __call__(self, rows, steps, tasks):
+        ok = np.isfinite(steps)
+        a = np.where(
+            ok, self.attraction[rows] * np.exp(-self.beta * np.where(ok, steps, 0.0) * TIME_RESOLUTION_MIN), 0.0
+        )
+        t0 = tasks.min() if len(tasks) else 0
+        denom = np.bincount(tasks - t0, weights=a)
+        share = np.divide(a, denom[tasks - t0], out=np.zeros_like(a), where=denom[tasks - t0] > 0)
+        return self.production[tasks] * share
+
+
+@dataclass
+class _Pass:
+    """One scenario's routing of OD rows, grouped by start node (one Dijkstra tree per start)."""
+
+    graph: _Graph
+    roots: np.ndarray  # expanded start node of every task
+    row_order: np.ndarray  # OD row positions grouped by task
+    bounds: np.ndarray  # rows of task t: row_order[bounds[t]:bounds[t + 1]]
+    t1: np.ndarray  # per OD row: first end node (-1: none)
+    t2: np.ndarray  # per OD row: second end node (-1: none)
+    weight: object  # callable(rows, steps, tasks) -> trips to load
+    n_edges: int
+    trees: bool = True  # predecessors: flows and metres
+
+    @classmethod
+    def make(cls, graph: _Graph, o: np.ndarray, d: np.ndarray, weight, n_edges: int, trees: bool = True) -> _Pass:
+        start = graph.starts(o)
+        t1, t2 = graph.ends(o, d)
+        # rows without a start copy cannot be routed: give them no end
+        t1 = np.where(start >= 0, t1, -1)
+        t2 = np.where(start >= 0, t2, -1)
+        order = np.argsort(start, kind="stable")
+        roots, first = np.unique(start[order], return_index=True)
+        bounds = np.r_[first, len(order)]
+        if len(roots) and roots[0] < 0:  # rows without a start (sorted first) are left unrouted
+            roots, bounds = roots[1:], bounds[1:]
+        return cls(graph, roots.astype(np.int64), order, bounds.astype(np.int64), t1, t2, weight, n_edges, trees)
+
+
+def _quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Inverted-CDF weighted quantile of the finite values with positive weight (NaN if none)."""
+    return float(np.atleast_1d(weighted_quantile(values, weights, q, nan="omit"))[0])
+
+
+def _run_batch(p: _Pass, t0: int, t1: int, flows: np.ndarray):
+    g = p.graph
+    roots = p.roots[t0:t1]
+    rows = p.row_order[p.bounds[t0] : p.bounds[t1]]
+    tasks = np.repeat(np.arange(t0, t1), np.diff(p.bounds[t0 : t1 + 1]))
+    local = tasks - t0
+    if p.trees:
+        dist, pred = dijkstra(g.csr, directed=True, indices=roots, return_predecessors=True)
+    else:
+        dist, pred = dijkstra(g.csr, directed=True, indices=roots), None
+    e1, e2 = p.t1[rows], p.t2[rows]
+    d1 = np.where(e1 >= 0, dist[local, np.maximum(e1, 0)], np.inf)
+    d2 = np.where(e2 >= 0, dist[local, np.maximum(e2, 0)], np.inf)
+    end = np.where(d2 < d1, e2, e1)
+    dd = np.minimum(d1, d2)
+    ok = np.isfinite(dd)
+    steps = np.where(ok, np.floor(dd), np.inf)
+    w = p.weight(rows, steps, tasks)
+    metres = np.full(len(rows), np.nan)
+    if pred is not None and ok.any():
+        metres[ok] = _load_trees(g, dist, pred, local[ok], end[ok], w[ok], flows)
+    return rows, steps, metres, w
+
+
+_BUF = threading.local()
+
+
+def _buffers(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zeroed work arrays of at least ``size`` cells, kept per thread (callers re-zero what they touch)."""
+    if getattr(_BUF, "size", 0) < size:
+        _BUF.size = size
+        _BUF.acc = np.zeros(size, dtype=np.complex128)
+        _BUF.metres = np.zeros(size)
+        _BUF.stamp = np.zeros(size, dtype=np.int64)
+    return _BUF.acc, _BUF.metres
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """The distinct values of ``x`` (cell ids below the buffer size), in no particular order, without sorting."""
+    stamp = _BUF.stamp
+    pos = np.arange(len(x))
+    stamp[x] = pos
+    return x[stamp[x] == pos]
+
+
+def _arc_of(g: _Graph, p: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Arc id of the arcs p -> v (expanded node ids; -1 where none).
+
+    Looks at the first ``_IN_SLOTS`` incoming arcs of each v at once (a padded table), then scans
+    the rest of the rare nodes with more.
+    """
+    tab_src, tab_arc = g.in_table
+    k = tab_src.shape[1]
+    j = np.argmax(tab_src[v] == p.astype(tab_src.dtype)[:, None], axis=1)
+    found = tab_src[v, j] == p
+    arc = np.where(found, tab_arc[v, j], -1).astype(np.int64)
+    rest = np.flatnonzero(~found & (g.in_ptr[v + 1] - g.in_ptr[v] > k))
+    if len(rest):
+        start = g.in_ptr[v[rest]]
+        deg = g.in_ptr[v[rest] + 1] - start
+        for j in range(k, int(deg.max())):
+            idx = start + np.minimum(j, deg - 1)
+            ok = (j < deg) & (g.in_src[idx] == p[rest]) & (arc[rest] < 0)
+            arc[rest[ok]] = g.in_arc[idx[ok]]
+    return arc
+
+
+def _load_trees(
+    g: _Graph, dist: np.ndarray, pred: np.ndarray, local: np.ndarray, end: np.ndarray, w: np.ndarray, flows: np.ndarray
+) -> np.ndarray:
+    """Load trips ``w`` from the roots of a batch of shortest-path trees to nodes ``end``.
+
+    The depth of a node in its tree is the fractional part of its distance in units of ``_HOP``.
+    Trips are summed up the trees level by level, from the deepest end to the roots: at depth h the
+    frontier (nodes of depth h on some loaded path: the ends of depth h and the parents of the
+    frontier of depth h + 1) adds its sums to its parents with one ``np.add.at`` for the whole
+    batch. The imaginary part counts the paths through a node (a path may carry 0 trips and still
+    needs its metres). The arcs into frontier nodes carry the subtree sums; path metres are then
+    summed down the same levels. Work is proportional to the nodes on loaded paths. Returns the
+    metres of every path.
+    """
+    nb, n = dist.shape
+    flat_end = local.astype(np.int64) * n + end
+    acc, metres = _buffers(nb * n)
+    np.add.at(acc, flat_end, w + 1j)
+    ends = np.unique(flat_end)
+    de = dist.ravel()[ends]
+    h_end = np.rint((de - np.floor(de)) / _HOP).astype(np.int64)
+    order = np.argsort(h_end, kind="stable")
+    ends, h_end = ends[order], h_end[order]
+    max_h = int(h_end[-1]) if len(h_end) else 0
+    eb = np.searchsorted(h_end, np.arange(max_h + 2))
+    pflat = pred.ravel()
+    cur_list, par_list = [], []
+    frontier = np.empty(0, dtype=np.int64)
+    for h in range(max_h, 0, -1):
+        new = ends[eb[h] : eb[h + 1]]
+        cur = (
+            _distinct(np.concatenate([frontier, new]))
+            if len(frontier) and len(new)
+            else (frontier if len(frontier) else new)
+        )
+        if len(cur) == 0:
+            continue
+        par = cur - cur % n + pflat[cur]
+        np.add.at(acc, par, acc[cur])
+        cur_list.append(cur)
+        par_list.append(par)
+        frontier = _distinct(par)
+    if not cur_list:
+        out = np.zeros(len(flat_end))
+        acc[flat_end] = 0
+        return out
+    nodes = np.concatenate(cur_list)
+    parents = np.concatenate(par_list)
+    arc = _arc_of(g, parents % n, nodes % n)
+    load = acc.real[nodes]
+    ed = g.arc_edge[arc]
+    good = (ed >= 0) & (load > 0)
+    flows += np.bincount(ed[good], weights=load[good], minlength=len(flows))
+    al = g.arc_len[arc]
+    cuts = np.cumsum([len(c) for c in cur_list])
+    for i in range(len(cur_list) - 1, -1, -1):
+        a = cuts[i - 1] if i else 0
+        b = cuts[i]
+        metres[nodes[a:b]] = metres[parents[a:b]] + al[a:b]
+    out = metres[flat_end].copy()
+    acc[nodes] = 0
+    acc[parents] = 0
+    acc[flat_end] = 0
+    metres[nodes] = 0
+    return out
+
+
+#: the pass a forked worker runs, set once per worker process by :func:`_init_worker`
+#: (inherited through fork, never pickled); the parent process never sets it
+_WORKER_PASS: _Pass | None = None
+
+
+def _init_worker(p: _Pass) -> None:
+    global _WORKER_PASS
+    _WORKER_PASS = p
+
+
+def _work(p: _Pass, batches):
+    flows = np.zeros(p.n_edges)
+    parts = [_run_batch(p, t0, t1, flows) for t0, t1 in batches]
+    return flows, [np.concatenate(x) for x in zip(*parts)]
+
+
+def _work_in_worker(batches):
+    return _work(_WORKER_PASS, batches)
+
+
+def _execute(p: _Pass, n_rows: int, n_jobs: int):
+    """Run a pass; returns edge flows, and per OD row steps (inf: unroutable), metres and loaded trips."""
+    n_tasks = len(p.roots)
+    per = max(1, min(64, _BATCH_CELLS // max(p.graph.n_exp, 1)))
+    batches = [(t, min(t + per, n_tasks)) for t in range(0, n_tasks, per)]
+    flows = np.zeros(p.n_edges)
+    steps = np.full(n_rows, np.inf)
+    metres = np.full(n_rows, np.nan)
+    loaded = np.zeros(n_rows)
+    jobs = min(n_jobs, len(batches))
+    use_fork = jobs > 1 and sys.platform.startswith("linux")
+    if p.trees:
+        _ = p.graph.in_table  # built once, before the workers fork
+    if use_fork:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        groups = [batches[i :: jobs * 3] for i in range(jobs * 3)]
+        groups = [g for g in groups if g]
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(p,)) as ex:
+            results = list(ex.map(_work_in_worker, groups))
+    else:
+        results = [_work(p, batches)]
+    for f, parts in results:
+        flows += f
+        if parts:
+            rows, s, m, w = parts
+            steps[rows], metres[rows], loaded[rows] = s, m, w
+    return flows, steps, metres, loaded
+
+
+# --------------------------------------------------------------------------------------------------
+# scenario, OD tables, assignment
+
+
+def _steps(minutes: np.ndarray) -> np.ndarray:
+    """Minutes as whole 0.001-min steps (at least one)."""
+    return np.maximum(np.rint(np.asarray(minutes, dtype=float) / TIME_RESOLUTION_MIN), 1.0)
+
+
+@dataclass
+class _Scenario:
+    labels: np.ndarray  # superblock of every edge row (-1: none)
+    steps_before: np.ndarray
+    steps_after: np.ndarray
+    speed_after: np.ndarray
+    closed: np.ndarray  # edge rows closed after
+
+
+def _scenario(
+    network: StreetNetwork, superblocks, *, internal_speed_kmh: float, closed_edges, modal_filters
+) -> _Scenario:
+    e = network.edges
+    n = len(e)
+    if superblocks is None:
+        labels = np.full(n, -1, dtype=np.int64)
+    else:
+        labels = label_edges(network, superblocks).fillna(-1).to_numpy(np.int64)
+    steps_before = _steps(e["time_min"].to_numpy(float))
+    speed = e["speed_kmh"].to_numpy(float)
+    internal = labels >= 0
+    slow = _steps(quantize_minutes(e["length_m"].to_numpy(float) / (internal_speed_kmh * 1000.0 / 60.0)))
+    steps_after = np.where(internal, np.maximum(steps_before, slow), steps_before)
+    speed_after = np.where(internal, np.minimum(speed, internal_speed_kmh), speed)
+    closed = _closed_mask(network, closed_edges) | _filter_mask(network, modal_filters)
+    return _Scenario(labels, steps_before, steps_after, speed_after, closed)
+
+
+def _closed_mask(network: StreetNetwork, closed_edges) -> np.ndarray:
+    n = len(network.edges)
+    if closed_edges is None:
+        return np.zeros(n, bool)
+    arr = np.asarray(closed_edges.to_numpy() if isinstance(closed_edges, pd.Series) else closed_edges)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise InvalidOptionError(
+                f"closed_edges as a boolean mask must have one value per edge row ({n}), not {arr.shape}."
+            )
+        return arr.copy()
+    pos = network.edges.index.get_indexer(arr.ravel())
+    if (pos < 0).any():
+        raise InvalidOptionError(
+            f"closed_edges names {int((pos < 0).sum())} labels that are not in network.edges.index "
+            f"(e.g. {_examples(arr.ravel()[pos < 0].tolist())})."
+        )
+    out = np.zeros(n, bool)
+    out[pos] = True
+    return out
+
+
+def _filter_mask(network: StreetNetwork, modal_filters, max_snap_m: float = 50.0) -> np.ndarray:
+    """Rows closed by modal filters: each filter closes the nearest street segment, both directions."""
+    n = len(network.edges)
+    if modal_filters is None:
+        return np.zeros(n, bool)
+    if isinstance(modal_filters, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        if modal_filters.crs is None:
+            raise CRSError("modal_filters have no CRS; set it with .set_crs(...).")
+        pts = modal_filters.to_crs(network.crs)
+        pts = (pts.geometry if isinstance(pts, gpd.GeoDataFrame) else pts).to_numpy()
+    else:
+        arr = np.asarray(modal_filters, dtype=object)
+        if arr.ndim == 2 and arr.shape[1] == 2:
+            pts = shapely.points(arr.astype(float))
+        else:
+            pts = arr.ravel()
+    if len(pts) == 0:
+        return np.zeros(n, bool)
+    if not all(isinstance(p, shapely.Point) for p in pts):
+        raise InvalidOptionError(
+            "modal_filters must be points: a GeoDataFrame/GeoSeries, shapely Points or (x, y) pairs in the network CRS."
+        )
+    seg = _Segments.of(network)
+    tree = shapely.STRtree(seg.geoms)
+    (pi, si), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    far = dist > max_snap_m
+    if far.any():
+        raise InvalidOptionError(
+            f"modal filters {_examples(pi[far].tolist())} are more than {max_snap_m:g} m from any street "
+            f"(nearest {dist[far].min():.0f} m); check their CRS and position."
+        )
+    return np.isin(seg.street, si)
+
+
+def _check_od(od, network: StreetNetwork) -> pd.DataFrame:
+    """A clean OD table (origin, destination, trips) or a clear error."""
+    if not isinstance(od, pd.DataFrame):
+        raise InvalidOptionError("od must be a DataFrame with columns origin, destination and trips (veh/day).")
+    missing = [c for c in ("origin", "destination") if c not in od.columns]
+    if missing:
+        raise InvalidOptionError(f"od lacks column(s) {missing}; it needs origin, destination (node ids) and trips.")
+    out = pd.DataFrame({"origin": od["origin"].to_numpy(), "destination": od["destination"].to_numpy()})
+    if "trips" in od.columns:
+        trips = pd.to_numeric(od["trips"], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(trips) | (trips < 0)
+        if bad.any():
+            raise InvalidOptionError(
+                f"od.trips must be finite numbers >= 0; {int(bad.sum())} rows are not "
+                f"(e.g. rows {_examples(np.flatnonzero(bad).tolist())})."
+            )
+    else:
+        trips = np.ones(len(out))
+    out["trips"] = trips
+    nodes = network.nodes.index
+    for col in ("origin", "destination"):
+        vals = out[col].to_numpy()
+        pos = nodes.get_indexer(vals)
+        if (pos < 0).any():
+            unknown = pd.unique(vals[pos < 0])
+            raise InvalidOptionError(
+                f"od.{col} names {len(unknown)} node id(s) that are not in the network "
+                f"(e.g. {_examples(list(unknown))}); use ids of network.nodes.index (snap points first)."
+            )
+    return out
+
+
+@dataclass(repr=False)
+class Assignment:
+    """All-or-nothing car assignment before and after a superblock scenario (from :func:`assign`).
+
+    Attributes
+    ----------
+    network : StreetNetwork
+    od : pandas.DataFrame
+        One row per OD row given: ``origin``, ``destination``, ``trips`` (veh/day), ``origin_superblock``
+        and ``destination_superblock`` (Int64, NA outside), ``time_before_min``, ``time_after_min``
+        (NaN when no route), ``distance_before_m``, ``distance_after_m``, ``detour_time`` and
+        ``detour_distance`` (after / before; NaN when before is 0 or no route), ``affected`` (time
+        increased, or no route after), ``unroutable_after``, ``trips_after`` (car trips still driving
+        and loaded after: affected trips times ``1 - evaporation - mode_shift``, 0 without a route
+        after), ``trips_evaporated``, ``trips_mode_shift``. ``origin_superblock`` is the superblock
+        the origin node is inside (see the routing rule), not one it merely borders.
+    flows : pandas.DataFrame
+        Per edge row (index ``network.edges.index``): ``superblock_id`` (Int64), ``closed``,
+        ``speed_before_kmh``, ``speed_after_kmh``, ``flow_before``, ``flow_after`` (veh/day).
+    superblocks : GeoDataFrame or None
+    params : dict
+    timings : dict
+        Seconds per phase.
+    """
+
+    network: StreetNetwork
+    od: pd.DataFrame
+    flows: pd.DataFrame
+    superblocks: gpd.GeoDataFrame | None
+    params: dict
+    timings: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        s = self.summary().iloc[0]
+        return (
+            f"Assignment(trips={s.trips:,.0f}, affected={s.trips_affected:,.0f}, vkm {s.vkm_before:,.0f} -> "
+            f"{s.vkm_after:,.0f}, median detour {s.median_detour:.3f})"
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """One-row table of totals.
+
+        ``trips``, ``trips_affected``, ``trips_unroutable_after``, ``trips_evaporated``,
+        ``trips_mode_shift``, ``trips_after`` (veh/day); ``vkm_before`` and ``vkm_after`` (vehicle-km
+        per day, from the edge flows); ``median_detour`` (trip-weighted median of the time ratio after /
+        before over affected routable trips; 1 when none), ``median_detour_distance``,
+        ``p90_detour``, ``mean_detour_all`` (trip-weighted mean time ratio over all routable trips).
+        """
+        od, fl = self.od, self.flows
+        length_km = self.network.edges["length_m"].to_numpy(float) / 1000.0
+        t = od["trips"].to_numpy(float)
+        aff = od["affected"].to_numpy(bool) & ~od["unroutable_after"].to_numpy(bool)
+        dt = od["detour_time"].to_numpy(float)
+        dd = od["detour_distance"].to_numpy(float)
+        med = _quantile(dt[aff], t[aff], 0.5) if aff.any() else 1.0
+        return pd.DataFrame(
+            {
+                "trips": [t.sum()],
+                "trips_affected": [t[od["affected"].to_numpy(bool)].sum()],
+                "trips_unroutable_after": [t[od["unroutable_after"].to_numpy(bool)].sum()],
+                "trips_evaporated": [od["trips_evaporated"].sum()],
+                "trips_mode_shift": [od["trips_mode_shift"].sum()],
+                "trips_after": [od["trips_after"].sum()],
+                "vkm_before": [float(fl["flow_before"].to_numpy() @ length_km)],
+                "vkm_after": [float(fl["flow_after"].to_numpy() @ length_km)],
+                "median_detour": [med],
+                "median_detour_distance": [_quantile(dd[aff], t[aff], 0.5) if aff.any() else 1.0],
+                "p90_detour": [_quantile(dt[aff], t[aff], 0.9) if aff.any() else 1.0],
+                "mean_detour_all": [
+                    float(np.average(dt[np.isfinite(dt)], weights=t[np.isfinite(dt)]))
+                    if (np.isfinite(dt) & (t > 0)).any()
+                    else 1.0
+                ],
+            }
+        )
+
+    def detour_distribution(
+        self, bins=(1.0, 1.0001, 1.1, 1.25, 1.5, 2.0, 3.0, np.inf), *, by: str = "time"
+    ) -> pd.DataFrame:
+        """Trips (veh/day) by detour ratio class (``by="time"`` or ``"distance"``), routable trips only.
+
+        The first class ``[1, 1.0001)`` holds unchanged trips.
+        """
+        col = {"time": "detour_time", "distance": "detour_distance"}.get(by)
+        if col is None:
+            raise InvalidOptionError(f"by={by!r} must be 'time' or 'distance'.")
+        r = self.od[col].to_numpy(float)
+        ok = np.isfinite(r)
+        cut = pd.cut(pd.Series(r[ok]), bins=list(bins), right=False)
+        tab = pd.Series(self.od["trips"].to_numpy(float)[ok]).groupby(cut, observed=False).sum()
+        out = tab.rename("trips").to_frame()
+        total = out["trips"].sum()
+        out["share"] = out["trips"] / total if total > 0 else np.nan
+        out.index.name = f"detour_{by}"
+        return out
+
+
+def _od_positions(network: StreetNetwork, od: pd.DataFrame):
+    nodes = network.nodes.index
+    return nodes.get_indexer(od["origin"].to_numpy()).astype(np.int64), nodes.get_indexer(
+        od["destination"].to_numpy()
+    ).astype(np.int64)
+
+
+def _shares(evaporation, mode_shift) -> float:
+    ev = _number("evaporation", evaporation, low=0.0, high=1.0)
+    ms = _number("mode_shift", mode_shift, low=0.0, high=1.0)
+    if ev + ms > 1.0 + 1e-12:
+        raise InvalidOptionError(
+            f"evaporation ({ev:g}) + mode_shift ({ms:g}) exceed 1: they are shares of the affected trips."
+        )
+    return 1.0 - ev - ms
+
+
+def assign(
+    network: StreetNetwork,
+    od: pd.DataFrame,
+    *,
+    superblocks: gpd.GeoDataFrame | None = None,
+    internal_speed_kmh: float = DEFAULT_INTERNAL_SPEED_KMH,
+    closed_edges=None,
+    modal_filters=None,
+    evaporation: float = 0.0,
+    mode_shift: float = 0.0,
+    n_jobs: int | None = 1,
+) -> Assignment:
+    """All-or-nothing assignment of car trips before and after the traffic-exclusion scenario.
+
+    Parameters
+    ----------
+    network : StreetNetwork
+        Usually the drive network (undirected networks are driven both ways).
+    od : pandas.DataFrame
+        ``origin`` and ``destination`` (node ids of ``network.nodes.index``) and ``trips``
+        (veh/day, >= 0; 1 per row when absent), e.g. from :func:`gravity_demand`.
+    superblocks : GeoDataFrame, optional
+        Candidates (:func:`find_superblocks`) or own polygons: their internal streets are for access
+        only after (the routing rule of the module docstring). None: no exclusion (closures only).
+    internal_speed_kmh : float, default 10
+        Speed on internal streets after (their own speed when lower).
+    closed_edges : boolean mask per edge row, or edge index labels, optional
+        Edge rows closed to cars after (give both directions to close a two-way street).
+    modal_filters : points, optional
+        GeoDataFrame/GeoSeries of points (any CRS), shapely Points or (x, y) pairs in the network
+        CRS: each closes the nearest street segment (both directions) to cars after; trips may still
+        reach its two ends.
+    evaporation : float, default 0
+        Share of the affected trips (time increased) that no longer happen (traffic evaporation).
+    mode_shift : float, default 0
+        Share of the affected trips that move to walking, cycling or transit.
+    n_jobs : int, optional
+        Processes for the Dijkstra searches (default 1; -1: all available cores; forked, Linux only;
+        the results do not depend on it).
+
+    Returns
+    -------
+    Assignment
+
+    Raises
+    ------
+    InvalidOptionError
+        OD table with unknown nodes or negative trips, shares outside [0, 1], bad options.
+    """
+    _check_network(network)
+    od = _check_od(od, network)
+    _shares(evaporation, mode_shift)
+    _number("internal_speed_kmh", internal_speed_kmh, low=0.0, strict_low=True)
+    return _assign(
+        network,
+        od,
+        superblocks=superblocks,
+        internal_speed_kmh=internal_speed_kmh,
+        closed_edges=closed_edges,
+        modal_filters=modal_filters,
+        evaporation=evaporation,
+        mode_shift=mode_shift,
+        jobs=_jobs(n_jobs),
+    )
+
+
+def _assign(
+    network,
+    od,
+    *,
+    superblocks,
+    internal_speed_kmh,
+    closed_edges,
+    modal_filters,
+    evaporation,
+    mode_shift,
+    jobs,
+    before=None,
+) -> Assignment:
+    """:func:`assign` on checked input; ``before`` = (flows, steps, metres) when already computed."""
+    t_start = time.perf_counter()
+    keep = 1.0 - evaporation - mode_shift
+    sc = _scenario(
+        network,
+        superblocks,
+        internal_speed_kmh=internal_speed_kmh,
+        closed_edges=closed_edges,
+        modal_filters=modal_filters,
+    )
+    o, d = _od_positions(network, od)
+    trips = od["trips"].to_numpy(float)
+    n_edges = len(network.edges)
+    n_origins = len(np.unique(o))
+    if n_origins > 20_000:
+        logger.warning(
+            "%d distinct origins: the assignment runs one shortest-path search per origin and scenario; "
+            "aggregate the OD table to zones (e.g. gravity_demand(zones_resolution=8)) to go faster",
+            n_origins,
+        )
+    timings = {}
+    t0 = time.perf_counter()
+    if before is None:
+        g0 = _build_graph(network, sc.steps_before)
+        flows_b, steps_b, metres_b, _ = _execute(_Pass.make(g0, o, d, _FixedTrips(trips), n_edges), len(od), jobs)
+    else:  # computed by the caller (run_scenario's gravity pass)
+        flows_b, steps_b, metres_b = before
+    timings["assign_before_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    g1, a_sb, b_sb = _after_graph(network, sc, o, d)
+    flows_a, steps_a, metres_a, trips_a = _execute(
+        _Pass.make(g1, o, d, _AfterTrips(trips, steps_b, keep), n_edges), len(od), jobs
+    )
+    timings["assign_after_s"] = time.perf_counter() - t0
+    logger.info(
+        "assigned %d OD rows (%.0f trips/day): before %.1f s, after %.1f s (layered graph of %d nodes)",
+        len(od),
+        trips.sum(),
+        timings["assign_before_s"],
+        timings["assign_after_s"],
+        g1.n_exp,
+    )
+    out = _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, evaporation, mode_shift)
+    e = network.edges
+    flows = pd.DataFrame(
+        {
+            "superblock_id": _int_na(sc.labels, e.index, "superblock_id"),
+            "closed": sc.closed,
+            "speed_before_kmh": e["speed_kmh"].to_numpy(float),
+            "speed_after_kmh": sc.speed_after,
+            "flow_before": flows_b,
+            "flow_after": flows_a,
+        },
+        index=e.index,
+    )
+    params = {
+        "internal_speed_kmh": internal_speed_kmh,
+        "evaporation": evaporation,
+        "mode_shift": mode_shift,
+        "n_closed_edges": int(sc.closed.sum()),
+        "n_superblocks": 0 if superblocks is None else len(superblocks),
+        "layered_graph_nodes": g1.n_exp,
+    }
+    timings["assign_total_s"] = time.perf_counter() - t_start
+    return Assignment(network=network, od=out, flows=flows, superblocks=superblocks, params=params, timings=timings)
+
+
+def _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, evaporation, mode_shift) -> pd.DataFrame:
+    out = od.copy()
+    out["origin_superblock"] = _int_na(a_sb, out.index, "origin_superblock")
+    out["destination_superblock"] = _int_na(b_sb, out.index, "destination_superblock")
+    ok_b, ok_a = np.isfinite(steps_b), np.isfinite(steps_a)
+    tb = np.where(ok_b, np.round(np.where(ok_b, steps_b, 0) * TIME_RESOLUTION_MIN, 3), np.nan)
+    ta = np.where(ok_a, np.round(np.where(ok_a, steps_a, 0) * TIME_RESOLUTION_MIN, 3), np.nan)
+    out["time_before_min"] = tb
+    out["time_after_min"] = ta
+    out["distance_before_m"] = metres_b
+    out["distance_after_m"] = metres_a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["detour_time"] = np.where(tb > 0, ta / tb, np.nan)
+        out["detour_distance"] = np.where(metres_b > 0, metres_a / metres_b, np.nan)
+    unroutable_after = ok_b & ~ok_a
+    affected = ok_b & (~ok_a | (np.where(ok_a, steps_a, 0) > np.where(ok_b, steps_b, 0)))
+    out["affected"] = affected
+    out["unroutable_after"] = unroutable_after
+    trips = out["trips"].to_numpy(float)
+    shifted = affected & ok_a
+    out["trips_after"] = trips_a
+    out["trips_evaporated"] = np.where(shifted, trips * evaporation, 0.0)
+    out["trips_mode_shift"] = np.where(shifted, trips * mode_shift, 0.0)
+    return out
+
+
+def trip_paths(
+    network: StreetNetwork,
+    od: pd.DataFrame,
+    *,
+    superblocks: gpd.GeoDataFrame | None = None,
+    scenario: str = "after",
+    internal_speed_kmh: float = DEFAULT_INTERNAL_SPEED_KMH,
+    closed_edges=None,
+    modal_filters=None,
+) -> list[np.ndarray]:
+    """The edge rows of the route of every OD row, as :func:`assign` loads them.
+
+    Uses the same routing graph and searches as :func:`assign` (same tie-breaking), then follows the
+    predecessors one trip at a time: meant for checking and mapping individual routes, not for
+    large tables.
+
+    Parameters
+    ----------
+    network, od, superblocks, internal_speed_kmh, closed_edges, modal_filters
+        As for :func:`assign`.
+    scenario : {"before", "after"}, default "after"
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per OD row, the positions (``network.edges.iloc``) of its edges in driving order; empty for
+        a trip from a node to itself; None when there is no route.
+    """
+    _check_network(network)
+    if scenario not in ("before", "after"):
+        raise InvalidOptionError(f"scenario={scenario!r} must be 'before' or 'after'.")
+    od = _check_od(od, network)
+    _number("internal_speed_kmh", internal_speed_kmh, low=0.0, strict_low=True)
+    sc = _scenario(
+        network,
+        superblocks,
+        internal_speed_kmh=internal_speed_kmh,
+        closed_edges=closed_edges,
+        modal_filters=modal_filters,
+    )
+    o, d = _od_positions(network, od)
+    if scenario == "before":
+        g = _build_graph(network, sc.steps_before)
+    else:
+        g, _, _ = _after_graph(network, sc, o, d)
+    start = g.starts(o)
+    e1, e2 = g.ends(o, d)
+    out: list = [None] * len(od)
+    for root in np.unique(start[start >= 0]):
+        rows = np.flatnonzero(start == root)
+        dist, pred = dijkstra(g.csr, directed=True, indices=int(root), return_predecessors=True)
+        for r in rows:
+            c1 = dist[e1[r]] if e1[r] >= 0 else np.inf
+            c2 = dist[e2[r]] if e2[r] >= 0 else np.inf
+            if not np.isfinite(min(c1, c2)):
+                continue
+            x = int(e2[r] if c2 < c1 else e1[r])
+            chain = [x]
+            while x != root:
+                x = int(pred[x])
+                chain.append(x)
+            chain = np.asarray(chain[::-1], dtype=np.int64)
+            if len(chain) < 2:
+                out[r] = np.empty(0, dtype=np.int64)
+                continue
+            ed = g.arc_edge[_arc_of(g, chain[:-1], chain[1:])]
+            out[r] = ed[ed >= 0]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# demand
