@@ -625,7 +625,7 @@ def test_cli_report_parameter_of_the_wrong_type(tmp_path, capsys):
 
 
 def test_parameters_with_none_default_are_type_checked():
-    from urbankit.reports import validate_parameters
+    from urbankit.reporting.parameters import validate_parameters
 
     with pytest.raises(ReportError, match="services"):
         validate_parameters("accessibility", {"services": "grocery"})

@@ -12,9 +12,10 @@ import pytest
 
 import urbankit
 from urbankit import ReportError
-from urbankit.batch import load_config, run_batch
 from urbankit.cli import main
-from urbankit.reports import fingerprint, read_run
+from urbankit.reporting.batch import load_config, run_batch
+from urbankit.reporting.inputs import fingerprint
+from urbankit.reporting.runner import read_run
 
 BATCH = """
 workers = 2

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from urbankit.reports import run_report
+from urbankit.reporting.runner import run_report
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
@@ -287,7 +287,7 @@ def test_report_renders_offline(reports, name, tiles, tmp_path):
 def test_online_assets_page_fails_offline(reports, tmp_path):
     """Control: the same report with CDN assets (offline=False) does not render a map without network,
     so the test above really runs offline."""
-    from urbankit.reports import export_html
+    from urbankit.reporting.runner import export_html
 
     nb = reports["overview"].with_suffix(".ipynb")
     page = tmp_path / "online.html"

@@ -11,7 +11,7 @@ import pytest
 
 import urbankit
 from urbankit.cli import main
-from urbankit.reports import run_report
+from urbankit.reporting.runner import run_report
 
 
 @pytest.mark.slow

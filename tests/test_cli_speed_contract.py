@@ -27,7 +27,8 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 import urbankit as uk
-from urbankit import _datacache, outputs
+from urbankit import _datacache
+from urbankit import io as outputs
 from urbankit.osm import cache as _readcache
 from urbankit.osm import read as ingest
 

@@ -280,7 +280,7 @@ def test_wheel_ships_packaged_data_and_notebooks():
     from importlib import resources
     from pathlib import Path
 
-    from urbankit.reports import NOTEBOOK_DIR, resolve_notebook
+    from urbankit.reporting.parameters import NOTEBOOK_DIR, resolve_notebook
 
     root = Path(__file__).resolve().parents[1]
     globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["urbankit"]

@@ -29,8 +29,8 @@ import pytest
 import shapely
 
 import urbankit as uk
-from urbankit import maps
 from urbankit._html import escape, escape_frame, escape_value
+from urbankit.viz import maps
 
 #: a payload for each way text can become code; each records its key in ``top.__pwned`` when it runs
 PWN = "(top.__pwned=(top.__pwned||[])).push('{}')"
@@ -371,7 +371,7 @@ def test_report_tables_show_street_names_as_text(scenario):
 
 
 def test_batch_index_shows_parameters_errors_and_names_as_text(tmp_path):
-    from urbankit.batch import Entry, write_index
+    from urbankit.reporting.batch import Entry, write_index
 
     out = tmp_path / "reports"
     out.mkdir()

@@ -15,8 +15,8 @@ import pytest
 
 from urbankit._errors import CRSError, InvalidOptionError
 from urbankit.accessibility.isochrones import compute_isochrones
-from urbankit.maps import FUNCTION_COLOURS, MISSING_COLOUR, _colours, accessibility_map, isochrone_map
-from urbankit.plots import cumulative_share, plot_minutes_histogram, plot_resident_share, plot_scores
+from urbankit.viz.maps import FUNCTION_COLOURS, MISSING_COLOUR, _colours, accessibility_map, isochrone_map
+from urbankit.viz.plots import cumulative_share, plot_minutes_histogram, plot_resident_share, plot_scores
 from urbankit.zones import to_hex
 
 
@@ -234,7 +234,7 @@ def test_plots_without_population_count_nodes(bare):
 def test_captions_of_columns():
     from types import SimpleNamespace
 
-    from urbankit.maps import _column_style
+    from urbankit.viz.maps import _column_style
 
     fake = SimpleNamespace(minutes=(7.5, 15), services=["grocery", "bank_post"])
     captions = {c: _column_style(fake, c, [1.0, 2.0])["caption"] for c in (

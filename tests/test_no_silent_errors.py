@@ -152,7 +152,7 @@ def test_a_missing_service_of_a_present_function_keeps_the_all_functions_share(g
 
 
 def test_compare_areas_reports_a_missing_function_as_not_computable(grid_city):
-    from urbankit.compare import compare_areas, formatted
+    from urbankit.reporting.compare import compare_areas, formatted
 
     net, pop, dest = grid_city
     full = compute_accessibility(net, dest, minutes=[10], population=pop)
@@ -366,7 +366,7 @@ def area_copies(tmp_path):
 
 
 def test_populations_keys_match_sources_as_files(area_copies, monkeypatch):
-    from urbankit.compare import match_populations
+    from urbankit.reporting.compare import match_populations
 
     monkeypatch.chdir(area_copies)
     absolute = str(area_copies / "hki.osm.pbf")
@@ -386,7 +386,7 @@ def test_populations_keys_match_sources_as_files(area_copies, monkeypatch):
 
 
 def test_a_populations_key_that_matches_no_source_is_an_error(area_copies, monkeypatch):
-    from urbankit.compare import match_populations, x_minute_cities
+    from urbankit.reporting.compare import match_populations, x_minute_cities
 
     monkeypatch.chdir(area_copies)
     with pytest.raises(InvalidOptionError, match=r"'helsinki_center.osm.pbf'.*match none of the sources"):
@@ -400,7 +400,7 @@ def test_a_populations_key_that_matches_no_source_is_an_error(area_copies, monke
 
 
 def test_batch_resolves_populations_keys_like_sources(area_copies):
-    from urbankit.batch import load_config
+    from urbankit.reporting.batch import load_config
 
     config = area_copies / "batch.toml"
     config.write_text(
@@ -416,7 +416,7 @@ def test_batch_resolves_populations_keys_like_sources(area_copies):
 @pytest.mark.slow
 def test_compare_report_with_relative_paths_uses_the_grid(area_copies, monkeypatch):
     from urbankit.population import population_per_node
-    from urbankit.reports import run_report
+    from urbankit.reporting.runner import run_report
 
     monkeypatch.chdir(area_copies)
     out = run_report(

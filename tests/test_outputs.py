@@ -11,10 +11,10 @@ import pyogrio
 import pytest
 
 import urbankit
-from urbankit import outputs
+from urbankit import io as outputs
 from urbankit._errors import InvalidOptionError
 from urbankit.accessibility import compute_accessibility
-from urbankit.outputs import edges_layer, write_accessibility_gpkg
+from urbankit.io import edges_layer, write_accessibility_gpkg
 from urbankit.zones import to_hex
 
 

@@ -27,18 +27,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from urbankit._errors import ReportError, ReportParameterError
-from urbankit.batch import load_config, run_batch
 from urbankit.cli import main
-from urbankit.reports import (
+from urbankit.reporting.batch import load_config, run_batch
+from urbankit.reporting.parameters import (
     INJECTED_TAG,
     MAX_PARAMETER_DEPTH,
     normalise_parameters,
     parameterize_notebook,
     parameters_cell_source,
-    read_run,
-    run_report,
     validate_parameters,
 )
+from urbankit.reporting.runner import read_run, run_report
 
 #: the exploit of the issue, verbatim: a tuple whose one string closes papermill's quotes
 EXPLOIT = "('walk\"+str(__import__(\"os\").system(\"id > PWNED.txt\"))+\"',)"

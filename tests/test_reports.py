@@ -15,9 +15,11 @@ import pytest
 
 import urbankit
 from urbankit import ReportError
-from urbankit._offline import external_references, find_asset, make_offline
 from urbankit.cli import main
-from urbankit.reports import _RunLock, fingerprint, notebook_parameters, read_run, run_report, validate_parameters
+from urbankit.reporting.inputs import fingerprint
+from urbankit.reporting.offline import external_references, find_asset, make_offline
+from urbankit.reporting.parameters import notebook_parameters, validate_parameters
+from urbankit.reporting.runner import _RunLock, read_run, run_report
 
 
 def test_overview_parameters_are_plain_literals():
@@ -137,7 +139,7 @@ def test_missing_input_file_fails_before_running(tmp_path):
     with pytest.raises(ReportError, match=r"input file\(s\) not found: population="):
         run_report("overview", parameters={**QUICK, "population": str(tmp_path / "nope.gpkg")}, out_dir=tmp_path)
     # a tile server URL or a place name is not a file
-    urbankit.reports.check_inputs(
+    urbankit.reporting.check_inputs(
         {"tiles": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "source": "Kamppi, Helsinki"}
     )
     with pytest.raises(ReportError, match="output_dir' is set by the runner"):
@@ -212,7 +214,7 @@ def test_report_run_record_offline_html_and_timeout(tmp_path, kernel_cache):
     assert failed["status"] == "failed" and failed["error"].startswith("timeout")
     import nbformat
 
-    sources = [c.source for c in nbformat.read(urbankit.reports.resolve_notebook("overview"), as_version=4).cells]
+    sources = [c.source for c in nbformat.read(urbankit.reporting.resolve_notebook("overview"), as_version=4).cells]
     assert failed["failed_cell"]["source"] in sources and failed["failed_cell"]["index"] >= 2
     assert _snapshot(out) == before
     assert (out.parent / "latest").resolve() == out

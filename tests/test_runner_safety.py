@@ -28,9 +28,10 @@ import pytest
 import urbankit
 from urbankit import InvalidOptionError, ReportError, UrbankitError
 from urbankit._errors import ReportWriteError, SchedulerError
-from urbankit.batch import load_config, run_batch
 from urbankit.cli import main
-from urbankit.reports import fingerprint, read_run, run_report
+from urbankit.reporting.batch import load_config, run_batch
+from urbankit.reporting.inputs import fingerprint
+from urbankit.reporting.runner import read_run, run_report
 
 PARAMETERS_CELL = """\
 source = "town"

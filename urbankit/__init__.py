@@ -46,9 +46,9 @@ from .accessibility import (
 from .accessibility.isochrones import compute_isochrones
 from .accessibility.opportunities import compute_opportunities
 from .destinations import Service, Taxonomy, destinations_summary, find_destinations, load_taxonomy
+from .io import write_accessibility_gpkg
 from .network import MODES, StreetNetwork, build_network
 from .osm import OSMExtract, load, read_graphml, read_osm
-from .outputs import write_accessibility_gpkg
 from .population import PopulationEstimate, population_per_node, read_population_grid
 from .zones import to_hex, to_zones
 
@@ -59,13 +59,28 @@ _callable_module(destinations.__name__, find_destinations)
 
 __version__ = "0.1.0"
 
-#: submodules loaded on first attribute access (PEP 562): viz, reporting and the superblock engine
-_LAZY_MODULES = ("batch", "compare", "maps", "plots", "reports", "superblocks", "isochrones", "opportunities")
+#: submodules loaded on first attribute access (PEP 562): viz, reporting, the superblock engine, and the
+#: old module names (isochrones, opportunities: callable, warning) -> the module that is loaded
+_LAZY_MODULES = {
+    "viz": "viz",
+    "reporting": "reporting",
+    "pipelines": "pipelines",
+    "superblocks": "superblocks",
+    "transit": "transit",
+    "environment": "environment",
+    "maps": "viz.maps",
+    "plots": "viz.plots",
+    "reports": "reporting",
+    "batch": "reporting.batch",
+    "compare": "reporting.compare",
+    "isochrones": "isochrones",
+    "opportunities": "opportunities",
+}
 #: names re-exported from those submodules -> the submodule that defines them
 _LAZY_NAMES = {
-    "AreaOverview": "reports",
-    "area_overview": "reports",
-    "run_report": "reports",
+    "AreaOverview": "pipelines",
+    "area_overview": "pipelines",
+    "run_report": "reporting.runner",
     "assign": "superblocks",
     "effects": "superblocks",
     "find_superblocks": "superblocks",
@@ -78,7 +93,7 @@ _LAZY_NAMES = {
 def __getattr__(name: str):
     """Import a lazily loaded submodule, or the submodule defining a lazily re-exported name."""
     if name in _LAZY_MODULES:
-        value = _importlib.import_module(f".{name}", __name__)
+        value = _importlib.import_module(f".{_LAZY_MODULES[name]}", __name__)
     elif name in _LAZY_NAMES:
         value = getattr(_importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
     else:

@@ -21,6 +21,7 @@ from ._errors import UrbankitError
 logger = logging.getLogger(__name__)
 
 
+
 def _literal(text: str):
     """A parameter value: a Python literal when it parses as one (``15``, ``[10, 15]``), else the string.
 
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "report":
             from ._errors import InvalidOptionError
-            from .reports import run_report
+            from .reporting.runner import run_report
 
             names = [name for name, _ in args.parameter]
             twice = sorted({name for name in names if names.count(name) > 1})
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             html = next(out.glob("*.html"), out)
             print(f"report written to {out}\nopen {html}")
         elif args.command == "batch":
-            from .batch import run_batch
+            from .reporting.batch import run_batch
 
             result = run_batch(
                 args.config,
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             import numpy as np
 
             from .accessibility import x_minute_city
-            from .outputs import refuse_overwriting_inputs
+            from .io import refuse_overwriting_inputs
 
             refuse_overwriting_inputs(
                 args.out,
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if not str(args.out).lower().endswith(".gpkg"):
                 raise InvalidOptionError(f"--out {args.out!r} must end in .gpkg")
-            from .outputs import refuse_overwriting_inputs
+            from .io import refuse_overwriting_inputs
 
             refuse_overwriting_inputs(
                 args.out,

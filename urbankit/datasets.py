@@ -34,6 +34,7 @@ from ._errors import CorruptFileError, InputFileError, InvalidOptionError, Onlin
 
 logger = logging.getLogger(__name__)
 
+
 #: environment variable naming a local mirror of the downloadable data sets
 MIRROR_ENV = "URBANKIT_DATA_MIRROR"
 

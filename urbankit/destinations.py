@@ -54,6 +54,7 @@ from .osm import DEFAULT_POI_KEYS, OSMExtract
 
 logger = logging.getLogger(__name__)
 
+
 #: Value of a tag rule that matches any value of the key except ``"no"``.
 WILDCARD = "*"
 

@@ -1,9 +1,34 @@
-"""Writing files safely: the one atomic write-then-rename helper every writer in urbankit uses.
+"""Writing files: every GeoPackage and table writer of urbankit, and the one atomic write helper.
 
 A result is written to a uniquely named temporary beside its target (``.<stem>.<pid>.<random>.tmp
 <suffix>``, so concurrent writers never collide), synced, then moved over the target in one
 ``os.replace``; on any failure the temporary (and SQLite's ``-journal``/``-wal``/``-shm`` side
 files) is removed and an earlier file at the target stays untouched.
+
+The accessibility GeoPackage
+----------------------------
+:func:`write_accessibility_gpkg` writes the GeoPackage the CLI promises (``urbankit accessibility
+... --out result.gpkg``). Layers, all in EPSG:4326:
+
+``nodes``
+    ``node_id``, ``population``, per service ``S``: ``time_S_min`` (NaN: beyond the largest
+    threshold) and ``n_S_<M>min`` per threshold ``M``; per threshold ``score_<M>min`` (0..1) and
+    ``functions_<M>min``; ``gravity_S``; ``all_functions_min``; point geometry.
+``edges``
+    ``u``, ``v``, ``length_m``, ``time_min``, then ``way_id``, ``highway``, ``name``, ``oneway``,
+    ``speed_kmh``; line geometry. Walk and bike networks hold each undirected edge once, drive
+    networks one row per travel direction (as ``StreetNetwork.edges``).
+``pois``
+    ``service``, ``function``, ``node_id``, ``snap_m``, ``snap_min``, ``name``, ``osm_type``,
+    ``osm_id``; point geometry (the destination itself, not its node).
+``hex``
+    H3 cells (``h3`` cell id) with ``population``, ``nodes``, ``populated`` and the
+    population-weighted minutes and scores of :func:`urbankit.zones.to_hex`; omitted when
+    ``hex_resolution=None``.
+
+The file is written atomically: layers go to a temporary file in the target folder, which then
+replaces the target in one step, so a failure never leaves a half-written file and never damages
+an earlier one.
 """
 
 from __future__ import annotations
@@ -15,9 +40,23 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
+
+from ._errors import InvalidOptionError
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["atomic_path", "fsync_path", "remove_quietly", "temporary_path", "write_bytes_atomic"]
+
+__all__ = [
+    "LAYERS",
+    "atomic_path",
+    "fsync_path",
+    "refuse_overwriting_inputs",
+    "remove_quietly",
+    "temporary_path",
+    "write_accessibility_gpkg",
+    "write_bytes_atomic",
+]
 
 
 def temporary_path(path: Path, *, suffix: str | None = None) -> Path:
@@ -111,4 +150,188 @@ def write_bytes_atomic(path, *parts: bytes, sync: bool = True) -> Path:
                     view = view[n:]
         finally:
             os.close(fd)
+    return path
+
+
+
+#: layer names of the accessibility GeoPackage, in writing order
+LAYERS = ("nodes", "edges", "pois", "hex")
+
+_EDGE_COLUMNS = ["u", "v", "length_m", "time_min", "way_id", "highway", "name", "oneway", "speed_kmh"]
+_POI_COLUMNS = ["service", "function", "node_id", "snap_m", "snap_min", "name", "osm_type", "osm_id"]
+
+
+def nodes_layer(acc) -> gpd.GeoDataFrame:
+    """The ``nodes`` layer: node_id, population, minutes, counts, scores (EPSG:4326)."""
+    nodes = acc.nodes
+    front = ["population"]
+    front += [f"time_{s}_min" for s in acc.services]
+    front += [c for c in nodes.columns if c.startswith("n_")]
+    front += [c for c in nodes.columns if c.startswith("score_")]
+    geom = nodes.geometry.name
+    rest = [c for c in nodes.columns if c not in front and c != geom]
+    out = nodes[front + rest].copy()
+    out["all_functions_min"] = acc.all_functions_minutes()
+    out.insert(0, "node_id", nodes.index.to_numpy())
+    out = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=nodes.geometry.to_numpy(), crs=nodes.crs)
+    return out.to_crs("EPSG:4326")
+
+
+def edges_layer(acc) -> gpd.GeoDataFrame:
+    """The ``edges`` layer of the accessibility's network (EPSG:4326)."""
+    e = acc.network.edges
+    cols = [c for c in _EDGE_COLUMNS if c in e.columns]
+    out = gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs)
+    return out.to_crs("EPSG:4326")
+
+
+def pois_layer(acc) -> gpd.GeoDataFrame:
+    """The ``pois`` layer: snapped destinations (EPSG:4326)."""
+    p = acc.pois
+    cols = [c for c in _POI_COLUMNS if c in p.columns]
+    out = gpd.GeoDataFrame(p[cols].reset_index(drop=True), geometry=p.geometry.to_numpy(), crs=p.crs)
+    return out.to_crs("EPSG:4326")
+
+
+def hex_layer(acc, resolution: int) -> gpd.GeoDataFrame:
+    """The ``hex`` layer (:func:`urbankit.zones.to_hex`, ``h3`` as a column)."""
+    from .zones import to_hex
+
+    return to_hex(acc, resolution).reset_index()
+
+
+def _input_path(value) -> Path | None:
+    """The file an input value names (a path, or an embedded data set's name), None otherwise."""
+    if value is None or not isinstance(value, (str, os.PathLike)):
+        return None
+    text = os.fspath(value)
+    if not text:
+        return None
+    from . import datasets
+
+    if isinstance(value, str) and text in datasets.available():
+        try:
+            return datasets.get_path(text, download=False)
+        except Exception:  # noqa: BLE001 - not on this machine: nothing to protect
+            return None
+    path = Path(text).expanduser()
+    return path if path.exists() else None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(path, inputs: dict, *, option: str = "path") -> None:
+    """Raise before anything is computed or written when the output ``path`` is one of the inputs.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file.
+    inputs : dict of str to str, Path or None
+        What each input is (e.g. ``"--population"``) -> the value given (a path, or an embedded
+        data set's name; None and non-files are skipped).
+    option : str
+        How the output was named, for the message (``"--out"``, ``"path"``).
+
+    Raises
+    ------
+    InvalidOptionError
+        ``path`` is the same file as an input: same path after resolving ``.``/``..`` and symbolic
+        links, or the same file on disk (a hard link).
+    """
+    out = Path(os.fspath(path)).expanduser()
+    for label, value in inputs.items():
+        src = _input_path(value)
+        if src is not None and _same_file(out, src):
+            raise InvalidOptionError(
+                f"{option}={os.fspath(path)!r} is the {label} input {str(src)!r}: writing there would destroy "
+                "the input. Choose another output file; nothing was written."
+            )
+
+
+def input_files(acc) -> dict:
+    """The input files an accessibility result was computed from (``source``, population, taxonomy)."""
+    files = dict(getattr(acc, "input_files", None) or {})
+    source = (getattr(getattr(acc, "network", None), "meta", None) or {}).get("source")
+    files.setdefault("source", source)
+    return files
+
+
+def _write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    """Write one layer through pyogrio's Arrow path (about twice as fast as feature by feature; same
+    layer content: columns, types, values, geometry and CRS). A frame Arrow cannot convert (an object
+    column of mixed types) is written feature by feature instead."""
+    import pyarrow as pa
+    import pyogrio
+
+    try:
+        pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", use_arrow=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        logger.info("layer %s not written through Arrow (%s); writing it feature by feature", layer, exc)
+        gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", index=False)
+
+
+@contextlib.contextmanager
+def _unsynchronised_sqlite():
+    """Let GDAL skip SQLite's fsync after every transaction while writing the temporary file
+    (four times faster); the finished file is synced once before it replaces the target."""
+    import pyogrio
+
+    key = "OGR_SQLITE_SYNCHRONOUS"
+    previous = pyogrio.get_gdal_config_option(key)
+    pyogrio.set_gdal_config_options({key: "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({key: previous})
+
+
+_fsync = fsync_path
+_remove_quietly = remove_quietly
+
+
+def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Path:
+    """Write an accessibility result to a GeoPackage with layers nodes, edges, pois and hex.
+
+    Parameters
+    ----------
+    acc : Accessibility
+        From :func:`urbankit.accessibility.accessibility`.
+    path : str or Path
+        Target file, ending in ``.gpkg``; replaced if it exists. Its folder is created if needed.
+    hex_resolution : int or None, default 9
+        H3 resolution of the ``hex`` layer; ``None`` writes no hex layer.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    InvalidOptionError
+        ``path`` does not end in ``.gpkg``, is one of the result's input files (its OSM file,
+        population grid or taxonomy), or an invalid ``hex_resolution``.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise InvalidOptionError(f"path={str(path)!r} must end in .gpkg (a GeoPackage), e.g. 'result.gpkg'.")
+    if path.is_dir():
+        raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
+    refuse_overwriting_inputs(path, input_files(acc))
+    # build every layer before touching the disk: bad options fail without side effects
+    layers = {"nodes": nodes_layer(acc), "edges": edges_layer(acc), "pois": pois_layer(acc)}
+    if hex_resolution is not None:
+        layers["hex"] = hex_layer(acc, hex_resolution)
+    with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
+        for name, gdf in layers.items():
+            _write_layer(gdf, tmp, name)
+    logger.info("wrote %s (layers %s)", path, ", ".join(f"{k}: {len(v):,}" for k, v in layers.items()))
     return path

@@ -44,6 +44,7 @@ from ._errors import CRSError, InvalidOptionError
 
 logger = logging.getLogger(__name__)
 
+
 __all__ = ["aggregate_nodes", "to_hex", "to_zones"]
 
 

@@ -508,7 +508,7 @@ class Accessibility:
         """
         from pathlib import Path
 
-        from ..outputs import input_files, refuse_overwriting_inputs
+        from ..io import input_files, refuse_overwriting_inputs
 
         folder = Path(folder)
         refuse_overwriting_inputs(folder / "summary.csv", input_files(self), option="folder")
@@ -534,7 +534,7 @@ class Accessibility:
         pathlib.Path
             The path written.
         """
-        from ..outputs import write_accessibility_gpkg
+        from ..io import write_accessibility_gpkg
 
         return write_accessibility_gpkg(self, path, hex_resolution=hex_resolution)
 
@@ -590,7 +590,7 @@ class Accessibility:
         folium.Map
             The map.
         """
-        from ..maps import accessibility_map
+        from ..viz.maps import accessibility_map
 
         return accessibility_map(self, column=column, **kwargs)
 

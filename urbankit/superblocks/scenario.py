@@ -91,8 +91,7 @@ class Scenario:
 
         import pyogrio
 
-        from ..io import atomic_path
-        from ..outputs import _unsynchronised_sqlite, refuse_overwriting_inputs
+        from ..io import _unsynchronised_sqlite, atomic_path, refuse_overwriting_inputs
 
         path = Path(path)
         if path.suffix.lower() != ".gpkg":

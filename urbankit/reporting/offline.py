@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
 
+
 #: where Debian's libjs-* packages put their files
 DEBIAN_JS = Path("/usr/share/javascript")
 

@@ -1,0 +1,217 @@
+"""The area overview: the analysis behind the overview report (network, destinations, residents, completeness)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from .network import MODES, StreetNetwork, build_network
+from .osm import OSMExtract, area_name, load
+
+logger = logging.getLogger(__name__)
+
+
+
+# --------------------------------------------------------------------------- area overview
+
+
+@dataclass(repr=False)
+class AreaOverview:
+    """What an area holds: networks per mode, destinations by service, residents.
+
+    Build it with :func:`area_overview`; show :meth:`table`, :meth:`services` and :meth:`map`. The
+    constructor's parameters are the dataclass fields, kept as attributes of the same names.
+
+    Parameters
+    ----------
+    extract : OSMExtract
+        The area as read by :func:`urbankit.load`.
+    networks : dict of str to StreetNetwork
+        One network per mode, in the order the modes were asked for.
+    destinations : geopandas.GeoDataFrame
+        The destinations of the area (:func:`urbankit.destinations`).
+    population : PopulationEstimate
+        Residents per node of the first mode's network.
+    taxonomy : Taxonomy, optional
+        The taxonomy the destinations were classified with (lists services with no destination too).
+    meta : dict, optional
+        Free-form notes; empty by default.
+    """
+
+    extract: OSMExtract
+    networks: dict[str, StreetNetwork]
+    destinations: gpd.GeoDataFrame
+    population: object
+    taxonomy: object = None
+    meta: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"AreaOverview({area_name(self.extract)!r}, modes={list(self.networks)}, "
+            f"destinations={len(self.destinations):,})"
+        )
+
+    def table(self) -> pd.DataFrame:
+        """One row per mode: nodes, edges, street km, share dropped outside the largest component.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``mode``; columns ``nodes``, ``edges``, ``street_km`` (1 decimal), ``speed``
+            (how speeds were set) and ``dropped_node_share`` (3 decimals).
+        """
+        rows = []
+        for mode, net in self.networks.items():
+            rows.append(
+                {
+                    "mode": mode,
+                    "nodes": len(net.nodes),
+                    "edges": len(net.edges),
+                    "street_km": round(net.edges.length_m.sum() / 1000, 1),
+                    "speed": net.meta.get("speed_desc", ""),
+                    "dropped_node_share": round(net.meta.get("dropped_node_share", 0.0), 3),
+                }
+            )
+        return pd.DataFrame(rows).set_index("mode")
+
+    def services(self) -> pd.DataFrame:
+        """Destinations per function and service (every taxonomy service listed, zeros included).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table of :func:`urbankit.destinations_summary` for this area's destinations.
+        """
+        from .destinations import destinations_summary
+
+        return destinations_summary(self.destinations, taxonomy=self.taxonomy)
+
+    def residents(self) -> pd.DataFrame:
+        """Residents: total, source and how many nodes carry them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row: ``source``, ``residents`` (rounded total), ``populated_nodes`` (nodes with
+            residents) and ``nodes``.
+        """
+        pop = self.population
+        return pd.DataFrame(
+            {
+                "source": [pop.source],
+                "residents": [round(pop.total)],
+                "populated_nodes": [int((pop.per_node > 0).sum())],
+                "nodes": [len(pop.per_node)],
+            }
+        )
+
+    def map(self, *, tiles: str | None = "OpenStreetMap"):
+        """Folium map: networks by mode, destinations by function, residents per node.
+
+        Parameters
+        ----------
+        tiles : str or None, default "OpenStreetMap"
+            Base map (any folium tiles name); ``None`` draws no tiles (offline reports).
+
+        Returns
+        -------
+        folium.Map
+            The map, one layer per network, function and the residents.
+        """
+        from .viz.maps import overview_map
+
+        return overview_map(self.networks, self.destinations, self.population, tiles=tiles)
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_() + self.residents().to_html(index=False)
+
+    def save(self, folder: str | Path = ".") -> Path:
+        """Write ``overview.gpkg`` (edges and nodes per mode, destinations) and ``summary.csv``.
+
+        The GeoPackage is written to a temporary name and renamed, so a failure leaves no
+        half-written file.
+
+        Parameters
+        ----------
+        folder : str or pathlib.Path, default "."
+            Where to write; created when missing. Existing files of the same names are replaced.
+
+        Returns
+        -------
+        pathlib.Path
+            The path of ``overview.gpkg``.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / "overview.gpkg"
+        tmp = folder / ".overview.tmp.gpkg"  # a .gpkg name: GDAL warns about other extensions
+        tmp.unlink(missing_ok=True)
+        for mode, net in self.networks.items():
+            nodes = net.nodes.to_crs("EPSG:4326")
+            if mode == next(iter(self.networks)):
+                nodes = nodes.assign(population=self.population.per_node.reindex(nodes.index).to_numpy())
+            nodes.reset_index().to_file(tmp, layer=f"nodes_{mode}", driver="GPKG")
+            net.edges.to_crs("EPSG:4326").to_file(tmp, layer=f"edges_{mode}", driver="GPKG")
+        if len(self.destinations):
+            self.destinations.to_file(tmp, layer="destinations", driver="GPKG")
+        os.replace(tmp, out)
+        table = self.table().reset_index()
+        table["residents"] = round(self.population.total)
+        table["population_source"] = self.population.source
+        table["destinations"] = len(self.destinations)
+        table.to_csv(folder / "summary.csv", index=False)
+        return out
+
+
+def area_overview(
+    source,
+    *,
+    modes: tuple[str, ...] | list[str] = MODES,
+    population: str | Path | gpd.GeoDataFrame | None = None,
+    population_column: str | None = None,
+    taxonomy=None,
+) -> AreaOverview:
+    """Load an area and prepare its overview.
+
+    Parameters
+    ----------
+    source
+        Anything :func:`urbankit.load` accepts (embedded data set name, OSM/GraphML file, place...).
+    modes : sequence of {"walk", "bike", "drive"}
+        Networks to build.
+    population : path or GeoDataFrame, optional
+        Population grid or polygons; without it residents are estimated from buildings, else
+        spread uniformly (the result says which).
+    population_column : str, optional
+        Column of ``population`` holding residents (detected when omitted).
+    taxonomy : path, dict or Taxonomy, optional
+        Destination taxonomy (the packaged one by default).
+
+    Returns
+    -------
+    AreaOverview
+        The extract, one network per mode, the destinations and the residents per node of the
+        first mode's network.
+    """
+    from .destinations import find_destinations, load_taxonomy
+    from .population import population_per_node
+
+    extract = load(source)
+    tax = load_taxonomy(taxonomy) if not hasattr(taxonomy, "services") else taxonomy
+    nets = {mode: build_network(extract, mode) for mode in modes}
+    dest = find_destinations(extract, taxonomy=tax)
+    first = nets[next(iter(nets))]
+    pop = population_per_node(
+        first.nodes,
+        grid=population,
+        column=population_column,
+        buildings=extract.buildings if population is None and len(extract.buildings) else None,
+        node_population=extract.meta.get("node_population") if population is None else None,
+        context=extract,
+    )
+    return AreaOverview(extract=extract, networks=nets, destinations=dest, population=pop, taxonomy=tax)
