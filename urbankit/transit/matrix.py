@@ -8,7 +8,8 @@ Semantics of :func:`travel_time_matrix` with ``mode="transit"``:
 * **A trip** is the fastest of: walking only (origin to destination on the street network, at most
   ``max_walk_min``), or an access walk to a stop (at most ``max_walk_min``), vehicles and transfer walks
   (range-RAPTOR, ``max_rides``, 60 s boarding slack), then an egress walk from a stop to the destination (at most
-  ``max_walk_min``). Points are snapped to their nearest street node, the straight line walked at the same speed.
+  ``max_walk_min``; an access walk to a stop followed directly by an egress walk from it also counts, as a walk
+  of up to twice that). Points are snapped to their nearest street node, the straight line walked at the same speed.
 * **Percentiles.** Over a pair's travel times, unreached ones counting as infinitely long: percentile ``P`` is the
   value at rank ``ceil(P / 100 * n)`` of the sorted times (the inverted CDF; NaN when that one is unreached or longer
   than ``max_minutes``). Times are minutes (float, whole seconds / 60).
