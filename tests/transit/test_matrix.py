@@ -12,14 +12,13 @@ import pandas as pd
 import pytest
 from conftest import existing
 from shapely.geometry import LineString, Point
+from test_transit import TRANSIT, _reference_walks, connections, csa, frequency_rows, write_feed
 
 import urbankit
 from urbankit.networks import StreetNetwork
 from urbankit.transit import read_gtfs
 from urbankit.transit.matrix import travel_time_matrix
 from urbankit.transit.raptor import frequency_offsets
-
-from test_transit import TRANSIT, _reference_walks, connections, csa, frequency_rows, write_feed
 
 CRS = "EPSG:32632"
 X0, Y0 = 500000.0, 5550000.0
