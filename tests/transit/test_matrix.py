@@ -208,3 +208,14 @@ def test_sao_paulo_properties(spo):
     pd.testing.assert_frame_equal(m, again)
     fewer = travel_time_matrix(net, window_min=15, percentiles=(5, 25, 50, 75, 95), max_rides=1, **kw)
     assert (fewer[cols].fillna(1e9).to_numpy() >= v).all()
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_equals_one_process(spo):
+    tt, net, pts = spo
+    kw = dict(timetables=tt, origins=pts.iloc[:7], destinations=pts.iloc[::9], departure="2019-05-13T07:00",
+              window_min=5, percentiles=(25, 50, 75), draws=2, seed=3)
+    one = travel_time_matrix(net, **kw)
+    many = travel_time_matrix(net, workers=2, chunk_size=3, progress=True, **kw)
+    pd.testing.assert_frame_equal(one, many)
+    assert one.travel_time_p50.notna().any()

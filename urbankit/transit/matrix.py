@@ -179,6 +179,10 @@ def travel_time_matrix(
     draws: int = 1,
     seed: int = 0,
     arrive_by: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    chunk_size: int = 16,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Travel times from every origin to every destination (``from_id``, ``to_id``, ``travel_time_p<P>``).
 
@@ -216,6 +220,15 @@ def travel_time_matrix(
         Seed of the draws (same inputs and seed, same result).
     arrive_by : bool
         ``departure`` is the latest arrival (see the module docstring).
+    workers : int, optional
+        Route origins in chunks on a dask.distributed ``LocalCluster`` of this many single-threaded processes
+        (results identical to one process).
+    scheduler : str, optional
+        Address of an existing dask scheduler to use instead (``"tcp://host:8786"``).
+    chunk_size : int
+        Origins per dask task.
+    progress : bool
+        Show a tqdm progress bar over the chunks.
 
     Returns
     -------
@@ -246,12 +259,19 @@ def travel_time_matrix(
     t0 = departure_seconds(tt, departure)
     times = transit_times(network, tt, o, d, t0=t0, window_min=int(window_min), max_rides=int(max_rides),
                           walk_speed_kmh=walk_speed_kmh, max_minutes=max_minutes, max_walk_min=max_walk_min,
-                          boarding_slack_s=boarding_slack_s, draws=draws, seed=seed, arrive_by=arrive_by)
+                          boarding_slack_s=boarding_slack_s, draws=draws, seed=seed, arrive_by=arrive_by,
+                          prepare_only=True)
+    n_o = len(o[0])
+    if workers is None and scheduler is None:
+        times = _route_origins(times, 0, n_o)
+    else:
+        times = _distributed(times, n_o, workers=workers, scheduler=scheduler, chunk_size=chunk_size,
+                             progress=progress)
     return _frame(o[0], d[0], _rank_percentiles(times, pct), pct, max_minutes)
 
 
 def transit_times(network, tt: Timetable, o, d, *, t0, window_min, max_rides, walk_speed_kmh, max_minutes,
-                  max_walk_min, boarding_slack_s=60, draws=1, seed=0, arrive_by=False) -> np.ndarray:
+                  max_walk_min, boarding_slack_s=60, draws=1, seed=0, arrive_by=False, prepare_only=False):
     """All travel times ``(n_samples, n_from, n_to)`` in seconds (inf unreached) of prepared points ``o``, ``d``."""
     walk_s = float(max_walk_min) * 60.0
     speed = float(settings.walk_speed_kmh if walk_speed_kmh is None else walk_speed_kmh) / 3.6
@@ -279,34 +299,87 @@ def transit_times(network, tt: Timetable, o, d, *, t0, window_min, max_rides, wa
     else:
         offsets = [None]
     nets = [build_network(tt, walks=walks, offsets_s=off) for off in offsets]
-    e_stop, e_s = egr["from"].to_numpy(), egr.walk_s.to_numpy(float)
     e_dest = egr["to"].to_numpy()
-    starts = np.searchsorted(e_dest, np.arange(len(d[0])))
-    has = np.bincount(e_dest, minlength=len(d[0])) > 0
-    n_o, n_d = len(o[0]), len(d[0])
-    max_dur = int(max_minutes * 60) + (60 * int(math.ceil(max_minutes)) if arrive_by else 0)
-    samples = len(nets) * window_min
-    out = np.full((samples, n_o, n_d), np.inf)
-    acc_from = acc["from"].to_numpy()
-    for i in range(n_o):
-        sel = acc_from == i
-        per_draw = []
-        for net in nets:
-            arr = raptor(net, acc["to"].to_numpy()[sel], acc.walk_s.to_numpy()[sel], deps, max_rides=max_rides,
-                         boarding_slack_s=boarding_slack_s, max_duration_s=max_dur)
+    state = {
+        "nets": nets, "deps": deps, "t0": int(t0), "window_min": int(window_min), "arrive_by": bool(arrive_by),
+        "max_rides": int(max_rides), "slack": int(boarding_slack_s),
+        "max_dur": int(max_minutes * 60) + (60 * int(math.ceil(max_minutes)) if arrive_by else 0),
+        "e_stop": egr["from"].to_numpy(), "e_s": egr.walk_s.to_numpy(float),
+        "e_starts": np.searchsorted(e_dest, np.arange(len(d[0]))),
+        "e_has": np.bincount(e_dest, minlength=len(d[0])) > 0,
+        "acc_from": acc["from"].to_numpy(), "acc_to": acc["to"].to_numpy(), "acc_s": acc.walk_s.to_numpy(),
+        "direct": direct,
+    }
+    return _route_origins(state, 0, len(o[0])) if not prepare_only else state
+
+
+def _route_origins(state: dict, lo: int, hi: int) -> np.ndarray:
+    """Travel times ``(n_samples, hi - lo, n_to)`` seconds (inf unreached) of origins ``lo..hi-1``."""
+    nets, deps, window_min = state["nets"], state["deps"], state["window_min"]
+    e_stop, e_s, starts, has = state["e_stop"], state["e_s"], state["e_starts"], state["e_has"]
+    n_d = len(has)
+    out = np.full((len(nets) * window_min, hi - lo, n_d), np.inf)
+    for i in range(lo, hi):
+        sel = state["acc_from"] == i
+        for k, net in enumerate(nets):
+            arr = raptor(net, state["acc_to"][sel], state["acc_s"][sel], deps, max_rides=state["max_rides"],
+                         boarding_slack_s=state["slack"], max_duration_s=state["max_dur"])
             a = np.where(arr >= UNREACHED, np.inf, arr.astype(float))
             at_dest = np.full((len(deps), n_d), np.inf)
             if len(e_stop):
                 cand = a[:, e_stop] + e_s[None, :]
                 at_dest[:, has] = np.minimum.reduceat(cand, starts[has], axis=1)
-            at_dest = np.minimum(at_dest, deps[:, None] + direct[i][None, :])
-            per_draw.append(at_dest)
-        for k, at_dest in enumerate(per_draw):
-            if arrive_by:
-                out[k * window_min:(k + 1) * window_min, i] = _arrive_by(at_dest, deps, t0, window_min)
+            at_dest = np.minimum(at_dest, deps[:, None] + state["direct"][i][None, :])
+            rows = slice(k * window_min, (k + 1) * window_min)
+            if state["arrive_by"]:
+                out[rows, i - lo] = _arrive_by(at_dest, deps, state["t0"], window_min)
             else:
-                out[k * window_min:(k + 1) * window_min, i] = at_dest - deps[:, None]
+                out[rows, i - lo] = at_dest - deps[:, None]
     return out
+
+
+def _distributed(state: dict, n_o: int, *, workers, scheduler, chunk_size: int, progress: bool) -> np.ndarray:
+    """:func:`_route_origins` over chunks of origins on dask.distributed, reassembled in origin order."""
+    from .._errors import SchedulerError
+
+    if int(chunk_size) != chunk_size or chunk_size < 1:
+        raise InvalidOptionError(f"chunk_size {chunk_size!r} must be an integer >= 1")
+    if scheduler is None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise InvalidOptionError(f"workers {workers!r} must be an integer >= 1")
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:  # pragma: no cover - dask is a dependency
+        raise InvalidOptionError("workers/scheduler need dask.distributed: pip install 'dask[distributed]'") from exc
+    cluster = None
+    try:
+        if scheduler is not None:
+            client = Client(scheduler, timeout="10s")
+        else:
+            cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(f"could not reach the dask scheduler {scheduler!r} ({exc}); check the address or "
+                             f"leave scheduler unset for a local cluster") from exc
+    try:
+        shared = client.scatter(state, broadcast=True)
+        bounds = [(lo, min(lo + int(chunk_size), n_o)) for lo in range(0, n_o, int(chunk_size))]
+        futures = {client.submit(_route_origins, shared, lo, hi, pure=False): (lo, hi) for lo, hi in bounds}
+        parts = {}
+        done = as_completed(futures)
+        if progress:
+            from tqdm.auto import tqdm
+
+            done = tqdm(done, total=len(futures), desc="origins", unit="chunk")
+        for fut in done:
+            parts[futures[fut][0]] = fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    if not parts:
+        return np.full((len(state["nets"]) * state["window_min"], 0, len(state["e_has"])), np.inf)
+    return np.concatenate([parts[lo] for lo, _ in bounds], axis=1)
 
 
 def _arrive_by(at_dest: np.ndarray, deps: np.ndarray, t0: int, window_min: int) -> np.ndarray:
