@@ -32,11 +32,11 @@ def _snap(net: StreetNetwork, lon, lat) -> tuple[np.ndarray, np.ndarray]:
     return net.nearest_nodes(np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()]))
 
 
-def _graph(net: StreetNetwork, speed_ms: float) -> csr_matrix:
+def _graph(net: StreetNetwork, speed_ms: float, seconds=None) -> csr_matrix:
     pos = pd.Series(np.arange(len(net.nodes)), index=net.nodes.index)
     u = pos[net.edges.u.to_numpy()].to_numpy()
     v = pos[net.edges.v.to_numpy()].to_numpy()
-    w = net.edges.length_m.to_numpy(float) / speed_ms
+    w = net.edges.length_m.to_numpy(float) / speed_ms if seconds is None else np.asarray(seconds, float)
     if not net.directed:
         u, v, w = np.r_[u, v], np.r_[v, u], np.r_[w, w]
     order = np.lexsort((w, v, u))  # parallel edges: keep the shortest
@@ -58,11 +58,11 @@ def _check(net, max_walk_s, walk_speed_kmh) -> float:
     return speed / 3.6
 
 
-def _walks(net, speed_ms, from_lonlat, to_lonlat, max_walk_s) -> pd.DataFrame:
+def _walks(net, speed_ms, from_lonlat, to_lonlat, max_walk_s, graph=None) -> pd.DataFrame:
     snap_f, node_f = _snap(net, *from_lonlat)
     snap_t, node_t = _snap(net, *to_lonlat)
     snap_f, snap_t = snap_f / speed_ms, snap_t / speed_ms
-    g = _graph(net, speed_ms)
+    g = _graph(net, speed_ms) if graph is None else graph
     src_nodes, src_of = np.unique(node_f, return_inverse=True)
     rows, cols, secs = [], [], []
     for lo in range(0, len(src_nodes), _CHUNK):

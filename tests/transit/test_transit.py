@@ -11,8 +11,10 @@ import bisect
 import datetime as dt
 import itertools
 import math
+import os
 import zipfile
 from collections import defaultdict
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import networkx as nx
@@ -25,7 +27,8 @@ import urbankit
 from urbankit.transit import GTFSError, NoServiceError, read_gtfs
 from urbankit.transit.raptor import UNREACHED, build_network, frequency_offsets, raptor, travel_times
 
-TRANSIT = SHARED / "transit"
+#: the shared data folder, or the data mirror laid out like it (URBANKIT_DATA_MIRROR, set by conftest)
+TRANSIT = Path(os.environ.get(urbankit.datasets.MIRROR_ENV) or SHARED) / "transit"
 FEEDS = {
     "caltrain": (TRANSIT / "feeds" / "caltrain_gtfs.zip", "2018-06-12", 7 * 3600),
     "cairns": (TRANSIT / "feeds" / "cairns_gtfs.zip", "2014-06-10", 7 * 3600),
