@@ -1,4 +1,9 @@
-"""Equilibrium flows agree with AequilibraE (bi-conjugate Frank-Wolfe) on a synthetic congested grid."""
+"""Equilibrium flows agree with AequilibraE (bi-conjugate Frank-Wolfe) on a synthetic congested grid.
+
+Both stop at the same relative gap. At 1e-4 the two approximate solutions agree within 1 % of the
+largest link flow on every link and within 1 % in flow-weighted mean (single links may differ by up to
+about 2 %: a 1e-4 gap does not pin every link flow to 1 %); at 1e-5 every loaded link agrees within 1 %.
+"""
 
 import numpy as np
 import pandas as pd
@@ -28,7 +33,7 @@ def _grid(n, seed=1):
     return fr, to, t0, cap
 
 
-def _aequilibrae_flows(fr, to, t0, cap, zones, demand):
+def _aequilibrae_flows(fr, to, t0, cap, zones, demand, gap):
     links = pd.DataFrame(
         {
             "link_id": np.arange(1, len(fr) + 1),
@@ -61,24 +66,25 @@ def _aequilibrae_flows(fr, to, t0, cap, zones, demand):
     ta.set_time_field("free_flow_time")
     ta.set_algorithm("bfw")
     ta.max_iter = 2000
-    ta.rgap_target = 1e-5
+    ta.rgap_target = gap
     ta.execute()
     res = tc.results.get_load_results()
     flows = pd.Series(res["demand_ab"].to_numpy(), index=res.index)
     return flows.reindex(links["link_id"]).fillna(0.0).to_numpy(), ta
 
 
-def test_flows_match_aequilibrae_on_congested_grid():
+@pytest.mark.parametrize("gap", [1e-4, 1e-5])
+def test_flows_match_aequilibrae_on_congested_grid(gap):
     n = 7
     fr, to, t0, cap = _grid(n)
     rng = np.random.default_rng(5)
     zones = np.array(sorted(rng.choice(n * n, 12, replace=False)))
     demand = rng.uniform(20.0, 120.0, (len(zones), len(zones)))
     np.fill_diagonal(demand, 0.0)
-    ref, ta = _aequilibrae_flows(fr, to, t0, cap, zones, demand)
+    ref, ta = _aequilibrae_flows(fr, to, t0, cap, zones, demand, gap)
     oi, di = np.nonzero(demand > 0)
     od = pd.DataFrame({"origin": zones[oi], "destination": zones[di], "trips": demand[oi, di]})
-    ours = equilibrium_assignment(fr, to, t0, cap, od, rel_gap=1e-5, max_iter=2000)
+    ours = equilibrium_assignment(fr, to, t0, cap, od, rel_gap=gap, max_iter=2000)
     assert ours.converged
     # the network is congested: equilibrium differs from all-or-nothing
     aon = equilibrium_assignment(fr, to, t0, cap, od, algorithm="all-or-nothing")
@@ -87,5 +93,7 @@ def test_flows_match_aequilibrae_on_congested_grid():
     assert ours.flow.sum() == pytest.approx(total, rel=1e-3)
     loaded = ref > 0.05 * ref.max()
     rel = np.abs(ours.flow[loaded] - ref[loaded]) / ref[loaded]
-    assert rel.max() < 0.01, (rel.max(), float(np.max(ta.report()["rgap"].iloc[-1])))
     assert np.abs(ours.flow - ref).max() < 0.01 * ref.max()
+    assert np.abs(ours.flow - ref).sum() / ref.sum() < 0.01
+    if gap <= 1e-5:
+        assert rel.max() < 0.01, (rel.max(), float(ta.report()["rgap"].iloc[-1]))
