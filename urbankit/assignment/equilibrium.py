@@ -75,12 +75,16 @@ class ShortestPathLoader:
         d = np.asarray(destinations, dtype=np.int64)
         t = np.asarray(trips, dtype=float)
         top = max(
-            int(self.from_node.max(initial=-1)), int(self.to_node.max(initial=-1)),
-            int(o.max(initial=-1)), int(d.max(initial=-1)),
+            int(self.from_node.max(initial=-1)),
+            int(self.to_node.max(initial=-1)),
+            int(o.max(initial=-1)),
+            int(d.max(initial=-1)),
         )
         self.n_nodes = int(n_nodes) if n_nodes is not None else top + 1
-        if top >= self.n_nodes or min(self.from_node.min(initial=0), self.to_node.min(initial=0),
-                                      o.min(initial=0), d.min(initial=0)) < 0:
+        if (
+            top >= self.n_nodes
+            or min(self.from_node.min(initial=0), self.to_node.min(initial=0), o.min(initial=0), d.min(initial=0)) < 0
+        ):
             raise InvalidOptionError(
                 f"node numbers must lie in 0..{self.n_nodes - 1}; renumber the graph (e.g. with "
                 "pandas.factorize) or pass a larger n_nodes."
@@ -127,41 +131,52 @@ class ShortestPathLoader:
             dest, trips = self._d[rows], self._t[rows]
             reached = pred[row_of, dest] >= 0
             self.unrouted_trips += float(trips[~reached].sum())
-            flat_pred = pred.ravel().astype(np.int64)
-            has = flat_pred >= 0
-            glob_pred = np.where(has, flat_pred + (np.arange(nb * n) // n) * n, -1)
+            flat_pred = pred.ravel()
             flow = np.bincount(row_of[reached] * n + dest[reached], weights=trips[reached], minlength=nb * n)
-            _accumulate_tree(flow, glob_pred)
-            child = np.nonzero(has & (flow > 0))[0]
-            pair = flat_pred[child] * n + child % n
+            _accumulate_tree(flow, flat_pred, n)
+            child = np.flatnonzero(flow > 0)
+            child = child[flat_pred[child] >= 0]
+            pair = flat_pred[child].astype(np.int64) * n + child % n
             loads += np.bincount(links[np.searchsorted(keys, pair)], weights=flow[child], minlength=len(loads))
         return loads
 
 
-def _accumulate_tree(flow: np.ndarray, parent: np.ndarray) -> None:
-    """Add every node's flow to all its ancestors (in place): subtree sums of a forest.
+def _accumulate_tree(flow: np.ndarray, pred: np.ndarray, n: int) -> None:
+    """Add every node's flow to all its ancestors (in place): subtree sums of shortest-path trees.
 
-    Depths by pointer jumping (log of the depth vectorised steps), then one vectorised push per
-    depth level, deepest first.
+    ``flow`` and ``pred`` are flattened ``(origins, n)`` arrays; ``pred`` holds node numbers within
+    each row (negative at roots and unreached nodes). Only nodes on a loaded path are touched: they
+    are found by walking up from the loaded nodes, then flows are pushed up leaves-first (Kahn's
+    order), one vectorised step per tree level.
     """
-    depth = (parent >= 0).astype(np.int64)
-    anc = parent.copy()
-    live = np.nonzero(anc >= 0)[0]
-    while len(live):
-        a = anc[live]
-        new_depth = depth[live] + depth[a]  # synchronous update: right-hand sides read the old arrays
-        new_anc = anc[a]
-        depth[live] = new_depth
-        anc[live] = new_anc
-        live = live[new_anc >= 0]
-    order = np.argsort(-depth, kind="stable")
-    levels = np.split(order, np.flatnonzero(np.diff(depth[order])) + 1)
-    for idx in levels:
-        if len(idx) == 0 or depth[idx[0]] == 0:
-            break
-        idx = idx[flow[idx] > 0]
-        if len(idx):
-            np.add.at(flow, parent[idx], flow[idx])
+
+    def parent(g):
+        p = pred[g]
+        return np.where(p >= 0, p + (g // n) * n, -1)
+
+    marked = np.zeros(len(flow), dtype=bool)
+    frontier = np.flatnonzero(flow > 0)
+    marked[frontier] = True
+    nodes = [frontier]
+    while len(frontier):
+        p = parent(frontier)
+        p = np.unique(p[p >= 0])
+        p = p[~marked[p]]
+        marked[p] = True
+        nodes.append(p)
+        frontier = p
+    nodes = np.concatenate(nodes)
+    par = parent(nodes)
+    nchild = np.bincount(par[par >= 0], minlength=len(flow))
+    frontier = nodes[nchild[nodes] == 0]
+    while len(frontier):
+        p = parent(frontier)
+        ok = p >= 0
+        frontier, p = frontier[ok], p[ok]
+        up, inv = np.unique(p, return_inverse=True)
+        flow[up] += np.bincount(inv, weights=flow[frontier], minlength=len(up))
+        nchild[up] -= np.bincount(inv, minlength=len(up))
+        frontier = up[nchild[up] == 0]
 
 
 def beckmann_objective(flow, free_time, capacity, alpha, beta) -> float:
@@ -324,7 +339,9 @@ def equilibrium_assignment(
         if isinstance(od, pd.DataFrame):
             missing = {"origin", "destination", "trips"} - set(od.columns)
             if missing:
-                raise InvalidOptionError(f"od lacks the columns {sorted(missing)}; it needs origin, destination, trips.")
+                raise InvalidOptionError(
+                    f"od lacks the columns {sorted(missing)}; it needs origin, destination, trips."
+                )
             o, d, trips = od["origin"].to_numpy(), od["destination"].to_numpy(), od["trips"].to_numpy()
         else:
             o, d, trips = od
@@ -376,7 +393,11 @@ def equilibrium_assignment(
             mu_den = float(np.sum(h * xb * wb))
             mu = 0.0 if mu_den == 0 else max(0.0, -float(np.sum(h * xb * yb)) / mu_den)
             nu_den = float(np.sum(h * zb * zb))
-            nu = 0.0 if nu_den == 0 else max(0.0, -float(np.sum(h * zb * yb)) / nu_den + mu * step_prev / (1 - step_prev))
+            nu = (
+                0.0
+                if nu_den == 0
+                else max(0.0, -float(np.sum(h * zb * yb)) / nu_den + mu * step_prev / (1 - step_prev))
+            )
             b0 = 1.0 / (1.0 + mu + nu)
             s_prev, s = s, b0 * y + nu * b0 * s + mu * b0 * s_prev
         else:
@@ -415,11 +436,17 @@ def equilibrium_assignment(
         )
     unrouted = getattr(default_loader if default_loader is not None else loader, "unrouted_trips", 0.0)
     if unrouted:
-        log.warning("equilibrium assignment: %.6g trips have no route to their destination and were not loaded", unrouted)
+        log.warning(
+            "equilibrium assignment: %.6g trips have no route to their destination and were not loaded", unrouted
+        )
     log.info("equilibrium assignment: %d iterations, relative gap %.3g", len(rows), gap)
     return EquilibriumResult(
-        flow=x, congested_time=cost_of(x), iterations=table, converged=converged,
-        rel_gap=float(gap), unrouted_trips=float(unrouted or 0.0),
+        flow=x,
+        congested_time=cost_of(x),
+        iterations=table,
+        converged=converged,
+        rel_gap=float(gap),
+        unrouted_trips=float(unrouted or 0.0),
     )
 
 
