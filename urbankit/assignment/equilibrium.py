@@ -112,6 +112,19 @@ class ShortestPathLoader:
         return mat, key, link
 
     def __call__(self, cost: np.ndarray) -> np.ndarray:
+        """All-or-nothing link loads at the given link costs.
+
+        Parameters
+        ----------
+        cost : numpy.ndarray
+            Cost of each link (>= 0); of parallel links the cheapest carries the load.
+
+        Returns
+        -------
+        numpy.ndarray
+            Load of each link; trips to unreachable destinations are left out and counted in
+            ``unrouted_trips``.
+        """
         cost = np.asarray(cost, dtype=float)
         n = self.n_nodes
         loads = np.zeros(len(self.from_node))
@@ -200,7 +213,7 @@ def beckmann_objective(flow, free_time, capacity, alpha, beta) -> float:
 class EquilibriumResult:
     """Result of :func:`equilibrium_assignment`.
 
-    Attributes
+    Parameters
     ----------
     flow : numpy.ndarray
         Equilibrium flow of each link (same unit as the trips, e.g. vehicles per hour).
@@ -215,6 +228,8 @@ class EquilibriumResult:
         Last relative gap.
     unrouted_trips : float
         Trips whose destination could not be reached (not loaded), from the default loader.
+    meta : dict, optional
+        Free-form details of the run.
     """
 
     flow: np.ndarray
