@@ -16,6 +16,7 @@ help:
 	@echo "make bench-load  time and peak memory of loading the embedded cities"
 	@echo "make bench-cli   urbankit accessibility (cold, warm) vs the plain script, whole processes"
 	@echo "make bench-large time and peak memory of the accessibility analysis of a ~1M-node grid"
+	@echo "make bench-transit transit travel-time matrices (Sao Paulo): ms per origin-minute, one process vs dask"
 	@echo "make test-fuzz   fuzz the OSM loaders with mutated files for FUZZ_SECONDS (default 120)"
 
 setup: $(STAMP)
@@ -75,6 +76,10 @@ test-fuzz: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+.PHONY: bench-transit
+bench-transit: $(STAMP)
+	$(BIN)/python benchmarks/bench_transit.py
 
 .PHONY: bench-superblocks
 bench-superblocks: $(STAMP)

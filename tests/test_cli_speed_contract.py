@@ -122,10 +122,11 @@ print(json.dumps({{"rc": rc, "after_cli": after_cli, "after_touch": "folium" in 
     assert got["rc"] == 0 and out.exists()
     assert got["after_cli"] == []
     assert got["after_touch"] is True  # uk.maps really imported folium when it was touched
-    assert got["maps"] == "urbankit.maps" and got["plots"] == "urbankit.plots"
-    assert got["superblocks"] == "urbankit.superblocks" and got["reports"] == "urbankit.reports"
-    assert got["batch"] == "urbankit.batch"
-    assert got["run_report"] == got["AreaOverview"] == got["area_overview"] == "urbankit.reports"
+    assert got["maps"] == "urbankit.viz.maps" and got["plots"] == "urbankit.viz.plots"
+    assert got["superblocks"] == "urbankit.superblocks" and got["reports"] == "urbankit.reporting"
+    assert got["batch"] == "urbankit.reporting.batch"
+    assert got["run_report"] == "urbankit.reporting.runner"
+    assert got["AreaOverview"] == got["area_overview"] == "urbankit.pipelines"
     assert got["assign"] == got["find_superblocks"] == got["superblocks_scenario"] == "urbankit.superblocks"
     assert got["from_import"] == ["urbankit.superblocks"] * 3
     assert got["same_object"] is True and got["in_dir"] is True

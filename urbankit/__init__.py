@@ -50,6 +50,7 @@ from .io import write_accessibility_gpkg
 from .network import MODES, StreetNetwork, build_network
 from .osm import OSMExtract, load, read_graphml, read_osm
 from .population import PopulationEstimate, population_per_node, read_population_grid
+from .transit import read_gtfs
 from .zones import to_hex, to_zones
 
 # the functions these modules used to hide (uk.accessibility(...), uk.destinations(...)) keep working for
@@ -87,6 +88,8 @@ _LAZY_NAMES = {
     "gravity_demand": "superblocks",
     "run_scenario": "superblocks",
     "superblocks_scenario": "superblocks",
+    "transit_accessibility": "transit",
+    "travel_time_matrix": "transit",
 }
 
 
@@ -128,7 +131,10 @@ __all__ = [
     "maps",
     "mock",
     "plots",
+    "read_gtfs",
     "to_hex",
+    "transit_accessibility",
+    "travel_time_matrix",
     "to_zones",
     "write_accessibility_gpkg",
     "AreaOverview",

@@ -152,6 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--trips", type=float, default=None, help="total car trips per day (default 0.5 per resident)")
     s.add_argument("--out", required=True, help="output GeoPackage (layers superblocks, edges, summary)")
 
+    from .transit import cli as transit_cli
+
+    transit_cli.add_parser(sub)
+
     i = sub.add_parser("info", help="summarise an area: networks per mode, destinations, buildings")
     i.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
     return p
@@ -210,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
             print(result.summary())
             print(f"index: {result.index}")
             return 0 if result.ok else 1
+        elif args.command == "travel-times":
+            from .transit import cli as transit_cli
+
+            return transit_cli.run(args)
         elif args.command == "accessibility":
             import numpy as np
 

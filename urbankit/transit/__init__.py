@@ -1,14 +1,38 @@
-"""Public transport: GTFS timetables (:mod:`.gtfs`), exact range-RAPTOR routing (:mod:`.raptor`) and walks
-between stops and from points to stops on a street network (:mod:`.walks`).
+"""Public transport: GTFS timetables (:mod:`.gtfs`), exact range-RAPTOR routing (:mod:`.raptor`), walks
+between stops and from points to stops on a street network (:mod:`.walks`),
 origin-destination matrices (:mod:`.matrix`), x-minute-city accessibility by transit (:mod:`.access`) and the
 ``travel-times`` command (:mod:`.cli`). ``from urbankit.transit import read_gtfs, travel_time_matrix``.
+
+The router is compiled with numba: the modules that need it load on first use (PEP 562), so that
+``import urbankit`` and the command line do not pay for the compiler.
 """
 
-from .access import transit_accessibility
+import importlib as _importlib
+
 from .gtfs import GTFSError, NoServiceError, Timetable, read_gtfs
-from .matrix import travel_time_matrix
-from .raptor import UNREACHED, Network, build_network, frequency_offsets, raptor, travel_times
-from .walks import access_walks, stop_walks
+
+#: names loaded on first use -> the module defining them
+_LAZY = {
+    "transit_accessibility": "access",
+    "travel_time_matrix": "matrix",
+    "UNREACHED": "raptor",
+    "Network": "raptor",
+    "build_network": "raptor",
+    "frequency_offsets": "raptor",
+    "raptor": "raptor",
+    "travel_times": "raptor",
+    "access_walks": "walks",
+    "stop_walks": "walks",
+}
+
+
+def __getattr__(name: str):
+    """Load a routing name on first use."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "UNREACHED",

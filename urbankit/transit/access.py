@@ -17,8 +17,9 @@ import pandas as pd
 
 from .._errors import InvalidOptionError
 from .._validate import validate_minutes
-from ..accessibility import Accessibility, _population_series, node_metrics
-from ..networks import StreetNetwork
+from ..accessibility.metrics import node_metrics
+from ..accessibility.result import Accessibility, _population_series
+from ..network import StreetNetwork
 from .matrix import travel_time_matrix
 
 log = logging.getLogger(__name__)

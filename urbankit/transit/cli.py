@@ -22,7 +22,9 @@ import pandas as pd
 
 from .._errors import InputFileError, InvalidOptionError, UrbankitError
 from ..io import atomic_path
-from .matrix import MODES, travel_time_matrix
+
+#: the modes of ``urbankit travel-times`` (those of :func:`urbankit.transit.matrix.travel_time_matrix`)
+MODES = ("transit", "walk", "bike", "drive")
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args) -> None:
-    from ..ingest import load
-    from ..networks import build_network
+    from ..network import build_network
+    from ..osm import load
 
     out = Path(args.out)
     if out.suffix.lower() not in _FORMATS:
@@ -152,6 +154,8 @@ def _run(args) -> None:
         from .gtfs import read_gtfs
 
         timetables = read_gtfs([Path(f) for f in args.gtfs], departure.date())
+    from .matrix import travel_time_matrix
+
     table = travel_time_matrix(network, timetables=timetables, origins=origins, destinations=destinations,
                                departure=departure, mode=args.mode, window_min=args.window,
                                percentiles=tuple(args.percentiles), max_rides=args.max_rides,

@@ -38,7 +38,7 @@ import pandas as pd
 
 from .. import settings
 from .._errors import InvalidOptionError
-from ..networks import StreetNetwork
+from ..network import StreetNetwork
 from .gtfs import Timetable, _day_origin_utc, read_gtfs
 from .raptor import UNREACHED, build_network, frequency_offsets, raptor
 from .walks import _graph, _walks
