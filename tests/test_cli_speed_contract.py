@@ -127,8 +127,12 @@ print(json.dumps({{"rc": rc, "after_cli": after_cli, "after_touch": "folium" in 
     assert got["batch"] == "urbankit.reporting.batch"
     assert got["run_report"] == "urbankit.reporting.runner"
     assert got["AreaOverview"] == got["area_overview"] == "urbankit.pipelines"
-    assert got["assign"] == got["find_superblocks"] == got["superblocks_scenario"] == "urbankit.superblocks"
-    assert got["from_import"] == ["urbankit.superblocks"] * 3
+    assert got["assign"] == "urbankit.superblocks.assign"
+    assert got["find_superblocks"] == "urbankit.superblocks.detect"
+    assert got["superblocks_scenario"] == "urbankit.superblocks.scenario"
+    assert got["from_import"] == [
+        "urbankit.superblocks.demand", "urbankit.superblocks.scenario", "urbankit.superblocks.effects"
+    ]
     assert got["same_object"] is True and got["in_dir"] is True
     assert got["missing"] == "module 'urbankit' has no attribute 'no_such_name'"
 

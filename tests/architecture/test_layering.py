@@ -33,7 +33,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("io", "outputs")),
     (7, ("viz", "maps", "plots", "_tiles")),
     (8, ("reporting", "reports", "batch", "compare", "_offline")),
-    (9, ("cli", "__init__", "__main__")),
+    (9, ("cli", "transit.cli", "__init__", "__main__")),
 ]
 #: names of methods through which a result may draw itself (lazy import of viz only)
 DISPLAY_METHODS = {"explore", "plot", "_repr_html_", "map"}
@@ -102,6 +102,8 @@ def imports() -> list[tuple[str, str, str | None, int]]:
 
         def visit(node, func, name=name, is_package=is_package):
             for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                    continue  # imports for annotations only: not a dependency at run time
                 if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                     visit(child, child.name, name, is_package)
                 elif isinstance(child, ast.Import | ast.ImportFrom):

@@ -9,8 +9,9 @@ from .._errors import InvalidOptionError
 from .._validate import minutes_label, validate_minutes
 from ..network.engines import aggregate_pandana, check_engine, reach_table_pandana
 from ..network.street import StreetNetwork
+from .inequality import _population_series
 from .reach import DEFAULT_MINUTES, _check_node_table_memory, reach_table, snap_destinations
-from .result import Accessibility, _assemble, _population_series
+from .result import Accessibility, _assemble
 
 
 def compute_accessibility(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from .._errors import InvalidOptionError
 from .._stats import gini, weighted_quantile  # noqa: F401 (re-exported)
+from ..network.street import StreetNetwork
 
 # ----------------------------------------------------------------------------- population statistics
 
@@ -27,3 +30,20 @@ def palma(values: np.ndarray, weights: np.ndarray) -> float:
     bottom = share(0.0, 0.4)
     top = share(0.9, 1.0)
     return float(top / bottom) if bottom > 0 else float("inf")
+
+
+def _population_series(population, network: StreetNetwork) -> tuple[np.ndarray, str]:
+    if population is None:
+        return np.zeros(len(network.nodes)), "none"
+    per_node = getattr(population, "per_node", population)
+    source = getattr(population, "source", "user")
+    if not isinstance(per_node, pd.Series):
+        raise InvalidOptionError("population must be a PopulationEstimate or a Series indexed by node_id.")
+    aligned = per_node.reindex(network.nodes.index)
+    missing = aligned.isna().sum()
+    if missing == len(aligned):
+        raise InvalidOptionError(
+            "population shares no node_id with the network; compute it on this network's nodes "
+            "(urbankit.population_per_node(network.nodes, ...))."
+        )
+    return aligned.fillna(0.0).to_numpy(float), source

@@ -308,7 +308,7 @@ def compute_opportunities(
     InputFileError, CorruptFileError, CRSError
         Unreadable files, geometries without a CRS.
     """
-    from .result import _population_series
+    from .inequality import _population_series
 
     if not isinstance(network, StreetNetwork):
         raise InvalidOptionError(

@@ -625,23 +625,6 @@ def _assemble(network, pois, reach, *, population, population_source, minutes, f
     )
 
 
-def _population_series(population, network: StreetNetwork) -> tuple[np.ndarray, str]:
-    if population is None:
-        return np.zeros(len(network.nodes)), "none"
-    per_node = getattr(population, "per_node", population)
-    source = getattr(population, "source", "user")
-    if not isinstance(per_node, pd.Series):
-        raise InvalidOptionError("population must be a PopulationEstimate or a Series indexed by node_id.")
-    aligned = per_node.reindex(network.nodes.index)
-    missing = aligned.isna().sum()
-    if missing == len(aligned):
-        raise InvalidOptionError(
-            "population shares no node_id with the network; compute it on this network's nodes "
-            "(urbankit.population_per_node(network.nodes, ...))."
-        )
-    return aligned.fillna(0.0).to_numpy(float), source
-
-
 def _positions_text(mask: np.ndarray, n: int = 5) -> str:
     pos = np.flatnonzero(mask)
     return ", ".join(map(str, pos[:n].tolist())) + (", ..." if len(pos) > n else "")

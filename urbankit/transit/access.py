@@ -17,8 +17,9 @@ import pandas as pd
 
 from .._errors import InvalidOptionError
 from .._validate import validate_minutes
+from ..accessibility.inequality import _population_series
 from ..accessibility.metrics import node_metrics
-from ..accessibility.result import Accessibility, _population_series
+from ..accessibility.result import Accessibility
 from ..network import StreetNetwork
 from .matrix import travel_time_matrix
 
