@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/urbankit report notebooks/accessibility.ipynb --out reports
 
-# tests/test_browser.py renders reports in Debian's headless chromium: installed here when missing
+# tests/reporting/test_browser.py renders reports in Debian's headless chromium: installed here when missing
 # and running as root with apt-get (CI); otherwise those tests are skipped with the reason.
 LINT_PATHS := urbankit tests benchmarks
 

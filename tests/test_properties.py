@@ -13,7 +13,7 @@ Properties that must hold on *any* network and destinations, not just on hand-ma
   gives identical results up to the relabelling;
 * superblocks: excluding through traffic never shortens a car trip.
 
-(``tests/test_accessibility.py::test_properties_random_grids`` checks destination and threshold
+(``tests/accessibility/test_accessibility.py::test_properties_random_grids`` checks destination and threshold
 monotonicity against an independent Dijkstra on walk grids read from XML; the tests here add drive
 networks with one-way streets, street closures, symmetry, relabelling and superblocks.)
 

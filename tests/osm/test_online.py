@@ -37,7 +37,7 @@ from urbankit.osm import download as _online
 osmnx = pytest.importorskip("osmnx")
 osmium = pytest.importorskip("osmium")
 
-FIXTURES = Path(__file__).parents[1] / ".." / "shared" / "data" / "fixtures"
+FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "data" / "fixtures"
 FIXTURE = FIXTURES / "west_oakland.osm.bz2"
 
 PLACE = "West Oakland, Oakland, California, USA"

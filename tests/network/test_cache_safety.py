@@ -2,7 +2,7 @@
 ignored (with a warning) and rebuilt; a full disk leaves no temporary behind.
 
 Entries are JSON plus raw numeric arrays, checked by SHA-256 before any parsing (see
-``urbankit/_datacache.py``). Concurrent writers and killed writers: ``tests/test_cache_concurrency.py``.
+``urbankit/_datacache.py``). Concurrent writers and killed writers: ``tests/network/test_cache_concurrency.py``.
 """
 
 from __future__ import annotations

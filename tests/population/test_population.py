@@ -219,7 +219,7 @@ def test_grid_from_file(tmp_path, nodes, grid, suffix):
 def test_grid_file_errors(tmp_path, nodes):
     with pytest.raises(InputFileError, match="does not exist"):
         population_per_node(nodes, grid=tmp_path / "missing.gpkg")
-    # .csv is an H3 hexagon table now (tests/test_population_sources.py); .xlsx is still unsupported
+    # .csv is an H3 hexagon table now (tests/population/test_population_sources.py); .xlsx is still unsupported
     with pytest.raises(UnsupportedFormatError, match="unsupported extension"):
         read_population_grid(tmp_path / "grid.xlsx")
     bad = tmp_path / "bad.gpkg"

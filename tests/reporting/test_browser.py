@@ -153,7 +153,7 @@ def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0, probe: str |
 
     ``probe``: a JavaScript expression evaluated after the page settled (its value is returned as
     ``probe``); then the page is given another second and ``pwned`` lists what hostile data recorded
-    in ``window.__pwned`` of the page or any of its frames (see ``tests/test_html_escaping.py``).
+    in ``window.__pwned`` of the page or any of its frames (see ``tests/viz/test_html_escaping.py``).
     """
     proc, base = _launch(tmp_path)
     try:

@@ -5,10 +5,10 @@ once, released together by a barrier. Every one must succeed with the same netwo
 left in the cache must load (its hash checks) and equal a network built without the cache.
 
 (A corrupted or truncated entry is detected by its hash and rebuilt:
-``tests/test_networks.py::test_corrupt_cache_is_rebuilt``. Outputs are written atomically:
-``tests/test_outputs.py::test_failure_leaves_previous_file_untouched`` and
-``test_interrupt_leaves_previous_file_untouched`` for the GeoPackage, ``tests/test_reports.py`` for
-report folders. Online fetches fail clearly offline and reuse the cache: ``tests/test_online.py``.)
+``tests/network/test_networks.py::test_corrupt_cache_is_rebuilt``. Outputs are written atomically:
+``tests/test_io.py::test_failure_leaves_previous_file_untouched`` and
+``test_interrupt_leaves_previous_file_untouched`` for the GeoPackage, ``tests/reporting/test_reports.py`` for
+report folders. Online fetches fail clearly offline and reuse the cache: ``tests/osm/test_online.py``.)
 """
 
 from __future__ import annotations

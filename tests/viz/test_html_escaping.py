@@ -7,7 +7,7 @@ Folium writes GeoJSON properties into the page as JSON (safe there), but Leaflet
 folium objects of each map, the HTML the browser would parse at that moment (the same string
 concatenation folium's templates do) and parse it with :mod:`html.parser`: no element may come from
 the data, and the text shown must be the original value, character for character (escaped once, not
-twice). ``tests/test_browser.py`` checks the same in Chromium on the generated reports.
+twice). ``tests/reporting/test_browser.py`` checks the same in Chromium on the generated reports.
 """
 
 from __future__ import annotations
@@ -344,7 +344,7 @@ def test_repr_html_of_results_escapes_data(city, tmp_path):
     assert hostile_file.name in text
 
 
-NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 
 
 @pytest.mark.parametrize("notebook", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
