@@ -168,8 +168,8 @@ def test_gpkg_is_written_through_arrow_and_reads_back_equal(small_acc, tmp_path,
 
     monkeypatch.setattr(pyogrio, "write_dataframe", spy)
     path = outputs.write_accessibility_gpkg(small_acc, tmp_path / "acc.gpkg", hex_resolution=9)
-    assert calls == [(name, True) for name in LAYERS]
-    assert [row[0] for row in pyogrio.list_layers(path)] == list(LAYERS)
+    assert calls == [(name, True) for name in LAYERS] + [("metadata", None)]  # the provenance table: no geometry
+    assert [row[0] for row in pyogrio.list_layers(path)] == [*LAYERS, "metadata"]
     want = {
         "nodes": outputs.nodes_layer(small_acc),
         "edges": outputs.edges_layer(small_acc),

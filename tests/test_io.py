@@ -44,7 +44,7 @@ def read(path, layer):
 
 
 def test_layers_and_crs(gpkg, acc):
-    assert [name for name, _ in pyogrio.list_layers(gpkg)] == ["nodes", "edges", "pois", "hex"]
+    assert [name for name, _ in pyogrio.list_layers(gpkg)] == ["nodes", "edges", "pois", "hex", "metadata"]
     for layer, geom in [("nodes", "Point"), ("edges", "LineString"), ("pois", "Point"), ("hex", "Polygon")]:
         info = pyogrio.read_info(gpkg, layer=layer)
         assert info["crs"] == "EPSG:4326", layer
@@ -126,9 +126,9 @@ def test_hex_layer(gpkg, acc):
 def test_no_hex_and_overwrite(acc, tmp_path):
     path = tmp_path / "out.gpkg"
     write_accessibility_gpkg(acc, path)
-    assert len(pyogrio.list_layers(path)) == 4
+    assert len(pyogrio.list_layers(path)) == 5
     acc.to_gpkg(path, hex_resolution=None)  # replaces the earlier file
-    assert [n for n, _ in pyogrio.list_layers(path)] == ["nodes", "edges", "pois"]
+    assert [n for n, _ in pyogrio.list_layers(path)] == ["nodes", "edges", "pois", "metadata"]
     write_accessibility_gpkg(acc, tmp_path / "new" / "folder" / "x.GPKG", hex_resolution=7)
     assert pyogrio.read_info(tmp_path / "new" / "folder" / "x.GPKG", layer="hex")["features"] == len(to_hex(acc, 7))
 
@@ -184,3 +184,46 @@ def test_invalid_options(acc, tmp_path):
     with pytest.raises(InvalidOptionError, match="folder"):
         write_accessibility_gpkg(acc, tmp_path / "dir.gpkg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.gpkg"]  # nothing written
+
+
+def test_metadata_layer_states_provenance(gpkg, acc):
+    """The ``metadata`` table says what the file was computed from (issue #12): read back with pyogrio."""
+    import json
+
+    meta = pyogrio.read_dataframe(gpkg, layer="metadata")
+    assert list(meta.columns) == ["key", "value"]
+    got = dict(zip(meta["key"], meta["value"]))
+    for key in ("urbankit_version", "source", "osm_data_date", "mode", "minutes", "services", "engine",
+                "h3_resolution", "population_source", "population_total", "crs", "written_at"):
+        assert key in got, key
+    assert got["mode"] == acc.network.mode and got["crs"] == "EPSG:4326"
+    assert json.loads(got["minutes"]) == list(acc.minutes)
+    assert json.loads(got["services"]) == list(acc.services)
+    assert float(got["population_total"]) == pytest.approx(acc.nodes["population"].sum())
+    assert got["engine"] == acc.params["engine"]
+    assert got["written_at"].endswith("+00:00")
+
+
+def test_osm_data_date_from_the_file_header(tmp_path):
+    """The OSM data date comes from the file's header, independently written here; none is not an error."""
+    from urbankit.osm.files import osm_data_date
+
+    xml = tmp_path / "dated.osm"
+    xml.write_text(
+        "<?xml version='1.0' encoding='UTF-8'?>\n"
+        '<osm version="0.6" generator="test" timestamp="2012-05-01T10:00:00Z">\n'
+        '  <node id="1" version="1" lat="43.7" lon="7.4"/>\n</osm>\n'
+    )
+    assert osm_data_date(xml) == "2012-05-01T10:00:00Z"
+    overpass = tmp_path / "overpass.osm"
+    overpass.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="Overpass API">\n'
+        '<meta osm_base="2024-02-03T04:05:06Z"/>\n  <node id="1" version="1" lat="43.7" lon="7.4"/>\n</osm>\n'
+    )
+    assert osm_data_date(overpass) == "2024-02-03T04:05:06Z"
+    # the packaged Monaco extract is named after its data date; its PBF header carries the replication time
+    monaco = urbankit.datasets.get_path("monaco")
+    assert osm_data_date(monaco).startswith(monaco.name.split("_")[1].split(".")[0])
+    assert osm_data_date(tmp_path / "missing.osm") is None
+    (tmp_path / "x.graphml").write_text("<graphml/>")
+    assert osm_data_date(tmp_path / "x.graphml") is None

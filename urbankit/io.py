@@ -21,6 +21,10 @@ The accessibility GeoPackage
 ``pois``
     ``service``, ``function``, ``node_id``, ``snap_m``, ``snap_min``, ``name``, ``osm_type``,
     ``osm_id``; point geometry (the destination itself, not its node).
+``metadata``
+    a non-spatial ``key``/``value`` table: urbankit version, source file and its OSM data date, mode,
+    minutes, services, engine, H3 resolution, population source, total and sentence, the layers' CRS
+    and when the file was written (:func:`accessibility_metadata`).
 ``hex``
     H3 cells (``h3`` cell id) with ``population``, ``nodes``, ``populated`` and the
     population-weighted minutes and scores of :func:`urbankit.zones.to_hex`; omitted when
@@ -41,6 +45,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
 from ._errors import InvalidOptionError
 
@@ -49,13 +54,16 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "LAYERS",
+    "accessibility_metadata",
     "atomic_path",
     "fsync_path",
+    "metadata_table",
     "refuse_overwriting_inputs",
     "remove_quietly",
     "temporary_path",
     "write_accessibility_gpkg",
     "write_bytes_atomic",
+    "write_metadata",
 ]
 
 
@@ -155,7 +163,7 @@ def write_bytes_atomic(path, *parts: bytes, sync: bool = True) -> Path:
 
 
 #: layer names of the accessibility GeoPackage, in writing order
-LAYERS = ("nodes", "edges", "pois", "hex")
+LAYERS = ("nodes", "edges", "pois", "hex", "metadata")
 
 _EDGE_COLUMNS = ["u", "v", "length_m", "time_min", "way_id", "highway", "name", "oneway", "speed_kmh"]
 _POI_COLUMNS = ["service", "function", "node_id", "snap_m", "snap_min", "name", "osm_type", "osm_id"]
@@ -330,8 +338,76 @@ def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Pa
     layers = {"nodes": nodes_layer(acc), "edges": edges_layer(acc), "pois": pois_layer(acc)}
     if hex_resolution is not None:
         layers["hex"] = hex_layer(acc, hex_resolution)
+    metadata = metadata_table(accessibility_metadata(acc, hex_resolution=hex_resolution))
     with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
         for name, gdf in layers.items():
             _write_layer(gdf, tmp, name)
+        write_metadata(metadata, tmp)
     logger.info("wrote %s (layers %s)", path, ", ".join(f"{k}: {len(v):,}" for k, v in layers.items()))
     return path
+
+
+def metadata_table(items: dict) -> pd.DataFrame:
+    """Provenance as a ``key``/``value`` table of text (numbers, lists and dicts as JSON).
+
+    Parameters
+    ----------
+    items : dict
+        What to record (string keys); None values are written as ``"unknown"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``key`` and ``value`` (both text), one row per item, in the given order.
+    """
+    import json
+
+    def text(value) -> str:
+        if value is None:
+            return "unknown"
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, default=str, ensure_ascii=False)
+
+    return pd.DataFrame({"key": [str(k) for k in items], "value": [text(v) for v in items.values()]})
+
+
+def write_metadata(table: pd.DataFrame, path) -> None:
+    """Add ``table`` as the non-spatial ``metadata`` layer of the GeoPackage at ``path``."""
+    import pyogrio
+
+    pyogrio.write_dataframe(table, path, layer="metadata", driver="GPKG")
+
+
+def accessibility_metadata(acc, *, hex_resolution=None) -> dict:
+    """What a reader of an accessibility GeoPackage needs to trust it: urbankit version, source and
+    OSM data date, mode, parameters, population source, total and sentence, layer CRS, time written."""
+    import datetime as dt
+    from importlib import metadata as importlib_metadata
+
+    from .osm.files import osm_data_date
+
+    network = getattr(acc, "network", None)
+    source = input_files(acc).get("source")
+    try:
+        version = importlib_metadata.version("urbankit")
+    except importlib_metadata.PackageNotFoundError:  # pragma: no cover - running from a plain checkout
+        version = "unknown"
+    population = acc.nodes["population"].to_numpy(float) if "population" in acc.nodes else None
+    return {
+        "urbankit_version": version,
+        "source": None if source is None else str(source),
+        "osm_data_date": None if source is None else osm_data_date(source),
+        "mode": getattr(network, "mode", None),
+        "minutes": list(acc.minutes),
+        "services": list(acc.services),
+        "engine": acc.params.get("engine"),
+        "k": acc.params.get("k"),
+        "half_life_min": acc.params.get("half_life_min"),
+        "h3_resolution": hex_resolution,
+        "population_source": acc.population_source,
+        "population_total": None if population is None else float(population.sum()),
+        "population_description": acc.population_description or None,
+        "crs": "EPSG:4326",
+        "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+    }

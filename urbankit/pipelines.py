@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,7 +130,8 @@ class AreaOverview:
         return self.table()._repr_html_() + self.residents().to_html(index=False)
 
     def save(self, folder: str | Path = ".") -> Path:
-        """Write ``overview.gpkg`` (edges and nodes per mode, destinations) and ``summary.csv``.
+        """Write ``overview.gpkg`` (edges and nodes per mode, destinations, a ``metadata`` table of
+        provenance: source and OSM data date, residents and their source) and ``summary.csv``.
 
         The GeoPackage is written to a temporary name and renamed, so a failure leaves no
         half-written file.
@@ -146,20 +146,41 @@ class AreaOverview:
         pathlib.Path
             The path of ``overview.gpkg``.
         """
+        import datetime as dt
+
+        from . import __version__
+        from .io import atomic_path, metadata_table, write_metadata
+        from .osm.files import osm_data_date
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "overview.gpkg"
-        tmp = folder / ".overview.tmp.gpkg"  # a .gpkg name: GDAL warns about other extensions
-        tmp.unlink(missing_ok=True)
-        for mode, net in self.networks.items():
-            nodes = net.nodes.to_crs("EPSG:4326")
-            if mode == next(iter(self.networks)):
-                nodes = nodes.assign(population=self.population.per_node.reindex(nodes.index).to_numpy())
-            nodes.reset_index().to_file(tmp, layer=f"nodes_{mode}", driver="GPKG")
-            net.edges.to_crs("EPSG:4326").to_file(tmp, layer=f"edges_{mode}", driver="GPKG")
-        if len(self.destinations):
-            self.destinations.to_file(tmp, layer="destinations", driver="GPKG")
-        os.replace(tmp, out)
+        source = getattr(self.extract, "source", None)
+        metadata = metadata_table(
+            {
+                "urbankit_version": __version__,
+                "source": None if source is None else str(source),
+                "osm_data_date": None if source is None else osm_data_date(source),
+                "modes": list(self.networks),
+                "population_source": self.population.source,
+                "population_total": float(self.population.total),
+                "population_description": self.population.description,
+                "destinations": len(self.destinations),
+                "crs": "EPSG:4326",
+                "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            }
+        )
+        # a unique temporary beside the target (concurrent savers never collide), renamed when complete
+        with atomic_path(out, suffix=".gpkg") as tmp:
+            for mode, net in self.networks.items():
+                nodes = net.nodes.to_crs("EPSG:4326")
+                if mode == next(iter(self.networks)):
+                    nodes = nodes.assign(population=self.population.per_node.reindex(nodes.index).to_numpy())
+                nodes.reset_index().to_file(tmp, layer=f"nodes_{mode}", driver="GPKG")
+                net.edges.to_crs("EPSG:4326").to_file(tmp, layer=f"edges_{mode}", driver="GPKG")
+            if len(self.destinations):
+                self.destinations.to_file(tmp, layer="destinations", driver="GPKG")
+            write_metadata(metadata, tmp)
         table = self.table().reset_index()
         table["residents"] = round(self.population.total)
         table["population_source"] = self.population.source

@@ -62,7 +62,11 @@ def test_overview_report_on_barcelona(tmp_path):
     import pyogrio
 
     layers = {name for name, _ in pyogrio.list_layers(gpkg)}
-    assert {"nodes_walk", "edges_walk", "nodes_drive", "edges_drive", "destinations"} <= layers
+    assert {"nodes_walk", "edges_walk", "nodes_drive", "edges_drive", "destinations", "metadata"} <= layers
+    meta = pyogrio.read_dataframe(gpkg, layer="metadata")
+    got = dict(zip(meta["key"], meta["value"]))
+    assert got["source"].endswith(urbankit.datasets.get_path("barcelona").name) and got["crs"] == "EPSG:4326"
+    assert float(got["population_total"]) > 0 and got["population_description"].startswith("residents: ")
     walk = urbankit.build_network(urbankit.load("barcelona"), "walk")
     assert pyogrio.read_info(gpkg, layer="nodes_walk")["features"] == len(walk.nodes)
     assert (out.parent / "latest").resolve() == out

@@ -80,7 +80,9 @@ def test_scenario_is_a_dataclass_with_summary_method_and_to_gpkg(grid6, tmp_path
     table["trips"] = -1.0  # a copy: the scenario is unchanged
     assert s.summary()["trips"].iloc[0] > 0
     out = s.to_gpkg(tmp_path / "sc.gpkg")
-    assert sorted(n for n, _ in pyogrio.list_layers(out)) == ["edges", "summary", "superblocks"]
+    assert sorted(n for n, _ in pyogrio.list_layers(out)) == ["edges", "metadata", "summary", "superblocks"]
+    meta = dict(pyogrio.read_dataframe(out, layer="metadata")[["key", "value"]].to_numpy())
+    assert meta["crs"] == "EPSG:4326" and int(meta["candidates"]) == len(s.superblocks)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.gpkg"]  # no temporary left behind
 
 

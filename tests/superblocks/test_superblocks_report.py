@@ -22,7 +22,10 @@ def test_cli_superblocks_contract_barcelona(tmp_path, capsys):
     assert "superblock cells" in printed and "vehicle-km/day" in printed and "CO2 kg/day" in printed
     assert "median detour" in printed and "residents inside" in printed
     layers = dict(pyogrio.list_layers(out))
-    assert set(layers) == {"superblocks", "edges", "summary"}
+    assert set(layers) == {"superblocks", "edges", "summary", "metadata"}
+    meta = dict(pyogrio.read_dataframe(out, layer="metadata")[["key", "value"]].to_numpy())
+    assert meta["source"] == str(urbankit.datasets.get_path("barcelona"))
+    assert meta["population_description"].startswith("residents: ")
     sb = gpd.read_file(out, layer="superblocks")
     assert sb.crs.to_epsg() == 4326
     assert {"superblock_id", "area_ha", "residents", "street_area_freed_m2"} <= set(sb.columns)

@@ -66,3 +66,39 @@ def _location_index() -> str:
 
     available = set(osmium.index.map_types())
     return next((name for name in NODE_LOCATION_INDEX if name in available), "flex_mem")
+
+
+def osm_data_date(path) -> str | None:
+    """The date of the OSM data in a file's header (``osmosis_replication_timestamp``, else
+    ``timestamp``, ISO 8601 UTC), or None when the file has none or is not an OSM file.
+
+    Only the header is read (no objects), so this is cheap for any file size. In OSM XML, where
+    pyosmium does not expose them, the ``timestamp`` attribute of ``<osm>`` (osmosis, JOSM) or
+    ``osm_base`` of Overpass's ``<meta>`` are read from the first 4 KB instead.
+    """
+    import bz2
+    import gzip
+    import re
+
+    import osmium
+
+    try:
+        reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+    except Exception:  # noqa: BLE001 - not an OSM file (GraphML, missing...): no date, never an error
+        return None
+    try:
+        header = reader.header()
+        found = header.get("osmosis_replication_timestamp") or header.get("timestamp") or None
+    finally:
+        reader.close()
+    name = str(path).lower()
+    if found or name.endswith((".pbf", ".o5m")):
+        return found
+    opener = bz2.open if name.endswith(".bz2") else gzip.open if name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            head = fh.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return None
+    match = re.search(r"<(?:osm|meta)\b[^>]*?\b(?:timestamp|osm_base)=[\"']([0-9T:Z.+-]{10,35})[\"']", head)
+    return match.group(1) if match else None

@@ -87,11 +87,14 @@ class Scenario:
         InputFileError
             If ``path`` is one of the scenario's input files.
         """
+        import datetime as dt
         from pathlib import Path
 
         import pyogrio
 
-        from ..io import _unsynchronised_sqlite, atomic_path, refuse_overwriting_inputs
+        from .. import __version__
+        from ..io import _unsynchronised_sqlite, atomic_path, metadata_table, refuse_overwriting_inputs, write_metadata
+        from ..osm.files import osm_data_date
 
         path = Path(path)
         if path.suffix.lower() != ".gpkg":
@@ -104,10 +107,27 @@ class Scenario:
         refuse_overwriting_inputs(path, inputs)
         layers = {"superblocks": _superblocks_layer(self), "edges": _edges_layer(self)}
         summary = _summary_layer(self)
+        source = inputs.get("source")
+        if isinstance(source, str):
+            from ..datasets import resolve
+
+            source = resolve(source)  # a data set name: its file (and so its OSM data date)
+        metadata = metadata_table(
+            {
+                "urbankit_version": __version__,
+                "source": None if source is None else str(source),
+                "osm_data_date": None if source is None else osm_data_date(source),
+                "candidates": int(len(self.superblocks)),
+                "population_description": self.population_description,
+                "crs": "EPSG:4326",
+                "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            }
+        )
         with atomic_path(path, suffix=".tmp.gpkg") as tmp, _unsynchronised_sqlite():
             for name, gdf in layers.items():
                 gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", index=False)
             pyogrio.write_dataframe(summary, tmp, layer="summary", driver="GPKG")
+            write_metadata(metadata, tmp)
         return path
 
 
