@@ -522,7 +522,7 @@ def test_memory_budget_error_node_table(monkeypatch):
     net = urbankit.build_network(grid_extract(20, 20), "walk", cache=False)
     dest = random_destinations(net, per_service=3, seed=0)
     monkeypatch.setattr(urbankit.settings, "memory_limit_gb", 1e-6)  # 1 kB: not even the per-node table fits
-    err = raises_exactly(urbankit.MemoryBudgetError, urbankit.accessibility, net, dest, minutes=[10, 15, 30])
+    err = raises_exactly(urbankit.MemoryBudgetError, urbankit.compute_accessibility, net, dest, minutes=[10, 15, 30])
     assert isinstance(err, MemoryError)
     for fragment in (f"{len(net.nodes):,} nodes", "19 services", "3 thresholds", "urbankit.settings.memory_limit_gb"):
         assert fragment in str(err), (fragment, str(err))

@@ -34,7 +34,7 @@ def test_transit_accessibility_sao_paulo():
     pop = pd.Series(rng.integers(0, 50, len(net.nodes)).astype(float), index=net.nodes.index)
     kw = dict(departure="2019-05-13T07:00", window_min=3, minutes=(15, 30))
     acc = transit_accessibility(net, tt, dest, percentile=75, population=pop, **kw)
-    walking = urbankit.accessibility(net, dest, minutes=(15, 30))
+    walking = urbankit.compute_accessibility(net, dest, minutes=(15, 30))
     schema = [c for c in walking.nodes.columns
               if c in ("time_school_min", "time_work_min") or c.startswith(("n_school_", "n_work_", "score_"))]
     assert len(schema) == 2 + 4 + 2
