@@ -15,7 +15,7 @@ import warnings
 
 from ._errors import InvalidOptionError
 
-__all__ = ["callable_module", "deprecated_alias", "renamed_kwargs"]
+__all__ = ["callable_module", "deprecated_alias", "renamed_kwargs", "warn_moved"]
 
 #: the release in which the old names go away (stated in every warning)
 REMOVED_IN = "0.3"
@@ -23,6 +23,15 @@ REMOVED_IN = "0.3"
 
 def _warn(message: str, stacklevel: int = 3) -> None:
     warnings.warn(f"{message}; the old name goes away in urbankit {REMOVED_IN}.", DeprecationWarning, stacklevel)
+
+
+def warn_moved(old: str, new: str) -> None:
+    """Warn, from a module left at an old path, that it moved (call it at the shim's top level)."""
+    warnings.warn(
+        f"{old} moved to {new}; import from there (the old path goes away in urbankit {REMOVED_IN}).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def renamed_kwargs(**old_to_new: str):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._errors import InvalidOptionError
 
-__all__ = ["EPS_MIN", "check_choice", "check_h3_resolution", "grid_step", "minutes_label", "validate_minutes", "within"]
+__all__ = ["EPS_MIN", "check_h3_resolution", "grid_step", "minutes_label", "validate_minutes", "within"]
 
 #: tolerance when comparing minutes on the 0.001-min grid: far below the grid, far above float error
 EPS_MIN = 1e-6
@@ -90,13 +90,3 @@ def check_h3_resolution(h3_resolution, *, name: str = "h3_resolution") -> int:
             "9 gives cells of about 0.1 km², 8 about 0.7 km², 10 about 0.015 km²)."
         )
     return int(r)
-
-
-def check_choice(name: str, value, choices: Iterable) -> object:
-    """``value`` if it is one of ``choices``, else an error listing them."""
-    choices = tuple(choices)
-    if isinstance(value, str) and value in choices:
-        return value
-    if not isinstance(value, str) and value in choices:
-        return value
-    raise InvalidOptionError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}.")

@@ -1,13 +1,7 @@
 """Moved:
 comparisons of areas now live in :mod:`urbankit.reporting.compare`; this module re-exports them for one release."""
 
-import warnings as _warnings
-
+from ._deprecation import warn_moved as _warn_moved
 from .reporting.compare import *  # noqa: F403
 
-_warnings.warn(
-    "urbankit.compare moved to urbankit.reporting.compare; import from there"
-    " (the old path goes away in urbankit 0.3).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+_warn_moved("urbankit.compare", "urbankit.reporting.compare")

@@ -1,13 +1,7 @@
 """Moved:
 the OSM readers now live in :mod:`urbankit.osm`; this module re-exports them for one release."""
 
-import warnings as _warnings
-
+from ._deprecation import warn_moved as _warn_moved
 from .osm import *  # noqa: F403
 
-_warnings.warn(
-    "urbankit.ingest moved to urbankit.osm; import from there"
-    " (the old path goes away in urbankit 0.3).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+_warn_moved("urbankit.ingest", "urbankit.osm")

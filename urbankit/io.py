@@ -58,6 +58,7 @@ __all__ = [
     "atomic_path",
     "fsync_path",
     "metadata_table",
+    "provenance",
     "refuse_overwriting_inputs",
     "remove_quietly",
     "temporary_path",
@@ -379,35 +380,41 @@ def write_metadata(table: pd.DataFrame, path) -> None:
     pyogrio.write_dataframe(table, path, layer="metadata", driver="GPKG")
 
 
-def accessibility_metadata(acc, *, hex_resolution=None) -> dict:
-    """What a reader of an accessibility GeoPackage needs to trust it: urbankit version, source and
-    OSM data date, mode, parameters, population source, total and sentence, layer CRS, time written."""
+def provenance(source, items: dict) -> dict:
+    """The provenance every urbankit GeoPackage records, in order: urbankit version, the source file
+    and its OSM data date, then ``items``, the layers' CRS and when the file was written (UTC)."""
     import datetime as dt
-    from importlib import metadata as importlib_metadata
 
+    from . import __version__
     from .osm.files import osm_data_date
 
-    network = getattr(acc, "network", None)
-    source = input_files(acc).get("source")
-    try:
-        version = importlib_metadata.version("urbankit")
-    except importlib_metadata.PackageNotFoundError:  # pragma: no cover - running from a plain checkout
-        version = "unknown"
-    population = acc.nodes["population"].to_numpy(float) if "population" in acc.nodes else None
     return {
-        "urbankit_version": version,
+        "urbankit_version": __version__,
         "source": None if source is None else str(source),
         "osm_data_date": None if source is None else osm_data_date(source),
-        "mode": getattr(network, "mode", None),
-        "minutes": list(acc.minutes),
-        "services": list(acc.services),
-        "engine": acc.params.get("engine"),
-        "k": acc.params.get("k"),
-        "half_life_min": acc.params.get("half_life_min"),
-        "h3_resolution": hex_resolution,
-        "population_source": acc.population_source,
-        "population_total": None if population is None else float(population.sum()),
-        "population_description": acc.population_description or None,
+        **items,
         "crs": "EPSG:4326",
         "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }
+
+
+def accessibility_metadata(acc, *, hex_resolution=None) -> dict:
+    """What a reader of an accessibility GeoPackage needs to trust it: urbankit version, source and
+    OSM data date, mode, parameters, population source, total and sentence, layer CRS, time written."""
+    network = getattr(acc, "network", None)
+    population = acc.nodes["population"].to_numpy(float) if "population" in acc.nodes else None
+    return provenance(
+        input_files(acc).get("source"),
+        {
+            "mode": getattr(network, "mode", None),
+            "minutes": list(acc.minutes),
+            "services": list(acc.services),
+            "engine": acc.params.get("engine"),
+            "k": acc.params.get("k"),
+            "half_life_min": acc.params.get("half_life_min"),
+            "h3_resolution": hex_resolution,
+            "population_source": acc.population_source,
+            "population_total": None if population is None else float(population.sum()),
+            "population_description": acc.population_description or None,
+        },
+    )

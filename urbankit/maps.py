@@ -1,13 +1,7 @@
 """Moved:
 maps now live in :mod:`urbankit.viz.maps`; this module re-exports them for one release."""
 
-import warnings as _warnings
-
+from ._deprecation import warn_moved as _warn_moved
 from .viz.maps import *  # noqa: F403
 
-_warnings.warn(
-    "urbankit.maps moved to urbankit.viz.maps; import from there"
-    " (the old path goes away in urbankit 0.3).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+_warn_moved("urbankit.maps", "urbankit.viz.maps")

@@ -1,8 +1,7 @@
 """Moved:
 street networks now live in :mod:`urbankit.network`; this module re-exports them for one release."""
 
-import warnings as _warnings
-
+from ._deprecation import warn_moved as _warn_moved
 from .network import *  # noqa: F403
 from .network import (  # noqa: F401
     MODES,
@@ -14,9 +13,4 @@ from .network import (  # noqa: F401
     quantize_minutes,
 )
 
-_warnings.warn(
-    "urbankit.networks moved to urbankit.network; import from there"
-    " (the old path goes away in urbankit 0.3).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+_warn_moved("urbankit.networks", "urbankit.network")

@@ -146,29 +146,23 @@ class AreaOverview:
         pathlib.Path
             The path of ``overview.gpkg``.
         """
-        import datetime as dt
-
-        from . import __version__
-        from .io import atomic_path, metadata_table, write_metadata
-        from .osm.files import osm_data_date
+        from .io import atomic_path, metadata_table, provenance, write_metadata
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "overview.gpkg"
         source = getattr(self.extract, "source", None)
         metadata = metadata_table(
-            {
-                "urbankit_version": __version__,
-                "source": None if source is None else str(source),
-                "osm_data_date": None if source is None else osm_data_date(source),
-                "modes": list(self.networks),
-                "population_source": self.population.source,
-                "population_total": float(self.population.total),
-                "population_description": self.population.description,
-                "destinations": len(self.destinations),
-                "crs": "EPSG:4326",
-                "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-            }
+            provenance(
+                source,
+                {
+                    "modes": list(self.networks),
+                    "population_source": self.population.source,
+                    "population_total": float(self.population.total),
+                    "population_description": self.population.description,
+                    "destinations": len(self.destinations),
+                },
+            )
         )
         # a unique temporary beside the target (concurrent savers never collide), renamed when complete
         with atomic_path(out, suffix=".gpkg") as tmp:

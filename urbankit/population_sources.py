@@ -1,13 +1,7 @@
 """Moved:
 population sources now live in :mod:`urbankit.population.sources`; this module re-exports them for one release."""
 
-import warnings as _warnings
-
+from ._deprecation import warn_moved as _warn_moved
 from .population.sources import *  # noqa: F403
 
-_warnings.warn(
-    "urbankit.population_sources moved to urbankit.population.sources; import from there"
-    " (the old path goes away in urbankit 0.3).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+_warn_moved("urbankit.population_sources", "urbankit.population.sources")

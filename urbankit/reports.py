@@ -2,16 +2,10 @@
 the report runner and the area overview now live in
 :mod:`urbankit.reporting`; this module re-exports them for one release."""
 
-import warnings as _warnings
-
+from ._deprecation import warn_moved as _warn_moved
 from .pipelines import *  # noqa: F403
 from .reporting.inputs import *  # noqa: F403
 from .reporting.parameters import *  # noqa: F403
 from .reporting.runner import *  # noqa: F403
 
-_warnings.warn(
-    "urbankit.reports moved to urbankit.reporting; import from there"
-    " (the old path goes away in urbankit 0.3).",
-    DeprecationWarning,
-    stacklevel=2,
-)
+_warn_moved("urbankit.reports", "urbankit.reporting")

@@ -41,6 +41,7 @@ import pandas as pd
 import shapely
 
 from ._errors import CRSError, InvalidOptionError
+from ._validate import check_h3_resolution, minutes_label
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +49,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["aggregate_nodes", "to_hex", "to_zones"]
 
 
-def _label(m) -> str:
-    return f"{m:g}".replace(".", "_")
-
-
 def _check_resolution(resolution) -> int:
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not 0 <= resolution <= 15:
-        raise InvalidOptionError(
-            f"resolution={resolution!r} must be a whole number from 0 to 15 (H3 resolution; "
-            "9 gives cells of about 0.1 km², 8 about 0.7 km², 10 about 0.015 km²)."
-        )
-    return int(resolution)
+    return check_h3_resolution(resolution, name="resolution")
 
 
 def aggregate_nodes(acc, group: pd.Series) -> pd.DataFrame:
@@ -104,7 +96,7 @@ def aggregate_nodes(acc, group: pd.Series) -> pd.DataFrame:
         cols[f"time_{s}_min"] = wmean(nodes[f"time_{s}_min"].to_numpy(float))
     n_functions = len(acc.function_names)
     for m in acc.minutes:
-        lab = _label(m)
+        lab = minutes_label(m)
         cols[f"score_{lab}min"] = wmean(nodes[f"score_{lab}min"].to_numpy(float))
         cols[f"all_functions_{lab}min_share"] = wmean(
             (nodes[f"functions_{lab}min"].to_numpy() == n_functions).astype(float)

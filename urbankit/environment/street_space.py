@@ -48,9 +48,8 @@ LANE_WIDTH_M = 3.0
 #: depth of a parking lane by orientation, m: EAR 05 (FGSV, Empfehlungen fuer Anlagen des ruhenden
 #: Verkehrs, 2005): parallel stalls 2.0 m deep, perpendicular 5.0 m, angled (45-60 degrees) about 4.5 m.
 PARKING_WIDTH_M = {"parallel": 2.0, "diagonal": 4.5, "perpendicular": 5.0}
-#: carriageway width by highway class where nothing is tagged, m: the defaults urbankit already used
-#: for the street area freed (``urbankit.superblocks.STREET_WIDTH_M``): lanes of about 3 m plus
-#: parking where usual, typical European urban values.
+#: carriageway width by highway class where nothing is tagged, m: lanes of about 3 m plus parking
+#: where usual, typical European urban values (also the superblocks' ``STREET_WIDTH_M``).
 CLASS_WIDTH_M = {
     "motorway": 14.0,
     "trunk": 12.0,

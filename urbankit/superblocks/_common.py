@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 
 from .._errors import InvalidOptionError, NoStreetsError
+from ..environment.street_space import CLASS_WIDTH_M, DEFAULT_CLASS_WIDTH_M
 from ..network import StreetNetwork
 
 # --------------------------------------------------------------------------------------------------
@@ -39,25 +40,9 @@ METHODS = ("auto", "arterial", "grid", "residential", "polygons")
 #: default carriageway width by highway class, in metres, for the street area freed inside
 #: superblocks (network edges carry no width): typical European urban values, lanes of about 3 m
 #: plus parking where usual. Override with ``street_width_m={...}``.
-STREET_WIDTH_M = {
-    "motorway": 14.0,
-    "trunk": 12.0,
-    "primary": 12.0,
-    "secondary": 10.0,
-    "tertiary": 8.0,
-    "unclassified": 6.0,
-    "residential": 6.0,
-    "living_street": 5.0,
-    "service": 4.0,
-    "road": 6.0,
-    "motorway_link": 5.0,
-    "trunk_link": 5.0,
-    "primary_link": 5.0,
-    "secondary_link": 5.0,
-    "tertiary_link": 5.0,
-}
+STREET_WIDTH_M = CLASS_WIDTH_M
 #: width of classes missing from :data:`STREET_WIDTH_M`
-DEFAULT_STREET_WIDTH_M = 6.0
+DEFAULT_STREET_WIDTH_M = DEFAULT_CLASS_WIDTH_M
 
 DEFAULT_MIN_AREA_HA = 4.0
 DEFAULT_MAX_AREA_HA = 40.0

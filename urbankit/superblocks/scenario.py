@@ -87,14 +87,18 @@ class Scenario:
         InputFileError
             If ``path`` is one of the scenario's input files.
         """
-        import datetime as dt
         from pathlib import Path
 
         import pyogrio
 
-        from .. import __version__
-        from ..io import _unsynchronised_sqlite, atomic_path, metadata_table, refuse_overwriting_inputs, write_metadata
-        from ..osm.files import osm_data_date
+        from ..io import (
+            _unsynchronised_sqlite,
+            atomic_path,
+            metadata_table,
+            provenance,
+            refuse_overwriting_inputs,
+            write_metadata,
+        )
 
         path = Path(path)
         if path.suffix.lower() != ".gpkg":
@@ -113,15 +117,13 @@ class Scenario:
 
             source = resolve(source)  # a data set name: its file (and so its OSM data date)
         metadata = metadata_table(
-            {
-                "urbankit_version": __version__,
-                "source": None if source is None else str(source),
-                "osm_data_date": None if source is None else osm_data_date(source),
-                "candidates": int(len(self.superblocks)),
-                "population_description": self.population_description,
-                "crs": "EPSG:4326",
-                "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-            }
+            provenance(
+                source,
+                {
+                    "candidates": int(len(self.superblocks)),
+                    "population_description": self.population_description,
+                },
+            )
         )
         with atomic_path(path, suffix=".tmp.gpkg") as tmp, _unsynchronised_sqlite():
             for name, gdf in layers.items():

@@ -13,6 +13,7 @@ import geopandas as gpd
 
 from .._errors import InvalidOptionError
 from .._html import escape, escape_frame
+from .._validate import minutes_label
 from .tiles import tiles_problem
 
 logger = logging.getLogger(__name__)
@@ -143,10 +144,6 @@ _MANY_NODES = 50_000
 MISSING_COLOUR = "#9e9e9e"
 
 
-def _label(m) -> str:
-    return f"{m:g}".replace(".", "_")
-
-
 def _colours(values, cmap: str, vmin: float, vmax: float) -> list[str]:
     """Hex colours of ``values`` on ``cmap`` between vmin and vmax; NaN -> MISSING_COLOUR."""
     import matplotlib
@@ -269,7 +266,7 @@ def accessibility_map(
 
     from .._errors import InvalidOptionError
 
-    column = column or f"score_{_label(max(acc.minutes))}min"
+    column = column or f"score_{minutes_label(max(acc.minutes))}min"
     if hex_resolution is None:
         data = acc.nodes.copy()
         data["all_functions_min"] = acc.all_functions_minutes()
