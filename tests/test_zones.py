@@ -204,3 +204,18 @@ def test_zones_errors(acc):
         to_zones(acc, zones.iloc[[]])
     with pytest.raises(InvalidOptionError, match="GeoDataFrame"):
         to_zones(acc, zones.drop(columns="geometry"))
+
+
+def test_h3_cells_equal_h3_point_by_point():
+    from urbankit.zones import h3_cells
+
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(-179, 179, 500), rng.uniform(-80, 80, 500)
+    lon[:50], lat[:50] = lon[0], lat[0]  # repeated points share a cell id
+    for res in (0, 8, 15):
+        got = h3_cells(lon, lat, res)
+        assert got.dtype == object
+        assert got.tolist() == [h3.latlng_to_cell(b, a, res) for a, b in zip(lon, lat)]
+    assert h3_cells([], [], 9).shape == (0,)
+    with pytest.raises(InvalidOptionError):
+        h3_cells([0.0], [0.0, 1.0], 9)

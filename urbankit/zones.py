@@ -121,16 +121,50 @@ def to_hex(acc, resolution: int = 9) -> gpd.GeoDataFrame:
         Indexed by the H3 cell id (``h3``, hexadecimal string), hexagon polygons in EPSG:4326; only
         cells holding at least one street node. Columns as in the module docstring.
     """
-    import h3
-
     res = _check_resolution(resolution)
     ll = acc.nodes.geometry.to_crs("EPSG:4326")
-    lon, lat = ll.x.to_numpy(), ll.y.to_numpy()
-    cells = [h3.latlng_to_cell(la, lo, res) for la, lo in zip(lat, lon)]
+    cells = h3_cells(ll.x.to_numpy(), ll.y.to_numpy(), res)
     table = aggregate_nodes(acc, pd.Series(cells, index=acc.nodes.index))
     polys = hex_polygons(table.index)
     table.index.name = "h3"
     return gpd.GeoDataFrame(table, geometry=polys, crs="EPSG:4326")
+
+
+def h3_cells(lon, lat, h3_resolution: int) -> np.ndarray:
+    """H3 cell of every point: the one place urbankit assigns points to H3 cells.
+
+    Parameters
+    ----------
+    lon, lat : array-like
+        WGS84 degrees, aligned.
+    h3_resolution : int
+        H3 resolution, 0..15.
+
+    Returns
+    -------
+    numpy.ndarray
+        The cells as hexadecimal strings (object array), one per point: the ids of
+        ``h3.latlng_to_cell``, computed through h3's integer API (strings are made once per
+        distinct cell, not once per point).
+
+    Examples
+    --------
+    >>> h3_cells([7.4246], [43.7384], 9).tolist()
+    ['893969a41d3ffff']
+    """
+    import h3
+    import h3.api.basic_int as h3_int
+
+    res = _check_resolution(h3_resolution)
+    lon = np.asarray(lon, dtype=float).ravel()
+    lat = np.asarray(lat, dtype=float).ravel()
+    if len(lon) != len(lat):
+        raise InvalidOptionError(f"lon and lat differ in length ({len(lon):,} and {len(lat):,}).")
+    ids = np.fromiter(map(h3_int.latlng_to_cell, lat.tolist(), lon.tolist(), [res] * len(lat)),
+                      dtype=np.uint64, count=len(lat))
+    distinct, inverse = np.unique(ids, return_inverse=True)
+    names = np.array([h3.int_to_str(int(c)) for c in distinct], dtype=object)
+    return names[inverse.ravel()] if len(ids) else np.empty(0, dtype=object)
 
 
 def hex_polygons(cells) -> np.ndarray:

@@ -734,3 +734,5 @@ def test_nearest_nodes_brute_force_and_kept_tree():
     assert pickle.loads(pickle.dumps(net))._derived == {}  # never pickled (e.g. into the network cache)
     dist0, pos0 = net.nearest_nodes(np.empty((0, 2)))
     assert dist0.shape == (0,) and pos0.shape == (0,) and pos0.dtype == np.int64
+    with pytest.raises(urbankit.InvalidOptionError, match="NaN"):
+        net.nearest_nodes([[np.nan, 0.0], [lo[0], lo[1]]])

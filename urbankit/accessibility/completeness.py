@@ -8,6 +8,7 @@ import pandas as pd
 
 from .._errors import InvalidOptionError
 from ..network.street import StreetNetwork
+from ..zones import h3_cells, hex_polygons
 
 
 def data_completeness(
@@ -56,12 +57,10 @@ def data_completeness(
     InvalidOptionError
         ``resolution`` is not 0..15.
     """
-    import h3
-
     if not 0 <= resolution <= 15:
         raise InvalidOptionError(f"resolution={resolution!r} must be an H3 resolution 0..15.")
     mid = network.edges.geometry.interpolate(0.5, normalized=True).to_crs("EPSG:4326")
-    cell_e = np.array([h3.latlng_to_cell(y, x, resolution) for x, y in zip(mid.x, mid.y)], dtype=object)
+    cell_e = h3_cells(mid.x.to_numpy(), mid.y.to_numpy(), resolution)
     street_km = pd.Series(network.edges["length_m"].to_numpy() / 1000.0).groupby(cell_e).sum()
     if network.directed:  # both directions of a two-way street are one street (approximately)
         street_km = street_km / 2.0
@@ -71,7 +70,7 @@ def data_completeness(
         if gdf is None or len(gdf) == 0:
             return pd.Series(dtype=float)
         pts = gdf.geometry.representative_point().to_crs("EPSG:4326")
-        cells = [h3.latlng_to_cell(y, x, resolution) for x, y in zip(pts.x, pts.y)]
+        cells = h3_cells(pts.x.to_numpy(), pts.y.to_numpy(), resolution)
         return pd.Series(1, index=cells).groupby(level=0).sum()
 
     frame["pois"] = count(destinations).reindex(frame.index).fillna(0)
@@ -83,7 +82,6 @@ def data_completeness(
         few_b = frame["buildings_per_km"] < min_buildings_per_km
         flag = np.where(few_b & (flag == "ok"), "few buildings", np.where(few_b, "few POIs and buildings", flag))
     frame["flag"] = flag
-    from ..zones import hex_polygons
 
     geoms = hex_polygons(frame.index)
     frame.index.name = "h3"

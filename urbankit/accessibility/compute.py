@@ -10,7 +10,7 @@ from .._validate import minutes_label, validate_minutes
 from ..network.engines import aggregate_pandana, check_engine, reach_table_pandana
 from ..network.street import StreetNetwork
 from .inequality import _population_series
-from .reach import DEFAULT_MINUTES, _check_node_table_memory, reach_table, snap_destinations
+from .reach import DEFAULT_MINUTES, _check_node_table_memory, cached_reach_table, snap_destinations
 from .result import Accessibility, _assemble
 
 
@@ -91,7 +91,7 @@ def compute_accessibility(
     if engine == "pandana":
         reach = reach_table_pandana(network, snapped, max(mins), groups=snapped["service"].to_numpy())
     else:
-        reach = reach_table(network, snapped, max(mins), progress=progress)
+        reach = cached_reach_table(network, snapped, max(mins), progress=progress)
     pop, pop_source = _population_series(population, network)
     acc = _assemble(
         network,

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import logging
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -12,6 +18,11 @@ from .._errors import CRSError, MemoryBudgetError
 from ..network.routing import _induced, _ranges, _search_plan, _SearchGraph
 from ..network.street import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
 from ..osm import memory_budget_bytes
+
+logger = logging.getLogger(__name__)
+
+#: largest reach table kept in the cache (bytes of its arrays); larger tables are recomputed each run
+REACH_CACHE_MAX_BYTES = 256 * 2**20
 
 DEFAULT_MINUTES = (10, 15, 30)
 #: upper bound of the dense block one Dijkstra chunk may allocate (float64 cells)
@@ -148,3 +159,77 @@ def _check_node_table_memory(n_nodes: int, n_services: int, *, k: int, n_minutes
 
 def _fmt_bytes(n: float) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+@functools.lru_cache(maxsize=1)
+def _reach_code_fingerprint() -> str:
+    """Hash of the code a reach table depends on (this module and the routing owner)."""
+    h = hashlib.sha256()
+    for module_file in (Path(__file__), Path(__file__).resolve().parent.parent / "network" / "routing.py"):
+        h.update(Path(module_file).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _reach_key(net: StreetNetwork, snapped: gpd.GeoDataFrame, max_minutes: float) -> str:
+    """Content key of a reach table: the search graph's arrays (not the network's name or key), the
+    destinations' nodes and snap minutes, the bound, and the code that computes it."""
+    graph = _SearchGraph.cached(net).matrix
+    h = hashlib.sha256(_reach_code_fingerprint().encode())
+    for a in (graph.indptr, graph.indices, graph.data):
+        h.update(str(a.dtype).encode() + len(a).to_bytes(8, "little"))
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(np.ascontiguousarray(net.nodes.index.get_indexer(snapped["node_id"].to_numpy()), np.int64).tobytes())
+    h.update(np.ascontiguousarray(snapped["snap_min"].to_numpy(float)).tobytes())
+    h.update(repr(float(max_minutes)).encode())
+    return h.hexdigest()[:32]
+
+
+def cached_reach_table(
+    net: StreetNetwork,
+    snapped: gpd.GeoDataFrame,
+    max_minutes: float,
+    *,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """:func:`reach_table`, kept in the cache folder between runs (``settings.use_cache``).
+
+    The entry's name is a hash of the search graph's own arrays, the destinations' nodes and snap
+    minutes, the bound and the code (so a changed network, destination or version never reuses a
+    stale table); it is data only (``urbankit._datacache``: arrays and JSON, hash-checked before use,
+    written atomically). Tables larger than :data:`REACH_CACHE_MAX_BYTES` are not stored. An
+    unreadable entry is ignored (a warning) and the table recomputed; a failed write only warns.
+    """
+    from .. import _datacache
+
+    if not settings.use_cache or len(snapped) == 0:
+        return reach_table(net, snapped, max_minutes, progress=progress)
+    path = Path(settings.cache_folder) / "reach" / f"{_reach_key(net, snapped, max_minutes)}.ukreach"
+    try:
+        value = _datacache.load_entry(path)
+        table = value.get("table") if type(value) is dict and value.get("kind") == "ReachTable" else None
+        if type(table) is not pd.DataFrame or list(table.columns) != ["node", "dest", "minutes"]:
+            raise _datacache.CorruptEntryError("it does not hold a reach table")
+        if len(table) and (
+            table["node"].min() < 0 or table["node"].max() >= len(net.nodes)
+            or table["dest"].min() < 0 or table["dest"].max() >= len(snapped)
+        ):
+            raise _datacache.CorruptEntryError("its rows point outside this network or these destinations")
+        logger.info("loaded the %s reach table (%s rows) from cache %s", net.mode, f"{len(table):,}", path)
+        return table
+    except FileNotFoundError:
+        pass
+    except (_datacache.CorruptEntryError, OSError) as exc:
+        logger.warning("cache entry %s is unreadable (%s); ignoring it and recomputing the reach table", path, exc)
+    table = reach_table(net, snapped, max_minutes, progress=progress)
+    size = int(sum(table[c].to_numpy().nbytes for c in table.columns))
+    if size <= REACH_CACHE_MAX_BYTES:
+        try:
+            with contextlib.suppress(OSError):
+                _datacache.remove_stale_temporaries(path)
+            _datacache.dump_entry(path, {"kind": "ReachTable", "table": table})
+        except (_datacache.UnstorableError, OSError) as exc:
+            logger.warning("reach table not cached (%s); continuing without it", exc)
+    return table

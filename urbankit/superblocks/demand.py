@@ -12,6 +12,7 @@ import shapely
 from .._deprecation import renamed_kwargs
 from .._errors import CRSError, InvalidOptionError
 from ..network import TIME_RESOLUTION_MIN, StreetNetwork
+from ..zones import h3_cells
 from ._common import _check_network, _jobs, _number, _per_node
 from .assign import _execute, _GravityTrips, _Pass, _steps
 from .graph import _build_graph
@@ -34,30 +35,6 @@ def _destination_weights(network: StreetNetwork, destinations, pop: np.ndarray) 
         _, idx = network.nearest_nodes(shapely.get_coordinates(pts))
         return np.bincount(idx, minlength=len(network.nodes)).astype(float)
     return _per_node(destinations, network, "destinations")
-
-
-def h3_cells(lon, lat, h3_resolution: int) -> np.ndarray:
-    """H3 cell of every point (to move to :mod:`urbankit.zones`).
-
-    Parameters
-    ----------
-    lon, lat : array-like
-        WGS84 degrees, aligned.
-    h3_resolution : int
-        H3 resolution, 0..15.
-
-    Returns
-    -------
-    numpy.ndarray
-        The cells as strings (object array), one per point.
-    """
-    import h3
-
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    out = np.empty(len(lon), dtype=object)
-    out[:] = [h3.latlng_to_cell(a, b, h3_resolution) for a, b in zip(lat, lon)]
-    return out
 
 
 def _zones(network: StreetNetwork, pop: np.ndarray, attr: np.ndarray, resolution: int | None):
