@@ -56,7 +56,7 @@ PHASES = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import urbankit as uk
-from urbankit.accessibility import compute_accessibility, data_completeness
+from urbankit.accessibility import compute_accessibility
 from urbankit.destinations import find_destinations, load_taxonomy
 from urbankit.population import population_per_node
 times = {"import urbankit": time.perf_counter() - t0}
@@ -72,7 +72,6 @@ dest = timed("destinations", lambda: find_destinations(ex, taxonomy=tax))
 pop = timed("population", lambda: population_per_node(net.nodes, buildings=None))
 acc = timed("accessibility (minutes, counts, scores)",
             lambda: compute_accessibility(net, dest, minutes=[10, 15, 30], population=pop, taxonomy=tax))
-timed("data completeness", lambda: data_completeness(net, dest, None))
 timed("GeoPackage (4 layers)", lambda: acc.to_gpkg(sys.argv[2]))
 times["total"] = time.perf_counter() - t0
 print(json.dumps(times))

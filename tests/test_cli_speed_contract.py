@@ -27,7 +27,7 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 
 import urbankit as uk
-from urbankit import _datacache
+from urbankit import _datacache, settings
 from urbankit import io as outputs
 from urbankit.osm import cache as _readcache
 from urbankit.osm import read as ingest
@@ -168,8 +168,13 @@ def test_gpkg_is_written_through_arrow_and_reads_back_equal(small_acc, tmp_path,
 
     monkeypatch.setattr(pyogrio, "write_dataframe", spy)
     path = outputs.write_accessibility_gpkg(small_acc, tmp_path / "acc.gpkg", hex_resolution=9)
-    assert calls == [(name, True) for name in LAYERS] + [("metadata", None)]  # the provenance table: no geometry
+    # the network's edges go to the layer cache first (then the file starts as its copy)
+    assert sorted(calls) == sorted([(name, True) for name in LAYERS] + [("metadata", None)])  # metadata: no geometry
     assert [row[0] for row in pyogrio.list_layers(path)] == [*LAYERS, "metadata"]
+    calls.clear()
+    again = outputs.write_accessibility_gpkg(small_acc, tmp_path / "again.gpkg", hex_resolution=9)
+    assert ("edges", True) not in calls and len(calls) == len(LAYERS)  # the edges layer is copied, not rewritten
+    assert [row[0] for row in pyogrio.list_layers(again)] == [*LAYERS, "metadata"]
     want = {
         "nodes": outputs.nodes_layer(small_acc),
         "edges": outputs.edges_layer(small_acc),
@@ -360,7 +365,7 @@ print(json.dumps({"rc": rc, "parses": len(calls)}))
         got = json.loads(proc.stdout.strip().splitlines()[-1])
         assert got == {"rc": 0, "parses": 1 if run == "cold" else 0}, run
         outs.append(out)
-    assert sorted(p.parent.name for p in cache.rglob("*.uk*")) == ["extracts", "networks"]
+    assert sorted(p.parent.name for p in cache.rglob("*.uk*")) == ["extracts", "networks", "reach"]
     for name in LAYERS:
         warm, cold = (pyogrio.read_dataframe(out, layer=name) for out in outs[::-1])
         assert_geodataframe_equal(warm, cold)
@@ -381,3 +386,28 @@ def test_hex_polygons_equal_one_polygon_per_cell_boundary():
     # closed rings of pentagons (5 vertices), hexagons (6) and res-0 cells distorted across icosahedron edges
     assert {len(shapely.get_coordinates(g)) for g in got} >= {6, 7, 11}
     assert len(hex_polygons([])) == 0
+
+
+def test_cached_edges_layer_damaged_or_swapped_is_rewritten(small_acc, tmp_path, monkeypatch, caplog):
+    """The layer cache copies a file only when its SHA-256 still matches the one recorded when it was
+    written; a damaged entry is rewritten and the output equals a fresh write."""
+    first = outputs.write_accessibility_gpkg(small_acc, tmp_path / "first.gpkg")
+    (cached,) = (settings.cache_folder / "layers").glob("*.gpkg")
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cached.write_bytes(bytes(data))
+    calls = []
+    real = pyogrio.write_dataframe
+    monkeypatch.setattr(pyogrio, "write_dataframe", lambda df, path, *a, **k: (calls.append(k.get("layer")),
+                                                                                 real(df, path, *a, **k))[1])
+    second = outputs.write_accessibility_gpkg(small_acc, tmp_path / "second.gpkg")
+    assert "edges" in calls  # rewritten, not copied
+    for name in LAYERS:
+        assert_geodataframe_equal(pyogrio.read_dataframe(first, layer=name), pyogrio.read_dataframe(second, layer=name))
+
+
+def test_layer_cache_off_writes_every_layer_directly(small_acc, tmp_path, monkeypatch):
+    monkeypatch.setattr(settings, "use_cache", False)
+    path = outputs.write_accessibility_gpkg(small_acc, tmp_path / "acc.gpkg")
+    assert not (settings.cache_folder / "layers").exists()
+    assert [row[0] for row in pyogrio.list_layers(path)] == [*LAYERS, "metadata"]

@@ -38,15 +38,19 @@ an earlier one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
+from . import settings
 from ._errors import InvalidOptionError
 
 logger = logging.getLogger(__name__)
@@ -341,11 +345,86 @@ def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Pa
         layers["hex"] = hex_layer(acc, hex_resolution)
     metadata = metadata_table(accessibility_metadata(acc, hex_resolution=hex_resolution))
     with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
+        from_cache = _copy_cached_layer(layers["edges"], "edges", tmp)
         for name, gdf in layers.items():
-            _write_layer(gdf, tmp, name)
+            if not (from_cache and name == "edges"):
+                _write_layer(gdf, tmp, name)
         write_metadata(metadata, tmp)
+        if from_cache:
+            _order_layers(tmp, [*layers, "metadata"])
     logger.info("wrote %s (layers %s)", path, ", ".join(f"{k}: {len(v):,}" for k, v in layers.items()))
     return path
+
+
+def _layer_key(gdf: gpd.GeoDataFrame, layer: str) -> str:
+    """Content key of a layer as written: its columns, dtypes, values, geometry (WKB), CRS and name,
+    and the versions of the code that writes it (this module, pyogrio and GDAL)."""
+    import pyogrio
+
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(f"{pyogrio.__version__}|{pyogrio.__gdal_version_string__}|{layer}|{gdf.crs}".encode())
+    geom = gdf.geometry.name
+    data = gdf.drop(columns=geom)
+    h.update(repr([(c, str(t)) for c, t in data.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+    h.update(b"".join(shapely.to_wkb(gdf.geometry.to_numpy(), hex=False)))
+    return h.hexdigest()[:32]
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _copy_cached_layer(gdf: gpd.GeoDataFrame, layer: str, target: Path) -> bool:
+    """Start ``target`` (a new, empty temporary) as a copy of a cached GeoPackage holding just this
+    layer, written by an earlier run: the network's ``edges`` layer is the same run after run, and
+    copying it is far faster than writing it again. Returns False (the caller writes the layer) when
+    the cache is off or fails.
+
+    The cached file is named by the layer's content key (:func:`_layer_key`) and checked against the
+    SHA-256 recorded beside it when it was written, so a damaged or swapped file is never copied (it
+    is rewritten). Written atomically; any error only means the layer is written the ordinary way.
+    """
+    if not settings.use_cache:
+        return False
+    folder = Path(settings.cache_folder) / "layers"
+    cached = folder / f"{_layer_key(gdf, layer)}.gpkg"
+    digest = cached.with_suffix(".sha256")
+    try:
+        if not (cached.is_file() and digest.is_file() and digest.read_text().strip() == _file_sha256(cached)):
+            folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cached, suffix=".gpkg") as tmp:
+                _write_layer(gdf, tmp, layer)
+                write_bytes_atomic(digest, _file_sha256(tmp).encode())
+        shutil.copyfile(cached, target)
+        if _file_sha256(target) != digest.read_text().strip():
+            raise OSError(f"the copy of {cached} differs from it")
+        return True
+    except OSError as exc:
+        logger.warning("layer %s not taken from the cache (%s); writing it", layer, exc)
+        with contextlib.suppress(OSError):
+            target.unlink()
+        return False
+
+
+def _order_layers(path: Path, order: list[str]) -> None:
+    """List the GeoPackage's layers in ``order`` (GDAL lists ``gpkg_contents`` in row order)."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            rows = con.execute("SELECT * FROM gpkg_contents").fetchall()  # table_name first (GeoPackage 1.x)
+            rank = {name: i for i, name in enumerate(order)}
+            rows.sort(key=lambda row: rank.get(row[0], len(order)))
+            con.execute("DELETE FROM gpkg_contents")
+            con.executemany(f"INSERT INTO gpkg_contents VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    finally:
+        con.close()
 
 
 def metadata_table(items: dict) -> pd.DataFrame:

@@ -24,6 +24,36 @@ logger = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- result
 
 
+class Deferred:
+    """A value computed on first use: assign ``Deferred(function, *args)`` to a lazy field of
+    :class:`Accessibility` (``completeness``) and the function runs when the field is first read."""
+
+    def __init__(self, function, *args, **kwargs) -> None:
+        self.function, self.args, self.kwargs = function, args, kwargs
+
+    def __repr__(self) -> str:
+        return f"Deferred({getattr(self.function, '__name__', self.function)!r})"
+
+
+class _LazyField:
+    """A dataclass field whose value may be a :class:`Deferred`, resolved (once) on first read."""
+
+    def __set_name__(self, owner, name) -> None:
+        self.slot = "_lazy_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:  # the dataclass default
+            return None
+        value = obj.__dict__.get(self.slot)
+        if isinstance(value, Deferred):
+            value = value.function(*value.args, **value.kwargs)
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
+
+
 @dataclass(repr=False)
 class Accessibility:
     """Result of :func:`accessibility`: per-node minutes, counts and scores, with population.
@@ -56,7 +86,8 @@ class Accessibility:
     population_description : str, default ""
         The same in one sentence (``PopulationEstimate.description``).
     completeness : geopandas.GeoDataFrame, optional
-        :func:`data_completeness` of the area (set by :func:`x_minute_city`).
+        :func:`data_completeness` of the area (set by :func:`x_minute_city`, which defers it: it is
+        computed when first read).
     input_files : dict, optional
         Input files the result was computed from (what -> path); the writers refuse to overwrite them.
     opportunities_info : dict, optional
@@ -75,7 +106,9 @@ class Accessibility:
     population_source: str = "none"
     #: where the residents come from, in one sentence (PopulationEstimate.description)
     population_description: str = ""
-    completeness: gpd.GeoDataFrame | None = None
+    #: computed when first read when x_minute_city set it (a command-line run that never shows it
+    #: never pays for it)
+    completeness: gpd.GeoDataFrame | None = _LazyField()  # type: ignore[assignment]
     #: input files the result was computed from (what -> path); writers refuse to overwrite them
     input_files: dict = field(default_factory=dict)
     #: ``attrs`` of :func:`urbankit.opportunities.opportunities` when opportunities were given (columns,

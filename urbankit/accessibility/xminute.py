@@ -11,7 +11,7 @@ from ..network.engines import check_engine
 from .completeness import data_completeness
 from .compute import compute_accessibility
 from .reach import DEFAULT_MINUTES
-from .result import Accessibility
+from .result import Accessibility, Deferred
 
 
 def x_minute_city(
@@ -125,7 +125,7 @@ def x_minute_city(
     if opp is not None:
         acc.nodes = acc.nodes.join(opp.drop(columns=opp.geometry.name))
         acc.opportunities_info = dict(opp.attrs)
-    acc.completeness = data_completeness(network, dest, extract.buildings if len(extract.buildings) else None)
+    acc.completeness = Deferred(data_completeness, network, dest, extract.buildings if len(extract.buildings) else None)
     # absolute now, so a later change of the working folder does not hide them from the writers
     acc.input_files = {
         what: str(Path(v).expanduser().resolve()) if Path(v).expanduser().exists() else v
