@@ -762,3 +762,27 @@ def test_fuzz_regressions(fuzz_worker, fuzz_seeds, name):
 def test_every_known_crash_file_exists():
     missing = sorted(set(KNOWN_CRASHES) - set(_crash_files()))
     assert not missing, f"KNOWN_CRASHES lists files absent from tests/fuzz_crashes/: {missing}"
+
+
+def test_duplicate_check_scan_equals_osmium_pass(tmp_path):
+    """The plain-XML scan of node ids finds exactly the ids osmium's parser reads (attributes in any
+    order, either quote, negative ids, ``<nd>`` references and way/relation ids are not nodes); a
+    duplicate written with other attribute order or quotes is still found."""
+    import bz2
+
+    from urbankit.osm.read import _node_ids_by_osmium, _xml_node_ids
+
+    text = grid_xml(4).replace("</osm>", (
+        "<node version='1' lat='0.01' lon='0.02' id='-7'/>\n"
+        '<node\n  lat="0.03" lon="0.04"\n  id="900"><tag k="id" v="5"/></node>\n</osm>'))
+    plain = tmp_path / "a.osm"
+    plain.write_text(text)
+    got, want = _xml_node_ids(plain), _node_ids_by_osmium(plain)
+    assert len(got) > 10 and sorted(got.tolist()) == sorted(want.tolist())
+    packed = tmp_path / "a.osm.bz2"
+    packed.write_bytes(bz2.compress(text.encode()))
+    assert sorted(_node_ids_by_osmium(packed).tolist()) == sorted(want.tolist())
+    twin = tmp_path / "twin.osm"
+    twin.write_text(text.replace("</osm>", "<node lon='0.05' id='900' lat='0.06' version='2'/>\n</osm>"))
+    err = raises_exactly(CorruptFileError, urbankit.read_osm, twin, names=twin)
+    assert "900" in str(err)

@@ -736,3 +736,24 @@ def test_nearest_nodes_brute_force_and_kept_tree():
     assert dist0.shape == (0,) and pos0.shape == (0,) and pos0.dtype == np.int64
     with pytest.raises(urbankit.InvalidOptionError, match="NaN"):
         net.nearest_nodes([[np.nan, 0.0], [lo[0], lo[1]]])
+
+
+def test_estimate_utm_crs_equals_pyproj_query():
+    """The zone computed directly equals PROJ's database query (away from zone borders, where the
+    query returns two zones), and the polar caps get UPS."""
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    from urbankit.network import estimate_utm_crs
+
+    rng = np.random.default_rng(11)
+    lon = rng.uniform(-180, 180, 40)  # each query of PROJ's database takes about 0.2 s
+    lat = rng.uniform(-79.5, 83.5, 40)
+    keep = (np.abs((lon + 180) % 6 - 3) < 2.9) & (np.abs(lat) > 0.1)
+    for x, y in zip(lon[keep], lat[keep]):
+        info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(x, y, x, y))
+        assert estimate_utm_crs(np.array([x - 0.01, x + 0.01]), np.array([y, y])) == f"EPSG:{info[0].code}", (x, y)
+    assert estimate_utm_crs(np.array([10.0]), np.array([85.0])) == "EPSG:32661"
+    assert estimate_utm_crs(np.array([10.0]), np.array([-85.0])) == "EPSG:32761"
+    with pytest.raises(urbankit.InvalidOptionError):
+        estimate_utm_crs(np.array([np.nan]), np.array([np.nan]))
