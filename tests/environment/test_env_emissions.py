@@ -168,9 +168,7 @@ def test_passenger_car_co2_of_the_eu_fleet_and_its_speed_curve():
     v = [10.0, 20.0, 50.0]
     co2 = em.fleet_emission_factors(v, fleet="EU", pollutants=("CO2",)).co2_g_per_vkm.to_numpy()
     shares = em.FLEETS["EU"]
-    lcv = {
-        f: em.co2_from_fuel(em.hot_emission_factor("FC", v, vehicle="LCV", fuel=f), f) for f in ("petrol", "diesel")
-    }
+    lcv = {f: em.co2_from_fuel(em.hot_emission_factor("FC", v, vehicle="LCV", fuel=f), f) for f in ("petrol", "diesel")}
     pc = {"petrol": np.interp(v, SPEEDS, PC_PETROL_E6_CO2), "diesel": np.interp(v, SPEEDS, PC_DIESEL_E6_CO2)}
     expect = sum(s * (pc[k[1]] if k[0] == "PC" else lcv[k[1]]) for k, s in shares.items())
     np.testing.assert_allclose(co2, expect, rtol=1e-3)

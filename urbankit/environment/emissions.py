@@ -267,9 +267,7 @@ def tabulated_emission_factor(
 
 def _has_coefficients(pollutant: str, key: tuple, coefficients) -> bool:
     t = coefficient_table(coefficients)
-    return bool(
-        ((t.vehicle == key[0]) & (t.fuel == key[1]) & (t.euro == key[2]) & (t.pollutant == pollutant)).any()
-    )
+    return bool(((t.vehicle == key[0]) & (t.fuel == key[1]) & (t.euro == key[2]) & (t.pollutant == pollutant)).any())
 
 
 def _component(pollutant: str, v: np.ndarray, key: tuple, coefficients) -> np.ndarray:
