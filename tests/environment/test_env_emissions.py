@@ -88,8 +88,9 @@ def test_co2_carbon_balance():
     diesel = np.array([eq9(LCV_DIESEL_EURO6_FC, v) for v in SPEEDS]) * 44.011 / (12.011 + 1.008 * 2.0)
     petrol = em.co2_from_fuel(em.hot_emission_factor("FC", SPEEDS, vehicle="LCV", fuel="petrol"), "petrol")
     np.testing.assert_allclose(co2, 0.91 * diesel + 0.09 * petrol, rtol=1e-12)
+    # a component with neither FC coefficients nor tabulated CO2 (Euro 5 petrol cars) still refuses
     with pytest.raises(InvalidOptionError, match="FC"):
-        em.fleet_emission_factors(30.0, fleet="EU", pollutants=("CO2",))
+        em.fleet_emission_factors(30.0, fleet={("PC", "petrol", "5"): 1.0}, pollutants=("CO2",))
 
 
 def test_non_exhaust_tier2_by_hand():
@@ -134,3 +135,56 @@ def test_switchable_coefficients_and_errors():
         em.fleet_emission_factors(0.0)
     with pytest.raises(InvalidOptionError):
         em.street_emissions([1.0, 2.0], [1.0], 30.0)
+
+
+# COPERT 5.4.52, EU27 fleet average, hot, g/km at 10, 20, ..., 130 km/h (EUROCONTROL Open-ALAQS table
+# default_vehicle_ef_copert5.csv), typed here independently of the packaged file, 4 significant digits
+PC_PETROL_E6_CO2 = [292.9, 249.1, 212.5, 183.3, 161.4, 146.7, 139.4, 139.4, 146.6, 161.2, 183.1, 212.3, 248.8]
+PC_DIESEL_E6_CO2 = [257.7, 222.8, 193.8, 170.6, 153.3, 141.8, 136.1, 136.3, 142.4, 154.3, 172.0, 195.6, 225.0]
+HDV_E6DE_CO2 = [1347.7, 1163.8, 972.5, 824.1, 718.4, 655.6, 635.6, 658.5, 685.9, 685.9, 685.9, 685.9, 685.9]
+HDV_E6DE_NOX = [0.8738, 0.6834, 0.4847, 0.3297, 0.2183, 0.1505, 0.1264, 0.1459, 0.1720, 0.1720, 0.1720, 0.1720,
+                0.1720]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "pollutant, vehicle, fuel, euro, published",
+    [
+        ("CO2", "PC", "petrol", "6", PC_PETROL_E6_CO2),
+        ("CO2", "PC", "diesel", "6", PC_DIESEL_E6_CO2),
+        ("CO2", "HDV", "diesel", "VI-D/E", HDV_E6DE_CO2),
+        ("NOx", "HDV", "diesel", "VI-D/E", HDV_E6DE_NOX),
+    ],
+)
+def test_copert5_tabulated_curves_at_their_speeds(pollutant, vehicle, fuel, euro, published):
+    got = em.tabulated_emission_factor(pollutant, SPEEDS, vehicle=vehicle, fuel=fuel, euro=euro)
+    np.testing.assert_allclose(got, published, rtol=6e-4)
+    # linear in between, and at the bounds outside 10-130 km/h
+    mid = em.tabulated_emission_factor(pollutant, [15.0, 5.0, 200.0], vehicle=vehicle, fuel=fuel, euro=euro)
+    assert mid[0] == pytest.approx((published[0] + published[1]) / 2, rel=6e-4)
+    assert mid[1] == pytest.approx(published[0], rel=6e-4) and mid[2] == pytest.approx(published[-1], rel=6e-4)
+
+
+def test_passenger_car_co2_of_the_eu_fleet_and_its_speed_curve():
+    v = [10.0, 20.0, 50.0]
+    co2 = em.fleet_emission_factors(v, fleet="EU", pollutants=("CO2",)).co2_g_per_vkm.to_numpy()
+    shares = em.FLEETS["EU"]
+    lcv = {f: em.co2_from_fuel(em.hot_emission_factor("FC", v, vehicle="LCV", fuel=f), f) for f in ("petrol", "diesel")}
+    pc = {"petrol": np.interp(v, SPEEDS, PC_PETROL_E6_CO2), "diesel": np.interp(v, SPEEDS, PC_DIESEL_E6_CO2)}
+    expect = sum(s * (pc[k[1]] if k[0] == "PC" else lcv[k[1]]) for k, s in shares.items())
+    np.testing.assert_allclose(co2, expect, rtol=1e-3)
+    # the COPERT curve: about 1.8 times the 50 km/h value at 10 km/h, 1.5 times at 20 km/h
+    assert 1.6 < co2[0] / co2[2] < 2.0 and 1.35 < co2[1] / co2[2] < 1.6
+    # heavy vehicles emit several times more per km
+    hdv = em.fleet_emission_factors(v, fleet="HDV", pollutants=("CO2", "NOx", "PM2.5"))
+    np.testing.assert_allclose(hdv.co2_g_per_vkm, np.interp(v, SPEEDS, HDV_E6DE_CO2), rtol=6e-4)
+    assert (hdv.co2_g_per_vkm.to_numpy() > 4 * co2).all()
+    # heavy-duty wear PM (UBA IIR / EMEP/EEA Tier 2 HDV rows) is part of their PM2.5
+    wear = em.non_exhaust_pm(v, vehicle="HDV")["total"].to_numpy()
+    np.testing.assert_allclose(hdv.pm25_non_exhaust_g_per_vkm, wear, rtol=1e-12)
+
+
+def test_street_emissions_with_pc_co2():
+    out = em.street_emissions([1000.0, 0.0], [500.0, 500.0], [20.0, 20.0], pollutants=("CO2", "NOx"))
+    ef = em.fleet_emission_factors(20.0, pollutants=("CO2", "NOx"))
+    assert out["co2_kg_day"].iloc[0] == pytest.approx(1000 * 0.5 * ef.co2_g_per_vkm.iloc[0] / 1000)
+    assert out["co2_kg_day"].iloc[1] == 0.0

@@ -272,7 +272,7 @@ def test_effects_on_hand_case(grid3):
         }
     )
     a = assign(grid3, od, superblocks=sb, n_jobs=1)
-    edges, summary = effects(a)
+    edges, summary = effects(a, model="simple")
     s = summary.iloc[0]
     # flows per street (both directions) and the noise term with its 100 veh/day floor
     key = ["{}-{}".format(*sorted(p)) for p in zip(edges["u"], edges["v"])]

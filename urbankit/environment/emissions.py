@@ -11,12 +11,16 @@ Emission factors are weighted over a documented fleet (:data:`FLEETS`, share of 
 type, fuel and Euro class); pass your own dict or a table in the same CSV schema
 (``coefficients=``) to switch.
 
+Where the annex coefficients are missing (passenger-car fuel consumption, hence CO2; heavy-duty
+trucks), the factors come from COPERT 5 itself, tabulated every 10 km/h from 10 to 130 km/h for the
+EU27 fleet average of each Euro class (``urbankit/data/copert5_tabulated_hot.csv``: COPERT 5.4.52 as
+run by EUROCONTROL and published with Open-ALAQS; see the file header) and interpolated linearly in
+speed (:func:`tabulated_emission_factor`). A coefficient row always wins over a tabulated one.
+
 Limits: hot emissions only (no cold-start excess, which matters for short urban trips), no road
 gradient, load, temperature or degradation corrections; speeds outside a function's validity range
-are taken at its bounds. Passenger-car fuel consumption coefficients of the annex were not available
-here, so CO2 can only be computed for fleets whose every component has an ``FC`` row (light
-commercial vehicles in the packaged table); heavy vehicles and two-wheelers have no exhaust rows.
-The factors are emissions, not concentrations: NO2 exposure needs a dispersion model.
+are taken at its bounds. Two-wheelers have no rows. The factors are emissions, not concentrations:
+NO2 exposure needs a dispersion model.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "hot_emission_factor",
     "non_exhaust_pm",
     "street_emissions",
+    "tabulated_emission_factor",
 ]
 
 #: g CO2 per g fuel: EMEP/EEA guidebook 1.A.3.b.i-iv, CO2 = 44.011 FC / (12.011 + 1.008 r_H:C) for
@@ -56,7 +61,9 @@ CO2_PER_FUEL = {"petrol": 44.011 / (12.011 + 1.008 * 1.80), "diesel": 44.011 / (
 #: diesel 42.8 %, ACEA "Vehicles in use, Europe 2022", renormalised over the two fuels); vans 91 % diesel
 #: (ACEA 2023); all Euro 6 (a/b/c, the annex class "6"). Real fleets are older (mean car age 11.8
 #: years, ACEA 2022) and emit more NOx: give a local fleet where known. ``"EU_vans"``: the van part
-#: only, the one fleet of the packaged table with fuel consumption (hence CO2) rows.
+#: only, the one fleet of the packaged table with fuel consumption (hence CO2) rows. ``"HDV"``: heavy-duty
+#: diesel trucks of Euro VI D/E (EU27 average of the COPERT 5 segments, the tabulated rows), the fleet
+#: of CNOSSOS-EU categories 2 and 3 in the superblock effects.
 _CAR, _VAN = 250.0 / 279.5, 29.5 / 279.5
 _PETROL = 51.7 / (51.7 + 42.8)
 FLEETS: dict[str, dict[tuple[str, str, str], float]] = {
@@ -67,7 +74,10 @@ FLEETS: dict[str, dict[tuple[str, str, str], float]] = {
         ("LCV", "diesel", "6"): _VAN * 0.91,
     },
     "EU_vans": {("LCV", "petrol", "6"): 0.09, ("LCV", "diesel", "6"): 0.91},
+    "HDV": {("HDV", "diesel", "VI-D/E"): 1.0},
 }
+#: mean speeds of the tabulated COPERT 5 factors, km/h
+TABULATED_SPEEDS_KMH = tuple(range(10, 131, 10))
 _POLLUTANTS = ("NOx", "PM2.5", "CO2")
 _PM_SIZES = {"PM2.5": "f_pm25", "PM10": "f_pm10", "TSP": None}
 
@@ -208,6 +218,72 @@ def co2_from_fuel(fc_g_per_km, fuel: str) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
+def _tabulated_table() -> pd.DataFrame:
+    df = _read_csv("copert5_tabulated_hot.csv")
+    for c in df.columns[5:]:
+        df[c] = pd.to_numeric(df[c])
+    return df
+
+
+def tabulated_emission_factor(
+    pollutant: str, speed_kmh, *, vehicle: str = "PC", fuel: str = "petrol", euro: str = "6", country: str = "EU27"
+) -> np.ndarray:
+    """Hot emission factor from the tabulated COPERT 5 factors, g per vehicle-km.
+
+    Linear interpolation between the factors at 10, 20, ..., 130 km/h of
+    ``urbankit/data/copert5_tabulated_hot.csv``; speeds outside are taken at the bounds.
+
+    Parameters
+    ----------
+    pollutant : {"CO2", "NOx", "PM_exhaust"}
+    speed_kmh : float or array
+        Mean speed, km/h.
+    vehicle, fuel, euro, country : str
+        A row of the table: ``("PC", "petrol"|"diesel", "6")`` or ``("HDV", "diesel", "VI-D/E")``,
+        country ``"EU27"``.
+
+    Returns
+    -------
+    ndarray
+        g/km, shape of ``speed_kmh``.
+
+    Raises
+    ------
+    InvalidOptionError
+        No row for that technology and pollutant, or invalid speeds.
+    """
+    t = _tabulated_table()
+    key = (t.vehicle == vehicle) & (t.fuel == fuel) & (t.euro == str(euro)) & (t.pollutant == pollutant)
+    key &= t.country == country
+    if not key.any():
+        have = sorted(set(zip(t.vehicle, t.fuel, t.euro, t.pollutant)))
+        raise InvalidOptionError(
+            f"no tabulated {pollutant} factors for vehicle={vehicle!r}, fuel={fuel!r}, euro={euro!r}, "
+            f"country={country!r}; the table has {have}."
+        )
+    values = t.loc[key, [f"v{s}" for s in TABULATED_SPEEDS_KMH]].iloc[0].to_numpy(float)
+    return np.interp(_speed(speed_kmh), TABULATED_SPEEDS_KMH, values)
+
+
+def _has_coefficients(pollutant: str, key: tuple, coefficients) -> bool:
+    t = coefficient_table(coefficients)
+    return bool(((t.vehicle == key[0]) & (t.fuel == key[1]) & (t.euro == key[2]) & (t.pollutant == pollutant)).any())
+
+
+def _component(pollutant: str, v: np.ndarray, key: tuple, coefficients) -> np.ndarray:
+    """g/km of one fleet component: the Tier 3 coefficients, else the tabulated COPERT 5 factors."""
+    vehicle, fuel, euro = key
+    if pollutant == "CO2":
+        if _has_coefficients("FC", key, coefficients):
+            fc = hot_emission_factor("FC", v, vehicle=vehicle, fuel=fuel, euro=euro, coefficients=coefficients)
+            return co2_from_fuel(fc, fuel)
+        return tabulated_emission_factor("CO2", v, vehicle=vehicle, fuel=fuel, euro=euro)
+    if _has_coefficients(pollutant, key, coefficients):
+        return hot_emission_factor(pollutant, v, vehicle=vehicle, fuel=fuel, euro=euro, coefficients=coefficients)
+    return tabulated_emission_factor(pollutant, v, vehicle=vehicle, fuel=fuel, euro=euro)
+
+
+@lru_cache(maxsize=1)
 def _non_exhaust_table() -> pd.DataFrame:
     df = _read_csv("copert_nonexhaust.csv")
     for c in ("tsp_g_per_vkm", "f_pm10", "f_pm25"):
@@ -288,8 +364,8 @@ def fleet_emission_factors(speed_kmh, *, fleet="EU", pollutants=("NOx", "PM2.5")
     fleet : str or dict, default "EU"
         A name of :data:`FLEETS` or ``{(vehicle, fuel, euro): vehicle-km share}`` summing to 1.
     pollutants : sequence of {"NOx", "PM2.5", "CO2"}
-        ``"PM2.5"`` is exhaust plus tyre, brake and road wear; ``"CO2"`` needs ``FC`` rows for every
-        fleet component.
+        ``"PM2.5"`` is exhaust plus tyre, brake and road wear; ``"CO2"`` needs ``FC`` rows or tabulated
+        CO2 factors for every fleet component.
     coefficients : DataFrame or path, optional
         Another hot-emission coefficient table (see :func:`coefficient_table`).
 
@@ -311,32 +387,20 @@ def fleet_emission_factors(speed_kmh, *, fleet="EU", pollutants=("NOx", "PM2.5")
     v = np.atleast_1d(_speed(speed_kmh))
     out = pd.DataFrame(index=range(len(v)))
     if "NOx" in pollutants:
-        out["nox_g_per_vkm"] = sum(
-            s * hot_emission_factor("NOx", v, vehicle=k[0], fuel=k[1], euro=k[2], coefficients=coefficients)
-            for k, s in shares.items()
-        )
+        out["nox_g_per_vkm"] = sum(s * _component("NOx", v, k, coefficients) for k, s in shares.items())
     if "PM2.5" in pollutants:
-        exhaust = sum(
-            s * hot_emission_factor("PM_exhaust", v, vehicle=k[0], fuel=k[1], euro=k[2], coefficients=coefficients)
-            for k, s in shares.items()
-        )
+        exhaust = sum(s * _component("PM_exhaust", v, k, coefficients) for k, s in shares.items())
         wear = sum(s * non_exhaust_pm(v, vehicle=k[0], size="PM2.5")["total"].to_numpy() for k, s in shares.items())
         out["pm25_exhaust_g_per_vkm"] = exhaust
         out["pm25_non_exhaust_g_per_vkm"] = wear
         out["pm25_g_per_vkm"] = exhaust + wear
     if "CO2" in pollutants:
         try:
-            out["co2_g_per_vkm"] = sum(
-                s
-                * co2_from_fuel(
-                    hot_emission_factor("FC", v, vehicle=k[0], fuel=k[1], euro=k[2], coefficients=coefficients), k[1]
-                )
-                for k, s in shares.items()
-            )
+            out["co2_g_per_vkm"] = sum(s * _component("CO2", v, k, coefficients) for k, s in shares.items())
         except InvalidOptionError as exc:
             raise InvalidOptionError(
-                f"CO2 needs fuel-consumption (FC) coefficients for every fleet component: {exc} "
-                "Pass coefficients= with FC rows, or a fleet such as 'EU_vans'."
+                f"CO2 needs fuel-consumption (FC) coefficients or tabulated CO2 factors for every fleet "
+                f"component: {exc} Pass coefficients= with FC rows, or a fleet such as 'EU'."
             ) from None
     return out
 

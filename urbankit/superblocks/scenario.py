@@ -18,7 +18,7 @@ from ._common import DEFAULT_INTERNAL_SPEED_KMH, METHODS, _check_network, _jobs,
 from .assign import Assignment, _assign, _check_od, _shares
 from .demand import _gravity_pass
 from .detect import find_superblocks
-from .effects import effects
+from .effects import effects, exposure_table
 from .metrics import distance_metrics
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ class Scenario:
     timings: dict
     population_description: str | None = None
     input_files: dict = field(default_factory=dict)
+    #: residents per Lden band and winners/losers (:func:`exposure_table`); None with model="simple"
+    exposure: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """One row of scenario totals (trips, vkm before/after, detours, noise, emissions, ...).
@@ -62,18 +64,22 @@ class Scenario:
             + ")"
         )
 
-    def to_gpkg(self, path) -> os.PathLike:
+    def to_gpkg(self, path, *, exposure_layer: bool = False) -> os.PathLike:
         """Write the scenario to a GeoPackage, atomically; returns its path.
 
         Layers (EPSG:4326): ``superblocks`` (polygons: ``superblock_id``, ``area_ha``, ``residents``,
         ``street_area_freed_m2``, ...), ``edges`` (``u``, ``v``, ``highway``, ``superblock_id`` (null
-        outside superblocks), ``flow_before``, ``flow_after``, ``d_noise_db``, ..., geometry) and
-        ``summary`` (a table without geometry: the one row of :meth:`summary`).
+        outside superblocks), ``flow_before``, ``flow_after``, ``d_noise_db``, Lden before/after,
+        emissions, widths, residents, ..., geometry), ``summary`` (a table without geometry: the one
+        row of :meth:`summary`) and, with ``exposure_layer=True``, ``exposure`` (a table without
+        geometry: :attr:`exposure`, from the default effects model with residents).
 
         Parameters
         ----------
         path : str or Path
             The file to write, ending in ``.gpkg``.
+        exposure_layer : bool, default False
+            Also write the :attr:`exposure` table (residents per Lden band, louder/quieter).
 
         Returns
         -------
@@ -129,6 +135,8 @@ class Scenario:
             for name, gdf in layers.items():
                 gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", index=False)
             pyogrio.write_dataframe(summary, tmp, layer="summary", driver="GPKG")
+            if exposure_layer and self.exposure is not None and len(self.exposure):
+                pyogrio.write_dataframe(_table_layer(self.exposure), tmp, layer="exposure", driver="GPKG")
             write_metadata(metadata, tmp)
         return path
 
@@ -238,7 +246,8 @@ def run_scenario(
         timings["assign_before_s"] = a.timings["assign_before_s"]
     timings["assign_after_s"] = a.timings["assign_after_s"]
     t0 = time.perf_counter()
-    edges, summary = effects(a, superblocks, **(effects_kwargs or {}))
+    edges, summary = effects(a, superblocks, **{"population": population, **(effects_kwargs or {})})
+    exposure = exposure_table(edges) if "lden_before_db" in edges.columns else None
     timings["effects_s"] = time.perf_counter() - t0
     logger.info("effects in %.2f s", timings["effects_s"])
     timings["total_s"] = sum(timings.values())
@@ -250,6 +259,7 @@ def run_scenario(
         summary_table=summary,
         timings=timings,
         population_description=getattr(population, "description", None),
+        exposure=exposure,
     )
 
 
@@ -273,6 +283,26 @@ GPKG_EDGE_COLUMNS = (
     "d_noise_speed_db",
     "speed_before_kmh",
     "speed_after_kmh",
+    # effects model "cnossos" (urbankit.superblocks.effects)
+    "lden_before_db",
+    "lden_after_db",
+    "d_lden_db",
+    "l_day_before_db",
+    "l_day_after_db",
+    "l_evening_before_db",
+    "l_evening_after_db",
+    "l_night_before_db",
+    "l_night_after_db",
+    "co2_kg_day_before",
+    "co2_kg_day_after",
+    "nox_kg_day_before",
+    "nox_kg_day_after",
+    "pm25_g_day_before",
+    "pm25_g_day_after",
+    "width_m",
+    "width_source",
+    "area_freed_m2",
+    "residents",
 )
 #: above this many drive nodes :func:`superblocks_scenario` groups residents into H3 zones (resolution 8)
 AUTO_ZONES_NODES = 3_000
@@ -294,6 +324,16 @@ def _superblocks_layer(scenario: Scenario) -> gpd.GeoDataFrame:
         geometry=sb.geometry.to_numpy(),
         crs=sb.crs,
     )
+    e = scenario.edges
+    if "area_freed_m2" in e.columns:  # effects model "cnossos": OSM widths minus the access lane
+        ids = e["superblock_id"].astype("Int64")
+        inside = ids.notna().to_numpy()
+        freed = e.loc[inside, "area_freed_m2"].groupby(ids[inside].to_numpy()).sum()
+        out["carriageway_area_freed_m2"] = freed.reindex(out["superblock_id"].to_numpy()).fillna(0.0).to_numpy()
+        counted = inside & (e["area_freed_m2"].to_numpy() > 0)
+        src = e.loc[counted].groupby(ids[counted].to_numpy())["width_source"]
+        text = src.agg(lambda x: ", ".join(f"{k}: {v}" for k, v in x.value_counts().sort_index().items()))
+        out["width_sources"] = text.reindex(out["superblock_id"].to_numpy()).fillna("").to_numpy()
     return out.to_crs("EPSG:4326")
 
 
@@ -306,7 +346,11 @@ def _edges_layer(scenario: Scenario) -> gpd.GeoDataFrame:
 
 
 def _summary_layer(scenario: Scenario) -> pd.DataFrame:
-    s = scenario.summary_table.copy()
+    return _table_layer(scenario.summary_table)
+
+
+def _table_layer(table: pd.DataFrame) -> pd.DataFrame:
+    s = table.copy()
     for c in s.columns:
         if s[c].dtype == object:
             s[c] = s[c].astype(str)
@@ -337,6 +381,7 @@ def superblocks_scenario(
     n_jobs: int | None = 1,
     find_kwargs: dict | None = None,
     population_total: float | None = None,
+    effects_kwargs: dict | None = None,
 ) -> Scenario:
     """The whole superblock scenario of an area in one call (what the report and CLI run).
 
@@ -389,6 +434,9 @@ def superblocks_scenario(
     population_total : float, optional
         Known number of residents the estimate is scaled to (``total`` of
         :func:`urbankit.population_per_node`).
+    effects_kwargs : dict, optional
+        Options of :func:`effects` (``model``, ``fleet_mix``, ``deprivation``, ...); the extract's
+        way tags (``width``, ``lanes``) are passed as ``way_tags``.
 
     Returns
     -------
@@ -468,6 +516,7 @@ def superblocks_scenario(
         evaporation=evaporation,
         mode_shift=mode_shift,
         n_jobs=n_jobs,
+        effects_kwargs={"way_tags": getattr(extract, "ways", None), **(effects_kwargs or {})},
     )
     if metrics:
         t0 = time.perf_counter()
