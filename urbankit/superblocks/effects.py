@@ -207,8 +207,7 @@ def effects(
         ``co2_kg_day_before``/``_after``, ``nox_kg_day_before``/``_after``, geometry. The
         ``"cnossos"`` model adds ``l_day_before_db``, ``l_evening_before_db``, ``l_night_before_db``,
         ``lden_before_db`` and the same ``_after``, ``d_l_day_db``, ``d_l_evening_db``,
-        ``d_l_night_db``, ``d_lden_db`` (``d_noise_db`` is it rounded to 0.1 dB: a street whose
-        level moves by less than 0.05 dB does not change), ``pm25_g_day_before``/``_after`` (and their
+        ``d_l_night_db``, ``d_lden_db`` (= ``d_noise_db``), ``pm25_g_day_before``/``_after`` (and their
         ``pm25_exhaust_``/``pm25_non_exhaust_`` parts), ``emission_speed_before_kmh``/``_after``,
         ``width_m``, ``width_source``, ``area_freed_m2``, ``residents`` (on the first row of each
         street) and ``deprivation``; the ``"simple"`` model ``d_noise_flow_db`` and
@@ -461,8 +460,7 @@ def _cnossos_effects(
             "flow_change": qa - qb,
             "street_flow_before": sqb,
             "street_flow_after": sqa,
-            # the headline column of maps and reports: the Lden change to 0.1 dB (d_lden_db unrounded)
-            "d_noise_db": np.round(d_noise["d_l_den_db"].to_numpy(), 1),
+            "d_noise_db": d_noise["d_l_den_db"].to_numpy(),
             "l_day_before_db": nb["l_day_db"].to_numpy(),
             "l_evening_before_db": nb["l_evening_db"].to_numpy(),
             "l_night_before_db": nb["l_night_db"].to_numpy(),
@@ -508,7 +506,7 @@ def _cnossos_effects(
 
     def mean_noise(mask):
         m = on_streets(mask)
-        return float(np.average(out["d_lden_db"].to_numpy()[m], weights=km[m])) if km[m].sum() > 0 else float("nan")
+        return float(np.average(out["d_noise_db"].to_numpy()[m], weights=km[m])) if km[m].sum() > 0 else float("nan")
 
     def median_noise(mask):
         m = on_streets(mask)
