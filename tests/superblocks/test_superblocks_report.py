@@ -45,7 +45,12 @@ def test_cli_superblocks_contract_barcelona(tmp_path, capsys):
     assert set(edges.loc[inside, "superblock_id"].astype(int)) <= set(sb["superblock_id"])
     # internal streets lose their through traffic; the noise change follows the flows' sign
     assert edges.loc[inside, "flow_after"].sum() < edges.loc[inside, "flow_before"].sum()
-    assert (edges.loc[inside, "d_noise_db"] <= 1e-9).all()
+    # (CNOSSOS Lden: a street whose flow did not rise gets no louder; a few internal streets gain a
+    # handful of access trips, never a perceptible 1 dB)
+    internal = edges.loc[inside]
+    rose = internal["flow_after"] > internal["flow_before"]
+    assert (internal.loc[~rose, "d_noise_db"] <= 1e-9).all()
+    assert (internal["d_noise_db"] < 1.0).all()
     summary = pyogrio.read_dataframe(out, layer="summary")
     assert len(summary) == 1
     for c in ("vkm_before", "vkm_after", "trips", "trips_affected", "median_detour", "co2_kg_day_before",
