@@ -124,15 +124,18 @@ that no longer drive after.
 
 Effects (:func:`effects`)
 -------------------------
-Per street: flows before and after (veh/day), vehicle-km, noise change
-``dL = 10 log10(max(Q_after, floor) / max(Q_before, floor))`` (the CNOSSOS-EU flow term at equal
-speed, on the total flow of both directions of a street) with a floor of
-:data:`NOISE_FLOOR_VEH_DAY` = 100 veh/day (access traffic of a superblock street by residents,
-deliveries and services rarely falls below about 100 vehicles a day, and below it the street's own
-traffic no longer dominates the noise; without a floor an emptied street would show minus
-infinity), plus the CNOSSOS-EU speed term where the speed changes (:func:`noise_speed_term_db`);
-CO2 and NOx from per-vehicle-km factors (:data:`CO2_KG_PER_VKM`, :data:`NOX_G_PER_VKM`); street
-area freed for people and residents inside superblocks. See :data:`NOISE_CAVEAT`.
+Per street, before and after (default ``model="cnossos"``, :mod:`urbankit.environment`): flows
+(veh/day) split into vehicle categories by a documented fleet mix and into day, evening and night;
+CNOSSOS-EU road emission (Commission Directive (EU) 2021/1226 coefficients) as Lday, Levening,
+Lnight and Lden with a residual background level, and their changes; CO2, NOx and PM2.5 (exhaust
+and non-exhaust) from COPERT speed-dependent factors at each street's congested or free-flow speed;
+carriageway widths from OSM ``width``/``lanes`` (else class defaults) and the area freed beyond the
+access lane that stays; residents on their nearest street, residents per 5-dB Lden band, and who
+gets louder or quieter by 1 dB or more inside cells, on perimeters and elsewhere
+(:func:`exposure_table`). The model's limits are stated in :data:`CNOSSOS_CAVEAT` (emission only:
+no propagation, barriers or reflections). ``model="simple"`` keeps the earlier flow-only noise term
+with its 100 veh/day floor (:data:`NOISE_FLOOR_VEH_DAY`) and constant factors
+(:data:`CO2_KG_PER_VKM`, :data:`NOX_G_PER_VKM`); see :data:`NOISE_CAVEAT`.
 """
 
 from __future__ import annotations
@@ -155,7 +158,7 @@ from ._common import (
 from .assign import Assignment, assign, trip_paths
 from .demand import gravity_demand
 from .detect import find_superblocks, label_edges
-from .effects import effects, noise_speed_term_db
+from .effects import CNOSSOS_CAVEAT, MODELS, effects, exposure_table, noise_speed_term_db
 from .metrics import METRIC_MAX_SOURCES, distance_metrics
 from .scenario import (
     AUTO_ZONES_NODES,
@@ -190,6 +193,9 @@ __all__ = [
     "Scenario",
     "assign",
     "effects",
+    "exposure_table",
+    "CNOSSOS_CAVEAT",
+    "MODELS",
     "find_superblocks",
     "gravity_demand",
     "label_edges",

@@ -450,7 +450,7 @@ def superblocks_map(scenario, *, layer: str = "candidates", tiles: str | None = 
     * ``"flow_change"``: change of car flow per street (both directions, veh/day) on a diverging
       scale symmetric around 0 (blue: less traffic, red: more);
     * ``"noise"``: change of the noise level per street (dB, diverging, symmetric around 0);
-      see :data:`urbankit.superblocks.NOISE_CAVEAT`.
+      see :data:`urbankit.superblocks.CNOSSOS_CAVEAT` (``model="simple"``: :data:`~urbankit.superblocks.NOISE_CAVEAT`).
     """
     import numpy as np
 
