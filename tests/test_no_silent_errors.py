@@ -338,7 +338,7 @@ def test_cli_superblocks_refuses_out_equal_to_an_input(population_copy, tmp_path
 
 def test_python_writers_refuse_to_overwrite_inputs(population_copy, monkeypatch):
     folder = population_copy.parent
-    acc = urbankit.x_minute_city("helsinki", minutes=[10], population=str(population_copy))
+    acc = urbankit.x_minute_city("helsinki", minutes=[10], population_source=str(population_copy))
     (folder / "link.gpkg").symlink_to(population_copy)
     before = _snapshot(folder)
     monkeypatch.chdir(folder.parent)  # the result remembers the input by its absolute path
@@ -528,4 +528,4 @@ def test_x_minute_city_refuses_a_grid_file_with_duplicated_cells(tmp_path):
     doubled = tmp_path / "doubled.gpkg"
     pd.concat([grid, grid], ignore_index=True).to_file(doubled, driver="GPKG")
     with pytest.raises(urbankit.PopulationError, match=r"doubled.gpkg.*overlapping cells.*row \d+ and row \d+"):
-        urbankit.x_minute_city("helsinki", minutes=[10], population=str(doubled))  # old code: 15,602 residents
+        urbankit.x_minute_city("helsinki", minutes=[10], population_source=str(doubled))  # old code: 15,602 residents

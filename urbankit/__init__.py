@@ -81,6 +81,8 @@ _LAZY_MODULES = {
 _LAZY_NAMES = {
     "AreaOverview": "pipelines",
     "area_overview": "pipelines",
+    "PreparedArea": "pipelines",
+    "prepare_area": "pipelines",
     "run_report": "reporting.runner",
     "assign": "superblocks",
     "effects": "superblocks",
@@ -161,6 +163,8 @@ __all__ = [
     "UnsupportedFormatError",
     "UrbankitError",
     "area_overview",
+    "prepare_area",
+    "PreparedArea",
     "build_network",
     "datasets",
     "destinations_summary",

@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.source,
                 mode=args.mode,
                 minutes=minutes,
-                population=args.population,
+                population_source=args.population,
                 population_column=args.population_column,
                 taxonomy=args.taxonomy,
                 engine=args.engine,

@@ -1,4 +1,5 @@
-"""The area overview: the analysis behind the overview report (network, destinations, residents, completeness)."""
+"""The one path from a source to an analysis-ready area (:func:`prepare_area`: load -> networks ->
+destinations -> residents), and the area overview built on it (the analysis behind the overview report)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,121 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from ._deprecation import renamed_kwargs
 from .network import MODES, StreetNetwork, build_network
 from .osm import OSMExtract, area_name, load
 
 logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- prepared area
+
+
+@dataclass(repr=False)
+class PreparedArea:
+    """An area ready for analysis: the extract, one network per mode, destinations and residents.
+
+    Built by :func:`prepare_area`; the constructor's parameters are the dataclass fields.
+
+    Parameters
+    ----------
+    extract : OSMExtract
+        The area as read by :func:`urbankit.load`.
+    networks : dict of str to StreetNetwork
+        One network per mode, in the order asked for.
+    destinations : geopandas.GeoDataFrame
+        :func:`urbankit.find_destinations` of the extract (empty for a file without features, such as
+        a GraphML graph).
+    population : PopulationEstimate
+        Residents per node of the first mode's network.
+    taxonomy : Taxonomy
+        The taxonomy the destinations were classified with.
+    """
+
+    extract: OSMExtract
+    networks: dict[str, StreetNetwork]
+    destinations: gpd.GeoDataFrame
+    population: object
+    taxonomy: object
+
+    @property
+    def network(self) -> StreetNetwork:
+        """The first mode's network (the one ``population`` is per node of)."""
+        return self.networks[next(iter(self.networks))]
+
+    def __repr__(self) -> str:
+        return (
+            f"PreparedArea({area_name(self.extract)!r}, modes={list(self.networks)}, "
+            f"destinations={len(self.destinations):,}, residents={float(self.population.total):,.0f})"
+        )
+
+
+def prepare_area(
+    source,
+    *,
+    modes: tuple[str, ...] | list[str] = ("walk",),
+    population_source=None,
+    population_column: str | None = None,
+    population_total: float | None = None,
+    taxonomy=None,
+    speed_kmh: float | None = None,
+) -> PreparedArea:
+    """Load ``source`` and prepare it for analysis: the one load -> network -> destinations ->
+    residents path of :func:`urbankit.x_minute_city`, :func:`area_overview` and
+    :func:`urbankit.superblocks_scenario`.
+
+    Parameters
+    ----------
+    source
+        Anything :func:`urbankit.load` accepts (embedded data set name, OSM/GraphML file, place...).
+    modes : sequence of {"walk", "bike", "drive"}, default ("walk",)
+        Networks to build; residents are estimated per node of the first.
+    population_source : str, pathlib.Path or geopandas.GeoDataFrame, optional
+        Population grid, polygons, raster or H3 table (``grid`` of :func:`urbankit.population_per_node`);
+        default OSM buildings (or a GraphML file's node populations), else uniform.
+    population_column : str, optional
+        Column of ``population_source`` holding residents (detected when omitted).
+    population_total : float, optional
+        Known number of residents the estimate is scaled to.
+    taxonomy : str, pathlib.Path, dict or Taxonomy, optional
+        Destination taxonomy (the packaged one by default).
+    speed_kmh : float, optional
+        Travel speed of every network instead of the modes' defaults.
+
+    Returns
+    -------
+    PreparedArea
+
+    Raises
+    ------
+    InvalidOptionError
+        ``modes`` is empty or names an unknown mode.
+    """
+    from ._errors import InvalidOptionError
+    from .destinations import find_destinations, load_taxonomy
+    from .population import population_per_node
+
+    modes = list(modes)
+    if not modes:
+        raise InvalidOptionError("modes=[] names no network; give at least one of 'walk', 'bike', 'drive'.")
+    extract = load(source)
+    tax = load_taxonomy(taxonomy) if not hasattr(taxonomy, "services") else taxonomy
+    networks = {mode: build_network(extract, mode, speed_kmh=speed_kmh) for mode in dict.fromkeys(modes)}
+    destinations = find_destinations(extract, taxonomy=tax)
+    first = networks[modes[0]]
+    given = population_source is not None
+    buildings = getattr(extract, "buildings", None)
+    population = population_per_node(
+        first.nodes,
+        grid=population_source,
+        column=population_column,
+        buildings=buildings if not given and buildings is not None and len(buildings) else None,
+        node_population=None if given else extract.meta.get("node_population"),
+        context=extract,
+        total=population_total,
+    )
+    return PreparedArea(extract=extract, networks=networks, destinations=destinations, population=population,
+                        taxonomy=tax)
 
 
 
@@ -183,15 +295,16 @@ class AreaOverview:
         return out
 
 
+@renamed_kwargs(population="population_source")
 def area_overview(
     source,
     *,
     modes: tuple[str, ...] | list[str] = MODES,
-    population: str | Path | gpd.GeoDataFrame | None = None,
+    population_source: str | Path | gpd.GeoDataFrame | None = None,
     population_column: str | None = None,
     taxonomy=None,
 ) -> AreaOverview:
-    """Load an area and prepare its overview.
+    """Load an area and prepare its overview (:func:`prepare_area`).
 
     Parameters
     ----------
@@ -199,11 +312,12 @@ def area_overview(
         Anything :func:`urbankit.load` accepts (embedded data set name, OSM/GraphML file, place...).
     modes : sequence of {"walk", "bike", "drive"}
         Networks to build.
-    population : path or GeoDataFrame, optional
+    population_source : path or GeoDataFrame, optional
         Population grid or polygons; without it residents are estimated from buildings, else
-        spread uniformly (the result says which).
+        spread uniformly (the result says which). (Formerly ``population=``, which still works with
+        a DeprecationWarning.)
     population_column : str, optional
-        Column of ``population`` holding residents (detected when omitted).
+        Column of ``population_source`` holding residents (detected when omitted).
     taxonomy : path, dict or Taxonomy, optional
         Destination taxonomy (the packaged one by default).
 
@@ -213,20 +327,9 @@ def area_overview(
         The extract, one network per mode, the destinations and the residents per node of the
         first mode's network.
     """
-    from .destinations import find_destinations, load_taxonomy
-    from .population import population_per_node
-
-    extract = load(source)
-    tax = load_taxonomy(taxonomy) if not hasattr(taxonomy, "services") else taxonomy
-    nets = {mode: build_network(extract, mode) for mode in modes}
-    dest = find_destinations(extract, taxonomy=tax)
-    first = nets[next(iter(nets))]
-    pop = population_per_node(
-        first.nodes,
-        grid=population,
-        column=population_column,
-        buildings=extract.buildings if population is None and len(extract.buildings) else None,
-        node_population=extract.meta.get("node_population") if population is None else None,
-        context=extract,
+    area = prepare_area(
+        source, modes=modes, population_source=population_source, population_column=population_column,
+        taxonomy=taxonomy,
     )
-    return AreaOverview(extract=extract, networks=nets, destinations=dest, population=pop, taxonomy=tax)
+    return AreaOverview(extract=area.extract, networks=area.networks, destinations=area.destinations,
+                        population=area.population, taxonomy=area.taxonomy)

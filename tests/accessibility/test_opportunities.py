@@ -313,7 +313,7 @@ def test_sao_paulo_hexagons_population_and_jobs():
     acc = uk.x_minute_city(
         str(SAO_PAULO / "spo_osm.pbf"),
         minutes=[15, 30],
-        population=str(SAO_PAULO / "spo_hexgrid.csv"),
+        population_source=str(SAO_PAULO / "spo_hexgrid.csv"),
         population_column="population",
         opportunities=str(SAO_PAULO / "spo_hexgrid.csv"),
         opportunity_columns=["jobs"],

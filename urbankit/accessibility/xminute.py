@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .._deprecation import renamed_kwargs
 from .._errors import InvalidOptionError
 from .._validate import validate_minutes
 from ..network.engines import check_engine
@@ -14,12 +15,13 @@ from .reach import DEFAULT_MINUTES
 from .result import Accessibility, Deferred
 
 
+@renamed_kwargs(population="population_source")
 def x_minute_city(
     source,
     *,
     mode: str = "walk",
     minutes=DEFAULT_MINUTES,
-    population=None,
+    population_source=None,
     population_column: str | None = None,
     taxonomy=None,
     services: list[str] | None = None,
@@ -33,7 +35,7 @@ def x_minute_city(
     """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
 
     Loads ``source`` (see :func:`urbankit.load`), builds the ``mode`` network, finds destinations
-    with ``taxonomy``, estimates residents per node (from the ``population`` grid or polygons when
+    with ``taxonomy``, estimates residents per node (from the ``population_source`` grid or polygons when
     given, else from OSM buildings, else uniformly; the result's ``population_source`` says which)
     and computes :func:`accessibility` with ``engine`` (``"scipy"`` or ``"pandana"``, see
     :mod:`urbankit.engines`; default the faster one). ``population_total`` (residents) calibrates
@@ -54,11 +56,12 @@ def x_minute_city(
         The network's mode.
     minutes : sequence of float, default (10, 15, 30)
         Thresholds in minutes; the largest bounds every search.
-    population : str, pathlib.Path or geopandas.GeoDataFrame, optional
+    population_source : str, pathlib.Path or geopandas.GeoDataFrame, optional
         Population grid, polygons, raster or H3 table (``grid`` of
-        :func:`urbankit.population_per_node`); default OSM buildings, else uniform.
+        :func:`urbankit.population_per_node`); default OSM buildings, else uniform. (Formerly
+        ``population=``, which still works with a DeprecationWarning.)
     population_column : str, optional
-        Column of ``population`` holding residents (detected when omitted).
+        Column of ``population_source`` holding residents (detected when omitted).
     taxonomy : str, pathlib.Path, dict or Taxonomy, optional
         Destination taxonomy (:func:`urbankit.load_taxonomy`; the packaged one by default).
     services : list of str, optional
@@ -90,26 +93,15 @@ def x_minute_city(
     >>> 0 <= acc.residents_within(15) <= 1
     True
     """
-    from ..destinations import find_destinations, load_taxonomy
-    from ..network.build import build_network
-    from ..osm import load
-    from ..population import population_per_node
+    from ..pipelines import prepare_area
 
     mins = validate_minutes(minutes)
     engine = check_engine(engine)
-    extract = load(source)
-    tax = load_taxonomy(taxonomy)
-    network = build_network(extract, mode, speed_kmh=speed_kmh)
-    dest = find_destinations(extract, taxonomy=tax)
-    pop = population_per_node(
-        network.nodes,
-        grid=population,
-        column=population_column,
-        buildings=extract.buildings if population is None and len(extract.buildings) else None,
-        node_population=extract.meta.get("node_population") if population is None else None,
-        context=extract,
-        total=population_total,
+    area = prepare_area(
+        source, modes=[mode], population_source=population_source, population_column=population_column,
+        population_total=population_total, taxonomy=taxonomy, speed_kmh=speed_kmh,
     )
+    extract, network, dest, pop, tax = area.extract, area.network, area.destinations, area.population, area.taxonomy
     opp = None
     if opportunities is not None:  # before the minutes: a bad opportunities input fails fast
         from .opportunities import compute_opportunities as opportunities_per_node
@@ -131,7 +123,7 @@ def x_minute_city(
         what: str(Path(v).expanduser().resolve()) if Path(v).expanduser().exists() else v
         for what, v in (
             ("source", source),
-            ("population", population),
+            ("population", population_source),
             ("taxonomy", taxonomy),
             ("opportunities", opportunities),
         )

@@ -148,9 +148,9 @@ def x_minute_cities(sources, *, populations=None, **kwargs) -> dict:
     from ..accessibility import x_minute_city
 
     matched = match_populations(sources, populations)
-    if "population" in kwargs:
-        raise InvalidOptionError("give populations={source: file}, not population=, to x_minute_cities.")
-    return {source: x_minute_city(source, population=matched.get(source), **kwargs) for source in sources}
+    if "population" in kwargs or "population_source" in kwargs:
+        raise InvalidOptionError("give populations={source: file}, not population_source=, to x_minute_cities.")
+    return {source: x_minute_city(source, population_source=matched.get(source), **kwargs) for source in sources}
 
 
 def function_minutes(acc) -> pd.DataFrame:
