@@ -29,6 +29,11 @@ def x_minute_city(
     population_total: float | None = None,
     opportunities=None,
     opportunity_columns: list[str] | None = None,
+    gtfs=None,
+    departure=None,
+    window_min: int = 60,
+    percentile: int = 50,
+    max_rides: int = 8,
 ) -> Accessibility:
     """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
 
@@ -46,12 +51,18 @@ def x_minute_city(
     threshold, the gravity-weighted opportunities and the 2SFCA/E2SFCA ratios with these residents as
     demand; :meth:`Accessibility.opportunity_summary` gives the population-weighted figures.
 
+    With ``mode="transit"`` the network is the walk network and every node's minutes are the fastest of walking
+    and public transport + walking (the ``percentile`` of the travel times over the ``window_min`` departure
+    minutes from ``departure``, routed exactly on the ``gtfs`` timetables with at most ``max_rides`` vehicles):
+    see :func:`urbankit.transit.access.compute_transit_accessibility`. The result has the walking columns, and
+    transit is never slower than walking. Opportunities are then counted within reach on foot only.
+
     Parameters
     ----------
     source
         Anything :func:`urbankit.load` accepts (embedded data set name, OSM/GraphML file, place...).
-    mode : {"walk", "bike", "drive"}, default "walk"
-        The network's mode.
+    mode : {"walk", "bike", "drive", "transit"}, default "walk"
+        The network's mode; ``"transit"``: public transport + walking (needs ``gtfs`` and ``departure``).
     minutes : sequence of float, default (10, 15, 30)
         Thresholds in minutes; the largest bounds every search.
     population : str, pathlib.Path or geopandas.GeoDataFrame, optional
@@ -75,12 +86,27 @@ def x_minute_city(
         Weighted opportunities (jobs, floor area, ...), as described above.
     opportunity_columns : list of str, optional
         Columns of ``opportunities`` to use (default every numeric one); needs ``opportunities``.
+    gtfs : str, pathlib.Path, list of them or Timetable, optional
+        GTFS feeds (``mode="transit"`` only), read together for the departure's date.
+    departure : datetime.datetime or str, optional
+        First departure minute, ``"2019-05-13T07:00"`` (``mode="transit"`` only; naive: the feeds' time zone).
+    window_min : int, default 60
+        Departure minutes in the window (``mode="transit"``).
+    percentile : int, default 50
+        Percentile of the travel times over the window (``mode="transit"``).
+    max_rides : int, default 8
+        Most vehicles per trip (``mode="transit"``).
 
     Returns
     -------
     Accessibility
         With ``completeness`` (:func:`data_completeness`), ``population_source``,
         ``population_description`` and ``input_files`` set.
+
+    Raises
+    ------
+    InvalidOptionError
+        ``mode="transit"`` without ``gtfs`` or ``departure``, or these with another mode.
 
     Examples
     --------
@@ -97,9 +123,19 @@ def x_minute_city(
 
     mins = validate_minutes(minutes)
     engine = check_engine(engine)
+    transit = mode == "transit"
+    if transit and (gtfs is None or departure is None):
+        raise InvalidOptionError(
+            "mode='transit' needs the timetables and the departure: gtfs=[feed.zip, ...] and "
+            "departure='YYYY-MM-DDTHH:MM' (first minute of the departure window)."
+        )
+    if not transit and (gtfs is not None or departure is not None):
+        raise InvalidOptionError(
+            f"gtfs= and departure= are for mode='transit' only; drop them for mode={mode!r} or use mode='transit'."
+        )
     extract = load(source)
     tax = load_taxonomy(taxonomy)
-    network = build_network(extract, mode, speed_kmh=speed_kmh)
+    network = build_network(extract, "walk" if transit else mode, speed_kmh=speed_kmh)
     dest = find_destinations(extract, taxonomy=tax)
     pop = population_per_node(
         network.nodes,
@@ -119,9 +155,17 @@ def x_minute_city(
         )
     elif opportunity_columns is not None:
         raise InvalidOptionError("opportunity_columns needs opportunities=... (the file or GeoDataFrame they are in).")
-    acc = compute_accessibility(
-        network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
-    )
+    if transit:
+        from ..transit.access import compute_transit_accessibility
+
+        acc = compute_transit_accessibility(
+            network, dest, gtfs=gtfs, departure=departure, window_min=window_min, percentile=percentile,
+            minutes=mins, population=pop, max_rides=max_rides, taxonomy=tax, services=services, k=k, engine=engine,
+        )
+    else:
+        acc = compute_accessibility(
+            network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
+        )
     if opp is not None:
         acc.nodes = acc.nodes.join(opp.drop(columns=opp.geometry.name))
         acc.opportunities_info = dict(opp.attrs)
@@ -137,4 +181,8 @@ def x_minute_city(
         )
         if isinstance(v, (str, os.PathLike))
     }
+    if transit:
+        feeds = [gtfs] if isinstance(gtfs, (str, os.PathLike)) else list(gtfs) if isinstance(gtfs, (list, tuple)) else []
+        for i, g in enumerate(f for f in feeds if isinstance(f, (str, os.PathLike))):
+            acc.input_files[f"gtfs_{i + 1}"] = str(Path(g).expanduser().resolve())
     return acc
