@@ -159,8 +159,19 @@ def x_minute_city(
         from ..transit.access import compute_transit_accessibility
 
         acc = compute_transit_accessibility(
-            network, dest, gtfs=gtfs, departure=departure, window_min=window_min, percentile=percentile,
-            minutes=mins, population=pop, max_rides=max_rides, taxonomy=tax, services=services, k=k, engine=engine,
+            network,
+            dest,
+            gtfs=gtfs,
+            departure=departure,
+            window_min=window_min,
+            percentile=percentile,
+            minutes=mins,
+            population=pop,
+            max_rides=max_rides,
+            taxonomy=tax,
+            services=services,
+            k=k,
+            engine=engine,
         )
     else:
         acc = compute_accessibility(
@@ -182,7 +193,7 @@ def x_minute_city(
         if isinstance(v, (str, os.PathLike))
     }
     if transit:
-        feeds = [gtfs] if isinstance(gtfs, (str, os.PathLike)) else list(gtfs) if isinstance(gtfs, (list, tuple)) else []
+        feeds = [gtfs] if isinstance(gtfs, (str, os.PathLike)) else gtfs if isinstance(gtfs, (list, tuple)) else []
         for i, g in enumerate(f for f in feeds if isinstance(f, (str, os.PathLike))):
             acc.input_files[f"gtfs_{i + 1}"] = str(Path(g).expanduser().resolve())
     return acc
