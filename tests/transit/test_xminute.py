@@ -147,3 +147,44 @@ def test_transit_sao_paulo_never_slower_than_walking_and_percentiles_ordered():
             assert (by[50].nodes[f"n_{s}_{m}min"] >= walking.nodes[f"n_{s}_{m}min"]).all()
     # the buses matter: more residents reach a shop within 15 minutes than on foot
     assert by[50].summary().loc["retail", "within_15min"] > walking.summary().loc["retail", "within_15min"]
+
+
+def test_transit_isochrone_contains_walking_and_reaches_the_far_end(tmp_path, grid):
+    network, ll, ij, where = grid
+    feed = _feed(tmp_path, ll, where)
+    start = network.nodes.geometry.iloc[where[(0, 0)]]
+    pts = gpd.GeoDataFrame(geometry=[start], crs=network.crs)
+    kw = dict(minutes=(10, 20))
+    walking = urbankit.compute_isochrones(network, pts, **kw)
+    by = urbankit.compute_isochrones(network, pts, mode="transit", gtfs=[feed], departure="2026-03-10T07:00",
+                                     window_min=12, percentile=50, **kw)
+    assert list(by.columns) == list(walking.columns) and by.attrs["mode"] == "transit"
+    expect = _brute_force([(0, 0)], [tuple(p) for p in ij.tolist()], 12, 50, 20)[0]
+    nodes = network.nodes.to_crs("EPSG:4326").geometry.to_numpy()
+    for k, m in enumerate((10, 20)):
+        w, t = walking.geometry.iloc[k], by.geometry.iloc[k]
+        assert w.difference(t).area < 1e-12 * max(w.area, 1e-30) + 1e-15
+        assert t.area > w.area
+        # every node the brute force reaches within the threshold is inside the transit isochrone
+        inside = np.array([t.covers(p) for p in nodes])
+        assert inside[np.nan_to_num(expect, nan=np.inf) <= m].all()
+    assert by.geometry.iloc[0].covers(nodes[where[(NX, 0)]])
+    assert not walking.geometry.iloc[0].covers(nodes[where[(NX, 0)]])
+    with pytest.raises(urbankit.InvalidOptionError, match="needs gtfs="):
+        urbankit.compute_isochrones(network, pts, mode="transit", **kw)
+    with pytest.raises(urbankit.InvalidOptionError, match="mode='transit' only"):
+        urbankit.compute_isochrones(network, pts, gtfs=[feed], **kw)
+
+
+@pytest.mark.slow
+def test_transit_isochrones_sao_paulo_contain_walking():
+    network = urbankit.build_network(urbankit.read_osm(existing(SPO / "spo_osm.pbf"), buildings=False), "walk",
+                                     cache=False)
+    h = pd.read_csv(existing(SPO / "spo_hexgrid.csv")).iloc[[0, 150]]
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(h.lon, h.lat), crs="EPSG:4326")
+    walking = urbankit.compute_isochrones(network, pts, minutes=(15, 30))
+    by = urbankit.compute_isochrones(network, pts, minutes=(15, 30), mode="transit", gtfs=SPO / "spo_gtfs.zip",
+                                     departure="2019-05-13T07:00", window_min=5)
+    for w, t in zip(walking.geometry, by.geometry):
+        assert w.difference(t).area <= 1e-6 * w.area  # float noise of the unions only (< 0.1 m²)
+    assert (by.area_ha >= walking.area_ha - 1e-9).all() and (by.area_ha > walking.area_ha * 1.1).any()

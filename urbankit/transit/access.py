@@ -364,3 +364,68 @@ def _feed_names(gtfs) -> list[str]:
 
     items = [gtfs] if isinstance(gtfs, (str, Path, Timetable)) else list(gtfs)
     return [Path(g).name if isinstance(g, (str, Path)) else "timetable" for g in items]
+
+
+def transit_node_minutes(
+    network: StreetNetwork,
+    timetables,
+    points: gpd.GeoDataFrame,
+    *,
+    departure,
+    window_min: int = 60,
+    percentile: int = 50,
+    max_minutes: float = 60,
+    max_rides: int = 8,
+    walk_speed_kmh: float | None = None,
+    max_walk_min: float = 15,
+) -> np.ndarray:
+    """Minutes from each point to every street node by transit + walking, at a percentile over the window.
+
+    The semantics of :func:`urbankit.transit.matrix.travel_time_matrix` with the network's nodes as destinations
+    (what transit isochrones are drawn from).
+
+    Parameters
+    ----------
+    network : StreetNetwork
+        The walk network.
+    timetables : Timetable or GTFS path(s)
+        See :func:`urbankit.transit.matrix.travel_time_matrix`.
+    points : geopandas.GeoDataFrame
+        Origin points with a CRS.
+    departure : datetime.datetime or str
+        First departure minute.
+    window_min, percentile, max_minutes, max_rides, walk_speed_kmh, max_walk_min
+        As :func:`transit_reach`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(points), len(network.nodes))`` minutes, ``inf`` where not reached within ``max_minutes``.
+
+    Raises
+    ------
+    InvalidOptionError
+        On an invalid option.
+    """
+    import datetime as dt
+
+    from .matrix import _check_common, _rank_percentiles, _route_origins, _timetable, departure_seconds, transit_times
+
+    _check_common((percentile,), window_min, max_rides, max_minutes, max_walk_min, "transit")
+    if isinstance(departure, str):
+        try:
+            departure = dt.datetime.fromisoformat(departure)
+        except ValueError:
+            raise InvalidOptionError(f"departure {departure!r} is not a date and time like 2019-05-13T07:00") from None
+    tt = _timetable(timetables, departure.date())
+    o_ll, d_ll = points.geometry.to_crs("EPSG:4326"), network.nodes.geometry.to_crs("EPSG:4326")
+    o = (np.arange(len(points)), o_ll.x.to_numpy(float), o_ll.y.to_numpy(float))
+    d = (np.arange(len(network.nodes)), d_ll.x.to_numpy(float), d_ll.y.to_numpy(float))
+    state = transit_times(network, tt, o, d, t0=departure_seconds(tt, departure), window_min=int(window_min),
+                          max_rides=int(max_rides), walk_speed_kmh=walk_speed_kmh, max_minutes=max_minutes,
+                          max_walk_min=max_walk_min, prepare_only=True)
+    out = np.full((len(points), len(network.nodes)), np.inf)
+    for i in range(len(points)):  # one origin at a time: (window, 1, nodes) floats
+        p = _rank_percentiles(_route_origins(state, i, i + 1), (int(percentile),))[0][0] / 60.0
+        out[i] = np.where(p <= max_minutes, p, np.inf)
+    return out
