@@ -188,3 +188,34 @@ def test_transit_isochrones_sao_paulo_contain_walking():
     for w, t in zip(walking.geometry, by.geometry):
         assert w.difference(t).area <= 1e-6 * w.area  # float noise of the unions only (< 0.1 m²)
     assert (by.area_ha >= walking.area_ha - 1e-9).all() and (by.area_ha > walking.area_ha * 1.1).any()
+
+
+def test_transit_opportunities_equal_formulas_over_brute_force_minutes(tmp_path, grid):
+    from urbankit.transit.access import transit_opportunities
+
+    network, ll, ij, where = grid
+    feed = _feed(tmp_path, ll, where)
+    at = [(10, 1), (9, 0), (0, 1), (5, 0)]
+    jobs = np.array([100.0, 50.0, 30.0, 20.0])
+    opp = gpd.GeoDataFrame({"jobs": jobs}, geometry=[network.nodes.geometry.iloc[where[p]] for p in at],
+                           crs=network.crs)
+    pop = pd.Series((np.arange(len(network.nodes)) % 5).astype(float), index=network.nodes.index)
+    minutes = (10, 20)
+    got = transit_opportunities(network, opp, gtfs=[feed], departure="2026-03-10T07:00", minutes=minutes,
+                                window_min=12, percentile=50, population=pop)
+    walking = urbankit.compute_opportunities(network, opp, minutes=minutes, population=pop)
+    assert list(got.columns) == list(walking.columns) and got.attrs["mode"] == "transit"
+    E = np.nan_to_num(_brute_force(ij, at, 12, 50, 20), nan=np.inf)  # (nodes, locations) minutes
+    P = pop.to_numpy()
+    for m in minutes:
+        np.testing.assert_allclose(got[f"jobs_{m}min"], ((E <= m) * jobs).sum(axis=1))
+        ratio = jobs / (P[:, None] * (E <= m)).sum(axis=0)
+        np.testing.assert_allclose(got[f"jobs_2sfca_{m}min"], ((E <= m) * ratio).sum(axis=1))
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(got["jobs_gravity"], ((E <= 20) * np.exp(-E / 20) * jobs).sum(axis=1),
+                                   rtol=1e-3)
+    W = np.select([E <= 20 / 3 + 1e-9, E <= 40 / 3 + 1e-9, E <= 20 + 1e-9], [1.0, 0.68, 0.22], 0.0)
+    ratio = jobs / (P[:, None] * W).sum(axis=0)
+    np.testing.assert_allclose(got["jobs_e2sfca"], (W * ratio).sum(axis=1))
+    # transit reaches more jobs than walking somewhere, never fewer
+    assert (got["jobs_20min"] >= walking["jobs_20min"]).all() and (got["jobs_20min"] > walking["jobs_20min"]).any()

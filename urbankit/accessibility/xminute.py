@@ -55,7 +55,8 @@ def x_minute_city(
     and public transport + walking (the ``percentile`` of the travel times over the ``window_min`` departure
     minutes from ``departure``, routed exactly on the ``gtfs`` timetables with at most ``max_rides`` vehicles):
     see :func:`urbankit.transit.access.compute_transit_accessibility`. The result has the walking columns, and
-    transit is never slower than walking. Opportunities are then counted within reach on foot only.
+    transit is never slower than walking; opportunities are counted within reach by transit or on foot
+    (:func:`urbankit.transit.access.transit_opportunities`).
 
     Parameters
     ----------
@@ -148,11 +149,28 @@ def x_minute_city(
     )
     opp = None
     if opportunities is not None:  # before the minutes: a bad opportunities input fails fast
-        from .opportunities import compute_opportunities as opportunities_per_node
+        if transit:
+            from ..transit.access import transit_opportunities
 
-        opp = opportunities_per_node(
-            network, opportunities, minutes=mins, population=pop, columns=opportunity_columns, engine=engine
-        )
+            opp = transit_opportunities(
+                network,
+                opportunities,
+                gtfs=gtfs,
+                departure=departure,
+                minutes=mins,
+                window_min=window_min,
+                percentile=percentile,
+                max_rides=max_rides,
+                population=pop,
+                columns=opportunity_columns,
+                engine=engine,
+            )
+        else:
+            from .opportunities import compute_opportunities as opportunities_per_node
+
+            opp = opportunities_per_node(
+                network, opportunities, minutes=mins, population=pop, columns=opportunity_columns, engine=engine
+            )
     elif opportunity_columns is not None:
         raise InvalidOptionError("opportunity_columns needs opportunities=... (the file or GeoDataFrame they are in).")
     if transit:

@@ -429,3 +429,111 @@ def transit_node_minutes(
         p = _rank_percentiles(_route_origins(state, i, i + 1), (int(percentile),))[0][0] / 60.0
         out[i] = np.where(p <= max_minutes, p, np.inf)
     return out
+
+
+def transit_opportunities(
+    network: StreetNetwork,
+    opportunities,
+    *,
+    gtfs,
+    departure,
+    minutes,
+    window_min: int = 60,
+    percentile: int = 50,
+    max_rides: int = 8,
+    max_walk_min: float = 15,
+    population=None,
+    columns: list[str] | None = None,
+    engine: str | None = None,
+    progress: bool | None = None,
+) -> gpd.GeoDataFrame:
+    """Opportunities within reach of every node by transit or on foot: cumulative, gravity, 2SFCA and E2SFCA.
+
+    The columns, formulas and ``attrs`` of :func:`urbankit.accessibility.opportunities.compute_opportunities`, with
+    each (node, location) pair's minutes the fastest of walking (as there) and the ``percentile`` over the window of
+    transit + walking (:func:`transit_reach`): the same minutes as :func:`compute_transit_accessibility`.
+
+    Parameters
+    ----------
+    network : StreetNetwork
+        The walk network.
+    opportunities : geopandas.GeoDataFrame, str or pathlib.Path
+        As :func:`urbankit.accessibility.opportunities.compute_opportunities`.
+    gtfs : Timetable, str, pathlib.Path or list of them
+        The timetables.
+    departure : datetime.datetime or str
+        First departure minute of the window.
+    minutes : float or sequence of float
+        Thresholds.
+    window_min, percentile, max_rides, max_walk_min
+        As :func:`compute_transit_accessibility`.
+    population : PopulationEstimate or pandas.Series, optional
+        Residents per node (the 2SFCA/E2SFCA demand).
+    columns : list of str, optional
+        Opportunity columns (default every numeric one).
+    engine : {"scipy", "pandana"}, optional
+        Engine of the input checks and of the walking figures replaced here.
+    progress : bool, optional
+        Progress bar over the transit origins.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Indexed like ``network.nodes``; ``attrs`` as ``compute_opportunities`` plus ``mode="transit"``.
+
+    Raises
+    ------
+    InvalidOptionError
+        As :func:`compute_opportunities` and :func:`transit_reach`.
+    """
+    from .._validate import minutes_label
+    from ..accessibility.inequality import _population_series
+    from ..accessibility.opportunities import (
+        _aggregate_reach,
+        _step_weight,
+        _supply_ratio,
+        compute_opportunities,
+        read_opportunities,
+    )
+    from ..accessibility.reach import reach_table, snap_destinations
+
+    mins = validate_minutes(minutes)
+    # the walking figures first: every input check, the attrs and the columns in their order
+    frame = compute_opportunities(network, opportunities, minutes=mins, population=population, columns=columns,
+                                  engine=engine)
+    points, cols, _ = read_opportunities(opportunities, network=network, columns=columns)
+    R = max(mins)
+    zones, weights = frame.attrs["e2sfca_zones_min"], frame.attrs["e2sfca_weights"]
+    reach_r = max(R, zones[-1])
+    snapped = snap_destinations(network, points[[points.geometry.name]]).reset_index(drop=True)
+    walking = reach_table(network, snapped, reach_r, progress=False)
+    geoms = gpd.GeoDataFrame(geometry=points.geometry.representative_point().to_numpy(), crs=points.crs)
+    by_transit = transit_reach(network, gtfs, geoms, departure=departure, window_min=window_min,
+                               percentile=percentile, max_minutes=reach_r, max_rides=max_rides,
+                               walk_speed_kmh=_network_speed_kmh(network), max_walk_min=max_walk_min,
+                               progress=progress)
+    pairs = pd.concat([walking.astype({"node": np.int64, "dest": np.int64}), by_transit], ignore_index=True)
+    pairs = pairs.groupby(["node", "dest"], sort=True, as_index=False)["minutes"].min()
+    n = len(network.nodes)
+    pop = _population_series(population, network)[0] if population is not None else np.zeros(n)
+    pop = np.asarray(pop, float)
+    demand = pop.sum() > 0
+    node, dest, t = pairs["node"].to_numpy(), pairs["dest"].to_numpy(), pairs["minutes"].to_numpy()
+    notes = [note for note in frame.attrs.get("notes", []) if "of no resident" not in note]  # walking's
+    for c in cols:
+        vals = points[c].to_numpy(float)
+        for m in mins:
+            frame[f"{c}_{minutes_label(m)}min"] = _aggregate_reach(pairs, vals, n, m, agg="sum", decay="flat")
+        frame[f"{c}_gravity"] = _aggregate_reach(pairs, vals, n, R, agg="sum", decay="exp")
+        if not demand:
+            continue
+        for key, zs, ws in [(f"{c}_2sfca_{minutes_label(m)}min", [m], [1.0]) for m in mins] + [
+                (f"{c}_e2sfca", zones, weights)]:
+            ratio, lost = _supply_ratio(pairs, pop, vals, zs, ws)
+            frame[key] = np.bincount(node, weights=ratio[dest] * _step_weight(t, zs, ws), minlength=n)
+            if lost > 0:
+                notes.append(f"{c}: {lost:,.6g} of {vals.sum():,.6g} are within {zs[-1]:g} min of no resident "
+                             f"(left out of {key})")
+    frame.attrs["notes"] = notes
+    frame.attrs["mode"] = "transit"
+    return frame
