@@ -5,6 +5,13 @@ travel times over the departure window (:func:`urbankit.transit.matrix.travel_ti
 the per-node table is the walking one (``time_<S>_min``, ``n_<S>_<M>min``, ``score_<M>min``, ...), built by the
 same code (:func:`urbankit.accessibility.node_metrics`), and the result is an
 :class:`urbankit.accessibility.Accessibility`, so its population-weighted ``summary()`` and maps work unchanged.
+
+* :func:`transit_accessibility`: transit + walks of at most ``max_walk_min`` only (the matrix's semantics).
+* :func:`compute_transit_accessibility` (what ``x_minute_city(mode="transit")`` and ``urbankit accessibility --mode
+  transit`` run): the fastest of that and walking any distance exactly as :func:`urbankit.compute_accessibility`
+  does, so transit is never slower than walking; origins routed in chunks (:func:`transit_reach`).
+* :func:`transit_opportunities`: cumulative, gravity, 2SFCA and E2SFCA opportunities over the same minutes.
+* :func:`transit_node_minutes`: minutes from points to every node (transit isochrones).
 """
 
 from __future__ import annotations
@@ -256,8 +263,9 @@ def compute_transit_accessibility(
       ``max_rides`` vehicles with walking transfers, egress walk, each walk at most ``max_walk_min``).
 
     Walking takes the same time at every departure minute, so this minimum is the percentile of the per-minute
-    fastest of both: transit is never slower than walking. Every street node is an origin (exact per node: Sao
-    Paulo's 7,000 nodes take about 0.25 ms per node and departure minute, see ``benchmarks/results_transit.md``).
+    fastest of both: transit is never slower than walking. Every street node is an origin, exactly (no H3 cells or
+    representative nodes): measured on Sao Paulo, 7,000 nodes x 158 destinations over a 60-minute window take
+    37 s on one core (0.09 ms per node and departure minute, 555 MiB peak), so per-node routing is affordable.
     The figures per node (``time_<S>_min``, ``n_<S>_<M>min``, ``score_<M>min``, ...) and the population-weighted
     ones of :meth:`~urbankit.accessibility.Accessibility.summary` are the walking ones, computed by the same code.
 
