@@ -64,7 +64,9 @@ def _as_points(points) -> gpd.GeoDataFrame:
             raise CRSError("points have no CRS; set it with .set_crs('EPSG:4326') (longitude/latitude degrees).")
         gdf = gpd.GeoDataFrame(geometry=points.geometry.to_numpy(), index=points.index, crs=points.crs)
     elif isinstance(points, shapely.Point):
-        raise InvalidOptionError("a bare shapely Point has no CRS; pass a (lon, lat) tuple, or a GeoSeries with a CRS.")
+        raise InvalidOptionError(
+            "a bare shapely Point has no CRS; pass a (lon, lat) tuple, or a GeoSeries with a CRS."
+        )
     else:
         if (
             isinstance(points, tuple)
