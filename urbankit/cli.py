@@ -83,8 +83,22 @@ def _parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("accessibility", help="x-minute city: minutes from every node to every service")
     a.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
-    a.add_argument("--mode", choices=("walk", "bike", "drive"), default="walk")
-    a.add_argument("--minutes", nargs="+", type=float, default=[10, 15, 30], help="thresholds (default 10 15 30)")
+    a.add_argument(
+        "--mode",
+        choices=("walk", "bike", "drive", "transit"),
+        default="walk",
+        help="walk, bike, drive, or transit: public transport + walking (needs --gtfs and --departure)",
+    )
+    a.add_argument(
+        "--minutes", nargs="+", type=float, default=None, help="thresholds (default 10 15 30; transit 15 30 45 60)"
+    )
+    a.add_argument("--gtfs", nargs="+", default=None, metavar="FEED", help="GTFS zip files or folders (mode transit)")
+    a.add_argument("--departure", default=None, metavar="YYYY-MM-DDTHH:MM", help="first departure (mode transit)")
+    a.add_argument("--window", type=int, default=60, metavar="MIN", help="departure minutes (mode transit; default 60)")
+    a.add_argument(
+        "--percentile", type=int, default=50, metavar="P", help="percentile over the window (mode transit; default 50)"
+    )
+    a.add_argument("--max-rides", type=int, default=8, metavar="N", help="most vehicles per trip (mode transit)")
     a.add_argument(
         "--population",
         default=None,
@@ -165,6 +179,32 @@ def _terminate(signum, frame):  # SIGTERM: unwind like Ctrl-C so the run records
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _transit_options(args) -> dict:
+    """The transit keywords of :func:`urbankit.x_minute_city` from ``accessibility``'s options, checked."""
+    import datetime as dt
+
+    from ._errors import InvalidOptionError
+
+    given = [f for f, v in (("--gtfs", args.gtfs), ("--departure", args.departure)) if v]
+    if args.mode != "transit":
+        if given:
+            raise InvalidOptionError(
+                f"{' and '.join(given)} are for --mode transit only; drop them or use --mode transit."
+            )
+        return {}
+    missing = [f for f, v in (("--gtfs FEED [FEED ...]", args.gtfs), ("--departure YYYY-MM-DDTHH:MM", args.departure))
+               if not v]
+    if missing:
+        raise InvalidOptionError(f"--mode transit needs {' and '.join(missing)} (the timetables and the first "
+                                 "departure minute of the window).")
+    try:
+        dt.datetime.strptime(args.departure, "%Y-%m-%dT%H:%M")
+    except ValueError:
+        raise InvalidOptionError(f"--departure {args.departure!r} must look like 2019-05-13T07:00") from None
+    return {"gtfs": list(args.gtfs), "departure": args.departure, "window_min": args.window,
+            "percentile": args.percentile, "max_rides": args.max_rides}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -224,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             from .accessibility import x_minute_city
             from .io import refuse_overwriting_inputs
 
+            transit = _transit_options(args)
             refuse_overwriting_inputs(
                 args.out,
                 {
@@ -231,10 +272,12 @@ def main(argv: list[str] | None = None) -> int:
                     "--population": args.population,
                     "--taxonomy": args.taxonomy,
                     "--opportunities": args.opportunities,
+                    **{f"--gtfs {i + 1}": g for i, g in enumerate(args.gtfs or [])},
                 },
                 option="--out",
             )
-            minutes = [int(m) if float(m).is_integer() else m for m in args.minutes]
+            default_minutes = [15, 30, 45, 60] if args.mode == "transit" else [10, 15, 30]
+            minutes = [int(m) if float(m).is_integer() else m for m in (args.minutes or default_minutes)]
             acc = x_minute_city(
                 args.source,
                 mode=args.mode,
@@ -246,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                 population_total=args.population_total,
                 opportunities=args.opportunities,
                 opportunity_columns=args.opportunity_columns,
+                **transit,
             )
             acc.to_gpkg(args.out, hex_resolution=args.hex_resolution)
             total = acc.nodes["population"].sum()

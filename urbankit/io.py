@@ -479,13 +479,15 @@ def provenance(source, items: dict) -> dict:
 
 def accessibility_metadata(acc, *, hex_resolution=None) -> dict:
     """What a reader of an accessibility GeoPackage needs to trust it: urbankit version, source and
-    OSM data date, mode, parameters, population source, total and sentence, layer CRS, time written."""
+    OSM data date, mode, parameters (``transit_*``: the timetables and departure window of a transit
+    analysis), population source, total and sentence, layer CRS, time written."""
     network = getattr(acc, "network", None)
     population = acc.nodes["population"].to_numpy(float) if "population" in acc.nodes else None
     return provenance(
         input_files(acc).get("source"),
         {
-            "mode": getattr(network, "mode", None),
+            "mode": acc.params.get("mode") or getattr(network, "mode", None),
+            **{f"transit_{k}": v for k, v in (acc.params.get("transit") or {}).items()},
             "minutes": list(acc.minutes),
             "services": list(acc.services),
             "engine": acc.params.get("engine"),

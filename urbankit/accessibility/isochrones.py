@@ -175,8 +175,20 @@ def compute_isochrones(
     *,
     walk_speed_kmh: float | None = None,
     buffer_m: float = DEFAULT_BUFFER_M,
+    mode: str | None = None,
+    gtfs=None,
+    departure=None,
+    window_min: int = 60,
+    percentile: int = 50,
+    max_rides: int = 8,
 ) -> gpd.GeoDataFrame:
     """Polygons reachable from each point within each threshold.
+
+    With ``mode="transit"`` (on a walk network) each node's minutes are the fastest of walking and public
+    transport + walking: the ``percentile`` over the ``window_min`` departure minutes from ``departure`` of the
+    travel times routed exactly on the ``gtfs`` timetables (:func:`urbankit.transit.access.transit_node_minutes`,
+    the semantics of :func:`urbankit.transit.travel_time_matrix`); the reached streets are then drawn from those
+    minutes as on foot. A transit isochrone therefore contains the walking one of the same point and threshold.
 
     Parameters
     ----------
@@ -192,6 +204,19 @@ def compute_isochrones(
         ``settings.walk_speed_kmh``).
     buffer_m : float, default 25
         Half-width of the band around reached streets (see the module docstring).
+    mode : {None, "transit"}, optional
+        ``None``: the network's own mode; ``"transit"``: public transport + walking (a walk network, ``gtfs`` and
+        ``departure`` needed).
+    gtfs : str, pathlib.Path, list of them or Timetable, optional
+        The timetables (``mode="transit"``).
+    departure : datetime.datetime or str, optional
+        First departure minute, ``"2019-05-13T07:00"`` (``mode="transit"``).
+    window_min : int, default 60
+        Departure minutes (``mode="transit"``).
+    percentile : int, default 50
+        Percentile over the window (``mode="transit"``).
+    max_rides : int, default 8
+        Most vehicles per trip (``mode="transit"``).
 
     Returns
     -------
@@ -200,6 +225,12 @@ def compute_isochrones(
         ``node_id`` (snapped node), ``snap_m``, ``lon``/``lat`` of the point, ``area_ha`` and the
         polygon (EPSG:4326; empty when even the walk to the network takes longer than the
         threshold).
+
+    Raises
+    ------
+    InvalidOptionError
+        Bad thresholds, speeds, buffer or points; ``mode="transit"`` without ``gtfs``/``departure`` or on a
+        network that is not a walk network, or these options without ``mode="transit"``.
 
     Examples
     --------
@@ -223,6 +254,7 @@ def compute_isochrones(
         or buffer_m <= 0
     ):
         raise InvalidOptionError(f"buffer_m={buffer_m!r} must be a positive number of metres, e.g. 25.")
+    transit = _check_transit(network, mode, gtfs, departure)
     pts = _as_points(points)
     snapped = snap_destinations(network, pts, walk_speed_kmh=walk_speed_kmh)
     far = snapped["snap_m"] > _FAR_SNAP_M
@@ -250,6 +282,21 @@ def compute_isochrones(
     forward = _edge_orientation(network)
     node_xy = network.nodes[["x", "y"]].to_numpy()
 
+    by_transit = None
+    if transit:
+        from ..transit.access import transit_node_minutes
+
+        by_transit = transit_node_minutes(
+            network,
+            gtfs,
+            pts,
+            departure=departure,
+            window_min=window_min,
+            percentile=percentile,
+            max_minutes=Tmax,
+            max_rides=max_rides,
+            walk_speed_kmh=walk_speed_kmh,
+        )
     rows = []
     chunk = max(1, _CHUNK_CELLS // max(n, 1))
     for s in range(0, len(pts), chunk):
@@ -258,6 +305,8 @@ def compute_isochrones(
         dist = np.atleast_2d(dist)
         for r, i in enumerate(idx):
             label = dist[r] + snap_min[i]
+            if by_transit is not None:
+                label = np.minimum(label, by_transit[i])
             origin = snapped.geometry.iloc[i]
             node_pt = shapely.Point(node_xy[node_pos[i]])
             connector = shapely.LineString([origin, node_pt]) if snapped["snap_m"].iloc[i] > 0 else None
@@ -293,5 +342,33 @@ def compute_isochrones(
                     }
                 )
     out = gpd.GeoDataFrame(rows, geometry="geometry", crs=network.crs).to_crs("EPSG:4326")
-    out.attrs.update(mode=network.mode, buffer_m=float(buffer_m), labels=[_label(m) for m in mins])
+    out.attrs.update(
+        mode="transit" if transit else network.mode, buffer_m=float(buffer_m), labels=[_label(m) for m in mins]
+    )
+    if transit:
+        out.attrs["transit"] = {
+            "departure": str(departure),
+            "window_min": int(window_min),
+            "percentile": int(percentile),
+            "max_rides": int(max_rides),
+        }
     return out
+
+
+def _check_transit(network: StreetNetwork, mode, gtfs, departure) -> bool:
+    """True for a transit isochrone; clear errors for missing or misplaced transit options."""
+    if mode is None or mode == network.mode:
+        if gtfs is not None or departure is not None:
+            raise InvalidOptionError(
+                "gtfs= and departure= are for mode='transit' only; drop them or pass mode='transit'."
+            )
+        return False
+    if mode != "transit":
+        raise InvalidOptionError(f"mode={mode!r} must be None (the network's own mode, {network.mode!r}) or 'transit'.")
+    if network.mode != "walk":
+        raise InvalidOptionError(
+            f"mode='transit' walks to and from the stops: give a walk network, not a {network.mode!r} one."
+        )
+    if gtfs is None or departure is None:
+        raise InvalidOptionError("mode='transit' needs gtfs=[feed.zip, ...] and departure='YYYY-MM-DDTHH:MM'.")
+    return True

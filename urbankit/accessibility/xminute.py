@@ -31,6 +31,11 @@ def x_minute_city(
     population_total: float | None = None,
     opportunities=None,
     opportunity_columns: list[str] | None = None,
+    gtfs=None,
+    departure=None,
+    window_min: int = 60,
+    percentile: int = 50,
+    max_rides: int = 8,
 ) -> Accessibility:
     """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
 
@@ -48,12 +53,19 @@ def x_minute_city(
     threshold, the gravity-weighted opportunities and the 2SFCA/E2SFCA ratios with these residents as
     demand; :meth:`Accessibility.opportunity_summary` gives the population-weighted figures.
 
+    With ``mode="transit"`` the network is the walk network and every node's minutes are the fastest of walking
+    and public transport + walking (the ``percentile`` of the travel times over the ``window_min`` departure
+    minutes from ``departure``, routed exactly on the ``gtfs`` timetables with at most ``max_rides`` vehicles):
+    see :func:`urbankit.transit.access.compute_transit_accessibility`. The result has the walking columns, and
+    transit is never slower than walking; opportunities are counted within reach by transit or on foot
+    (:func:`urbankit.transit.access.transit_opportunities`).
+
     Parameters
     ----------
     source
         Anything :func:`urbankit.load` accepts (embedded data set name, OSM/GraphML file, place...).
-    mode : {"walk", "bike", "drive"}, default "walk"
-        The network's mode.
+    mode : {"walk", "bike", "drive", "transit"}, default "walk"
+        The network's mode; ``"transit"``: public transport + walking (needs ``gtfs`` and ``departure``).
     minutes : sequence of float, default (10, 15, 30)
         Thresholds in minutes; the largest bounds every search.
     population_source : str, pathlib.Path or geopandas.GeoDataFrame, optional
@@ -78,12 +90,27 @@ def x_minute_city(
         Weighted opportunities (jobs, floor area, ...), as described above.
     opportunity_columns : list of str, optional
         Columns of ``opportunities`` to use (default every numeric one); needs ``opportunities``.
+    gtfs : str, pathlib.Path, list of them or Timetable, optional
+        GTFS feeds (``mode="transit"`` only), read together for the departure's date.
+    departure : datetime.datetime or str, optional
+        First departure minute, ``"2019-05-13T07:00"`` (``mode="transit"`` only; naive: the feeds' time zone).
+    window_min : int, default 60
+        Departure minutes in the window (``mode="transit"``).
+    percentile : int, default 50
+        Percentile of the travel times over the window (``mode="transit"``).
+    max_rides : int, default 8
+        Most vehicles per trip (``mode="transit"``).
 
     Returns
     -------
     Accessibility
         With ``completeness`` (:func:`data_completeness`), ``population_source``,
         ``population_description`` and ``input_files`` set.
+
+    Raises
+    ------
+    InvalidOptionError
+        ``mode="transit"`` without ``gtfs`` or ``departure``, or these with another mode.
 
     Examples
     --------
@@ -97,23 +124,70 @@ def x_minute_city(
 
     mins = validate_minutes(minutes)
     engine = check_engine(engine)
+    transit = mode == "transit"
+    if transit and (gtfs is None or departure is None):
+        raise InvalidOptionError(
+            "mode='transit' needs the timetables and the departure: gtfs=[feed.zip, ...] and "
+            "departure='YYYY-MM-DDTHH:MM' (first minute of the departure window)."
+        )
+    if not transit and (gtfs is not None or departure is not None):
+        raise InvalidOptionError(
+            f"gtfs= and departure= are for mode='transit' only; drop them for mode={mode!r} or use mode='transit'."
+        )
     area = prepare_area(
-        source, modes=[mode], population_source=population_source, population_column=population_column,
-        population_total=population_total, taxonomy=taxonomy, speed_kmh=speed_kmh,
+        source, modes=["walk" if transit else mode], population_source=population_source,
+        population_column=population_column, population_total=population_total, taxonomy=taxonomy,
+        speed_kmh=speed_kmh,
     )
     extract, network, dest, pop, tax = area.extract, area.network, area.destinations, area.population, area.taxonomy
     opp = None
     if opportunities is not None:  # before the minutes: a bad opportunities input fails fast
-        from .opportunities import compute_opportunities as opportunities_per_node
+        if transit:
+            from ..transit.access import transit_opportunities
 
-        opp = opportunities_per_node(
-            network, opportunities, minutes=mins, population=pop, columns=opportunity_columns, engine=engine
-        )
+            opp = transit_opportunities(
+                network,
+                opportunities,
+                gtfs=gtfs,
+                departure=departure,
+                minutes=mins,
+                window_min=window_min,
+                percentile=percentile,
+                max_rides=max_rides,
+                population=pop,
+                columns=opportunity_columns,
+                engine=engine,
+            )
+        else:
+            from .opportunities import compute_opportunities as opportunities_per_node
+
+            opp = opportunities_per_node(
+                network, opportunities, minutes=mins, population=pop, columns=opportunity_columns, engine=engine
+            )
     elif opportunity_columns is not None:
         raise InvalidOptionError("opportunity_columns needs opportunities=... (the file or GeoDataFrame they are in).")
-    acc = compute_accessibility(
-        network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
-    )
+    if transit:
+        from ..transit.access import compute_transit_accessibility
+
+        acc = compute_transit_accessibility(
+            network,
+            dest,
+            gtfs=gtfs,
+            departure=departure,
+            window_min=window_min,
+            percentile=percentile,
+            minutes=mins,
+            population=pop,
+            max_rides=max_rides,
+            taxonomy=tax,
+            services=services,
+            k=k,
+            engine=engine,
+        )
+    else:
+        acc = compute_accessibility(
+            network, dest, minutes=mins, population=pop, taxonomy=tax, services=services, k=k, engine=engine
+        )
     if opp is not None:
         acc.nodes = acc.nodes.join(opp.drop(columns=opp.geometry.name))
         acc.opportunities_info = dict(opp.attrs)
@@ -129,4 +203,8 @@ def x_minute_city(
         )
         if isinstance(v, (str, os.PathLike))
     }
+    if transit:
+        feeds = [gtfs] if isinstance(gtfs, (str, os.PathLike)) else gtfs if isinstance(gtfs, (list, tuple)) else []
+        for i, g in enumerate(f for f in feeds if isinstance(f, (str, os.PathLike))):
+            acc.input_files[f"gtfs_{i + 1}"] = str(Path(g).expanduser().resolve())
     return acc

@@ -13,7 +13,11 @@ from .gtfs import GTFSError, NoServiceError, Timetable, read_gtfs
 
 #: names loaded on first use -> the module defining them
 _LAZY = {
+    "compute_transit_accessibility": "access",
     "transit_accessibility": "access",
+    "transit_node_minutes": "access",
+    "transit_opportunities": "access",
+    "transit_reach": "access",
     "travel_time_matrix": "matrix",
     "UNREACHED": "raptor",
     "Network": "raptor",
@@ -42,11 +46,15 @@ __all__ = [
     "Timetable",
     "access_walks",
     "build_network",
+    "compute_transit_accessibility",
     "frequency_offsets",
     "raptor",
     "read_gtfs",
     "stop_walks",
     "transit_accessibility",
+    "transit_node_minutes",
+    "transit_opportunities",
+    "transit_reach",
     "travel_time_matrix",
     "travel_times",
 ]

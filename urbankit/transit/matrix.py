@@ -281,6 +281,7 @@ def transit_times(network, tt: Timetable, o, d, *, t0, window_min, max_rides, wa
     graph = _graph(network, speed)
     acc = _walks(network, speed, (o[1], o[2]), slonlat, walk_s, graph=graph)
     acc["to"] = sidx[acc["to"].to_numpy()]
+    acc = acc.sort_values("from", kind="stable")  # each origin's access walks: one slice (acc_starts)
     egr = _walks(network, speed, slonlat, (d[1], d[2]), walk_s, graph=graph)
     egr["from"] = sidx[egr["from"].to_numpy()]
     egr = egr.sort_values(["to", "from"], kind="stable")
@@ -308,6 +309,7 @@ def transit_times(network, tt: Timetable, o, d, *, t0, window_min, max_rides, wa
         "e_starts": np.searchsorted(e_dest, np.arange(len(d[0]))),
         "e_has": np.bincount(e_dest, minlength=len(d[0])) > 0,
         "acc_from": acc["from"].to_numpy(), "acc_to": acc["to"].to_numpy(), "acc_s": acc.walk_s.to_numpy(),
+        "acc_starts": np.searchsorted(acc["from"].to_numpy(), np.arange(len(o[0]) + 1)),
         "direct": direct,
     }
     return _route_origins(state, 0, len(o[0])) if not prepare_only else state
@@ -320,7 +322,7 @@ def _route_origins(state: dict, lo: int, hi: int) -> np.ndarray:
     n_d = len(has)
     out = np.full((len(nets) * window_min, hi - lo, n_d), np.inf)
     for i in range(lo, hi):
-        sel = state["acc_from"] == i
+        sel = slice(state["acc_starts"][i], state["acc_starts"][i + 1])
         for k, net in enumerate(nets):
             arr = raptor(net, state["acc_to"][sel], state["acc_s"][sel], deps, max_rides=state["max_rides"],
                          boarding_slack_s=state["slack"], max_duration_s=state["max_dur"])
