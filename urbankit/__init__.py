@@ -91,6 +91,7 @@ _LAZY_NAMES = {
     "run_scenario": "superblocks",
     "superblocks_scenario": "superblocks",
     "transit_accessibility": "transit",
+    "compute_transit_accessibility": "transit",
     "travel_time_matrix": "transit",
 }
 
@@ -136,6 +137,7 @@ __all__ = [
     "read_gtfs",
     "to_hex",
     "transit_accessibility",
+    "compute_transit_accessibility",
     "travel_time_matrix",
     "to_zones",
     "write_accessibility_gpkg",
