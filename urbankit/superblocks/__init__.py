@@ -44,9 +44,17 @@ Candidates (:func:`find_superblocks`)
     ``always_through`` (motorway, trunk, primary and links) stay through streets wherever they are.
     Cells are the faces of that through network.
 ``auto`` (default)
-    ``arterial``; when it finds no through street, or its cells are mostly (median) larger than
-    ``max_area_ha``, ``grid`` instead if the network is a grid (at least half of its length on the
-    two dominant orientations); otherwise the arterial result stands.
+    The ``arterial`` cells; each one larger than 1.5 target cells (``target_spacing_m`` squared:
+    24 ha for 400 m) is cut by the ``grid`` method run on its own streets (those inside it and
+    within 0.15 ``target_spacing_m`` of its boundary, so the arterials on the boundary and their
+    side lanes set the phase of the chosen lines); parts smaller than 0.4 target cells (slivers
+    along side lanes, a remainder of one block) are merged into the neighbouring part they share
+    most boundary with. A cell whose streets are not a grid stays whole. Without any arterial
+    cell, ``grid`` on the whole network. The ``method`` column says how each cell was found.
+    ``auto`` then drops cells failing the isolated-cell check (``n_unreachable_nodes``: nodes
+    inside a cell that cannot be reached from the through network, or cannot reach it, on the
+    cell's internal streets in their driving directions); ``drop_isolated`` sets this for any
+    method. ``rank`` orders the candidates by residents, then internal street length.
 ``residential``
     superblockify's ``ResidentialPartitioner`` rule: the through network is the largest (weakly)
     connected part of all streets whose highway is not ``residential`` or ``living_street``; the
