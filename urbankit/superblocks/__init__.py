@@ -127,8 +127,18 @@ tree level by level (from the deepest level to the root, a few numpy calls per l
 batch of trees), so the edge flows are exact sums over trips, with no Python loop over nodes or
 trips. Cost grows with the number of distinct origins: aggregate user OD tables to zones for large
 areas. Trips *affected* by the scenario are those whose travel time increases; ``evaporation``
-(traffic evaporation, default 0) and ``mode_shift`` (default 0) are the shares of affected trips
-that no longer drive after.
+(traffic evaporation, default 0 in :func:`assign` and :func:`run_scenario`, the evidence-based
+:data:`EVAPORATION_EVIDENCE` = 0.11 of Cairns, Atkins & Goodwin (2002) in
+:func:`superblocks_scenario`) and ``mode_shift`` (default 0) are the shares of affected trips
+that no longer drive after. Trips with a route before and none after are reported
+(``trips_unroutable_after``, ``trips_unroutable_share``, ``vkm_unroutable_before``), never
+counted as a reduction (``vkm_after_with_unroutable``).
+
+Open demand (:func:`open_demand`, :mod:`urbankit.superblocks.external`) adds the outside world:
+external zones where major roads cross the area's boundary, with inbound, outbound and through
+trips. ``run_scenario(..., assignment="equilibrium")`` replaces the all-or-nothing flows by user
+equilibrium flows with BPR delays on the same exact routing graphs
+(:mod:`urbankit.superblocks.congestion`).
 
 Effects (:func:`effects`)
 -------------------------
@@ -153,6 +163,7 @@ from ._common import (
     DEFAULT_MIN_AREA_HA,
     DEFAULT_STREET_WIDTH_M,
     DEFAULT_THROUGH_HIGHWAYS,
+    EVAPORATION_EVIDENCE,
     METHODS,
     NOISE_CAVEAT,
     NOISE_FLOOR_VEH_DAY,
@@ -164,6 +175,7 @@ from .assign import Assignment, assign, trip_paths
 from .demand import gravity_demand
 from .detect import find_superblocks, label_edges
 from .effects import effects, noise_speed_term_db
+from .external import DEFAULT_THROUGH_SHARE, external_zones, open_demand
 from .metrics import METRIC_MAX_SOURCES, distance_metrics
 from .scenario import (
     AUTO_ZONES_NODES,
@@ -180,6 +192,8 @@ __all__ = [
     "DEFAULT_MAX_AREA_HA",
     "DEFAULT_MIN_AREA_HA",
     "DEFAULT_STREET_WIDTH_M",
+    "DEFAULT_THROUGH_SHARE",
+    "EVAPORATION_EVIDENCE",
     "GPKG_EDGE_COLUMNS",
     "METHODS",
     "METRIC_MAX_SOURCES",
@@ -199,7 +213,9 @@ __all__ = [
     "assign",
     "effects",
     "find_superblocks",
+    "external_zones",
     "gravity_demand",
+    "open_demand",
     "label_edges",
     "noise_speed_term_db",
     "run_scenario",
