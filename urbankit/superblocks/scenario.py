@@ -437,6 +437,35 @@ def _summary_layer(scenario: Scenario) -> pd.DataFrame:
     return s.reset_index(drop=True)
 
 
+def _add_accessibility(scenario, extract, network, superblocks, dest, pop, internal_speed_kmh) -> None:
+    """Walking and driving minutes to services before and after, into ``scenario`` and its summary."""
+    from ..network import build_network
+    from .access import accessibility_change
+
+    if dest is None:
+        logger.warning("accessibility before/after skipped: the source has no destinations")
+        return
+    t0 = time.perf_counter()
+    walk = build_network(extract, "walk")
+    # the drive estimate's residents, each moved to the nearest walk node
+    per = getattr(pop, "per_node", pop).reindex(network.nodes.index).fillna(0.0).to_numpy(float)
+    _, near = walk.nearest_nodes(network.nodes[["x", "y"]].to_numpy(float))
+    walk_pop = pd.Series(np.bincount(near, weights=per, minlength=len(walk.nodes)), index=walk.nodes.index)
+    results = {
+        "drive": accessibility_change(
+            network, dest, superblocks=superblocks, population=pop, internal_speed_kmh=internal_speed_kmh
+        ),
+        "walk": accessibility_change(walk, dest, superblocks=superblocks, population=walk_pop),
+    }
+    scenario.accessibility = results
+    for mode, res in results.items():
+        row = res.summary().iloc[-1]
+        for c, v in row.items():
+            if c.startswith("share_within") or c == "mean_change_min":
+                scenario.summary_table[f"{mode}_{c}"] = [v]
+    scenario.timings["accessibility_s"] = time.perf_counter() - t0
+
+
 def scenario_to_gpkg(scenario: Scenario, path) -> os.PathLike:
     """Write a scenario to a GeoPackage; the same as :meth:`Scenario.to_gpkg`."""
     return scenario.to_gpkg(path)
@@ -465,6 +494,7 @@ def superblocks_scenario(
     through_share: float = DEFAULT_THROUGH_SHARE,
     assignment: str = "aon",
     rel_gap: float = 1e-4,
+    accessibility: bool = False,
 ) -> Scenario:
     """The whole superblock scenario of an area in one call (what the report and CLI run).
 
@@ -531,6 +561,12 @@ def superblocks_scenario(
         As for :func:`run_scenario`.
     rel_gap : float, default 1e-4
         Target relative gap of the equilibrium assignment.
+    accessibility : bool, default False
+        Also compute minutes to services before and after, by car (the scenario's routing rule)
+        and on foot (unchanged), with :func:`~urbankit.superblocks.access.accessibility_change`:
+        ``scenario.accessibility`` maps ``"drive"``/``"walk"`` to the results, and ``summary`` gets
+        ``<mode>_share_within_<m>min_before/after`` (residents within 10 and 15 minutes, mean over
+        services) and ``<mode>_mean_change_min``. Needs destinations (none in a GraphML file).
 
     Returns
     -------
@@ -624,6 +660,8 @@ def superblocks_scenario(
         scenario.timings["metrics_s"] = time.perf_counter() - t0
         for k, v in m.items():
             scenario.summary_table[k] = [v]
+    if accessibility:
+        _add_accessibility(scenario, extract, network, superblocks, dest, pop, internal_speed_kmh)
     scenario.summary_table["population_source"] = [getattr(pop, "source", "user")]
     scenario.summary_table["source"] = [str(getattr(extract, "source", source))]
     scenario.network = network
