@@ -59,10 +59,11 @@ Candidates (:func:`find_superblocks`)
     superblockify's ``ResidentialPartitioner`` rule: the through network is the largest (weakly)
     connected part of all streets whose highway is not ``residential`` or ``living_street``; the
     other streets fall apart into components, connected only through nodes off the through network
-    (a street joining two through nodes is a component of its own). Each component's polygon is the
-    face of the through network holding most of its streets (components sharing a face become one
-    candidate); components outside every face (at the edge of the area) get the concave hull
-    (ratio 0.5) of their streets' vertices grown by 10 m.
+    (a street joining two through nodes is a component of its own). Every component is one
+    candidate, as superblockify's partitions. Its polygon is the face of the through network
+    holding most of its streets when it is alone in that face; otherwise (several components in
+    one face, or none at the edge of the area) the concave hull (ratio 0.5) of its streets'
+    vertices grown by 10 m, clipped to the face.
 ``polygons``
     The user's polygons, in their order (no size filter).
 
@@ -171,6 +172,7 @@ from ._common import (
     RESIDENTIAL_HIGHWAYS,
     STREET_WIDTH_M,
 )
+from .access import AccessibilityChange, accessibility_change
 from .assign import Assignment, assign, trip_paths
 from .demand import gravity_demand
 from .detect import find_superblocks, label_edges
@@ -208,7 +210,9 @@ __all__ = [
     "NOISE_FLOOR_VEH_DAY",
     "NOX_G_PER_VKM",
     "STREET_WIDTH_M",
+    "AccessibilityChange",
     "Assignment",
+    "accessibility_change",
     "Scenario",
     "assign",
     "effects",

@@ -693,17 +693,28 @@ def _residential(network: StreetNetwork, seg: _Segments, tolerance_m: float):
     best = tab.groupby(["c", "f"], sort=True)["w"].sum().reset_index().sort_values(["c", "w"], ascending=[True, False])
     best = best.drop_duplicates("c").set_index("c")["f"]
     face_c = best.reindex(np.arange(comp.max() + 1)).fillna(-1).to_numpy(np.int64)
-    # candidates: one per face used, then one per component outside every face
-    in_face = np.unique(face_c[face_c >= 0])
-    outside_c = np.flatnonzero((face_c < 0) & np.isin(np.arange(len(face_c)), comp[rest]))
+    # candidates: one per component (superblockify's partitions), those in faces first (by face), then
+    # those outside every face; polygon: the face when the component is alone in it, else the
+    # component's own hull (concave, ratio 0.5, grown by 10 m) within the face
+    used = np.flatnonzero(np.isin(np.arange(len(face_c)), comp[rest]))
+    order = np.lexsort((used, np.where(face_c[used] >= 0, face_c[used], np.iinfo(np.int64).max)))
+    used = used[order]
     cand_of_comp = np.full(len(face_c), -1, dtype=np.int64)
-    cand_of_comp[face_c >= 0] = np.searchsorted(in_face, face_c[face_c >= 0])
-    cand_of_comp[outside_c] = len(in_face) + np.arange(len(outside_c))
-    polys = list(faces[in_face])
-    for c in outside_c:
+    cand_of_comp[used] = np.arange(len(used))
+    per_face = np.bincount(face_c[used][face_c[used] >= 0], minlength=len(faces))
+    polys = []
+    for c in used:
+        f = face_c[c]
+        if f >= 0 and per_face[f] == 1:
+            polys.append(faces[f])
+            continue
         pts = shapely.get_coordinates(seg.geoms[comp == c])
-        hull = shapely.concave_hull(shapely.multipoints(pts), ratio=0.5)
-        polys.append(shapely.buffer(hull, 10.0))
+        hull = shapely.buffer(shapely.concave_hull(shapely.multipoints(pts), ratio=0.5), 10.0)
+        if f >= 0:
+            clipped = shapely.intersection(hull, faces[f])
+            if shapely.get_type_id(clipped) in (3, 6) and clipped.area > 0:
+                hull = clipped
+        polys.append(hull)
     seg_lab = np.where(comp >= 0, cand_of_comp[np.maximum(comp, 0)], -1)
     return np.asarray(polys, dtype=object), seg_lab
 
