@@ -179,6 +179,7 @@ from .detect import find_superblocks, label_edges
 from .effects import effects, noise_speed_term_db
 from .external import DEFAULT_THROUGH_SHARE, external_zones, open_demand
 from .metrics import METRIC_MAX_SOURCES, distance_metrics
+from .ranking import rank_superblocks
 from .scenario import (
     AUTO_ZONES_NODES,
     GPKG_EDGE_COLUMNS,
@@ -222,6 +223,7 @@ __all__ = [
     "open_demand",
     "label_edges",
     "noise_speed_term_db",
+    "rank_superblocks",
     "run_scenario",
     "trip_paths",
 ]

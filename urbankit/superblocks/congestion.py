@@ -106,7 +106,7 @@ def _join_l1_l3(graph):
     return dataclasses.replace(graph, csr=new, arc_edge=ed, arc_len=np.zeros(len(ed)))
 
 
-def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1e-4, max_iter=200):
+def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1e-4, max_iter=500):
     """Equilibrium edge flows (veh/day) before and after, and a convergence record.
 
     ``sc`` is the scenario of :func:`~urbankit.superblocks.assign._scenario`; ``o``, ``d`` node
@@ -166,17 +166,19 @@ def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1
     return flows["before"], flows["after"], out
 
 
-def ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs: int) -> float:
-    """Vehicle-km before on streets that become internal, of trips with neither end in a superblock."""
+def ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs: int) -> np.ndarray:
+    """Vehicle-km before on the internal streets of each superblock (array by superblock id) of
+    trips with neither end in any superblock (all-or-nothing at free-flow times)."""
     from .assign import _execute, _FixedTrips, _Pass
     from .graph import _build_graph
 
+    n_sb = int(sc.labels.max()) + 1 if (sc.labels >= 0).any() else 0
     through = (a_sb < 0) & (b_sb < 0) & (np.asarray(trips, float) > 0)
     internal = sc.labels >= 0
     if not through.any() or not internal.any():
-        return 0.0
+        return np.zeros(n_sb)
     g0 = _build_graph(network, sc.steps_before)
     w = np.where(through, trips, 0.0)
     flows, *_ = _execute(_Pass.make(g0, o, d, _FixedTrips(w), len(network.edges)), len(o), jobs)
     km = network.edges["length_m"].to_numpy(float) / 1000.0
-    return float(flows[internal] @ km[internal])
+    return np.bincount(sc.labels[internal], weights=flows[internal] * km[internal], minlength=n_sb)

@@ -168,7 +168,7 @@ def run_scenario(
     through_share: float = DEFAULT_THROUGH_SHARE,
     assignment: str = "aon",
     rel_gap: float = 1e-4,
-    max_iter: int = 200,
+    max_iter: int = 500,
 ) -> Scenario:
     """Detection, demand, assignment before and after, and effects in one call (times logged per phase).
 
@@ -303,6 +303,7 @@ def run_scenario(
     )
     t0 = time.perf_counter()
     edges, summary = effects(a, superblocks, **(effects_kwargs or {}))
+    ratrun_by_sb = extra.pop("_ratrun_by_superblock")
     for k, v in extra.items():
         summary[k] = [v]
     if trip_type is not None:
@@ -311,7 +312,7 @@ def run_scenario(
     timings["effects_s"] = time.perf_counter() - t0
     logger.info("effects in %.2f s", timings["effects_s"])
     timings["total_s"] = sum(timings.values())
-    return Scenario(
+    scenario = Scenario(
         superblocks=superblocks,
         od=a.od,
         assignment=a,
@@ -320,6 +321,8 @@ def run_scenario(
         timings=timings,
         population_description=getattr(population, "description", None),
     )
+    scenario.ratrun_by_superblock = ratrun_by_sb
+    return scenario
 
 
 def _congestion_and_ratruns(
@@ -350,7 +353,8 @@ def _congestion_and_ratruns(
     t0 = time.perf_counter()
     a_sb = a.od["origin_superblock"].fillna(-1).to_numpy(np.int64)
     b_sb = a.od["destination_superblock"].fillna(-1).to_numpy(np.int64)
-    out = {"assignment": assignment, "vkm_ratrun_before": ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs)}
+    by_sb = ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs)
+    out = {"assignment": assignment, "vkm_ratrun_before": float(by_sb.sum())}
     timings["ratrun_s"] = time.perf_counter() - t0
     # vehicle-km after had no affected trip evaporated or shifted (the 0 % sensitivity case), exact
     # for all-or-nothing: every row's trips follow its one path
@@ -374,6 +378,7 @@ def _congestion_and_ratruns(
     else:
         out["vkm_after_no_evaporation"] = float(a.flows["flow_after"].to_numpy() @ km) + vkm_gone
     out["evaporation"] = float(a.params["evaporation"])
+    out["_ratrun_by_superblock"] = by_sb
     return out
 
 
