@@ -179,3 +179,31 @@ def test_barcelona_open_demand_scenario(assignment):
         assert s.rel_gap_before <= 1e-4 and s.rel_gap_after <= 1e-4
     else:  # the perimeter gains what the inside loses, plus detours: +10 to +30 % measured at Sant Antoni
         assert 1.05 < s.vkm_perimeter_after / s.vkm_perimeter_before < 1.35
+
+
+def test_equilibrium_before_equals_the_plain_network_equilibrium(grid6):
+    """The scenario's loader on the plain network gives urbankit.assignment's equilibrium (itself
+    checked against AequilibraE in tests/assignment): link flows are unique at equilibrium."""
+    from urbankit.assignment import equilibrium_assignment, link_performance
+    from urbankit.superblocks.congestion import PEAK_HOUR_SHARE
+
+    ee = _ee(grid6, 3.0)
+    sc = run_scenario(grid6, od=ee, assignment="equilibrium", rel_gap=1e-6, max_iter=2000)
+    lp = link_performance(grid6)
+    pos = grid6.nodes.index
+    od = ee.assign(
+        origin=pos.get_indexer(ee["origin"]),
+        destination=pos.get_indexer(ee["destination"]),
+        trips=ee["trips"] * PEAK_HOUR_SHARE,
+    )
+    ref = equilibrium_assignment(
+        pos.get_indexer(grid6.edges["u"]),
+        pos.get_indexer(grid6.edges["v"]),
+        grid6.edges["time_min"].to_numpy(),
+        lp["capacity_vph"].to_numpy(),
+        od,
+        rel_gap=1e-6,
+        max_iter=2000,
+    )
+    got = sc.assignment.flows["flow_before"].to_numpy() * PEAK_HOUR_SHARE
+    assert np.abs(got - ref.flow).max() <= 1e-2 * ref.flow.max()

@@ -1,7 +1,10 @@
-"""superblockify 1.0.2 parity of the ``residential`` rule on its three test cities (run in the test):
-cell count within 10 %, directness and global efficiency within 1 %."""
+"""superblockify 1.0.2 parity of the ``residential`` rule on its test cities (run in the test): cell
+count within 10 %, directness and global efficiency within 1 %. Liechtenstein (1,803 nodes) passes
+too but takes 40 s in superblockify: run it with ``URBANKIT_LONG_TESTS=1``."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from conftest import SHARED, existing
@@ -10,7 +13,17 @@ pytest.importorskip("superblockify")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("city", ["Adliswil", "MissionTown", "Liechtenstein"])
+@pytest.mark.parametrize(
+    "city",
+    [
+        "Adliswil",
+        "MissionTown",
+        pytest.param(
+            "Liechtenstein",
+            marks=pytest.mark.skipif(not os.environ.get("URBANKIT_LONG_TESTS"), reason="40 s; URBANKIT_LONG_TESTS=1"),
+        ),
+    ],
+)
 def test_residential_parity(city):
     from urbankit.superblocks.compat import compare_with_superblockify
 
