@@ -127,3 +127,43 @@ def test_eixample_auto_cells_about_3x3_blocks(barcelona, read_extract):
     assert len(sb) >= 3
     assert sb["area_ha"].between(10, 25).all(), sb["area_ha"].tolist()
     assert (sb["n_unreachable_nodes"] == 0).all()
+
+
+def test_open_isolated_by_hand():
+    from urbankit.superblocks._common import _Segments
+    from urbankit.superblocks.detect import _open_isolated
+
+    net = uk.build_network(grid_extract(3, 3), "drive", cache=False)
+    seg = _Segments.of(net)
+    x0, y0 = net.nodes["x"].min(), net.nodes["y"].min()
+    ij = {
+        n: (round((x - x0) / BLOCK), round((y - y0) / BLOCK))
+        for n, x, y in zip(net.nodes.index, net.nodes["x"], net.nodes["y"])
+    }
+    rows = seg.rows
+    u, v = net.edges["u"].to_numpy()[rows], net.edges["v"].to_numpy()[rows]
+    ring = np.array(
+        [
+            (ij[a][0] == ij[b][0] and ij[a][0] in (0, 3)) or (ij[a][1] == ij[b][1] and ij[a][1] in (0, 3))
+            for a, b in zip(u, v)
+        ]
+    )
+    # as in test_isolated_cell_check_by_hand: every node unreachable, so every street is opened
+    info = {}
+    opened = _open_isolated(net, seg, np.where(ring, 1, 0), 2, info)
+    assert (opened == -1).all() and info == {"opened_streets": 24, "opened_cells": 2}
+    # a cell that passes is left alone
+    info = {}
+    assert (_open_isolated(net, seg, np.where(ring, -1, 0), 1, info) == np.where(ring, -1, 0)).all()
+    assert info == {}
+
+
+def test_helsinki_one_way_cell_opened_not_dropped():
+    net = uk.build_network(uk.load("helsinki"), "drive", cache=False)
+    kept = find_superblocks(net, isolated="keep")
+    assert kept["n_unreachable_nodes"].sum() > 0  # one-way streets trap nodes inside
+    sb = find_superblocks(net)  # auto: open
+    params = sb.attrs["urbankit_superblocks"]["params"]
+    assert params["opened_streets"] > 0
+    assert (sb["n_unreachable_nodes"] == 0).all()
+    assert sb["n_internal_edges"].sum() < kept["n_internal_edges"].sum()

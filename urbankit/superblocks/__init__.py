@@ -51,10 +51,12 @@ Candidates (:func:`find_superblocks`)
     along side lanes, a remainder of one block) are merged into the neighbouring part they share
     most boundary with. A cell whose streets are not a grid stays whole. Without any arterial
     cell, ``grid`` on the whole network. The ``method`` column says how each cell was found.
-    ``auto`` then drops cells failing the isolated-cell check (``n_unreachable_nodes``: nodes
-    inside a cell that cannot be reached from the through network, or cannot reach it, on the
-    cell's internal streets in their driving directions); ``drop_isolated`` sets this for any
-    method. ``rank`` orders the candidates by residents, then internal street length.
+    ``auto`` then opens cells failing the isolated-cell check (nodes inside a cell that cannot be
+    reached from the through network, or cannot reach it, on the cell's internal streets in their
+    driving directions): their internal streets at such nodes become through streets, until every
+    node inside passes; ``isolated="open"|"drop"|"keep"`` chooses for any method, and
+    ``n_unreachable_nodes`` reports what remains. ``rank`` orders the candidates by residents,
+    then internal street length (after a scenario: :func:`rank_superblocks`).
 ``residential``
     superblockify's ``ResidentialPartitioner`` rule: the through network is the largest (weakly)
     connected part of all streets whose highway is not ``residential`` or ``living_street``; the

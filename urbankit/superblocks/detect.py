@@ -204,7 +204,7 @@ def find_superblocks(
     min_residents: float = 0.0,
     street_width_m: dict | None = None,
     tolerance_m: float = 1.0,
-    drop_isolated: bool | None = None,
+    isolated: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Candidate superblocks of a street network.
 
@@ -236,10 +236,15 @@ def find_superblocks(
         Carriageway width per highway class, overriding :data:`STREET_WIDTH_M`.
     tolerance_m : float, default 1
         A street is internal when its middle is more than this inside the cell.
-    drop_isolated : bool, optional
-        Drop detected cells holding a node that cannot be reached from its perimeter, or cannot
-        reach it, on the cell's internal streets in their driving directions (the isolated-cell
-        check; count in ``n_unreachable_nodes``). Default: True for ``auto``, False otherwise.
+    isolated : {"open", "drop", "keep"}, optional
+        What to do with detected cells failing the isolated-cell check: a node inside that cannot
+        be reached from the through network, or cannot reach it, on the cell's internal streets in
+        their driving directions (one-way streets). ``"open"``: its internal streets at such nodes
+        become through streets (repeated until every node inside passes; a cell left without
+        internal street is dropped), ``"drop"``: drop the cell, ``"keep"``: keep it and report
+        the count in ``n_unreachable_nodes``. Default ``"open"`` for ``auto``, ``"keep"``
+        otherwise. What was done is logged and kept in ``attrs`` (``opened_streets``,
+        ``dropped_isolated``).
 
     Returns
     -------
@@ -319,18 +324,23 @@ def find_superblocks(
     if used in ("polygons", "residential"):
         how = np.full(len(polys), used, dtype=object)
 
+    if isolated is None:
+        isolated = "open" if method == "auto" else "keep"
+    if isolated not in ("open", "drop", "keep"):
+        raise InvalidOptionError(f"isolated={isolated!r} must be 'open', 'drop' or 'keep'.")
+    if isolated == "open" and used != "polygons":
+        seg_lab = _open_isolated(network, seg, seg_lab, len(polys), info)
     frame = _describe(network, seg, polys, seg_lab, pop, widths, tolerance_m)
     frame["method"] = how
     frame["n_unreachable_nodes"] = _unreachable_nodes(network, seg_lab[seg.street], len(polys))
-    drop_isolated = method == "auto" if drop_isolated is None else bool(drop_isolated)
     if used != "polygons":
         keep = frame["n_internal_edges"].to_numpy() > 0
-        if drop_isolated:
+        if isolated == "drop":
             isolated = keep & (frame["n_unreachable_nodes"].to_numpy() > 0)
             if isolated.any():
                 logger.warning(
                     "%d candidate cells dropped: inside them %d nodes cannot be reached from, or cannot reach, "
-                    "the perimeter on internal streets (one-way streets); pass drop_isolated=False to keep them",
+                    "the perimeter on internal streets (one-way streets); pass isolated='open' or 'keep'",
                     int(isolated.sum()),
                     int(frame["n_unreachable_nodes"].to_numpy()[isolated].sum()),
                 )
@@ -570,7 +580,7 @@ def _merge_small(parts: list, min_area_m2: float) -> list:
     return parts
 
 
-def _unreachable_nodes(network: StreetNetwork, labels: np.ndarray, n_cells: int) -> np.ndarray:
+def _unreachable_nodes(network: StreetNetwork, labels: np.ndarray, n_cells: int, *, return_nodes: bool = False):
     """The isolated-cell check: per cell, the nodes inside it that cannot be reached from the through
     network, or cannot reach it, by the scenario's routing rule (its own internal streets in their
     driving directions, entered and left at perimeter nodes on the largest strongly connected part
@@ -580,7 +590,7 @@ def _unreachable_nodes(network: StreetNetwork, labels: np.ndarray, n_cells: int)
 
     out = np.zeros(n_cells, dtype=np.int64)
     if n_cells == 0 or not (labels >= 0).any():
-        return out
+        return (out[:0], out[:0]) if return_nodes else out
     n = len(network.nodes)
     u, v, rows = _arcs(network)
     node_sb, pair, _ = _inside_nodes(network, labels, (u, v, rows))
@@ -616,7 +626,40 @@ def _unreachable_nodes(network: StreetNetwork, labels: np.ndarray, n_cells: int)
         reached.append(r[:-1])
     inside = (node_sb[p_pos] == p_sb) & main[p_pos]
     bad = inside & ~(reached[0] & reached[1])
+    if return_nodes:
+        return p_sb[bad], p_pos[bad]
     return np.bincount(p_sb[bad], minlength=n_cells)[:n_cells].astype(np.int64)
+
+
+def _open_isolated(network, seg, seg_lab: np.ndarray, n_cells: int, info: dict, max_rounds: int = 10) -> np.ndarray:
+    """The ``"open"`` answer to the isolated-cell check: internal streets at unreachable nodes become
+    through streets, until every node inside passes (segment labels returned)."""
+    e = network.edges
+    pos_u = network.nodes.index.get_indexer(e["u"].to_numpy())
+    pos_v = network.nodes.index.get_indexer(e["v"].to_numpy())
+    seg_lab = seg_lab.copy()
+    opened, cells = 0, set()
+    for _ in range(max_rounds):
+        sb, pos = _unreachable_nodes(network, seg_lab[seg.street], n_cells, return_nodes=True)
+        if len(sb) == 0:
+            break
+        lab = seg_lab[seg.street]
+        key = set(zip(sb.tolist(), pos.tolist()))
+        rows = np.flatnonzero([(k >= 0) and ((k, a) in key or (k, b) in key) for k, a, b in zip(lab, pos_u, pos_v)])
+        segs = np.unique(seg.street[rows])
+        seg_lab[segs] = -1
+        opened += len(segs)
+        cells.update(sb.tolist())
+    if opened:
+        logger.warning(
+            "isolated-cell check: %d street segments of %d cells opened to through traffic (nodes inside "
+            "could not be reached from, or could not reach, the through network on internal one-way streets)",
+            opened,
+            len(cells),
+        )
+        info["opened_streets"] = int(opened)
+        info["opened_cells"] = int(len(cells))
+    return seg_lab
 
 
 def _rank(frame: pd.DataFrame) -> np.ndarray:
