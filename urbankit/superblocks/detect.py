@@ -507,11 +507,9 @@ def _subdivide(seg, art, thr, *, target_spacing_m, grid_every, through_highways,
     chosen = np.zeros(len(seg.geoms), bool)
     tried = {}
     margin = 0.15 * target_spacing_m  # boundary streets and their side lanes set the phase
+    mids = shapely.STRtree(seg.mid) if len(big) else None
     for k in big:
-        near = shapely.dwithin(seg.mid, art[k], margin) & (
-            shapely.within(seg.mid, art[k]) | (shapely.distance(seg.mid, shapely.boundary(art[k])) <= margin)
-        )
-        idx = np.flatnonzero(near)
+        idx = np.sort(mids.query(art[k], predicate="dwithin", distance=margin))  # inside or near the boundary
         if len(idx) < 4:
             continue
         try:
