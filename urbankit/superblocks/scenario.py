@@ -419,6 +419,11 @@ def _superblocks_layer(scenario: Scenario) -> gpd.GeoDataFrame:
             "n_internal_edges": sb["n_internal_edges"].to_numpy(np.int64),
             "perimeter_streets": sb["perimeter_streets"].astype(str).to_numpy(),
             "method": sb["method"].astype(str).to_numpy(),
+            **{
+                c: sb[c].to_numpy(np.int64)
+                for c in ("n_unreachable_nodes", "rank")
+                if c in sb.columns  # user frames may lack them
+            },
         },
         geometry=sb.geometry.to_numpy(),
         crs=sb.crs,
