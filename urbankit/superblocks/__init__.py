@@ -44,17 +44,28 @@ Candidates (:func:`find_superblocks`)
     ``always_through`` (motorway, trunk, primary and links) stay through streets wherever they are.
     Cells are the faces of that through network.
 ``auto`` (default)
-    ``arterial``; when it finds no through street, or its cells are mostly (median) larger than
-    ``max_area_ha``, ``grid`` instead if the network is a grid (at least half of its length on the
-    two dominant orientations); otherwise the arterial result stands.
+    The ``arterial`` cells; each one larger than 1.5 target cells (``target_spacing_m`` squared:
+    24 ha for 400 m) is cut by the ``grid`` method run on its own streets (those inside it and
+    within 0.15 ``target_spacing_m`` of its boundary, so the arterials on the boundary and their
+    side lanes set the phase of the chosen lines); parts smaller than 0.4 target cells (slivers
+    along side lanes, a remainder of one block) are merged into the neighbouring part they share
+    most boundary with. A cell whose streets are not a grid stays whole. Without any arterial
+    cell, ``grid`` on the whole network. The ``method`` column says how each cell was found.
+    ``auto`` then opens cells failing the isolated-cell check (nodes inside a cell that cannot be
+    reached from the through network, or cannot reach it, on the cell's internal streets in their
+    driving directions): their internal streets at such nodes become through streets, until every
+    node inside passes; ``isolated="open"|"drop"|"keep"`` chooses for any method, and
+    ``n_unreachable_nodes`` reports what remains. ``rank`` orders the candidates by residents,
+    then internal street length (after a scenario: :func:`rank_superblocks`).
 ``residential``
     superblockify's ``ResidentialPartitioner`` rule: the through network is the largest (weakly)
     connected part of all streets whose highway is not ``residential`` or ``living_street``; the
     other streets fall apart into components, connected only through nodes off the through network
-    (a street joining two through nodes is a component of its own). Each component's polygon is the
-    face of the through network holding most of its streets (components sharing a face become one
-    candidate); components outside every face (at the edge of the area) get the concave hull
-    (ratio 0.5) of their streets' vertices grown by 10 m.
+    (a street joining two through nodes is a component of its own). Every component is one
+    candidate, as superblockify's partitions. Its polygon is the face of the through network
+    holding most of its streets when it is alone in that face; otherwise (several components in
+    one face, or none at the edge of the area) the concave hull (ratio 0.5) of its streets'
+    vertices grown by 10 m, clipped to the face.
 ``polygons``
     The user's polygons, in their order (no size filter).
 
@@ -119,8 +130,18 @@ tree level by level (from the deepest level to the root, a few numpy calls per l
 batch of trees), so the edge flows are exact sums over trips, with no Python loop over nodes or
 trips. Cost grows with the number of distinct origins: aggregate user OD tables to zones for large
 areas. Trips *affected* by the scenario are those whose travel time increases; ``evaporation``
-(traffic evaporation, default 0) and ``mode_shift`` (default 0) are the shares of affected trips
-that no longer drive after.
+(traffic evaporation, default 0 in :func:`assign` and :func:`run_scenario`, the evidence-based
+:data:`EVAPORATION_EVIDENCE` = 0.11 of Cairns, Atkins & Goodwin (2002) in
+:func:`superblocks_scenario`) and ``mode_shift`` (default 0) are the shares of affected trips
+that no longer drive after. Trips with a route before and none after are reported
+(``trips_unroutable_after``, ``trips_unroutable_share``, ``vkm_unroutable_before``), never
+counted as a reduction (``vkm_after_with_unroutable``).
+
+Open demand (:func:`open_demand`, :mod:`urbankit.superblocks.external`) adds the outside world:
+external zones where major roads cross the area's boundary, with inbound, outbound and through
+trips. ``run_scenario(..., assignment="equilibrium")`` replaces the all-or-nothing flows by user
+equilibrium flows with BPR delays on the same exact routing graphs
+(:mod:`urbankit.superblocks.congestion`).
 
 Effects (:func:`effects`)
 -------------------------
@@ -148,6 +169,7 @@ from ._common import (
     DEFAULT_MIN_AREA_HA,
     DEFAULT_STREET_WIDTH_M,
     DEFAULT_THROUGH_HIGHWAYS,
+    EVAPORATION_EVIDENCE,
     METHODS,
     NOISE_CAVEAT,
     NOISE_FLOOR_VEH_DAY,
@@ -155,11 +177,14 @@ from ._common import (
     RESIDENTIAL_HIGHWAYS,
     STREET_WIDTH_M,
 )
+from .access import AccessibilityChange, accessibility_change
 from .assign import Assignment, assign, trip_paths
 from .demand import gravity_demand
 from .detect import find_superblocks, label_edges
 from .effects import CNOSSOS_CAVEAT, MODELS, effects, exposure_table, noise_speed_term_db
+from .external import DEFAULT_THROUGH_SHARE, external_zones, open_demand
 from .metrics import METRIC_MAX_SOURCES, distance_metrics
+from .ranking import rank_superblocks
 from .scenario import (
     AUTO_ZONES_NODES,
     GPKG_EDGE_COLUMNS,
@@ -175,6 +200,8 @@ __all__ = [
     "DEFAULT_MAX_AREA_HA",
     "DEFAULT_MIN_AREA_HA",
     "DEFAULT_STREET_WIDTH_M",
+    "DEFAULT_THROUGH_SHARE",
+    "EVAPORATION_EVIDENCE",
     "GPKG_EDGE_COLUMNS",
     "METHODS",
     "METRIC_MAX_SOURCES",
@@ -189,7 +216,9 @@ __all__ = [
     "NOISE_FLOOR_VEH_DAY",
     "NOX_G_PER_VKM",
     "STREET_WIDTH_M",
+    "AccessibilityChange",
     "Assignment",
+    "accessibility_change",
     "Scenario",
     "assign",
     "effects",
@@ -197,9 +226,12 @@ __all__ = [
     "CNOSSOS_CAVEAT",
     "MODELS",
     "find_superblocks",
+    "external_zones",
     "gravity_demand",
+    "open_demand",
     "label_edges",
     "noise_speed_term_db",
+    "rank_superblocks",
     "run_scenario",
     "trip_paths",
 ]

@@ -440,6 +440,9 @@ class Assignment:
     params : dict
     timings : dict
         Seconds per phase.
+    equilibrium : dict or None
+        With ``run_scenario(..., assignment="equilibrium")``: the
+        :class:`urbankit.assignment.EquilibriumResult` of ``"before"`` and ``"after"``.
     """
 
     network: StreetNetwork
@@ -448,6 +451,7 @@ class Assignment:
     superblocks: gpd.GeoDataFrame | None
     params: dict
     timings: dict = field(default_factory=dict)
+    equilibrium: dict | None = None
 
     def __repr__(self) -> str:
         s = self.summary().iloc[0]
@@ -460,9 +464,12 @@ class Assignment:
         """One-row table of totals.
 
         ``trips``, ``trips_affected``, ``trips_unroutable_after``, ``trips_evaporated``,
-        ``trips_mode_shift``, ``trips_after`` (veh/day); ``vkm_before`` and ``vkm_after`` (vehicle-km
-        per day, from the edge flows); ``median_detour`` (trip-weighted median of the time ratio after /
-        before over affected routable trips; 1 when none), ``median_detour_distance``,
+        ``trips_mode_shift``, ``trips_after`` (veh/day); ``trips_unroutable_share`` (of all trips) and
+        ``vkm_unroutable_before`` (their vehicle-km before: trips left without a route after are
+        not a reduction); ``vkm_before`` and ``vkm_after`` (vehicle-km per day, from the edge flows:
+        trips without a route after are not in them), ``vkm_after_with_unroutable`` (``vkm_after``
+        plus the unroutable trips at their distance before); ``median_detour`` (trip-weighted
+        median of the time ratio after / before over affected routable trips; 1 when none), ``median_detour_distance``,
         ``p90_detour``, ``mean_detour_all`` (trip-weighted mean time ratio over all routable trips).
         """
         od, fl = self.od, self.flows
@@ -472,6 +479,8 @@ class Assignment:
         dt = od["detour_time"].to_numpy(float)
         dd = od["detour_distance"].to_numpy(float)
         med = _quantile(dt[aff], t[aff], 0.5) if aff.any() else 1.0
+        unr = od["unroutable_after"].to_numpy(bool)
+        vkm_unr = float(np.nansum(t[unr] * od["distance_before_m"].to_numpy(float)[unr]) / 1000.0)
         return pd.DataFrame(
             {
                 "trips": [t.sum()],
@@ -480,8 +489,11 @@ class Assignment:
                 "trips_evaporated": [od["trips_evaporated"].sum()],
                 "trips_mode_shift": [od["trips_mode_shift"].sum()],
                 "trips_after": [od["trips_after"].sum()],
+                "trips_unroutable_share": [t[unr].sum() / t.sum() if t.sum() > 0 else 0.0],
+                "vkm_unroutable_before": [vkm_unr],
                 "vkm_before": [float(fl["flow_before"].to_numpy() @ length_km)],
                 "vkm_after": [float(fl["flow_after"].to_numpy() @ length_km)],
+                "vkm_after_with_unroutable": [float(fl["flow_after"].to_numpy() @ length_km) + vkm_unr],
                 "median_detour": [med],
                 "median_detour_distance": [_quantile(dd[aff], t[aff], 0.5) if aff.any() else 1.0],
                 "p90_detour": [_quantile(dt[aff], t[aff], 0.9) if aff.any() else 1.0],
@@ -653,6 +665,18 @@ def _assign(
         g1.n_exp,
     )
     out = _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, evaporation, mode_shift)
+    unr = out["unroutable_after"].to_numpy(bool)
+    if unr.any():
+        t_unr = trips[unr].sum()
+        logger.warning(
+            "%d OD rows (%.0f trips/day, %.1f%% of all) have a route before but none after the change (e.g. an "
+            "origin or destination cut off by closures or one-way internal streets); they drove %.0f vehicle-km/day "
+            "before, reported as vkm_unroutable_before and never counted as a reduction",
+            int(unr.sum()),
+            t_unr,
+            100.0 * t_unr / max(trips.sum(), 1e-12),
+            float(np.nansum(trips[unr] * metres_b[unr]) / 1000.0),
+        )
     e = network.edges
     flows = pd.DataFrame(
         {

@@ -30,13 +30,15 @@ Remaining differences
   touching its internal streets and any other street). With the through edges set as above these are
   the same nodes, so the metrics agree to rounding; a node that superblockify assigns to a partition
   but that touches no internal street (or the reverse) would make them differ.
-* Cell counts can differ when superblockify drops or merges components (it ignores components it
-  cannot attach to a face, and splits isolated edges) while urbankit merges components that share a
-  face of the through network into one candidate: compare the ``n_nodes_inside`` sizes for this.
-  superblockify also splits isolated edges by adding nodes (``split_up_isolated_edges_directed``:
-  Adliswil 291 -> 301 nodes), which enter its distance matrices and its sparsified node set; these
-  extra pairs are why the two metrics differ by a few tenths of a percent (Adliswil: directness
-  0.9888 vs 0.9834, +0.55%; global efficiency 0.9915 vs 0.9877, +0.39%).
+* Cells: both make one cell per connected component of the streets off the through network.
+  urbankit counts a cell when it has a node of its own (touching its internal streets and no
+  through street); superblockify also splits isolated edges (residential streets joining two
+  through nodes) by adding a node in their middle (``split_up_isolated_edges_directed``: Adliswil
+  291 -> 301 nodes), each such edge becoming a one-node partition, so it counts a few more cells
+  (Adliswil 24 vs 26, MissionTown 36 vs 39, Liechtenstein 166 vs 174). The added nodes also enter
+  its distance matrices and sparsified node set: with them the two metrics differ by a few tenths
+  of a percent (Adliswil: directness 0.9888 vs 0.9834, +0.55%; global efficiency 0.9915 vs 0.9877,
+  +0.39%; MissionTown +0.11% and +0.10%; Liechtenstein -0.10% and -0.10%).
 """
 
 from __future__ import annotations

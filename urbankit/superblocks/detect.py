@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from .._errors import CRSError, InvalidOptionError, NoStreetsError
 from ..network import StreetNetwork
@@ -204,6 +204,7 @@ def find_superblocks(
     min_residents: float = 0.0,
     street_width_m: dict | None = None,
     tolerance_m: float = 1.0,
+    isolated: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Candidate superblocks of a street network.
 
@@ -235,6 +236,15 @@ def find_superblocks(
         Carriageway width per highway class, overriding :data:`STREET_WIDTH_M`.
     tolerance_m : float, default 1
         A street is internal when its middle is more than this inside the cell.
+    isolated : {"open", "drop", "keep"}, optional
+        What to do with detected cells failing the isolated-cell check: a node inside that cannot
+        be reached from the through network, or cannot reach it, on the cell's internal streets in
+        their driving directions (one-way streets). ``"open"``: its internal streets at such nodes
+        become through streets (repeated until every node inside passes; a cell left without
+        internal street is dropped), ``"drop"``: drop the cell, ``"keep"``: keep it and report
+        the count in ``n_unreachable_nodes``. Default ``"open"`` for ``auto``, ``"keep"``
+        otherwise. What was done is logged and kept in ``attrs`` (``opened_streets``,
+        ``dropped_isolated``).
 
     Returns
     -------
@@ -244,7 +254,10 @@ def find_superblocks(
         several candidates are shared equally), ``n_internal_edges`` and ``internal_length_m``
         (street segments inside, each two-way street counted once), ``internal_street_area_m2``
         (length times the class width), ``n_nodes_inside``, ``perimeter_length_m`` (street length
-        along the boundary), ``perimeter_streets`` (their names, ``"; "``-joined), ``method``.
+        along the boundary), ``perimeter_streets`` (their names, ``"; "``-joined),
+        ``n_unreachable_nodes`` (the isolated-cell check), ``rank`` (1 = first: most residents, then
+        most internal street length), ``method`` (how the cell was found: ``arterial``, ``grid``
+        (for ``auto``: a subdivided arterial cell), ``residential`` or ``polygons``).
         ``attrs`` remembers the detection (method, parameters, and which edges are internal, used by
         :func:`label_edges` on the same network).
 
@@ -295,7 +308,7 @@ def find_superblocks(
         polys, seg_lab = _residential(network, seg, tolerance_m)
         used = "residential"
     else:
-        polys, used = _detect_cells(
+        polys, how = _detect_cells(
             seg,
             network,
             method=method,
@@ -306,11 +319,33 @@ def find_superblocks(
             max_area_ha=max_area_ha,
             info=info,
         )
+        used = str(how[0]) if len(how) and (how == how[0]).all() else "auto"
         seg_lab = _inside_labels(seg.mid, polys, tolerance_m)
+    if used in ("polygons", "residential"):
+        how = np.full(len(polys), used, dtype=object)
 
+    if isolated is None:
+        isolated = "open" if method == "auto" else "keep"
+    if isolated not in ("open", "drop", "keep"):
+        raise InvalidOptionError(f"isolated={isolated!r} must be 'open', 'drop' or 'keep'.")
+    if isolated == "open" and used != "polygons":
+        seg_lab = _open_isolated(network, seg, seg_lab, len(polys), info)
     frame = _describe(network, seg, polys, seg_lab, pop, widths, tolerance_m)
+    frame["method"] = how
+    frame["n_unreachable_nodes"] = _unreachable_nodes(network, seg_lab[seg.street], len(polys))
     if used != "polygons":
         keep = frame["n_internal_edges"].to_numpy() > 0
+        if isolated == "drop":
+            isolated = keep & (frame["n_unreachable_nodes"].to_numpy() > 0)
+            if isolated.any():
+                logger.warning(
+                    "%d candidate cells dropped: inside them %d nodes cannot be reached from, or cannot reach, "
+                    "the perimeter on internal streets (one-way streets); pass isolated='open' or 'keep'",
+                    int(isolated.sum()),
+                    int(frame["n_unreachable_nodes"].to_numpy()[isolated].sum()),
+                )
+                info["dropped_isolated"] = int(isolated.sum())
+            keep &= ~isolated
         if min_area_ha is not None:
             keep &= frame["area_ha"].to_numpy() >= min_area_ha
         if max_area_ha is not None:
@@ -335,6 +370,10 @@ def find_superblocks(
                 widths,
                 tolerance_m,
             )
+            frame["method"] = how[kept]
+            frame["n_unreachable_nodes"] = _unreachable_nodes(
+                network, np.where(np.isin(seg_lab, kept), np.searchsorted(kept, seg_lab), -1)[seg.street], len(kept)
+            )
         else:
             frame = frame.iloc[kept].reset_index(drop=True)
         remap = np.full(len(polys) + 1, -1, dtype=np.int64)
@@ -347,7 +386,7 @@ def find_superblocks(
                 "polygons %s hold no internal street (streets inside, away from the boundary)", _examples(empty)
             )
     frame["superblock_id"] = np.arange(len(frame), dtype=np.int64)
-    frame["method"] = used
+    frame["rank"] = _rank(frame)
     cols = [
         "superblock_id",
         "area_ha",
@@ -358,6 +397,8 @@ def find_superblocks(
         "n_nodes_inside",
         "perimeter_length_m",
         "perimeter_streets",
+        "n_unreachable_nodes",
+        "rank",
         "method",
         "geometry",
     ]
@@ -393,7 +434,7 @@ def find_superblocks(
 def _detect_cells(
     seg, network, *, method, through_highways, always_through, target_spacing_m, grid_every, max_area_ha, info: dict
 ):
-    """Cells (polygons) of the arterial, grid and auto methods, and the method used."""
+    """Cells (polygons) of the arterial, grid and auto methods, and how each was found (array of str)."""
 
     def grid():
         through, details = _lines_through(
@@ -404,12 +445,13 @@ def _detect_cells(
             always_through=always_through,
         )
         info.update(details)
-        return _faces(seg.geoms[through])
+        faces = _faces(seg.geoms[through])
+        return faces, np.full(len(faces), "grid", dtype=object)
 
     if method == "grid":
-        return grid(), "grid"
+        return grid()
     thr = np.isin(seg.highway, list(through_highways))
-    art = _faces(seg.geoms[thr]) if thr.any() else None
+    art = _faces(seg.geoms[thr]) if thr.any() else np.empty(0, dtype=object)
     if not thr.any():
         present = pd.Series(seg.highway).value_counts().head(6).index.tolist()
         msg = (
@@ -420,22 +462,212 @@ def _detect_cells(
         if method == "arterial":
             raise NoStreetsError(msg)
     if method == "arterial":
-        return art, "arterial"
-    areas = shapely.area(art) / 1e4 if art is not None else np.empty(0)
-    too_big = max_area_ha is not None and len(areas) > 0 and float(np.median(areas)) > max_area_ha
-    if len(areas) and not too_big:
-        return art, "arterial"
-    logger.info(
-        "arterial cells %s: trying the grid method",
-        "absent" if len(areas) == 0 else f"large (median {np.median(areas):.1f} ha > {max_area_ha:g} ha)",
-    )
-    try:
-        return grid(), "grid"
-    except InvalidOptionError as exc:
-        if len(areas) == 0:
+        return art, np.full(len(art), "arterial", dtype=object)
+    if len(art) == 0:
+        logger.info("no arterial cell: trying the grid method on the whole network")
+        try:
+            return grid()
+        except InvalidOptionError as exc:
             raise NoStreetsError(f"{msg if not thr.any() else 'the through streets enclose no cell.'} {exc}") from exc
-        logger.info("the network is not a grid (%s): keeping the arterial cells", exc)
-        return art, "arterial"
+    return _subdivide(
+        seg,
+        art,
+        thr,
+        target_spacing_m=target_spacing_m,
+        grid_every=grid_every,
+        through_highways=through_highways,
+        always_through=always_through,
+        info=info,
+    )
+
+
+#: ``auto``: arterial cells larger than this many target cells (``target_spacing_m`` squared) are
+#: subdivided by the grid method inside them
+SPLIT_FACTOR = 1.5
+#: ``auto``: parts of a subdivided cell smaller than this share of a target cell are merged into
+#: the neighbouring part they share most boundary with (slivers along side lanes, odd remainders)
+MERGE_FACTOR = 0.4
+
+
+class _SubSegments:
+    """A subset of :class:`_Segments` with the attributes :func:`_lines_through` reads."""
+
+    def __init__(self, seg, idx: np.ndarray):
+        self.geoms, self.length = seg.geoms[idx], seg.length[idx]
+        self.mid, self.highway = seg.mid[idx], seg.highway[idx]
+
+
+def _subdivide(seg, art, thr, *, target_spacing_m, grid_every, through_highways, always_through, info: dict):
+    """``auto``: arterial cells, each one larger than :data:`SPLIT_FACTOR` target cells cut by the grid
+    method run on its own streets (the lines' phase follows the arterials on its boundary); parts
+    smaller than :data:`MERGE_FACTOR` target cells are merged into a neighbouring part."""
+    target_ha = target_spacing_m**2 / 1e4
+    areas = shapely.area(art) / 1e4
+    big = np.flatnonzero(areas > SPLIT_FACTOR * target_ha)
+    chosen = np.zeros(len(seg.geoms), bool)
+    tried = {}
+    margin = 0.15 * target_spacing_m  # boundary streets and their side lanes set the phase
+    mids = shapely.STRtree(seg.mid) if len(big) else None
+    for k in big:
+        idx = np.sort(mids.query(art[k], predicate="dwithin", distance=margin))  # inside or near the boundary
+        if len(idx) < 4:
+            continue
+        try:
+            through, details = _lines_through(
+                _SubSegments(seg, idx),
+                target_spacing_m=target_spacing_m,
+                grid_every=grid_every,
+                through_highways=through_highways,
+                always_through=always_through,
+            )
+        except InvalidOptionError as exc:
+            logger.info("arterial cell of %.1f ha kept whole: %s", areas[k], exc)
+            continue
+        inner = through & shapely.within(seg.mid[idx], art[k]) & ~thr[idx]
+        chosen[idx[inner]] = True
+        tried[int(k)] = details
+    if not chosen.any():
+        info["split_cells"] = 0
+        return art, np.full(len(art), "arterial", dtype=object)
+    faces = _faces(seg.geoms[thr | chosen])
+    rep = shapely.point_on_surface(faces)
+    parent = np.full(len(faces), -1, dtype=np.int64)
+    tree = shapely.STRtree(art)
+    fi, pi = tree.query(rep, predicate="within")
+    parent[fi] = pi
+    out, how = [], []
+    for k in range(len(art)):
+        parts = list(faces[parent == k])
+        if k not in tried or len(parts) <= 1:
+            out.append(art[k])
+            how.append("arterial")
+            continue
+        parts = _merge_small(parts, MERGE_FACTOR * target_ha * 1e4)
+        out.extend(parts)
+        how.extend(["grid" if len(parts) > 1 else "arterial"] * len(parts))
+    n_split = sum(1 for k in tried if (parent == k).sum() > 1)
+    info["split_cells"] = int(n_split)
+    logger.info(
+        "auto: %d arterial cells, %d larger than %.1f ha subdivided on the grid inside them -> %d cells",
+        len(art),
+        n_split,
+        SPLIT_FACTOR * target_ha,
+        len(out),
+    )
+    return np.asarray(out, dtype=object), np.asarray(how, dtype=object)
+
+
+def _merge_small(parts: list, min_area_m2: float) -> list:
+    """Merge the smallest part below ``min_area_m2`` into the neighbour sharing most boundary, repeatedly."""
+    parts = list(parts)
+    while len(parts) > 1:
+        areas = np.array([p.area for p in parts])
+        i = int(np.argmin(areas))
+        if areas[i] >= min_area_m2:
+            break
+        edge = parts[i].boundary
+        shared = np.array(
+            [0.0 if j == i else shapely.length(shapely.intersection(edge, p.boundary)) for j, p in enumerate(parts)]
+        )
+        j = int(np.argmax(shared))
+        if shared[j] <= 0:
+            break
+        merged = shapely.union(parts[i], parts[j])
+        merged = shapely.buffer(shapely.buffer(merged, 0.01), -0.01)  # drop the seam's rounding slivers
+        parts = [p for m, p in enumerate(parts) if m not in (i, j)] + [merged]
+    return parts
+
+
+def _unreachable_nodes(network: StreetNetwork, labels: np.ndarray, n_cells: int, *, return_nodes: bool = False):
+    """The isolated-cell check: per cell, the nodes inside it that cannot be reached from the through
+    network, or cannot reach it, by the scenario's routing rule (its own internal streets in their
+    driving directions, entered and left at perimeter nodes on the largest strongly connected part
+    of the through streets). Nodes outside the network's largest strongly connected part are not
+    counted: they are cut off before any change."""
+    from .graph import _arcs, _inside_nodes
+
+    out = np.zeros(n_cells, dtype=np.int64)
+    if n_cells == 0 or not (labels >= 0).any():
+        return (out[:0], out[:0]) if return_nodes else out
+    n = len(network.nodes)
+    u, v, rows = _arcs(network)
+    node_sb, pair, _ = _inside_nodes(network, labels, (u, v, rows))
+    lab = labels[rows]
+
+    def main_part(sel):
+        _, scc = connected_components(
+            coo_matrix((np.ones(sel.sum()), (u[sel], v[sel])), shape=(n, n)).tocsr(), connection="strong"
+        )
+        touched = np.zeros(n, bool)
+        touched[u[sel]] = touched[v[sel]] = True
+        if not touched.any():
+            return touched
+        return touched & (scc == np.argmax(np.bincount(scc[touched], minlength=scc.max() + 1)))
+
+    main = main_part(np.ones(len(u), bool))
+    gate = main_part(lab < 0)  # perimeter nodes on the main through network
+    m = lab >= 0
+    # expanded nodes: one per (cell, node) pair; the last one is a source joined to every gate pair
+    iu = np.searchsorted(pair, lab[m].astype(np.int64) * n + u[m])
+    iv = np.searchsorted(pair, lab[m].astype(np.int64) * n + v[m])
+    src = len(pair)
+    p_sb, p_pos = pair // n, pair % n
+    per = np.flatnonzero(gate[p_pos])
+    size = len(pair) + 1
+    reached = []
+    for a, b in ((iu, iv), (iv, iu)):  # from the through network, then (arcs reversed) back to it
+        g = coo_matrix(
+            (np.ones(len(a) + len(per)), (np.r_[a, np.full(len(per), src)], np.r_[b, per])), shape=(size, size)
+        ).tocsr()
+        r = np.zeros(size, bool)
+        r[breadth_first_order(g, src, directed=True, return_predecessors=False)] = True
+        reached.append(r[:-1])
+    inside = (node_sb[p_pos] == p_sb) & main[p_pos]
+    bad = inside & ~(reached[0] & reached[1])
+    if return_nodes:
+        return p_sb[bad], p_pos[bad]
+    return np.bincount(p_sb[bad], minlength=n_cells)[:n_cells].astype(np.int64)
+
+
+def _open_isolated(network, seg, seg_lab: np.ndarray, n_cells: int, info: dict, max_rounds: int = 10) -> np.ndarray:
+    """The ``"open"`` answer to the isolated-cell check: internal streets at unreachable nodes become
+    through streets, until every node inside passes (segment labels returned)."""
+    e = network.edges
+    pos_u = network.nodes.index.get_indexer(e["u"].to_numpy())
+    pos_v = network.nodes.index.get_indexer(e["v"].to_numpy())
+    seg_lab = seg_lab.copy()
+    opened, cells = 0, set()
+    for _ in range(max_rounds):
+        sb, pos = _unreachable_nodes(network, seg_lab[seg.street], n_cells, return_nodes=True)
+        if len(sb) == 0:
+            break
+        lab = seg_lab[seg.street]
+        key = set(zip(sb.tolist(), pos.tolist()))
+        rows = np.flatnonzero([(k >= 0) and ((k, a) in key or (k, b) in key) for k, a, b in zip(lab, pos_u, pos_v)])
+        segs = np.unique(seg.street[rows])
+        seg_lab[segs] = -1
+        opened += len(segs)
+        cells.update(sb.tolist())
+    if opened:
+        logger.warning(
+            "isolated-cell check: %d street segments of %d cells opened to through traffic (nodes inside "
+            "could not be reached from, or could not reach, the through network on internal one-way streets)",
+            opened,
+            len(cells),
+        )
+        info["opened_streets"] = int(opened)
+        info["opened_cells"] = int(len(cells))
+    return seg_lab
+
+
+def _rank(frame: pd.DataFrame) -> np.ndarray:
+    """Rank of each candidate (1 = first): most residents, then most internal street length."""
+    res = frame["residents"].to_numpy(float)
+    res = np.where(np.isfinite(res), res, 0.0)
+    order = np.lexsort((np.arange(len(frame)), -frame["internal_length_m"].to_numpy(float), -res))
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[order] = np.arange(1, len(frame) + 1)
+    return rank
 
 
 def _int_na(labels: np.ndarray, index, name: str) -> pd.Series:
@@ -502,17 +734,28 @@ def _residential(network: StreetNetwork, seg: _Segments, tolerance_m: float):
     best = tab.groupby(["c", "f"], sort=True)["w"].sum().reset_index().sort_values(["c", "w"], ascending=[True, False])
     best = best.drop_duplicates("c").set_index("c")["f"]
     face_c = best.reindex(np.arange(comp.max() + 1)).fillna(-1).to_numpy(np.int64)
-    # candidates: one per face used, then one per component outside every face
-    in_face = np.unique(face_c[face_c >= 0])
-    outside_c = np.flatnonzero((face_c < 0) & np.isin(np.arange(len(face_c)), comp[rest]))
+    # candidates: one per component (superblockify's partitions), those in faces first (by face), then
+    # those outside every face; polygon: the face when the component is alone in it, else the
+    # component's own hull (concave, ratio 0.5, grown by 10 m) within the face
+    used = np.flatnonzero(np.isin(np.arange(len(face_c)), comp[rest]))
+    order = np.lexsort((used, np.where(face_c[used] >= 0, face_c[used], np.iinfo(np.int64).max)))
+    used = used[order]
     cand_of_comp = np.full(len(face_c), -1, dtype=np.int64)
-    cand_of_comp[face_c >= 0] = np.searchsorted(in_face, face_c[face_c >= 0])
-    cand_of_comp[outside_c] = len(in_face) + np.arange(len(outside_c))
-    polys = list(faces[in_face])
-    for c in outside_c:
+    cand_of_comp[used] = np.arange(len(used))
+    per_face = np.bincount(face_c[used][face_c[used] >= 0], minlength=len(faces))
+    polys = []
+    for c in used:
+        f = face_c[c]
+        if f >= 0 and per_face[f] == 1:
+            polys.append(faces[f])
+            continue
         pts = shapely.get_coordinates(seg.geoms[comp == c])
-        hull = shapely.concave_hull(shapely.multipoints(pts), ratio=0.5)
-        polys.append(shapely.buffer(hull, 10.0))
+        hull = shapely.buffer(shapely.concave_hull(shapely.multipoints(pts), ratio=0.5), 10.0)
+        if f >= 0:
+            clipped = shapely.intersection(hull, faces[f])
+            if shapely.get_type_id(clipped) in (3, 6) and clipped.area > 0:
+                hull = clipped
+        polys.append(hull)
     seg_lab = np.where(comp >= 0, cand_of_comp[np.maximum(comp, 0)], -1)
     return np.asarray(polys, dtype=object), seg_lab
 

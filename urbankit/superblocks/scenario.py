@@ -14,11 +14,21 @@ import pandas as pd
 from .._deprecation import renamed_kwargs
 from .._errors import CRSError, InvalidOptionError
 from ..network import StreetNetwork
-from ._common import DEFAULT_INTERNAL_SPEED_KMH, METHODS, _check_network, _jobs, _number
-from .assign import Assignment, _assign, _check_od, _shares
+from ._common import (
+    DEFAULT_INTERNAL_SPEED_KMH,
+    EVAPORATION_EVIDENCE,
+    EVAPORATION_SOURCE,
+    METHODS,
+    _check_network,
+    _jobs,
+    _number,
+)
+from .assign import Assignment, _assign, _check_od, _od_positions, _scenario, _shares
+from .congestion import ASSIGNMENTS, equilibrium_flows, ratrun_vkm
 from .demand import _gravity_pass
 from .detect import find_superblocks
 from .effects import effects, exposure_table
+from .external import DEFAULT_THROUGH_SHARE, TRIP_TYPES, open_demand
 from .metrics import distance_metrics
 
 logger = logging.getLogger(__name__)
@@ -162,6 +172,11 @@ def run_scenario(
     n_jobs: int | None = 1,
     find_kwargs: dict | None = None,
     effects_kwargs: dict | None = None,
+    demand: str = "closed",
+    through_share: float = DEFAULT_THROUGH_SHARE,
+    assignment: str = "aon",
+    rel_gap: float = 1e-4,
+    max_iter: int = 500,
 ) -> Scenario:
     """Detection, demand, assignment before and after, and effects in one call (times logged per phase).
 
@@ -188,6 +203,18 @@ def run_scenario(
         More options of :func:`find_superblocks`.
     effects_kwargs : dict, optional
         Passed to :func:`effects`.
+    demand : {"closed", "open"}, default "closed"
+        ``"open"``: :func:`~urbankit.superblocks.external.open_demand`, the gravity trips plus
+        inbound, outbound and through trips at external zones where major roads cross the area's
+        boundary (``trip_type`` in ``od``; ``trips_<type>`` in ``summary``). Ignored with ``od``.
+    through_share : float, default 0.3
+        Of open demand (:data:`~urbankit.superblocks.external.DEFAULT_THROUGH_SHARE`).
+    assignment : {"aon", "equilibrium"}, default "aon"
+        All-or-nothing at free-flow times, or static user equilibrium with BPR delays
+        (:mod:`urbankit.superblocks.congestion`): the edge flows before and after are then the
+        equilibrium's; ``summary`` reports ``rel_gap_before``/``rel_gap_after`` and iterations.
+    rel_gap, max_iter
+        Convergence target and iteration limit of the equilibrium assignment.
 
     Returns
     -------
@@ -201,9 +228,29 @@ def run_scenario(
     _shares(evaporation, mode_shift)
     _number("internal_speed_kmh", internal_speed_kmh, low=0.0, strict_low=True)
     _number("n_trips", n_trips, low=0.0, allow_none=True)
+    if demand not in ("closed", "open"):
+        raise InvalidOptionError(f"demand={demand!r} must be 'closed' (gravity inside the area) or 'open'.")
+    if assignment not in ASSIGNMENTS:
+        raise InvalidOptionError(f"assignment={assignment!r} must be one of {ASSIGNMENTS}.")
+    _number("rel_gap", rel_gap, low=0.0, high=1.0, strict_low=True)
+    jobs = _jobs(n_jobs)
+    trip_type = None
     if od is not None:
         od = _check_od(od, network)
-    jobs = _jobs(n_jobs)
+    elif demand == "open":
+        od_open = open_demand(
+            network,
+            population,
+            destinations,
+            trips_per_resident=trips_per_resident,
+            beta_per_min=beta_per_min,
+            h3_resolution=h3_resolution,
+            n_trips=n_trips,
+            through_share=through_share,
+            n_jobs=n_jobs,
+        )
+        trip_type = od_open["trip_type"].to_numpy()
+        od = od_open
     timings: dict = {}
     t0 = time.perf_counter()
     if superblocks is None:
@@ -242,16 +289,39 @@ def run_scenario(
         before=before,
     )
     a.od.attrs = dict(od.attrs)
+    if trip_type is not None:
+        a.od["trip_type"] = trip_type
+        for c in ("origin_zone", "destination_zone"):
+            a.od[c] = od[c].to_numpy()
     if before is None:
         timings["assign_before_s"] = a.timings["assign_before_s"]
     timings["assign_after_s"] = a.timings["assign_after_s"]
+    extra = _congestion_and_ratruns(
+        network,
+        a,
+        superblocks,
+        internal_speed_kmh=internal_speed_kmh,
+        closed_edges=closed_edges,
+        modal_filters=modal_filters,
+        assignment=assignment,
+        rel_gap=rel_gap,
+        max_iter=max_iter,
+        jobs=jobs,
+        timings=timings,
+    )
     t0 = time.perf_counter()
     edges, summary = effects(a, superblocks, **{"population": population, **(effects_kwargs or {})})
     exposure = exposure_table(edges) if "lden_before_db" in edges.columns else None
+    ratrun_by_sb = extra.pop("_ratrun_by_superblock")
+    for k, v in extra.items():
+        summary[k] = [v]
+    if trip_type is not None:
+        for k in TRIP_TYPES:
+            summary[f"trips_{k}"] = [float(a.od.loc[a.od["trip_type"] == k, "trips"].sum())]
     timings["effects_s"] = time.perf_counter() - t0
     logger.info("effects in %.2f s", timings["effects_s"])
     timings["total_s"] = sum(timings.values())
-    return Scenario(
+    scenario = Scenario(
         superblocks=superblocks,
         od=a.od,
         assignment=a,
@@ -261,6 +331,65 @@ def run_scenario(
         population_description=getattr(population, "description", None),
         exposure=exposure,
     )
+    scenario.ratrun_by_superblock = ratrun_by_sb
+    return scenario
+
+
+def _congestion_and_ratruns(
+    network,
+    a,
+    superblocks,
+    *,
+    internal_speed_kmh,
+    closed_edges,
+    modal_filters,
+    assignment,
+    rel_gap,
+    max_iter,
+    jobs,
+    timings,
+) -> dict:
+    """Equilibrium flows (replacing ``a.flows``' when asked), rat-running vehicle-km and the
+    no-evaporation vehicle-km after; returns the extra summary columns."""
+    sc = _scenario(
+        network,
+        superblocks,
+        internal_speed_kmh=internal_speed_kmh,
+        closed_edges=closed_edges,
+        modal_filters=modal_filters,
+    )
+    o, d = _od_positions(network, a.od)
+    trips = a.od["trips"].to_numpy(float)
+    t0 = time.perf_counter()
+    a_sb = a.od["origin_superblock"].fillna(-1).to_numpy(np.int64)
+    b_sb = a.od["destination_superblock"].fillna(-1).to_numpy(np.int64)
+    by_sb = ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs)
+    out = {"assignment": assignment, "vkm_ratrun_before": float(by_sb.sum())}
+    timings["ratrun_s"] = time.perf_counter() - t0
+    # vehicle-km after had no affected trip evaporated or shifted (the 0 % sensitivity case), exact
+    # for all-or-nothing: every row's trips follow its one path
+    gone = np.where(a.od["affected"].to_numpy(bool) & ~a.od["unroutable_after"].to_numpy(bool), trips, 0.0)
+    gone = gone - np.where(gone > 0, a.od["trips_after"].to_numpy(float), 0.0)
+    km = network.edges["length_m"].to_numpy(float) / 1000.0
+    vkm_gone = float(np.nansum(gone * a.od["distance_after_m"].to_numpy(float)) / 1000.0)
+    if assignment == "equilibrium":
+        t0 = time.perf_counter()
+        fb, fa, conv = equilibrium_flows(
+            network, sc, o, d, trips, a.od["trips_after"].to_numpy(float), rel_gap=rel_gap, max_iter=max_iter
+        )
+        a.flows["flow_before"] = fb
+        a.flows["flow_after"] = fa
+        a.params["equilibrium"] = {k: v for k, v in conv.items() if not k.startswith("_")}
+        a.equilibrium = {k[len("_result_") :]: v for k, v in conv.items() if k.startswith("_result_")}
+        timings["equilibrium_s"] = time.perf_counter() - t0
+        for k in ("rel_gap_before", "rel_gap_after", "iterations_before", "iterations_after"):
+            out[k] = conv[k]
+        out["vkm_after_no_evaporation"] = np.nan  # not additive under congestion
+    else:
+        out["vkm_after_no_evaporation"] = float(a.flows["flow_after"].to_numpy() @ km) + vkm_gone
+    out["evaporation"] = float(a.params["evaporation"])
+    out["_ratrun_by_superblock"] = by_sb
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,6 +449,11 @@ def _superblocks_layer(scenario: Scenario) -> gpd.GeoDataFrame:
             "n_internal_edges": sb["n_internal_edges"].to_numpy(np.int64),
             "perimeter_streets": sb["perimeter_streets"].astype(str).to_numpy(),
             "method": sb["method"].astype(str).to_numpy(),
+            **{
+                c: sb[c].to_numpy(np.int64)
+                for c in ("n_unreachable_nodes", "rank")
+                if c in sb.columns  # user frames may lack them
+            },
         },
         geometry=sb.geometry.to_numpy(),
         crs=sb.crs,
@@ -357,6 +491,35 @@ def _table_layer(table: pd.DataFrame) -> pd.DataFrame:
     return s.reset_index(drop=True)
 
 
+def _add_accessibility(scenario, extract, network, superblocks, dest, pop, internal_speed_kmh) -> None:
+    """Walking and driving minutes to services before and after, into ``scenario`` and its summary."""
+    from ..network import build_network
+    from .access import accessibility_change
+
+    if dest is None:
+        logger.warning("accessibility before/after skipped: the source has no destinations")
+        return
+    t0 = time.perf_counter()
+    walk = build_network(extract, "walk")
+    # the drive estimate's residents, each moved to the nearest walk node
+    per = getattr(pop, "per_node", pop).reindex(network.nodes.index).fillna(0.0).to_numpy(float)
+    _, near = walk.nearest_nodes(network.nodes[["x", "y"]].to_numpy(float))
+    walk_pop = pd.Series(np.bincount(near, weights=per, minlength=len(walk.nodes)), index=walk.nodes.index)
+    results = {
+        "drive": accessibility_change(
+            network, dest, superblocks=superblocks, population=pop, internal_speed_kmh=internal_speed_kmh
+        ),
+        "walk": accessibility_change(walk, dest, superblocks=superblocks, population=walk_pop),
+    }
+    scenario.accessibility = results
+    for mode, res in results.items():
+        row = res.summary().iloc[-1]
+        for c, v in row.items():
+            if c.startswith("share_within") or c == "mean_change_min":
+                scenario.summary_table[f"{mode}_{c}"] = [v]
+    scenario.timings["accessibility_s"] = time.perf_counter() - t0
+
+
 def scenario_to_gpkg(scenario: Scenario, path) -> os.PathLike:
     """Write a scenario to a GeoPackage; the same as :meth:`Scenario.to_gpkg`."""
     return scenario.to_gpkg(path)
@@ -370,7 +533,7 @@ def superblocks_scenario(
     polygons=None,
     population=None,
     population_column: str | None = None,
-    evaporation: float = 0.0,
+    evaporation: float = EVAPORATION_EVIDENCE,
     mode_shift: float = 0.0,
     internal_speed_kmh: float = DEFAULT_INTERNAL_SPEED_KMH,
     n_trips: float | None = None,
@@ -382,6 +545,11 @@ def superblocks_scenario(
     find_kwargs: dict | None = None,
     population_total: float | None = None,
     effects_kwargs: dict | None = None,
+    demand: str = "closed",
+    through_share: float = DEFAULT_THROUGH_SHARE,
+    assignment: str = "aon",
+    rel_gap: float = 1e-4,
+    accessibility: bool = False,
 ) -> Scenario:
     """The whole superblock scenario of an area in one call (what the report and CLI run).
 
@@ -410,9 +578,14 @@ def superblocks_scenario(
         residents are estimated from OSM buildings, else spread uniformly.
     population_column : str, optional
         Column of ``population`` holding residents (detected when omitted).
-    evaporation, mode_shift : float, default 0.0
-        Shares of the affected trips (time increased) that no longer happen or move to walking,
-        cycling or transit (:func:`assign`).
+    evaporation : float, default 0.11
+        Share of the affected trips (time increased) that no longer happen: by default the
+        evidence-based :data:`~urbankit.superblocks.EVAPORATION_EVIDENCE` (Cairns, Atkins &
+        Goodwin 2002: median 11 % of the traffic on treated roads disappeared); 0 gives the
+        no-evaporation sensitivity case, also reported as ``vkm_after_no_evaporation`` (with
+        all-or-nothing assignment). ``summary`` states the value and its source.
+    mode_shift : float, default 0.0
+        Share of the affected trips that move to walking, cycling or transit (:func:`assign`).
     internal_speed_kmh : float, default 10.0
         Speed of cars inside a superblock (:data:`DEFAULT_INTERNAL_SPEED_KMH`).
     n_trips : float, optional
@@ -437,6 +610,21 @@ def superblocks_scenario(
     effects_kwargs : dict, optional
         Options of :func:`effects` (``model``, ``fleet_mix``, ``deprivation``, ...); the extract's
         way tags (``width``, ``lanes``) are passed as ``way_tags``.
+    demand : {"closed", "open"}, default "closed"
+        ``"open"`` adds trips to, from and through the area at external zones where major roads
+        cross its boundary (:func:`run_scenario`).
+    through_share : float, default 0.3
+        Of open demand.
+    assignment : {"aon", "equilibrium"}, default "aon"
+        As for :func:`run_scenario`.
+    rel_gap : float, default 1e-4
+        Target relative gap of the equilibrium assignment.
+    accessibility : bool, default False
+        Also compute minutes to services before and after, by car (the scenario's routing rule)
+        and on foot (unchanged), with :func:`~urbankit.superblocks.access.accessibility_change`:
+        ``scenario.accessibility`` maps ``"drive"``/``"walk"`` to the results, and ``summary`` gets
+        ``<mode>_share_within_<m>min_before/after`` (residents within 10 and 15 minutes, mean over
+        services) and ``<mode>_mean_change_min``. Needs destinations (none in a GraphML file).
 
     Returns
     -------
@@ -517,13 +705,22 @@ def superblocks_scenario(
         mode_shift=mode_shift,
         n_jobs=n_jobs,
         effects_kwargs={"way_tags": getattr(extract, "ways", None), **(effects_kwargs or {})},
+        demand=demand,
+        through_share=through_share,
+        assignment=assignment,
+        rel_gap=rel_gap,
     )
+    scenario.summary_table["evaporation_source"] = [
+        EVAPORATION_SOURCE if evaporation == EVAPORATION_EVIDENCE else "user"
+    ]
     if metrics:
         t0 = time.perf_counter()
         m = distance_metrics(network, superblocks)
         scenario.timings["metrics_s"] = time.perf_counter() - t0
         for k, v in m.items():
             scenario.summary_table[k] = [v]
+    if accessibility:
+        _add_accessibility(scenario, extract, network, superblocks, dest, pop, internal_speed_kmh)
     scenario.summary_table["population_source"] = [getattr(pop, "source", "user")]
     scenario.summary_table["source"] = [str(getattr(extract, "source", source))]
     scenario.network = network
