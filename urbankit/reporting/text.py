@@ -25,6 +25,8 @@ import pandas as pd
 
 from .._errors import InvalidOptionError
 from .._html import escape
+from ..viz.labels import function_labels, service_labels
+from ..viz.labels import lower_label as _lower_label
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ __all__ = [
     "format_minutes",
     "format_share",
     "format_table",
+    "function_labels",
     "middle_threshold",
     "people_table",
     "provenance_table",
@@ -168,73 +171,6 @@ def round_residents(value: float) -> int:
 
 
 # ----------------------------------------------------------------------------- labels
-
-
-def _taxonomy_of(acc):
-    from ..destinations import load_taxonomy
-
-    raw = getattr(getattr(acc, "pois", None), "attrs", {}).get("taxonomy")
-    given = (getattr(acc, "input_files", None) or {}).get("taxonomy")
-    for candidate in (raw, given, None):
-        try:
-            return load_taxonomy(candidate)
-        except Exception as exc:  # noqa: BLE001 - labels fall back to the names
-            logger.debug("taxonomy %r not loadable for labels: %s", candidate, exc)
-    return None  # pragma: no cover - the packaged taxonomy always loads
-
-
-def service_labels(acc, *, taxonomy=None) -> dict[str, str]:
-    """Service name -> its human label from the taxonomy (``"primary_school"`` -> ``"Primary school"``).
-
-    Parameters
-    ----------
-    acc : Accessibility
-        The result; its destinations carry the taxonomy they were found with.
-    taxonomy : Taxonomy, str or dict, optional
-        Labels from this taxonomy instead (e.g. a translated one).
-
-    Returns
-    -------
-    dict of str to str
-        One label per service of ``acc``; a service the taxonomy lacks gets its name, capitalised.
-    """
-    from ..destinations import load_taxonomy
-
-    tax = load_taxonomy(taxonomy) if taxonomy is not None else _taxonomy_of(acc)
-    labels = {}
-    known = {n: s.label for n, s in dict(getattr(tax, "services", {})).items()} if tax is not None else {}
-    for s in acc.services:
-        labels[s] = known.get(s) or s.replace("_", " ").capitalize()
-    return labels
-
-
-def function_labels(acc, *, taxonomy=None) -> dict[str, str]:
-    """Function name -> its label from the taxonomy (``"healthcare"`` -> ``"Healthcare"``).
-
-    Parameters
-    ----------
-    acc : Accessibility
-        The result.
-    taxonomy : Taxonomy, str or dict, optional
-        Labels from this taxonomy instead.
-
-    Returns
-    -------
-    dict of str to str
-        One label per function of ``acc``.
-    """
-    from ..destinations import load_taxonomy
-
-    tax = load_taxonomy(taxonomy) if taxonomy is not None else _taxonomy_of(acc)
-    known = dict(getattr(tax, "functions", {}) or {}) if tax is not None else {}
-    return {f: known.get(f) or f.replace("_", " ").capitalize() for f in acc.function_names}
-
-
-def _lower_label(label: str) -> str:
-    """A label inside a sentence: "Primary school" -> "primary school" (acronyms such as ATM kept)."""
-    if len(label) > 1 and label[0].isupper() and not label[1].isupper():
-        return label[0].lower() + label[1:]
-    return label
 
 
 def area_name(acc) -> str:
