@@ -32,15 +32,18 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "MODE_WORDS",
+    "FigureHTML",
     "PeopleTable",
     "ReportHeader",
     "area_name",
+    "figure",
     "format_count",
     "format_minutes",
     "format_share",
     "format_table",
     "function_labels",
     "middle_threshold",
+    "outputs_note",
     "people_table",
     "provenance_table",
     "report_header",
@@ -339,7 +342,7 @@ def provenance_table(acc, *, hex_resolution: int | None = None) -> pd.DataFrame:
     meta = accessibility_metadata(acc, hex_resolution=hex_resolution)
     labels = service_labels(acc)
     rows = [
-        ("Data source", f"OpenStreetMap (© OpenStreetMap contributors, ODbL): {meta.get('source') or 'unknown'}"),
+        ("Data source", f"OpenStreetMap (© OpenStreetMap contributors, ODbL): {_source_text(meta)}"),
         ("OSM data date", meta.get("osm_data_date") or "unknown (the file records no timestamp)"),
         ("Residents", format_count(meta.get("population_total"), missing="none given")),
         ("Population source", acc.population_description or acc.population_source),
@@ -371,6 +374,14 @@ def provenance_table(acc, *, hex_resolution: int | None = None) -> pd.DataFrame:
     caveats += list(MODEL_CAVEATS)
     rows += [("Caveat", c) for c in caveats]
     return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def _source_text(meta: dict) -> str:
+    source, file = meta.get("source"), meta.get("source_file")
+    if not source:
+        return "unknown"
+    name = Path(file).name if file else None
+    return f"{source} ({name})" if name and name != Path(str(source)).name else str(source)
 
 
 @dataclass
@@ -648,3 +659,108 @@ def _all_functions_median(acc) -> float:
     t = acc.all_functions_minutes().reindex(nodes.index).to_numpy(float)
     med = float(weighted_quantile(np.nan_to_num(t, nan=np.inf), w, 0.5)[0])
     return med if math.isfinite(med) else float("nan")
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+@dataclass
+class FigureHTML:
+    """A rendered figure with its alternative text: ``<figure><img alt=...></figure>`` in notebooks."""
+
+    png: bytes
+    alt: str
+    caption: str = ""
+
+    def _repr_html_(self) -> str:
+        import base64
+
+        data = base64.b64encode(self.png).decode("ascii")
+        cap = ""
+        if self.caption:
+            cap = f"<figcaption style='font-size:0.85em;color:#444'>{escape(self.caption)}</figcaption>"
+        return (
+            "<figure class='urbankit-figure' style='margin:0.4em 0'>"
+            f"<img alt='{escape(self.alt)}' src='data:image/png;base64,{data}' style='max-width:100%;height:auto'>"
+            f"{cap}</figure>"
+        )
+
+    def __repr__(self) -> str:
+        return f"<figure: {self.alt}>"
+
+
+def figure(ax, *, caption: str = "", dpi: int = 110) -> FigureHTML:
+    """Show a matplotlib figure in a report with its alternative text (nbconvert's images have none).
+
+    The figure is rendered to PNG and closed (so the notebook does not show it a second time).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes, array of Axes or Figure
+        What an urbankit plot function returned.
+    caption : str, default ""
+        Shown under the figure.
+    dpi : int, default 110
+        Resolution of the PNG.
+
+    Returns
+    -------
+    FigureHTML
+        Displays as ``<figure><img alt=...>`` in a notebook; the alt text is
+        :func:`urbankit.viz.plots.alt_text` of the figure.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from ..viz.plots import alt_text
+
+    first = np.ravel(np.asarray(ax, dtype=object))[0] if not hasattr(ax, "savefig") else ax
+    fig = first if hasattr(first, "savefig") else first.figure
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    alt = alt_text(fig)
+    plt.close(fig)
+    return FigureHTML(png=buf.getvalue(), alt=alt, caption=caption)
+
+
+@dataclass
+class OutputsNote:
+    """What a report wrote, in words (HTML in notebooks)."""
+
+    lines: list[str]
+
+    def _repr_html_(self) -> str:
+        return "<ul class='urbankit-outputs'>" + "".join(f"<li>{escape(t)}</li>" for t in self.lines) + "</ul>"
+
+    def __repr__(self) -> str:
+        return "\n".join(f"- {t}" for t in self.lines)
+
+
+def outputs_note(gpkg, *, csv: str | None = "summary.csv") -> OutputsNote:
+    """Describe the files an accessibility report wrote (for its "Data outputs" section).
+
+    Parameters
+    ----------
+    gpkg : str or pathlib.Path
+        The GeoPackage written (e.g. by :meth:`Accessibility.save`).
+    csv : str or None, default "summary.csv"
+        The table written beside it.
+
+    Returns
+    -------
+    OutputsNote
+        One line per file: its name, what it holds and its coordinate reference system.
+    """
+    import pyogrio
+
+    path = Path(gpkg)
+    layers = [name for name, _ in pyogrio.list_layers(path) if name != "metadata"]
+    crs = pyogrio.read_info(path, layer=layers[0]).get("crs") if layers else None
+    lines = [
+        f"{path.name}: GeoPackage with layers {', '.join(layers)} in {crs or 'unknown CRS'}, a metadata table "
+        "(sources, OSM data date, parameters, column dictionary with units) and QGIS styles.",
+    ]
+    if csv:
+        lines.append(f"{csv}: the table of services within reach, one row per service.")
+    return OutputsNote(lines)

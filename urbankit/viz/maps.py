@@ -415,9 +415,9 @@ _CLUSTER_ICON = """function(cluster) {
   var n = cluster.getChildCount();
   var size = n < 10 ? 26 : n < 100 ? 32 : 38;
   return L.divIcon({
-    html: '<div style="width:' + size + 'px;height:' + size + 'px;line-height:' + size + 'px;border-radius:50%;'
+    html: '<div style="width:' + size + 'px;height:' + size + 'px;border-radius:50%;box-sizing:border-box;'
       + 'background:rgba(255,255,255,0.92);border:2px solid #333;text-align:center;font:bold 11px sans-serif;'
-      + 'color:#111">' + n + '</div>',
+      + 'line-height:' + (size - 4) + 'px;color:#111">' + n + '</div>',
     className: 'urbankit-cluster', iconSize: L.point(size, size)
   });
 }"""
