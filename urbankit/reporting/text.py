@@ -43,6 +43,7 @@ __all__ = [
     "format_table",
     "function_labels",
     "middle_threshold",
+    "name_from_source",
     "outputs_note",
     "people_table",
     "provenance_table",
@@ -193,9 +194,29 @@ def area_name(acc) -> str:
     source = (getattr(acc, "input_files", None) or {}).get("source")
     if source is None:
         source = (getattr(getattr(acc, "network", None), "meta", None) or {}).get("source")
+    return name_from_source(source)
+
+
+def name_from_source(source) -> str:
+    """A readable area name from a source file or name: the file name without suffixes and a
+    trailing date (``"monaco_2023-12-26.osm.pbf"`` -> ``"Monaco"``).
+
+    Parameters
+    ----------
+    source : str or pathlib.Path
+        A data set name, file path or place name.
+
+    Returns
+    -------
+    str
+        The name; ``"the area"`` when there is none.
+    """
+    import re
+
     if not isinstance(source, (str, Path)) or not str(source):
         return "the area"
     name = Path(str(source)).name.split(".")[0]
+    name = re.sub(r"[_-]?\d{4}-\d{2}-\d{2}$", "", name)
     name = name.replace("_", " ").replace("-", " ").strip()
     return name[:1].upper() + name[1:] if name else "the area"
 
@@ -737,7 +758,9 @@ class OutputsNote:
         return "\n".join(f"- {t}" for t in self.lines)
 
 
-def outputs_note(gpkg, *, csv: str | None = "summary.csv") -> OutputsNote:
+def outputs_note(
+    gpkg, *, csv: str | None = "summary.csv", csv_note: str = "the table of services within reach, one row per service"
+) -> OutputsNote:
     """Describe the files an accessibility report wrote (for its "Data outputs" section).
 
     Parameters
@@ -746,6 +769,8 @@ def outputs_note(gpkg, *, csv: str | None = "summary.csv") -> OutputsNote:
         The GeoPackage written (e.g. by :meth:`Accessibility.save`).
     csv : str or None, default "summary.csv"
         The table written beside it.
+    csv_note : str
+        What that table holds.
 
     Returns
     -------
@@ -757,10 +782,18 @@ def outputs_note(gpkg, *, csv: str | None = "summary.csv") -> OutputsNote:
     path = Path(gpkg)
     layers = [name for name, _ in pyogrio.list_layers(path) if name != "metadata"]
     crs = pyogrio.read_info(path, layer=layers[0]).get("crs") if layers else None
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        styled = bool(con.execute("SELECT name FROM sqlite_master WHERE name = 'layer_styles'").fetchall())
+    finally:
+        con.close()
     lines = [
-        f"{path.name}: GeoPackage with layers {', '.join(layers)} in {crs or 'unknown CRS'}, a metadata table "
-        "(sources, OSM data date, parameters, column dictionary with units) and QGIS styles.",
+        f"{path.name}: GeoPackage with layers {', '.join(layers)} in {crs or 'unknown CRS'} and a metadata table "
+        "(sources, OSM data date, parameters"
+        + (", column dictionary with units) and QGIS styles." if styled else ")."),
     ]
     if csv:
-        lines.append(f"{csv}: the table of services within reach, one row per service.")
+        lines.append(f"{csv}: {csv_note}.")
     return OutputsNote(lines)

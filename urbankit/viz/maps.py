@@ -125,7 +125,7 @@ def overview_map(
         One layer per mode.
     destinations : GeoDataFrame, optional
         From :func:`urbankit.destinations`; one layer per function, coloured as
-        :data:`FUNCTION_COLOURS`.
+        :data:`FUNCTION_COLOURS`, clustered (they spread out when zoomed in).
     population : PopulationEstimate, optional
         Residents per node, drawn as circles on the first network's nodes.
     tiles : str or None
@@ -161,16 +161,9 @@ def overview_map(
                 show=False,
             )
     if destinations is not None and len(destinations):
-        for function, group in destinations.groupby("function", sort=True):
-            _explore(
-                group[["service", "function", "name", "geometry"]].to_crs("EPSG:4326"),
-                m,
-                color=FUNCTION_COLOURS.get(function, "#333333"),
-                marker_kwds={"radius": 4},
-                style_kwds={"fillOpacity": 0.9, "weight": 1},
-                tooltip=["service", "name"],
-                name=f"{function} ({len(group):,})",
-            )
+        # clustered, one selectable layer per function (see accessibility_map)
+        items = _destinations(m, destinations, cluster=True)
+        _legend(m, "Destinations", items)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
 
