@@ -584,20 +584,21 @@ class Accessibility:
         return to_zones(self, zones, name=name)
 
     def explore(self, column: str | None = None, **kwargs):
-        """Folium map of a node column (default: the largest-threshold score).
+        """Folium map of a node column (default: the score at the middle threshold, 15 of 10, 15, 30).
 
         Parameters
         ----------
         column : str, optional
-            A column of :attr:`nodes`; default the score of the largest threshold.
+            A column of :attr:`nodes`; default the score of the middle threshold.
         **kwargs
-            Options of :func:`urbankit.maps.accessibility_map`: ``tiles`` (None for no base map),
-            ``hex_resolution`` (aggregate to H3 cells), ``show_pois``, ``radius``.
+            Options of :func:`urbankit.viz.maps.accessibility_map`: ``tiles`` (None for no base map),
+            ``hex_resolution`` (aggregate to H3 cells), ``show_pois``, ``radius``, ``service_layers``
+            (selectable minutes to each service), ``cluster_pois``, ``show_completeness``.
 
         Returns
         -------
         folium.Map
-            The map.
+            The map; its ``save(path)`` writes a page that works offline (assets embedded).
         """
         from ..viz.maps import accessibility_map
 
