@@ -469,3 +469,40 @@ def test_hostile_osm_names_run_no_script(hostile_reports, name, tmp_path):
         assert probe["labels"]
     for text in in_page:
         assert text in probe["body"], f"{text!r} not shown in the page"
+
+
+# ----------------------------------------------------------------------------- a saved explore() map
+
+
+#: hovers every destination marker on the map (zoomed in so the clusters spread out): how many opened
+#: their tooltip and what the first ones showed
+HOVER_DESTINATIONS_JS = """(() => {
+  const w = window, L = w.L, out = {opened: 0, candidates: 0, texts: []};
+  const maps = Object.keys(w).map(k => { try { return w[k]; } catch (e) { return null; } })
+      .filter(v => v instanceof L.Map);
+  for (const m of maps) {
+    m.eachLayer(l => {
+      if (!(l.getLatLng && l.feature && l.feature.properties.service)) return;
+      out.candidates++;
+      l.fire('mouseover', {latlng: l.getLatLng()}, true);
+      const tip = l.getTooltip && l.getTooltip();
+      if (tip && l.isTooltipOpen()) { out.opened++; out.texts.push(tip.getElement().textContent); }
+      l.fire('mouseout', {latlng: l.getLatLng()}, true);
+    });
+  }
+  return out;
+})()"""
+
+
+def test_saved_explore_map_works_offline_with_clustered_destinations(monaco_walk_accessibility, tmp_path):
+    """``acc.explore().save(path)`` opens offline (Leaflet and the cluster plug-ins embedded), and the
+    destinations drawn out of their clusters show their tooltips (a GeoJson group inside a cluster
+    is never on the map: its tooltip must be bound to each marker)."""
+    page = tmp_path / "explore.html"
+    monaco_walk_accessibility.explore(tiles=None).save(page)
+    got = render(page, tmp_path, settle=2.0, probe=HOVER_DESTINATIONS_JS)
+    assert not got["exceptions"] and not got["console_errors"], (got["exceptions"], got["console_errors"])
+    assert _remote(got["requests"]) == [], got["requests"]
+    probe = got["probe"]
+    assert probe["candidates"] >= 1 and probe["opened"] == probe["candidates"], probe
+    assert all("service" in t for t in probe["texts"]), probe["texts"]

@@ -416,6 +416,33 @@ _CLUSTER_ICON = """function(cluster) {
 }"""
 
 
+class _TooltipPerMarker(folium.MacroElement):
+    """Moves a GeoJson layer's tooltip onto each of its markers: in a marker cluster the GeoJson
+    group itself is never on the map, and Leaflet opens a group's tooltip only when it is."""
+
+    _template = __import__("jinja2").Template(
+        """{% macro script(this, kwargs) %}
+        (function(group) {
+          var tip = group.getTooltip && group.getTooltip();
+          if (!tip) return;
+          var content = tip._content, options = tip.options;
+          group.unbindTooltip();
+          group.eachLayer(function(layer) {
+            layer.bindTooltip(typeof content === 'function' ? function() { return content(layer); } : content, options);
+          });
+        })({{ this._parent.get_name() }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._name = "TooltipPerMarker"
+
+
+#: fewer destinations than this are drawn without clustering
+_CLUSTER_MIN = 100
+
+
 def _destinations(m, pois, *, cluster: bool, labels: dict | None = None) -> list:
     """Destinations, one selectable layer per function; clustered (one folium MarkerCluster with a
     sub-group per function, both plug-ins embedded offline) so they never bury the data, and spread
@@ -425,7 +452,7 @@ def _destinations(m, pois, *, cluster: bool, labels: dict | None = None) -> list
     items = []
     cols = [c for c in ("service", "function", "name", "snap_m") if c in pois.columns]
     parent = None
-    if cluster:
+    if cluster and len(pois) >= _CLUSTER_MIN:
         parent = MarkerCluster(
             name="destinations",
             control=False,
@@ -449,6 +476,7 @@ def _destinations(m, pois, *, cluster: bool, labels: dict | None = None) -> list
         if parent is not None:
             sub = FeatureGroupSubGroup(parent, name=escape(name))
             layer.add_to(sub)
+            _TooltipPerMarker().add_to(layer)
             sub.add_to(m)
         else:
             layer.add_to(m)
@@ -493,7 +521,7 @@ def accessibility_map(
         Add a hidden, selectable layer of minutes to each service (or to the services listed).
         Default: every service on hexagons, none on nodes (each node layer adds ~0.4 kB per node).
     cluster_pois : bool, default True
-        Cluster the destinations (they spread out when zoomed in).
+        Cluster the destinations (they spread out when zoomed in) when there are 100 or more.
     show_completeness : bool, default True
         Outline and hatch the cells the data completeness check flags (``acc.completeness``),
         with the explanation in the legend and tooltip.
