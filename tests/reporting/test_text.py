@@ -177,3 +177,108 @@ def test_resident_share_small_multiples_label_every_line(acc):
     fig = axes[0].figure
     assert fig.get_suptitle() and "minutes on foot" in fig.supxlabel(fig._supxlabel.get_text()).get_text()
     assert "Within 15 minutes" in plots.alt_text(fig)
+
+
+# ----------------------------------------------------------------------------- overview, comparison, superblocks
+
+
+@pytest.fixture(scope="module")
+def overview():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(urbankit.settings, "progress", False)
+        yield urbankit.area_overview("monaco", modes=["walk"])
+
+
+def test_overview_sentence_and_tables(overview):
+    from urbankit.reporting.overview import overview_header, overview_sentence, overview_table
+
+    sentence = overview_sentence(overview)
+    km = overview.networks["walk"].edges["length_m"].sum() / 1000
+    total = overview.population.per_node.sum()
+    assert sentence.startswith(f"Monaco: {text.round_residents(total):,} residents, {km:,.1f} km of walkable streets")
+    assert f"{len(overview.destinations):,} everyday destinations" in sentence
+    assert sentence.endswith("none mapped: dentist.")
+    services = overview_table(overview, "services").frame
+    counts = overview.destinations["service"].value_counts()
+    tax = urbankit.load_taxonomy()
+    for name, service in tax.services.items():
+        want = f"{counts[name]:,}" if name in counts else "none in area"
+        assert services.loc[service.label, "destinations"] == want, name
+    nets = overview_table(overview, "networks").frame
+    assert nets.loc["walk (on foot)", "length"] == f"{km:,.1f} km"
+    residents = overview_table(overview, "residents").frame
+    assert residents.iloc[0]["residents"] == f"{total:,.0f}"
+    header = overview_header(overview)
+    items = dict(zip(header.provenance["item"], header.provenance["value"]))
+    assert items["OSM data date"].startswith("2023-12-26")
+    for table in (services, nets, residents):
+        assert not [c for c in table.to_numpy().ravel() if re.search(r"\bnan\b|None", str(c))]
+
+
+def test_comparison_header_and_formatted_table(acc):
+    from urbankit.reporting.compare import compare_areas, compare_header, formatted
+
+    other = dataclasses.replace(acc, pois=acc.pois[acc.pois["service"] != "grocery"].reset_index(drop=True))
+    header = compare_header({"Monaco": acc, "no groceries": other}, 15)
+    share = acc.residents_within(15)
+    assert f"{text.format_share(share)} in Monaco" in header.summary
+    table = formatted(compare_areas({"Monaco": acc}, 15), largest=30)
+    cells = table.to_numpy().ravel().tolist()
+    assert not [c for c in cells if re.search(r"\bnan\b", str(c))]
+    assert table.loc["all functions within 15 min", "Monaco"] == text.format_share(share)
+    assert table.loc["commerce median min", "Monaco"].endswith(" min")
+
+
+def test_superblocks_sentence_and_totals():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from urbankit.reporting.superblocks import superblocks_header, superblocks_sentence, superblocks_table
+
+    summary = pd.DataFrame(
+        {
+            "n_superblocks": [3],
+            "trips": [23121.3],
+            "trips_affected": [9467.4],
+            "vkm_before": [30218.0],
+            "vkm_after": [34363.0],
+            "median_detour": [1.39],
+            "street_area_freed_m2": [33955.4],
+            "residents_inside": [18910.2],
+            "detect_s": [0.01],
+            "noise_caveat": ["a caveat"],
+            "source": ["data/eixample_2012.osm.bz2"],
+        }
+    )
+    scenario = SimpleNamespace(
+        summary_table=summary,
+        superblocks=pd.DataFrame({"superblock_id": [0, 1, 2]}),
+        population_description="residents: 46,241",
+        assignment=SimpleNamespace(params={"internal_speed_kmh": 10.0, "evaporation": 0.0}),
+    )
+    sentence = superblocks_sentence(scenario)
+    change = 100 * (34363.0 - 30218.0) / 30218.0
+    assert sentence == (
+        "Eixample 2012: 3 candidate superblocks with 18,900 residents inside free 33,955 m² of street; car traffic "
+        f"goes from 30,218 to 34,363 vehicle-km per day ({change:+.1f} %) and the median affected car trip is "
+        "39 % longer."
+    )
+    table = superblocks_table(scenario).frame
+    assert "detect s" not in " ".join(table.index) and "a caveat" not in table.to_numpy().ravel()  # no timings
+    assert table.loc["car trips per day", "value"] == "23,121"
+    assert table.loc["street area freed for people (m²)", "value"] == "33,955"
+    header = superblocks_header(scenario)
+    assert "a caveat" in header.provenance["value"].tolist()
+
+
+def test_auto_table_units_and_missing_values():
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"area_ha": [19.46, np.nan], "residents": [6090.1, 12.0], "n_edges": [23, 8], "name": ["a", "b"]}
+    )
+    table = text.auto_table(frame).frame
+    assert list(table.columns) == ["area (ha)", "residents", "n edges", "name"]
+    assert table["area (ha)"].tolist() == ["19.5", "n/a"]
+    assert table["residents"].tolist() == ["6,090", "12"] and table["n edges"].tolist() == ["23", "8"]

@@ -36,6 +36,7 @@ __all__ = [
     "PeopleTable",
     "ReportHeader",
     "area_name",
+    "auto_table",
     "figure",
     "format_count",
     "format_minutes",
@@ -797,3 +798,47 @@ def outputs_note(
     if csv:
         lines.append(f"{csv}: {csv_note}.")
     return OutputsNote(lines)
+
+
+#: unit suffixes of urbankit column names, for :func:`auto_table`
+_SUFFIX_UNITS = {"_ha": "ha", "_m2": "m²", "_km": "km", "_m": "m", "_min": "min", "_db": "dB", "_kmh": "km/h"}
+
+
+def auto_table(frame: pd.DataFrame, *, caption: str = "", index_label: str | None = None) -> PeopleTable:
+    """Any table of numbers formatted for people: the unit suffix of each column name in its label
+    (``area_ha`` -> "area (ha)"), whole numbers with thousands separators, others with one decimal,
+    "n/a" for missing values; text columns as they are; geometry dropped.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    caption : str, default ""
+        Shown under the table.
+    index_label : str, optional
+        Label of the index column.
+
+    Returns
+    -------
+    PeopleTable
+        The formatted table (raw column names on hover).
+    """
+    frame = pd.DataFrame(frame).drop(columns=["geometry"], errors="ignore")
+    kinds, labels = {}, {}
+    for c in frame.columns:
+        values = frame[c]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            kinds[c] = "text"
+        else:
+            finite = values.dropna().to_numpy(float)
+            whole = len(finite) and np.all(np.mod(finite, 1) == 0)
+            kinds[c] = "count" if whole or "residents" in str(c) or "population" in str(c) else "number"
+        label = str(c)
+        for suffix, unit in _SUFFIX_UNITS.items():
+            if label.endswith(suffix):
+                label = f"{label[: -len(suffix)]} ({unit})"
+                break
+        labels[c] = label.replace("_", " ")
+    if index_label is not None:
+        labels[frame.index.name] = index_label
+    return format_table(frame, kinds=kinds, labels=labels, caption=caption)
