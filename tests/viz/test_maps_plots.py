@@ -75,7 +75,10 @@ def test_default_layer_is_the_score_at_the_middle_threshold(acc):
     assert list(layers) == [f"score_15min ({len(acc.nodes):,} nodes)"]
     feats = features(layers[f"score_15min ({len(acc.nodes):,} nodes)"])
     assert [f["properties"]["_fill"] for f in feats] == _colours(acc.nodes["score_15min"], "YlGnBu", 0.0, 1.0)
-    assert "share of services reached within 15 min" in m.get_root().render()
+    html = m.get_root().render()
+    assert "share of services reached within 15 min (%)" in html  # the colour bar reads in percent
+    bar = next(c for c in m._children.values() if type(c).__name__ == "LinearColormap")
+    assert (bar.vmin, bar.vmax) == (0.0, 100.0)
 
 
 def _groups(m) -> dict:

@@ -584,7 +584,10 @@ def accessibility_map(
         hexes=hexes,
         radius=radius,
     ).add_to(m)
-    _colorbar(style["cmap"], style["vmin"], style["vmax"], style["caption"]).add_to(m)
+    if style["fmt"] == "{:.0%}":  # shares: the colour bar reads in percent
+        _colorbar(style["cmap"], 100 * style["vmin"], 100 * style["vmax"], style["caption"] + " (%)").add_to(m)
+    else:
+        _colorbar(style["cmap"], style["vmin"], style["vmax"], style["caption"]).add_to(m)
     labels = service_labels(acc)
     items = []
     if not np.isfinite(values).all():
