@@ -358,3 +358,20 @@ def test_embedded_data_set_name_is_resolved():
     file = urbankit.datasets.get_path("monaco")
     assert got["source"] == "monaco" and got["source_file"] == str(file)
     assert got["osm_data_date"] == osm_data_date(file) is not None
+
+
+@pytest.mark.slow
+def test_cli_crs_option(tmp_path, capsys):
+    """The CLI keeps EPSG:4326 by default (its contract); ``--crs analysis`` writes the analysis CRS."""
+    from pyproj import CRS
+
+    from urbankit.cli import main
+
+    out = tmp_path / "analysis.gpkg"
+    args = ["accessibility", "monaco", "--minutes", "10", "--hex-resolution", "8", "--out", str(out)]
+    assert main(args + ["--crs", "analysis"]) == 0
+    walk = urbankit.build_network(urbankit.load("monaco"), "walk")
+    got = CRS.from_user_input(pyogrio.read_info(out, layer="nodes")["crs"])
+    assert got == CRS.from_user_input(walk.crs) and got.is_projected
+    assert main(args + ["--crs", "3857"]) == 0
+    assert pyogrio.read_info(out, layer="edges")["crs"] == "EPSG:3857"
