@@ -41,9 +41,9 @@ def gpkg(acc, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def gpkg_analysis_crs(acc, tmp_path_factory):
-    """Written with the defaults: the analysis CRS."""
+    """Written with the defaults of ``acc.to_gpkg``: the analysis CRS."""
     path = tmp_path_factory.mktemp("gpkg-default") / "monaco.gpkg"
-    return write_accessibility_gpkg(acc, path)
+    return acc.to_gpkg(path)
 
 
 def read(path, layer):
@@ -252,6 +252,11 @@ def test_default_crs_is_the_analysis_crs(gpkg_analysis_crs, acc):
     for layer in ("nodes", "edges", "pois", "hex"):
         assert CRS.from_user_input(pyogrio.read_info(gpkg_analysis_crs, layer=layer)["crs"]) == want, layer
     assert CRS.from_user_input(_meta(gpkg_analysis_crs)["crs"]) == want
+    # the CLI's writer keeps longitude/latitude as its default; crs=None is the analysis CRS there
+    assert write_accessibility_gpkg(acc, gpkg_analysis_crs.with_name("w.gpkg"), hex_resolution=None)
+    assert pyogrio.read_info(gpkg_analysis_crs.with_name("w.gpkg"), layer="nodes")["crs"] == "EPSG:4326"
+    write_accessibility_gpkg(acc, gpkg_analysis_crs.with_name("a.gpkg"), hex_resolution=None, crs=None)
+    assert CRS.from_user_input(pyogrio.read_info(gpkg_analysis_crs.with_name("a.gpkg"), layer="nodes")["crs"]) == want
     nodes = read(gpkg_analysis_crs, "nodes").set_index("node_id")
     np.testing.assert_allclose(nodes.geometry.x, acc.nodes.geometry.x, atol=1e-6)  # not reprojected
     edges = read(gpkg_analysis_crs, "edges")

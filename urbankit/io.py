@@ -8,8 +8,9 @@ files) is removed and an earlier file at the target stays untouched.
 The accessibility GeoPackage
 ----------------------------
 :func:`write_accessibility_gpkg` writes the GeoPackage the CLI promises (``urbankit accessibility
-... --out result.gpkg``). Layers, all in the analysis CRS (the network's metric CRS) unless
-``crs=`` says otherwise (the CLI writes EPSG:4326 unless ``--crs analysis`` or another code):
+... --out result.gpkg``). Layers, all in one CRS: EPSG:4326 by default here and in the CLI (its
+contract; ``--crs analysis`` or another code there), the analysis CRS (the network's metric CRS)
+by default through :meth:`Accessibility.to_gpkg` and :meth:`~Accessibility.save`; ``crs=`` chooses:
 
 ``nodes``
     ``node_id``, ``population``, per service ``S``: ``time_S_min`` (NULL: see ``status_S``) and
@@ -400,7 +401,9 @@ def check_crs(crs):
         ) from None
 
 
-def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9, crs=None, styles: bool = True) -> Path:
+def write_accessibility_gpkg(
+    acc, path, *, hex_resolution: int | None = 9, crs="EPSG:4326", styles: bool = True
+) -> Path:
     """Write an accessibility result to a GeoPackage with layers nodes, edges, pois and hex.
 
     Parameters
@@ -411,9 +414,10 @@ def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9, crs=N
         Target file, ending in ``.gpkg``; replaced if it exists. Its folder is created if needed.
     hex_resolution : int or None, default 9
         H3 resolution of the ``hex`` layer; ``None`` writes no hex layer.
-    crs : str, int or pyproj.CRS, optional
-        CRS of every layer; default (None) the analysis CRS (the network's metric CRS, e.g. a UTM
-        zone), ``"EPSG:4326"`` for longitude/latitude.
+    crs : str, int, pyproj.CRS or None, default "EPSG:4326"
+        CRS of every layer; None: the analysis CRS (the network's metric CRS, e.g. a UTM zone),
+        the default of :meth:`Accessibility.to_gpkg` and :meth:`~Accessibility.save`. This writer
+        keeps EPSG:4326 as its default: it is the CLI's, whose contract is longitude/latitude.
     styles : bool, default True
         Store a QGIS style for the nodes, hex and pois layers in the GeoPackage's ``layer_styles``
         table, so the layers open styled in QGIS.
@@ -647,9 +651,8 @@ _QML_HEAD = (
 
 
 def _rgba(colour: str, alpha: int = 255) -> str:
-    from matplotlib.colors import to_rgb
-
-    r, g, b = (round(255 * x) for x in to_rgb(colour))
+    # "#rrggbb" only: matplotlib stays out of the CLI's import path
+    r, g, b = (int(colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
     return f"{r},{g},{b},{alpha}"
 
 
@@ -749,13 +752,13 @@ FUNCTION_COLOURS_CB = {
 }
 
 
-def _score_classes() -> tuple[list[float], list[str], list[str]]:
-    import matplotlib
-    from matplotlib.colors import to_hex
+#: viridis at 0, 0.25, 0.5, 0.75 and 1 (matplotlib's values, written out: no matplotlib import here)
+_VIRIDIS_5 = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 
-    cm = matplotlib.colormaps["viridis"]
+
+def _score_classes() -> tuple[list[float], list[str], list[str]]:
     breaks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    colours = [to_hex(cm(x)) for x in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    colours = list(_VIRIDIS_5)
     labels = [f"{100 * lo:.0f}-{100 * hi:.0f} %" for lo, hi in zip(breaks[:-1], breaks[1:])]
     return breaks, colours, labels
 
