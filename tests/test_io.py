@@ -35,8 +35,15 @@ def acc(area):
 @pytest.fixture(scope="module")
 def gpkg(acc, tmp_path_factory):
     path = tmp_path_factory.mktemp("gpkg") / "monaco.gpkg"
-    assert write_accessibility_gpkg(acc, path) == path
+    assert write_accessibility_gpkg(acc, path, crs="EPSG:4326") == path
     return path
+
+
+@pytest.fixture(scope="module")
+def gpkg_analysis_crs(acc, tmp_path_factory):
+    """Written with the defaults of ``acc.to_gpkg``: the analysis CRS."""
+    path = tmp_path_factory.mktemp("gpkg-default") / "monaco.gpkg"
+    return acc.to_gpkg(path)
 
 
 def read(path, layer):
@@ -227,3 +234,149 @@ def test_osm_data_date_from_the_file_header(tmp_path):
     assert osm_data_date(tmp_path / "missing.osm") is None
     (tmp_path / "x.graphml").write_text("<graphml/>")
     assert osm_data_date(tmp_path / "x.graphml") is None
+
+
+# ----------------------------------------------------------------------------- for GIS analysts (#16)
+
+
+def _meta(path) -> dict:
+    meta = pyogrio.read_dataframe(path, layer="metadata")
+    return dict(zip(meta["key"], meta["value"]))
+
+
+def test_default_crs_is_the_analysis_crs(gpkg_analysis_crs, acc):
+    from pyproj import CRS
+
+    want = CRS.from_user_input(acc.network.crs)
+    assert want.is_projected  # a metric CRS, not longitude/latitude
+    for layer in ("nodes", "edges", "pois", "hex"):
+        assert CRS.from_user_input(pyogrio.read_info(gpkg_analysis_crs, layer=layer)["crs"]) == want, layer
+    assert CRS.from_user_input(_meta(gpkg_analysis_crs)["crs"]) == want
+    # the CLI's writer keeps longitude/latitude as its default; crs=None is the analysis CRS there
+    assert write_accessibility_gpkg(acc, gpkg_analysis_crs.with_name("w.gpkg"), hex_resolution=None)
+    assert pyogrio.read_info(gpkg_analysis_crs.with_name("w.gpkg"), layer="nodes")["crs"] == "EPSG:4326"
+    write_accessibility_gpkg(acc, gpkg_analysis_crs.with_name("a.gpkg"), hex_resolution=None, crs=None)
+    assert CRS.from_user_input(pyogrio.read_info(gpkg_analysis_crs.with_name("a.gpkg"), layer="nodes")["crs"]) == want
+    nodes = read(gpkg_analysis_crs, "nodes").set_index("node_id")
+    np.testing.assert_allclose(nodes.geometry.x, acc.nodes.geometry.x, atol=1e-6)  # not reprojected
+    edges = read(gpkg_analysis_crs, "edges")
+    np.testing.assert_allclose(edges.length, acc.network.edges["length_m"], rtol=1e-6)
+
+
+def test_crs_option(acc, tmp_path):
+    path = write_accessibility_gpkg(acc, tmp_path / "a.gpkg", crs=4326, hex_resolution=None, styles=False)
+    assert pyogrio.read_info(path, layer="nodes")["crs"] == "EPSG:4326"
+    assert _meta(path)["crs"] == "EPSG:4326"
+    with pytest.raises(InvalidOptionError, match="not a CRS"):
+        write_accessibility_gpkg(acc, tmp_path / "b.gpkg", crs="EPSG:999999")
+    assert not (tmp_path / "b.gpkg").exists()
+
+
+def test_cli_refuses_an_unknown_crs_before_computing(tmp_path, capsys):
+    from urbankit.cli import main
+
+    out = tmp_path / "x.gpkg"
+    assert main(["accessibility", "monaco", "--crs", "EPSG:999999", "--out", str(out)]) != 0
+    assert "not a CRS" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_null_semantics_status_columns(gpkg, acc):
+    """A NULL minutes value means either "beyond the threshold" or "no such destination in the area";
+    ``status_<S>`` tells which (checked against the destinations and minutes directly)."""
+    nodes = read(gpkg, "nodes").set_index("node_id")
+    present = set(acc.pois["service"])
+    assert set(acc.services) - present, "Monaco has a service without destinations (dentist)"
+    for s in acc.services:
+        t = acc.nodes[f"time_{s}_min"].to_numpy(float)
+        status = nodes[f"status_{s}"].to_numpy()
+        if s not in present:
+            assert (status == "no destination in area").all(), s
+        else:
+            np.testing.assert_array_equal(status == "reached", np.isfinite(t), err_msg=s)
+            np.testing.assert_array_equal(status == "beyond threshold", ~np.isfinite(t), err_msg=s)
+        # NULL minutes exactly where the status is not "reached"
+        np.testing.assert_array_equal(nodes[f"time_{s}_min"].isna().to_numpy(), status != "reached", err_msg=s)
+    assert (nodes["status_kindergarten"] == "beyond threshold").any()  # both meanings occur in Monaco
+
+
+def test_metadata_column_dictionary(gpkg, acc):
+    import json
+
+    meta = _meta(gpkg)
+    for layer in ("nodes", "edges", "pois", "hex"):
+        for column in pyogrio.read_info(gpkg, layer=layer)["fields"]:
+            entry = json.loads(meta[f"column:{layer}.{column}"])
+            assert set(entry) == {"unit", "meaning"} and entry["meaning"], (layer, column)
+    assert json.loads(meta["column:nodes.time_grocery_min"])["unit"] == "min"
+    assert "status_grocery" in json.loads(meta["column:nodes.time_grocery_min"])["meaning"]
+    assert json.loads(meta["column:nodes.score_15min"])["unit"] == "share 0..1"
+    assert json.loads(meta["column:edges.length_m"])["unit"] == "m"
+    assert json.loads(meta["column:nodes.population"])["unit"] == "residents"
+    assert "beyond threshold" in meta["null_meaning"] and "no destination in area" in meta["null_meaning"]
+
+
+def test_metadata_source_file_date_and_hash(gpkg):
+    """An embedded data set's name is resolved to its file: its OSM data date and SHA-256 are recorded."""
+    import hashlib
+
+    from urbankit.osm.files import osm_data_date
+
+    meta = _meta(gpkg)
+    file = urbankit.datasets.get_path("monaco")
+    assert meta["source_file"] == str(file)
+    assert meta["source_sha256"] == hashlib.sha256(file.read_bytes()).hexdigest()
+    assert meta["osm_data_date"] == osm_data_date(file) and meta["osm_data_date"].startswith("2023-12-26")
+
+
+def test_qgis_styles_in_layer_styles(gpkg):
+    """QGIS reads the default style of a layer from the GeoPackage's ``layer_styles`` table."""
+    import sqlite3
+    import xml.etree.ElementTree as ET
+
+    con = sqlite3.connect(gpkg)
+    try:
+        rows = con.execute(
+            "SELECT f_table_name, f_geometry_column, styleQML, useAsDefault FROM layer_styles ORDER BY f_table_name"
+        ).fetchall()
+        geom_cols = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())
+    finally:
+        con.close()
+    assert [r[0] for r in rows] == ["hex", "nodes", "pois"]
+    for table, geom, qml, default in rows:
+        assert default == 1 and geom == geom_cols[table]
+        root = ET.fromstring(qml.split("\n", 1)[1])  # after the DOCTYPE line
+        renderer = root.find("renderer-v2")
+        attr = renderer.get("attr")
+        assert attr in pyogrio.read_info(gpkg, layer=table)["fields"], (table, attr)
+        n_classes = len(renderer.findall("ranges/range") or renderer.findall("categories/category"))
+        assert n_classes == len(renderer.findall("symbols/symbol")) > 1, table
+    # the styles do not show up as layers
+    assert [name for name, _ in pyogrio.list_layers(gpkg)] == ["nodes", "edges", "pois", "hex", "metadata"]
+
+
+def test_embedded_data_set_name_is_resolved():
+    from urbankit.io import provenance
+    from urbankit.osm.files import osm_data_date
+
+    got = provenance("monaco", {})
+    file = urbankit.datasets.get_path("monaco")
+    assert got["source"] == "monaco" and got["source_file"] == str(file)
+    assert got["osm_data_date"] == osm_data_date(file) is not None
+
+
+@pytest.mark.slow
+def test_cli_crs_option(tmp_path, capsys):
+    """The CLI keeps EPSG:4326 by default (its contract); ``--crs analysis`` writes the analysis CRS."""
+    from pyproj import CRS
+
+    from urbankit.cli import main
+
+    out = tmp_path / "analysis.gpkg"
+    args = ["accessibility", "monaco", "--minutes", "10", "--hex-resolution", "8", "--out", str(out)]
+    assert main(args + ["--crs", "analysis"]) == 0
+    walk = urbankit.build_network(urbankit.load("monaco"), "walk")
+    got = CRS.from_user_input(pyogrio.read_info(out, layer="nodes")["crs"])
+    assert got == CRS.from_user_input(walk.crs) and got.is_projected
+    assert main(args + ["--crs", "3857"]) == 0
+    assert pyogrio.read_info(out, layer="edges")["crs"] == "EPSG:3857"

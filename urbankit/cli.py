@@ -130,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--hex-resolution", type=int, default=9, help="H3 resolution of the hex layer (default 9)")
     a.add_argument(
+        "--crs",
+        default="4326",
+        help="CRS of the GeoPackage layers: an EPSG code (default 4326, longitude/latitude) or 'analysis' "
+        "for the metric CRS the analysis ran in",
+    )
+    a.add_argument(
         "--engine",
         choices=("pandana", "scipy"),
         default=None,
@@ -276,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
                 },
                 option="--out",
             )
+            crs = None if str(args.crs).lower() == "analysis" else args.crs
+            if crs is not None:
+                from .io import check_crs
+
+                check_crs(crs)  # before minutes of computing
             default_minutes = [15, 30, 45, 60] if args.mode == "transit" else [10, 15, 30]
             minutes = [int(m) if float(m).is_integer() else m for m in (args.minutes or default_minutes)]
             acc = x_minute_city(
@@ -291,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                 opportunity_columns=args.opportunity_columns,
                 **transit,
             )
-            acc.to_gpkg(args.out, hex_resolution=args.hex_resolution)
+            acc.to_gpkg(args.out, hex_resolution=args.hex_resolution, crs=crs)
             total = acc.nodes["population"].sum()
             print(
                 f"{args.mode}: {len(acc.nodes):,} nodes, {len(acc.pois):,} destinations, "

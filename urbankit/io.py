@@ -8,12 +8,16 @@ files) is removed and an earlier file at the target stays untouched.
 The accessibility GeoPackage
 ----------------------------
 :func:`write_accessibility_gpkg` writes the GeoPackage the CLI promises (``urbankit accessibility
-... --out result.gpkg``). Layers, all in EPSG:4326:
+... --out result.gpkg``). Layers, all in one CRS: EPSG:4326 by default here and in the CLI (its
+contract; ``--crs analysis`` or another code there), the analysis CRS (the network's metric CRS)
+by default through :meth:`Accessibility.to_gpkg` and :meth:`~Accessibility.save`; ``crs=`` chooses:
 
 ``nodes``
-    ``node_id``, ``population``, per service ``S``: ``time_S_min`` (NaN: beyond the largest
-    threshold) and ``n_S_<M>min`` per threshold ``M``; per threshold ``score_<M>min`` (0..1) and
-    ``functions_<M>min``; ``gravity_S``; ``all_functions_min``; point geometry.
+    ``node_id``, ``population``, per service ``S``: ``time_S_min`` (NULL: see ``status_S``) and
+    ``n_S_<M>min`` per threshold ``M``; per threshold ``score_<M>min`` (0..1) and
+    ``functions_<M>min``; ``gravity_S``; ``all_functions_min``; ``status_S`` (``"reached"``,
+    ``"beyond threshold"`` or ``"no destination in area"``: the two meanings of a NULL minutes
+    value kept apart); point geometry.
 ``edges``
     ``u``, ``v``, ``length_m``, ``time_min``, then ``way_id``, ``highway``, ``name``, ``oneway``,
     ``speed_kmh``; line geometry. Walk and bike networks hold each undirected edge once, drive
@@ -22,13 +26,18 @@ The accessibility GeoPackage
     ``service``, ``function``, ``node_id``, ``snap_m``, ``snap_min``, ``name``, ``osm_type``,
     ``osm_id``; point geometry (the destination itself, not its node).
 ``metadata``
-    a non-spatial ``key``/``value`` table: urbankit version, source file and its OSM data date, mode,
-    minutes, services, engine, H3 resolution, population source, total and sentence, the layers' CRS
-    and when the file was written (:func:`accessibility_metadata`).
+    a non-spatial ``key``/``value`` table: urbankit version, source file, its SHA-256 and OSM data
+    date, mode, minutes, services, engine, H3 resolution, population source, total and sentence, the
+    meaning of NULL, the layers' CRS and when the file was written (:func:`accessibility_metadata`),
+    then the column dictionary: ``column:<layer>.<column>`` -> ``{"unit": ..., "meaning": ...}``
+    (:func:`column_dictionary`).
 ``hex``
     H3 cells (``h3`` cell id) with ``population``, ``nodes``, ``populated`` and the
     population-weighted minutes and scores of :func:`urbankit.zones.to_hex`; omitted when
     ``hex_resolution=None``.
+
+QGIS styles for ``nodes``, ``hex`` (score at the middle threshold) and ``pois`` (by function) are
+stored in the ``layer_styles`` table QGIS reads (:func:`write_layer_styles`).
 
 The file is written atomically: layers go to a temporary file in the target folder, which then
 replaces the target in one step, so a failure never leaves a half-written file and never damages
@@ -58,8 +67,16 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "LAYERS",
+    "STATUS_BEYOND",
+    "STATUS_NONE",
+    "STATUS_REACHED",
     "accessibility_metadata",
     "atomic_path",
+    "check_crs",
+    "column_dictionary",
+    "layer_styles",
+    "service_status",
+    "write_layer_styles",
     "fsync_path",
     "metadata_table",
     "provenance",
@@ -174,8 +191,43 @@ _EDGE_COLUMNS = ["u", "v", "length_m", "time_min", "way_id", "highway", "name", 
 _POI_COLUMNS = ["service", "function", "node_id", "snap_m", "snap_min", "name", "osm_type", "osm_id"]
 
 
-def nodes_layer(acc) -> gpd.GeoDataFrame:
-    """The ``nodes`` layer: node_id, population, minutes, counts, scores (EPSG:4326)."""
+#: the values of the ``status_<S>`` columns of the nodes layer: why ``time_<S>_min`` is (or is not) NULL
+STATUS_REACHED = "reached"
+STATUS_BEYOND = "beyond threshold"
+STATUS_NONE = "no destination in area"
+
+
+def service_status(acc) -> pd.DataFrame:
+    """Per node and service, what a NULL minutes value means: ``status_<S>`` is ``"reached"`` (minutes
+    given), ``"beyond threshold"`` (the service exists but lies beyond the largest threshold) or
+    ``"no destination in area"`` (the area holds no destination of the service at all).
+
+    Parameters
+    ----------
+    acc : Accessibility
+        The result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``acc.nodes``, one text column ``status_<S>`` per service.
+    """
+    import numpy as np
+
+    missing = set(acc.missing_services)
+    out = {}
+    for s in acc.services:
+        if s in missing:
+            out[f"status_{s}"] = np.full(len(acc.nodes), STATUS_NONE, dtype=object)
+        else:
+            t = acc.nodes[f"time_{s}_min"].to_numpy(float)
+            out[f"status_{s}"] = np.where(np.isfinite(t), STATUS_REACHED, STATUS_BEYOND).astype(object)
+    return pd.DataFrame(out, index=acc.nodes.index)
+
+
+def nodes_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
+    """The ``nodes`` layer: node_id, population, minutes, counts, scores, ``status_<S>`` per service
+    (:func:`service_status`), in ``crs`` (None: the analysis CRS)."""
     nodes = acc.nodes
     front = ["population"]
     front += [f"time_{s}_min" for s in acc.services]
@@ -185,32 +237,35 @@ def nodes_layer(acc) -> gpd.GeoDataFrame:
     rest = [c for c in nodes.columns if c not in front and c != geom]
     out = nodes[front + rest].copy()
     out["all_functions_min"] = acc.all_functions_minutes()
+    out = out.join(service_status(acc))
     out.insert(0, "node_id", nodes.index.to_numpy())
     out = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=nodes.geometry.to_numpy(), crs=nodes.crs)
-    return out.to_crs("EPSG:4326")
+    return out.to_crs(crs or nodes.crs)
 
 
-def edges_layer(acc) -> gpd.GeoDataFrame:
-    """The ``edges`` layer of the accessibility's network (EPSG:4326)."""
+def edges_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
+    """The ``edges`` layer of the accessibility's network, in ``crs`` (None: the analysis CRS)."""
     e = acc.network.edges
     cols = [c for c in _EDGE_COLUMNS if c in e.columns]
     out = gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs)
-    return out.to_crs("EPSG:4326")
+    return out.to_crs(crs or e.crs)
 
 
-def pois_layer(acc) -> gpd.GeoDataFrame:
-    """The ``pois`` layer: snapped destinations (EPSG:4326)."""
+def pois_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
+    """The ``pois`` layer: snapped destinations, in ``crs`` (None: the CRS of the destinations)."""
     p = acc.pois
     cols = [c for c in _POI_COLUMNS if c in p.columns]
     out = gpd.GeoDataFrame(p[cols].reset_index(drop=True), geometry=p.geometry.to_numpy(), crs=p.crs)
-    return out.to_crs("EPSG:4326")
+    return out.to_crs(crs or acc.network.crs or p.crs)
 
 
-def hex_layer(acc, resolution: int) -> gpd.GeoDataFrame:
-    """The ``hex`` layer (:func:`urbankit.zones.to_hex`, ``h3`` as a column)."""
+def hex_layer(acc, resolution: int, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
+    """The ``hex`` layer (:func:`urbankit.zones.to_hex`, ``h3`` as a column), in ``crs`` (None: the
+    analysis CRS)."""
     from .zones import to_hex
 
-    return to_hex(acc, resolution).reset_index()
+    out = to_hex(acc, resolution).reset_index()
+    return out.to_crs(crs or acc.network.crs or out.crs)
 
 
 def _input_path(value) -> Path | None:
@@ -310,7 +365,49 @@ _fsync = fsync_path
 _remove_quietly = remove_quietly
 
 
-def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Path:
+def _target_crs(acc, crs):
+    """The CRS to write: ``crs`` checked (None: the analysis CRS of the network)."""
+    from pyproj import CRS
+
+    if crs is None:
+        return CRS.from_user_input(acc.network.crs)
+    return check_crs(crs)
+
+
+def check_crs(crs):
+    """``crs`` as a :class:`pyproj.CRS` (an EPSG code as text or number, a WKT or PROJ string).
+
+    Parameters
+    ----------
+    crs : str, int or pyproj.CRS
+        The CRS asked for.
+
+    Returns
+    -------
+    pyproj.CRS
+        The CRS.
+
+    Raises
+    ------
+    InvalidOptionError
+        PROJ does not know ``crs``.
+    """
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError as ProjError
+
+    if isinstance(crs, bool) or crs is None:
+        raise InvalidOptionError(f"crs={crs!r} is not a CRS; give e.g. 'EPSG:4326', 4326 or None (the analysis CRS).")
+    try:
+        return CRS.from_user_input(int(crs) if isinstance(crs, str) and crs.isdigit() else crs)
+    except (ProjError, TypeError, ValueError) as exc:
+        raise InvalidOptionError(
+            f"crs={crs!r} is not a CRS PROJ knows ({exc}); give e.g. 'EPSG:4326', 4326 or None (the analysis CRS)."
+        ) from None
+
+
+def write_accessibility_gpkg(
+    acc, path, *, hex_resolution: int | None = 9, crs="EPSG:4326", styles: bool = True
+) -> Path:
     """Write an accessibility result to a GeoPackage with layers nodes, edges, pois and hex.
 
     Parameters
@@ -321,6 +418,13 @@ def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Pa
         Target file, ending in ``.gpkg``; replaced if it exists. Its folder is created if needed.
     hex_resolution : int or None, default 9
         H3 resolution of the ``hex`` layer; ``None`` writes no hex layer.
+    crs : str, int, pyproj.CRS or None, default "EPSG:4326"
+        CRS of every layer; None: the analysis CRS (the network's metric CRS, e.g. a UTM zone),
+        the default of :meth:`Accessibility.to_gpkg` and :meth:`~Accessibility.save`. This writer
+        keeps EPSG:4326 as its default: it is the CLI's, whose contract is longitude/latitude.
+    styles : bool, default True
+        Store a QGIS style for the nodes, hex and pois layers in the GeoPackage's ``layer_styles``
+        table, so the layers open styled in QGIS.
 
     Returns
     -------
@@ -331,7 +435,7 @@ def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Pa
     ------
     InvalidOptionError
         ``path`` does not end in ``.gpkg``, is one of the result's input files (its OSM file,
-        population grid or taxonomy), or an invalid ``hex_resolution``.
+        population grid or taxonomy), an invalid ``hex_resolution`` or a ``crs`` PROJ does not know.
     """
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
@@ -340,16 +444,22 @@ def write_accessibility_gpkg(acc, path, *, hex_resolution: int | None = 9) -> Pa
         raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
     refuse_overwriting_inputs(path, input_files(acc))
     # build every layer before touching the disk: bad options fail without side effects
-    layers = {"nodes": nodes_layer(acc), "edges": edges_layer(acc), "pois": pois_layer(acc)}
+    target = _target_crs(acc, crs)
+    layers = {"nodes": nodes_layer(acc, crs=target), "edges": edges_layer(acc, crs=target)}
+    layers["pois"] = pois_layer(acc, crs=target)
     if hex_resolution is not None:
-        layers["hex"] = hex_layer(acc, hex_resolution)
-    metadata = metadata_table(accessibility_metadata(acc, hex_resolution=hex_resolution))
+        layers["hex"] = hex_layer(acc, hex_resolution, crs=target)
+    meta = accessibility_metadata(acc, hex_resolution=hex_resolution, crs=target)
+    meta.update(column_dictionary(acc, {name: list(gdf.columns) for name, gdf in layers.items()}))
+    metadata = metadata_table(meta)
     with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
         from_cache = _copy_cached_layer(layers["edges"], "edges", tmp)
         for name, gdf in layers.items():
             if not (from_cache and name == "edges"):
                 _write_layer(gdf, tmp, name)
         write_metadata(metadata, tmp)
+        if styles:
+            write_layer_styles(tmp, acc, layers)
         if from_cache:
             _order_layers(tmp, [*layers, "metadata"])
     logger.info("wrote %s (layers %s)", path, ", ".join(f"{k}: {len(v):,}" for k, v in layers.items()))
@@ -459,25 +569,45 @@ def write_metadata(table: pd.DataFrame, path) -> None:
     pyogrio.write_dataframe(table, path, layer="metadata", driver="GPKG")
 
 
-def provenance(source, items: dict) -> dict:
+def _sha256(path: Path) -> str | None:
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def provenance(source, items: dict, *, crs="EPSG:4326") -> dict:
     """The provenance every urbankit GeoPackage records, in order: urbankit version, the source file
-    and its OSM data date, then ``items``, the layers' CRS and when the file was written (UTC)."""
+    (an embedded data set's name resolved to its file), its SHA-256 and OSM data date, then
+    ``items``, the layers' ``crs`` and when the file was written (UTC)."""
     import datetime as dt
+
+    from pyproj import CRS
 
     from . import __version__
     from .osm.files import osm_data_date
 
+    file = _input_path(source) if source is not None else None
+    crs_text = CRS.from_user_input(crs).to_string() if crs is not None else None
     return {
         "urbankit_version": __version__,
         "source": None if source is None else str(source),
-        "osm_data_date": None if source is None else osm_data_date(source),
+        "source_file": None if file is None else str(file),
+        "source_sha256": None if file is None else _sha256(file),
+        "osm_data_date": None if file is None else osm_data_date(file),
         **items,
-        "crs": "EPSG:4326",
+        "crs": crs_text,
         "written_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }
 
 
-def accessibility_metadata(acc, *, hex_resolution=None) -> dict:
+def accessibility_metadata(acc, *, hex_resolution=None, crs="EPSG:4326") -> dict:
     """What a reader of an accessibility GeoPackage needs to trust it: urbankit version, source and
     OSM data date, mode, parameters (``transit_*``: the timetables and departure window of a transit
     analysis), population source, total and sentence, layer CRS, time written."""
@@ -497,5 +627,288 @@ def accessibility_metadata(acc, *, hex_resolution=None) -> dict:
             "population_source": acc.population_source,
             "population_total": None if population is None else float(population.sum()),
             "population_description": acc.population_description or None,
+            "null_meaning": (
+                f"time_<S>_min is NULL when status_<S> is '{STATUS_BEYOND}' (a destination exists, farther than "
+                f"the largest threshold) or '{STATUS_NONE}' (no destination of S mapped in the area)"
+            ),
         },
+        crs=crs,
     )
+
+
+# ----------------------------------------------------------------------------- column dictionary
+
+
+def _column_meaning(column: str, acc, mode: str) -> tuple[str, str]:
+    """(unit, meaning) of a column of the accessibility GeoPackage."""
+    import re
+
+    largest = f"{max(acc.minutes):g}"
+    fixed = {
+        "node_id": ("", "street network node id (OSM node id where the node is an OSM node)"),
+        "population": ("residents", "residents assigned to the node (or the cell)"),
+        "all_functions_min": ("min", f"{mode} minutes until every function is reached; NULL beyond {largest} min"),
+        "h3": ("", "H3 cell id"),
+        "nodes": ("count", "street nodes in the cell"),
+        "populated": ("", "1 when the cell holds residents (values weighted by residents), else node means"),
+        "u": ("", "node id at the start of the edge"),
+        "v": ("", "node id at the end of the edge"),
+        "length_m": ("m", "length of the edge"),
+        "time_min": ("min", f"{mode} minutes to traverse the edge"),
+        "way_id": ("", "OSM way id"),
+        "highway": ("", "OSM highway tag"),
+        "name": ("", "OSM name tag"),
+        "oneway": ("", "1 when the edge may be used in its direction only"),
+        "speed_kmh": ("km/h", "speed used for the edge"),
+        "service": ("", "service of the destination (taxonomy name)"),
+        "function": ("", "social function of the service"),
+        "snap_m": ("m", "distance from the destination to its street node"),
+        "snap_min": ("min", "minutes on foot from the destination to its street node (added to every trip)"),
+        "osm_type": ("", "OSM element type (node, way, relation)"),
+        "osm_id": ("", "OSM element id"),
+        "geometry": ("", "geometry"),
+    }
+    if column in fixed:
+        return fixed[column]
+    rules = [
+        (r"time_(.+)_min", lambda g: ("min", f"{mode} minutes to the nearest {g[0]}; NULL: see status_{g[0]}")),
+        (
+            r"status_(.+)",
+            lambda g: (
+                "",
+                f"'{STATUS_REACHED}' (time_{g[0]}_min given), '{STATUS_BEYOND}' (farther than {largest} min) or "
+                f"'{STATUS_NONE}' (no {g[0]} mapped in the area)",
+            ),
+        ),
+        (r"n_(.+)_(\d+(?:_\d+)?)min", lambda g: ("count", f"{g[0]} destinations within {g[1].replace('_', '.')} min")),
+        (r"score_(.+)min", lambda g: ("share 0..1", f"share of services reached within {g[0].replace('_', '.')} min")),
+        (r"functions_(.+)min", lambda g: ("count", f"functions reached within {g[0].replace('_', '.')} min")),
+        (
+            r"all_functions_(.+)min_share",
+            lambda g: ("share 0..1", f"share of residents reaching every function within {g[0].replace('_', '.')} min"),
+        ),
+        (r"gravity_(.+)", lambda g: ("", f"gravity accessibility of {g[0]} (sum of exp-decayed destinations)")),
+    ]
+    for pattern, meaning in rules:
+        m = re.fullmatch(pattern, column)
+        if m:
+            return meaning(m.groups())
+    return ("", column.replace("_", " "))
+
+
+def column_dictionary(acc, layer_columns: dict) -> dict:
+    """The column dictionary of the accessibility GeoPackage, as metadata items.
+
+    Parameters
+    ----------
+    acc : Accessibility
+        The result written.
+    layer_columns : dict of str to list of str
+        Layer name -> its columns.
+
+    Returns
+    -------
+    dict
+        ``"column:<layer>.<column>"`` -> ``{"unit": ..., "meaning": ...}``, one per column (geometry
+        excepted), for :func:`metadata_table`.
+    """
+    mode = getattr(getattr(acc, "network", None), "mode", "travel")
+    out = {}
+    for layer, columns in layer_columns.items():
+        for c in columns:
+            if c == "geometry":
+                continue
+            unit, meaning = _column_meaning(c, acc, mode)
+            out[f"column:{layer}.{c}"] = {"unit": unit, "meaning": meaning}
+    return out
+
+
+# ----------------------------------------------------------------------------- QGIS styles
+
+_QML_HEAD = (
+    "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+    '<qgis version="3.28.0" styleCategories="Symbology">'
+)
+
+
+def _rgba(colour: str, alpha: int = 255) -> str:
+    # "#rrggbb" only: matplotlib stays out of the CLI's import path
+    r, g, b = (int(colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    return f"{r},{g},{b},{alpha}"
+
+
+def _symbol(name: str, kind: str, colour: str, *, alpha: int = 255, outline: str = "#555555") -> str:
+    from xml.sax.saxutils import quoteattr
+
+    if kind == "marker":
+        props = {"name": "circle", "color": _rgba(colour, alpha), "size": "1.8", "outline_style": "no"}
+        layer = "SimpleMarker"
+    elif kind == "fill":
+        props = {"color": _rgba(colour, alpha), "outline_color": _rgba(outline), "outline_width": "0.2"}
+        layer = "SimpleFill"
+    else:
+        props = {"line_color": _rgba(colour, alpha), "line_width": "0.4"}
+        layer = "SimpleLine"
+    text = "".join(f"<prop k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in props.items())
+    return (
+        f'<symbol type="{kind}" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
+        f'<layer class="{layer}" enabled="1" locked="0" pass="0">{text}</layer></symbol>'
+    )
+
+
+def graduated_qml(column: str, kind: str, breaks: list[float], colours: list[str], labels: list[str]) -> str:
+    """A QGIS style (QML) colouring ``column`` by classes ``breaks[i]..breaks[i + 1]``.
+
+    Parameters
+    ----------
+    column : str
+        The attribute.
+    kind : {"marker", "fill", "line"}
+        Geometry kind of the layer.
+    breaks : list of float
+        Class bounds, ascending (one more than ``colours``).
+    colours : list of str
+        One colour per class.
+    labels : list of str
+        One legend label per class.
+
+    Returns
+    -------
+    str
+        The QML document; NULL values are drawn in grey (class "no value").
+    """
+    from xml.sax.saxutils import quoteattr
+
+    ranges = "".join(
+        f'<range lower="{lo!r}" upper="{hi!r}" symbol="{i}" label={quoteattr(lab)} render="true"/>'
+        for i, (lo, hi, lab) in enumerate(zip(breaks[:-1], breaks[1:], labels))
+    )
+    symbols = "".join(_symbol(str(i), kind, c, alpha=230) for i, c in enumerate(colours))
+    return (
+        f"{_QML_HEAD}<renderer-v2 type=\"graduatedSymbol\" attr={quoteattr(column)} graduatedMethod=\"GraduatedColor\" "
+        f'symbollevels="0" enableorderby="0" forceraster="0"><ranges>{ranges}</ranges><symbols>{symbols}</symbols>'
+        f"</renderer-v2><layerGeometryType>{ {'marker': 0, 'line': 1, 'fill': 2}[kind]}</layerGeometryType></qgis>"
+    )
+
+
+def categorized_qml(column: str, kind: str, categories: dict[str, str]) -> str:
+    """A QGIS style (QML) colouring ``column`` by category (value -> colour).
+
+    Parameters
+    ----------
+    column : str
+        The attribute.
+    kind : {"marker", "fill", "line"}
+        Geometry kind of the layer.
+    categories : dict of str to str
+        Value -> colour.
+
+    Returns
+    -------
+    str
+        The QML document.
+    """
+    from xml.sax.saxutils import quoteattr
+
+    cats = "".join(
+        f"<category value={quoteattr(v)} symbol=\"{i}\" label={quoteattr(v)} render=\"true\"/>"
+        for i, v in enumerate(categories)
+    )
+    symbols = "".join(_symbol(str(i), kind, c) for i, c in enumerate(categories.values()))
+    return (
+        f"{_QML_HEAD}<renderer-v2 type=\"categorizedSymbol\" attr={quoteattr(column)} symbollevels=\"0\" "
+        f'enableorderby="0" forceraster="0"><categories>{cats}</categories><symbols>{symbols}</symbols>'
+        f"</renderer-v2><layerGeometryType>{ {'marker': 0, 'line': 1, 'fill': 2}[kind]}</layerGeometryType></qgis>"
+    )
+
+
+#: colour-blind-safe colours of the six social functions (Okabe-Ito), shared with urbankit.viz
+FUNCTION_COLOURS_CB = {
+    "living": "#009E73",
+    "working": "#0072B2",
+    "commerce": "#E69F00",
+    "healthcare": "#CC79A7",
+    "education": "#56B4E9",
+    "entertainment": "#D55E00",
+}
+
+
+#: viridis at 0, 0.25, 0.5, 0.75 and 1 (matplotlib's values, written out: no matplotlib import here)
+_VIRIDIS_5 = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+
+
+def _score_classes() -> tuple[list[float], list[str], list[str]]:
+    breaks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    colours = list(_VIRIDIS_5)
+    labels = [f"{100 * lo:.0f}-{100 * hi:.0f} %" for lo, hi in zip(breaks[:-1], breaks[1:])]
+    return breaks, colours, labels
+
+
+def layer_styles(acc, layers: dict) -> dict[str, str]:
+    """The QGIS style (QML) of each main layer of the accessibility GeoPackage.
+
+    ``nodes`` and ``hex`` are coloured by the score at the middle threshold (viridis, 20 % classes),
+    ``pois`` by function (colour-blind-safe Okabe-Ito colours).
+
+    Parameters
+    ----------
+    acc : Accessibility
+        The result.
+    layers : dict of str to GeoDataFrame
+        The layers written.
+
+    Returns
+    -------
+    dict of str to str
+        Layer name -> QML.
+    """
+    ordered = sorted(acc.minutes)
+    middle = ordered[(len(ordered) - 1) // 2]
+    column = f"score_{f'{middle:g}'.replace('.', '_')}min"
+    breaks, colours, labels = _score_classes()
+    out = {}
+    if "nodes" in layers and column in layers["nodes"]:
+        out["nodes"] = graduated_qml(column, "marker", breaks, colours, labels)
+    if "hex" in layers and column in layers["hex"]:
+        out["hex"] = graduated_qml(column, "fill", breaks, colours, labels)
+    if "pois" in layers and len(layers["pois"]):
+        functions = sorted(set(layers["pois"]["function"]))
+        out["pois"] = categorized_qml(
+            "function", "marker", {f: FUNCTION_COLOURS_CB.get(f, "#777777") for f in functions}
+        )
+    return out
+
+
+def write_layer_styles(path, acc, layers: dict) -> None:
+    """Store :func:`layer_styles` in the GeoPackage's ``layer_styles`` table (as QGIS does), each the
+    default style of its layer, so QGIS opens the layers styled.
+
+    Parameters
+    ----------
+    path : str or Path
+        The GeoPackage (its layers already written).
+    acc : Accessibility
+        The result.
+    layers : dict of str to GeoDataFrame
+        The layers written.
+    """
+    import sqlite3
+
+    styles = layer_styles(acc, layers)
+    con = sqlite3.connect(path)
+    try:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), "
+            "f_table_schema TEXT(256), f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), "
+            "styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), "
+            "update_time DATETIME DEFAULT CURRENT_TIMESTAMP)"
+        )
+        for layer, qml in styles.items():
+            con.execute(
+                "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+                "styleName, styleQML, styleSLD, useAsDefault, description, owner) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                ("", "", layer, "geom", f"urbankit {layer}", qml, "", 1, "urbankit default style", ""),
+            )
+        con.commit()
+    finally:
+        con.close()

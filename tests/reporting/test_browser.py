@@ -167,7 +167,11 @@ def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0, probe: str |
         dt.pump(settle)  # let Leaflet draw, tiles fail, late errors surface
         state = dt.evaluate(
             """(() => {
-              const out = {maps: [], images: [], title: document.title};
+              const out = {maps: [], images: [], title: document.title, text: document.body.innerText,
+                           summary: (document.querySelector('.urbankit-summary') || {}).innerText || null,
+                           provenance: (document.querySelector('.urbankit-provenance') || {}).innerText || null};
+              const box = el => { const r = el.getBoundingClientRect();
+                                  return [r.left, r.top, r.right, r.bottom]; };
               for (const frame of document.querySelectorAll('iframe')) {
                 const d = frame.contentDocument;
                 if (!d) { out.maps.push({accessible: false}); continue; }
@@ -183,12 +187,15 @@ def render(html_path: Path, tmp_path: Path, *, settle: float = 4.0, probe: str |
                   tiles_loaded: Array.from(d.querySelectorAll('img.leaflet-tile'))
                       .filter(i => i.complete && i.naturalWidth > 0).length,
                   leaflet: !!(frame.contentWindow && frame.contentWindow.L && frame.contentWindow.L.version),
+                  legend_boxes: Array.from(d.querySelectorAll('.urbankit-legend')).map(box),
+                  control_boxes: Array.from(d.querySelectorAll(
+                      '.leaflet-control-scale, .leaflet-control-layers, .leaflet-control-zoom')).map(box),
                   width: frame.getBoundingClientRect().width,
                   height: frame.getBoundingClientRect().height,
                 });
               }
               for (const img of document.querySelectorAll('img')) {
-                out.images.push({src: img.src.slice(0, 22), ok: img.complete && img.naturalWidth > 0,
+                out.images.push({src: img.src.slice(0, 22), ok: img.complete && img.naturalWidth > 0, alt: img.alt,
                                  width: img.naturalWidth, height: img.naturalHeight});
               }
               return out;
@@ -270,6 +277,35 @@ def test_report_renders_offline(reports, name, tiles, tmp_path):
     pngs = [i for i in got["images"] if i["src"].startswith("data:image/png")]
     assert len(pngs) == {"accessibility": 2, "overview": 0}[name], got["images"]
     assert all(i["ok"] and i["width"] > 100 for i in got["images"]), got["images"]
+
+    # the report opens with the answer and its provenance (#16)
+    summary, text = got["summary"], got["text"]
+    if name == "accessibility":
+        head = re.match(r"(\d+(?:\.\d+)?) % of Monaco's [\d,]+ residents live within 10 minutes on foot", summary)
+        assert head, summary
+        # the headline figure is the one of the table below
+        row = re.search(r"Every function\s+All functions\s+(\S+ %)", text)
+        assert row and row.group(1) == f"{head.group(1)} %", (summary, row)
+    else:
+        assert re.match(r"Monaco: [\d,]+ residents, [\d.,]+ km of walkable streets and [\d,]+ everyday", summary)
+    provenance = got["provenance"]
+    for item in ("Data source", "OSM data date", "Residents", "Population source", "urbankit version", "Caveat"):
+        assert item in provenance, (item, provenance)
+    assert re.search(r"OSM data date\s+20\d\d-\d\d-\d\d", provenance), provenance
+    # formatted tables: no NaN, no raw object reprs or timings
+    assert not re.search(r"\b(nan|NaN|None)\b", text), re.findall(r".{40}\b(?:nan|NaN|None)\b.{20}", text)
+    for raw in ("Accessibility(", "AreaOverview(", "PopulationEstimate(", "detect_s", "<urbankit", "dtype"):
+        assert raw not in text, raw
+    # every figure has alternative text (not nbconvert's placeholder)
+    assert all(i["alt"] and "No description" not in i["alt"] for i in pngs), [i["alt"] for i in pngs]
+    # the legend never covers a map control
+    for legend in m["legend_boxes"]:
+        for control in m["control_boxes"]:
+            overlap = min(legend[2], control[2]) > max(legend[0], control[0]) and min(
+                legend[3], control[3]
+            ) > max(legend[1], control[1])
+            assert not overlap, (legend, control)
+    assert m["legend_boxes"], "no legend on the map"
 
     # no script failed, nothing but tiles was asked of the network
     assert not got["exceptions"], got["exceptions"]
@@ -433,3 +469,40 @@ def test_hostile_osm_names_run_no_script(hostile_reports, name, tmp_path):
         assert probe["labels"]
     for text in in_page:
         assert text in probe["body"], f"{text!r} not shown in the page"
+
+
+# ----------------------------------------------------------------------------- a saved explore() map
+
+
+#: hovers every destination marker on the map (zoomed in so the clusters spread out): how many opened
+#: their tooltip and what the first ones showed
+HOVER_DESTINATIONS_JS = """(() => {
+  const w = window, L = w.L, out = {opened: 0, candidates: 0, texts: []};
+  const maps = Object.keys(w).map(k => { try { return w[k]; } catch (e) { return null; } })
+      .filter(v => v instanceof L.Map);
+  for (const m of maps) {
+    m.eachLayer(l => {
+      if (!(l.getLatLng && l.feature && l.feature.properties.service)) return;
+      out.candidates++;
+      l.fire('mouseover', {latlng: l.getLatLng()}, true);
+      const tip = l.getTooltip && l.getTooltip();
+      if (tip && l.isTooltipOpen()) { out.opened++; out.texts.push(tip.getElement().textContent); }
+      l.fire('mouseout', {latlng: l.getLatLng()}, true);
+    });
+  }
+  return out;
+})()"""
+
+
+def test_saved_explore_map_works_offline_with_clustered_destinations(monaco_walk_accessibility, tmp_path):
+    """``acc.explore().save(path)`` opens offline (Leaflet and the cluster plug-ins embedded), and the
+    destinations drawn out of their clusters show their tooltips (a GeoJson group inside a cluster
+    is never on the map: its tooltip must be bound to each marker)."""
+    page = tmp_path / "explore.html"
+    monaco_walk_accessibility.explore(tiles=None).save(page)
+    got = render(page, tmp_path, settle=2.0, probe=HOVER_DESTINATIONS_JS)
+    assert not got["exceptions"] and not got["console_errors"], (got["exceptions"], got["console_errors"])
+    assert _remote(got["requests"]) == [], got["requests"]
+    probe = got["probe"]
+    assert probe["candidates"] >= 1 and probe["opened"] == probe["candidates"], probe
+    assert all("service" in t for t in probe["texts"]), probe["texts"]

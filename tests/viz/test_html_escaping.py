@@ -194,6 +194,8 @@ def rendered_texts(m: folium.Map) -> dict[str, list[str]]:
         elif isinstance(el, folium.LayerControl):
             for name in list(el.base_layers) + list(el.overlays):
                 got["layer"].append(shown(" " + name))
+        elif isinstance(el, maps._LegendControl):  # urbankit's legend boxes, as Leaflet controls
+            got["legend"].append(shown(el.html, allowed={"div", "span", "b"}))
     for el in _elements(m.get_root().html):
         if type(el) is folium.Element and "position:fixed" in el.render():  # urbankit's legend boxes
             got["legend"].append(shown(el.render(), allowed={"div", "span", "b"}))

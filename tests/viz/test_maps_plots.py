@@ -49,8 +49,8 @@ def features(layer: folium.GeoJson) -> list:
 # ------------------------------------------------------------------------------------------------ maps
 
 
-def test_default_map_colours_nodes_by_largest_score(acc):
-    m = accessibility_map(acc, tiles=None)
+def test_map_colours_nodes_by_score(acc):
+    m = accessibility_map(acc, "score_30min", tiles=None)
     assert isinstance(m, folium.Map)
     layers = geojson_layers(m)
     node_layer = layers[f"score_30min ({len(acc.nodes):,} nodes)"]
@@ -66,6 +66,124 @@ def test_default_map_colours_nodes_by_largest_score(acc):
         assert FUNCTION_COLOURS[function] in html
     assert "LayerControl" in html or "L.control.layers" in html
     assert "tile.openstreetmap" not in html  # tiles=None: offline
+
+
+def test_default_layer_is_the_score_at_the_middle_threshold(acc):
+    """Not the saturated largest-threshold score: the middle threshold (15 of 10, 15, 30)."""
+    m = accessibility_map(acc, tiles=None, show_pois=False)
+    layers = geojson_layers(m)
+    assert list(layers) == [f"score_15min ({len(acc.nodes):,} nodes)"]
+    feats = features(layers[f"score_15min ({len(acc.nodes):,} nodes)"])
+    assert [f["properties"]["_fill"] for f in feats] == _colours(acc.nodes["score_15min"], "YlGnBu", 0.0, 1.0)
+    html = m.get_root().render()
+    assert "share of services reached within 15 min (%)" in html  # the colour bar reads in percent
+    bar = next(c for c in m._children.values() if type(c).__name__ == "LinearColormap")
+    assert (bar.vmin, bar.vmax) == (0.0, 100.0)
+
+
+def _groups(m) -> dict:
+    return {c.layer_name: c for c in m._children.values() if type(c) is folium.FeatureGroup}
+
+
+def test_service_layers_selectable_on_hexagons(acc):
+    from urbankit.viz.labels import service_labels
+
+    m = accessibility_map(acc, hex_resolution=9, tiles=None, show_pois=False)
+    labels = service_labels(acc)
+    groups = _groups(m)
+    want = {f"minutes to: {labels[s]}" for s in acc.services}
+    assert want <= set(groups)
+    hexes = to_hex(acc, 9)
+    for s in ("grocery", "university"):
+        group = groups[f"minutes to: {labels[s]}"]
+        assert group.show is False  # selectable, hidden at first
+        layer = next(c for c in group._children.values() if isinstance(c, folium.GeoJson))
+        fills = [f["properties"]["_fill"] for f in features(layer)]
+        assert fills == _colours(hexes[f"time_{s}_min"], "viridis_r", 0.0, 30.0)
+    # on nodes, per-service layers only when asked for
+    assert not any(n.startswith("minutes to") for n in _groups(accessibility_map(acc, tiles=None, show_pois=False)))
+    some = accessibility_map(acc, tiles=None, show_pois=False, service_layers=["grocery"])
+    assert [n for n in _groups(some) if n.startswith("minutes to")] == [f"minutes to: {labels['grocery']}"]
+    with pytest.raises(InvalidOptionError, match="service_layers"):
+        accessibility_map(acc, tiles=None, service_layers=["nope"])
+
+
+def test_destinations_are_clustered_by_function(acc):
+    from folium.plugins import FeatureGroupSubGroup, MarkerCluster
+
+    m = accessibility_map(acc, tiles=None)
+    clusters = [c for c in m._children.values() if isinstance(c, MarkerCluster)]
+    subs = [c for c in m._children.values() if isinstance(c, FeatureGroupSubGroup)]
+    assert len(clusters) == 1
+    assert sorted(s.layer_name.split(" (")[0] for s in subs) == acc.function_names
+    drawn = sum(len(features(next(iter(s._children.values())))) for s in subs)
+    assert drawn == len(acc.pois)
+    assert not any(isinstance(c, folium.GeoJson) and "destinations" in c.layer_name for c in m._children.values())
+    flat = accessibility_map(acc, tiles=None, cluster_pois=False)
+    assert not [c for c in flat._children.values() if isinstance(c, MarkerCluster)]
+
+
+def test_function_colours_are_colour_blind_safe_and_distinct_from_the_scales():
+    """Okabe-Ito colours; none is close to a colour of the sequential scales' dark (purple/navy) end."""
+    import matplotlib
+    from matplotlib.colors import to_rgb
+
+    okabe_ito = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}
+    assert set(FUNCTION_COLOURS.values()) <= okabe_ito
+    dark_ends = [to_rgb(matplotlib.colormaps[c](x)) for c in ("YlGnBu", "viridis_r") for x in (0.85, 1.0)]
+    for colour in FUNCTION_COLOURS.values():
+        rgb = np.array(to_rgb(colour))
+        assert min(np.abs(rgb - np.array(d)).sum() for d in dark_ends) > 0.4, colour
+
+
+def test_completeness_flags_are_drawn_with_their_explanation(acc):
+    import geopandas as gpd
+
+    from urbankit.viz.maps import SPARSE_NOTE
+
+    cells = to_hex(acc, 8)
+    flags = np.where(np.arange(len(cells)) == 0, "few POIs", "ok")
+    comp = gpd.GeoDataFrame({"flag": flags}, geometry=cells.geometry.to_numpy(), crs=cells.crs, index=cells.index)
+    flagged = dataclasses.replace(acc, completeness=comp)
+    m = accessibility_map(flagged, tiles=None, show_pois=False)
+    group = _groups(m)["sparsely mapped cells (1)"]
+    outline = next(c for c in group._children.values() if c.layer_name == "sparsely mapped cells")
+    assert len(features(outline)) == 1
+    assert features(outline)[0]["properties"]["why"] == f"few POIs: {SPARSE_NOTE}"
+    style = outline.style_function(features(outline)[0])
+    assert style["dashArray"] and style["fillOpacity"] == 0  # outlined (and hatched), the data stays visible
+    hatch = next(c for c in group._children.values() if c.layer_name == "hatching")
+    assert len(features(hatch)) > 3
+    assert SPARSE_NOTE in m.get_root().render()  # in the legend
+    assert "sparsely mapped cells" not in "".join(_groups(accessibility_map(acc, tiles=None, show_pois=False)))
+
+
+def test_legend_is_a_leaflet_control_beside_the_scale_bar(acc):
+    """The legend is a control of the bottom-left corner, stacked with the scale bar by Leaflet (a fixed
+    box would cover the scale bar)."""
+    from urbankit.viz.maps import _LegendControl
+
+    m = accessibility_map(acc, "time_university_min", tiles=None)
+    legends = [c for c in m._children.values() if isinstance(c, _LegendControl)]
+    assert len(legends) == 1 and legends[0].position == "bottomleft"
+    html = m.get_root().render()
+    assert "position:fixed" not in html
+    assert "L.control({position: \"bottomleft\"})" in html
+
+
+def test_saved_explore_map_works_offline(acc, tmp_path):
+    from urbankit.viz.offline import NO_TILES_NOTE, external_references
+
+    path = tmp_path / "map.html"
+    acc.explore(hex_resolution=9).save(path)  # default tiles: they fail offline, the rest must not
+    page = path.read_text(encoding="utf-8")
+    assert external_references(page) == []
+    assert "Leaflet" in page and "L.map(" in page
+    assert "MarkerClusterGroup" in page and "featureGroup.subGroup" in page  # plug-ins embedded
+    assert NO_TILES_NOTE in page  # the tile-error fallback
+    online = tmp_path / "online.html"
+    acc.explore(hex_resolution=9).save(online, offline=False)
+    assert any("leaflet" in u for u in external_references(online.read_text(encoding="utf-8")))
 
 
 def test_minutes_map_greys_nodes_beyond_the_largest_threshold(acc):

@@ -524,7 +524,7 @@ class Accessibility:
             add = add.drop(columns="geometry", errors="ignore").rename_geometry("geometry")
         return add
 
-    def save(self, folder=".", *, hex_resolution: int | None = 9):
+    def save(self, folder=".", *, hex_resolution: int | None = 9, crs=None):
         """Write ``accessibility.gpkg`` (see :meth:`to_gpkg`) and ``summary.csv`` into ``folder``.
 
         Parameters
@@ -533,6 +533,8 @@ class Accessibility:
             Created when missing; refused when a file written there would overwrite an input file.
         hex_resolution : int or None, default 9
             H3 resolution of the ``hex`` layer; None writes no ``hex`` layer.
+        crs : str, int or pyproj.CRS, optional
+            CRS of the layers; default the analysis CRS (see :meth:`to_gpkg`).
 
         Returns
         -------
@@ -548,12 +550,16 @@ class Accessibility:
         refuse_overwriting_inputs(folder / "accessibility.gpkg", input_files(self), option="folder")
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "accessibility.gpkg"
-        self.to_gpkg(out, hex_resolution=hex_resolution)
+        self.to_gpkg(out, hex_resolution=hex_resolution, crs=crs)
         self.summary().to_csv(folder / "summary.csv")
         return out
 
-    def to_gpkg(self, path, *, hex_resolution: int | None = 9):
+    def to_gpkg(self, path, *, hex_resolution: int | None = 9, crs=None):
         """Write layers ``nodes``, ``edges``, ``pois`` (and ``hex``) to a GeoPackage, atomically.
+
+        With a ``metadata`` table (provenance and a column dictionary), a ``status_<S>`` column per
+        service telling why minutes are NULL, and QGIS styles (see
+        :func:`urbankit.io.write_accessibility_gpkg`).
 
         Parameters
         ----------
@@ -561,6 +567,9 @@ class Accessibility:
             The GeoPackage to write (replaced when it exists, unless it is an input file).
         hex_resolution : int or None, default 9
             H3 resolution of the ``hex`` layer; None writes no ``hex`` layer.
+        crs : str, int or pyproj.CRS, optional
+            CRS of the layers; default the analysis CRS (the network's), ``"EPSG:4326"`` for
+            longitude/latitude.
 
         Returns
         -------
@@ -569,7 +578,7 @@ class Accessibility:
         """
         from ..io import write_accessibility_gpkg
 
-        return write_accessibility_gpkg(self, path, hex_resolution=hex_resolution)
+        return write_accessibility_gpkg(self, path, hex_resolution=hex_resolution, crs=crs)
 
     def hex(self, resolution: int = 9) -> gpd.GeoDataFrame:
         """Aggregate to H3 cells: population and population-weighted minutes per service.
@@ -608,20 +617,21 @@ class Accessibility:
         return to_zones(self, zones, name=name)
 
     def explore(self, column: str | None = None, **kwargs):
-        """Folium map of a node column (default: the largest-threshold score).
+        """Folium map of a node column (default: the score at the middle threshold, 15 of 10, 15, 30).
 
         Parameters
         ----------
         column : str, optional
-            A column of :attr:`nodes`; default the score of the largest threshold.
+            A column of :attr:`nodes`; default the score of the middle threshold.
         **kwargs
-            Options of :func:`urbankit.maps.accessibility_map`: ``tiles`` (None for no base map),
-            ``hex_resolution`` (aggregate to H3 cells), ``show_pois``, ``radius``.
+            Options of :func:`urbankit.viz.maps.accessibility_map`: ``tiles`` (None for no base map),
+            ``hex_resolution`` (aggregate to H3 cells), ``show_pois``, ``radius``, ``service_layers``
+            (selectable minutes to each service), ``cluster_pois``, ``show_completeness``.
 
         Returns
         -------
         folium.Map
-            The map.
+            The map; its ``save(path)`` writes a page that works offline (assets embedded).
         """
         from ..viz.maps import accessibility_map
 

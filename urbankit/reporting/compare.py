@@ -31,6 +31,7 @@ from .._errors import InvalidOptionError
 
 __all__ = [
     "compare_areas",
+    "compare_header",
     "formatted",
     "function_minutes",
     "match_populations",
@@ -251,6 +252,21 @@ def plot_comparison(results: dict, minutes: float, ax=None):
         f"share of residents within {m:g} min ({', '.join(sorted({acc.network.mode for acc in results.values()}))})"
     )
     ax.set_title(f"Residents within {m:g} minutes of each function")
+    from ..viz.plots import set_alt_text
+
+    set_alt_text(
+        ax,
+        f"Horizontal bars: share of residents within {m:g} minutes of each function, one bar per area. "
+        + "; ".join(
+            f"{area}: "
+            + ", ".join(
+                f"{lab} {'n/a' if not np.isfinite(v) else f'{100 * v:.0f} %'}"
+                for lab, v in zip(labels, table.loc[rows, area].astype(float).to_numpy())
+            )
+            for area in table.columns
+        )
+        + ".",
+    )
     ax.legend(loc="lower right", fontsize=8, frameon=True)
     ax.grid(axis="x", color="#dddddd", lw=0.6)
     ax.set_axisbelow(True)
@@ -280,9 +296,17 @@ def plot_all_functions(results: dict, ax=None, *, minutes: float | None = None):
     ax.set_xlim(0, largest)
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.set_xlabel("minutes")
+    modes = sorted({acc.network.mode for acc in results.values()})
+    ax.set_xlabel(f"minutes ({', '.join(modes)})")
     ax.set_ylabel("share of residents")
     ax.set_title("Residents reaching every function within t minutes")
+    from ..viz.plots import set_alt_text
+
+    set_alt_text(
+        ax,
+        f"Step curves, one per area ({', '.join(map(str, results))}): share of residents reaching every function "
+        f"within 0 to {largest:g} minutes.",
+    )
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(color="#eeeeee", lw=0.6)
     return ax
@@ -304,10 +328,26 @@ def save_comparison(table: pd.DataFrame, folder: str | Path = ".") -> Path:
     return out
 
 
-def formatted(table: pd.DataFrame) -> pd.DataFrame:
-    """The table of :func:`compare_areas` as text for reading: shares in percent, minutes with one
-    decimal ("-" when beyond the largest threshold), counts with thousands separators; "n/a" for a
-    function without any destination in the area (and for all functions there)."""
+def formatted(table: pd.DataFrame, *, largest: float | None = None) -> pd.DataFrame:
+    """The table of :func:`compare_areas` as text for reading: shares in percent ("86 %"), minutes
+    with their unit ("12.3 min", "beyond <largest> min" when beyond the largest threshold), counts
+    with thousands separators; "n/a" for a function without any destination in the area (and for
+    all functions there).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`compare_areas`.
+    largest : float, optional
+        The largest threshold computed, for "beyond <largest> min" (else "beyond reach").
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows and columns, as text.
+    """
+    from .text import format_count, format_minutes, format_share
+
     absent = "functions without destinations"
 
     def not_computable(row: str, column) -> bool:
@@ -323,12 +363,77 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
             return v
         if not_computable(row, column):
             return "n/a"
-        if v is None or (isinstance(v, float) and not np.isfinite(v)):
-            return "-"
         if " within " in row:
-            return f"{v:.0%}"
+            return format_share(v)
         if row.endswith("median min"):
-            return f"{v:.1f}"
-        return f"{v:,.0f}"
+            return format_minutes(v, largest=largest, missing=None if largest is not None else "beyond reach")
+        return format_count(v)
 
     return pd.DataFrame({c: [fmt(r, c) for r in table.index] for c in table.columns}, index=table.index)
+
+
+def compare_header(results: dict, minutes: float):
+    """The opening of the comparison report: one sentence with the headline figure of each area, and
+    the provenance of each (source, OSM data date, residents and their source), parameters and caveats.
+
+    Parameters
+    ----------
+    results : dict of str to Accessibility
+        Label -> result (as :func:`compare_areas`).
+    minutes : float
+        The threshold compared.
+
+    Returns
+    -------
+    urbankit.reporting.text.ReportHeader
+        Displays as HTML in a notebook.
+
+    Raises
+    ------
+    InvalidOptionError
+        As :func:`compare_areas`.
+    """
+    from .text import (
+        MODE_WORDS,
+        MODEL_CAVEATS,
+        ReportHeader,
+        format_count,
+        format_share,
+        provenance_table,
+        round_residents,
+    )
+
+    m = _check(results, minutes)
+    parts = []
+    for label, acc in results.items():
+        total = float(np.nansum(acc.nodes["population"].to_numpy(float)))
+        share = acc.residents_within(m) if m in acc.minutes else _share_within(acc, m)
+        head = format_share(share, missing="not computable")
+        parts.append(f"{head} in {label} ({round_residents(total):,} residents)")
+    modes = sorted({MODE_WORDS.get(acc.network.mode, acc.network.mode) for acc in results.values()})
+    sentence = (
+        f"Share of residents who reach every everyday function within {m:g} minutes {' / '.join(modes)}: "
+        + "; ".join(parts)
+        + "."
+    )
+    rows = []
+    for label, acc in results.items():
+        prov = dict(zip(*provenance_table(acc).T.to_numpy()))
+        rows.append((f"{label}: data", f"{prov['Data source']}; OSM data date {prov['OSM data date']}"))
+        rows.append(
+            (f"{label}: residents", f"{format_count(acc.nodes['population'].sum())} ({prov['Population source']})")
+        )
+    first = next(iter(results.values()))
+    rows.append(("Threshold compared", f"{m:g} minutes"))
+    rows.append(("urbankit version", str(dict(zip(*provenance_table(first).T.to_numpy()))["urbankit version"])))
+    rows += [("Caveat", c) for c in MODEL_CAVEATS]
+    return ReportHeader(sentence, pd.DataFrame(rows, columns=["item", "value"]))
+
+
+def _share_within(acc, minutes: float) -> float:
+    """Residents reaching every function within ``minutes`` (any value up to the largest threshold)."""
+    if acc.missing_functions:
+        return float("nan")
+    pop = acc.nodes["population"].to_numpy(float)
+    t = function_minutes(acc)[_ALL].to_numpy(float)
+    return float((pop * (np.nan_to_num(t, nan=np.inf) <= minutes)).sum() / pop.sum()) if pop.sum() else float("nan")

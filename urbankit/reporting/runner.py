@@ -46,7 +46,7 @@ def export_html(executed: str | Path, *, show_code: bool = False, offline: bool 
     html, _ = exporter.from_notebook_node(nb)
     if not offline:
         return html, None
-    from .offline import make_offline
+    from ..viz.offline import make_offline
 
     result = make_offline(html)
     return result.html, result.record()

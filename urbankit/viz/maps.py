@@ -22,16 +22,56 @@ logger = logging.getLogger(__name__)
 #: key; CartoDB's now warn that they need an API key (xyzservices >= 2025), so they are not the default.
 DEFAULT_TILES = "OpenStreetMap"
 
-#: colours of the six social functions, shared by maps and plots
+#: colours of the six social functions, shared by maps and plots: the colour-blind-safe Okabe-Ito
+#: palette (none of them is a colour of the sequential viridis / YlGnBu scales' dark end)
 FUNCTION_COLOURS = {
-    "living": "#1b9e77",
-    "working": "#7570b3",
-    "commerce": "#d95f02",
-    "healthcare": "#e7298a",
-    "education": "#66a61e",
-    "entertainment": "#e6ab02",
+    "living": "#009E73",
+    "working": "#0072B2",
+    "commerce": "#E69F00",
+    "healthcare": "#CC79A7",
+    "education": "#56B4E9",
+    "entertainment": "#D55E00",
 }
 MODE_COLOURS = {"walk": "#2b8cbe", "bike": "#31a354", "drive": "#de2d26"}
+
+
+class OfflineMap(folium.Map):
+    """A :class:`folium.Map` whose :meth:`save` writes a page that works offline: Leaflet, the
+    colour bar's d3, the marker-cluster plug-in and the other assets embedded from registry
+    packages (as in reports, see :mod:`urbankit.viz.offline`); tiles that cannot be fetched give way
+    to a plain background."""
+
+    def save(self, outfile, close_file: bool = True, *, offline: bool = True, **kwargs) -> None:
+        """Write the map to an HTML file.
+
+        Parameters
+        ----------
+        outfile : str, pathlib.Path or file object
+            Where to write.
+        close_file : bool, default True
+            Close a file object after writing (as :meth:`folium.Map.save`).
+        offline : bool, default True
+            Embed every asset; ``False`` keeps folium's CDN links.
+        **kwargs
+            Passed to the page's rendering (as :meth:`folium.Map.save`).
+        """
+        if not offline:
+            return super().save(outfile, close_file=close_file, **kwargs)
+        from pathlib import Path
+
+        from .offline import make_map_offline
+
+        page = make_map_offline(self.get_root().render(**kwargs))
+        if page.dropped:
+            logger.warning("the saved map lacks assets no offline source provides: %s", ", ".join(page.dropped))
+        if isinstance(outfile, (str, Path)):
+            from ..io import write_bytes_atomic
+
+            write_bytes_atomic(Path(outfile), page.html.encode("utf-8"))
+        else:
+            outfile.write(page.html.encode("utf-8") if "b" in getattr(outfile, "mode", "") else page.html)
+            if close_file:
+                outfile.close()
 
 
 def _base_map(gdf: gpd.GeoDataFrame, *, tiles: str | None) -> folium.Map:
@@ -42,7 +82,8 @@ def _base_map(gdf: gpd.GeoDataFrame, *, tiles: str | None) -> folium.Map:
             "(e.g. 'OpenStreetMap', 'OpenTopoMap', see xyzservices.providers) or None for no base map."
         )
     minx, miny, maxx, maxy = gdf.to_crs("EPSG:4326").total_bounds
-    m = folium.Map(tiles=tiles, control_scale=True, prefer_canvas=True)
+    # maxZoom: the marker clusters need it also when there is no tile layer to set it
+    m = OfflineMap(tiles=tiles, control_scale=True, prefer_canvas=True, maxZoom=19)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
 
@@ -84,7 +125,7 @@ def overview_map(
         One layer per mode.
     destinations : GeoDataFrame, optional
         From :func:`urbankit.destinations`; one layer per function, coloured as
-        :data:`FUNCTION_COLOURS`.
+        :data:`FUNCTION_COLOURS`, clustered (they spread out when zoomed in).
     population : PopulationEstimate, optional
         Residents per node, drawn as circles on the first network's nodes.
     tiles : str or None
@@ -120,16 +161,9 @@ def overview_map(
                 show=False,
             )
     if destinations is not None and len(destinations):
-        for function, group in destinations.groupby("function", sort=True):
-            _explore(
-                group[["service", "function", "name", "geometry"]].to_crs("EPSG:4326"),
-                m,
-                color=FUNCTION_COLOURS.get(function, "#333333"),
-                marker_kwds={"radius": 4},
-                style_kwds={"fillOpacity": 0.9, "weight": 1},
-                tooltip=["service", "name"],
-                name=f"{function} ({len(group):,})",
-            )
+        # clustered, one selectable layer per function (see accessibility_map)
+        items = _destinations(m, destinations, cluster=True)
+        _legend(m, "Destinations", items)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
 
@@ -167,19 +201,60 @@ def _colorbar(cmap: str, vmin: float, vmax: float, caption: str):
     return bc.LinearColormap([to_hex(cm(x)) for x in np.linspace(0, 1, 9)], vmin=vmin, vmax=vmax, caption=caption)
 
 
-def _legend(m: folium.Map, title: str, items: list[tuple[str, str]]) -> None:
-    """A fixed legend box (bottom left) of coloured dots and labels."""
+class _LegendControl(folium.MacroElement):
+    """A Leaflet control holding the legend: Leaflet stacks it with the scale bar and the other
+    controls of its corner, so it never covers them."""
+
+    _template = __import__("jinja2").Template(
+        """{% macro script(this, kwargs) %}
+        (function(){
+          var legend = L.control({position: {{ this.position|tojson }}});
+          legend.onAdd = function() {
+            var div = L.DomUtil.create('div', 'urbankit-legend leaflet-control');
+            div.innerHTML = {{ this.html|tojson }};
+            L.DomEvent.disableClickPropagation(div);
+            return div;
+          };
+          legend.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}"""
+    )
+
+    def __init__(self, html: str, position: str = "bottomleft"):
+        super().__init__()
+        self._name = "UrbankitLegend"
+        self.html = html
+        self.position = position
+
+
+def _swatch(colour: str, kind: str = "dot") -> str:
+    if kind == "outline":
+        return (
+            "<span style='display:inline-block;width:13px;height:11px;margin-right:6px;vertical-align:-1px;"
+            f"border:2px dashed {colour};"
+            f"background:repeating-linear-gradient(45deg,{colour} 0 1px,transparent 1px 4px)'>"
+            "</span>"
+        )
+    radius = "6px" if kind == "dot" else "1px"
+    return (
+        f"<span style='display:inline-block;width:11px;height:11px;border-radius:{radius};"
+        f"background:{colour};margin-right:6px;border:1px solid #333'></span>"
+    )
+
+
+def _legend(m: folium.Map, title: str, items: list[tuple], *, position: str = "bottomleft") -> None:
+    """A legend box of coloured swatches and labels, as a Leaflet control (bottom left by default,
+    above the scale bar). ``items``: ``(colour, label)`` or ``(colour, label, kind)`` with kind
+    ``"dot"``, ``"square"`` or ``"outline"`` (a dashed, hatched cell)."""
     rows = "".join(
-        f"<div><span style='display:inline-block;width:11px;height:11px;border-radius:6px;"
-        f"background:{colour};margin-right:6px;border:1px solid #555'></span>{escape(label)}</div>"
-        for colour, label in items
+        f"<div>{_swatch(item[0], item[2] if len(item) > 2 else 'dot')}{escape(item[1])}</div>" for item in items
     )
     box = (
-        "<div style='position:fixed;bottom:28px;left:10px;z-index:9999;background:rgba(255,255,255,0.88);"
-        "padding:6px 9px;border-radius:4px;font:12px/1.45 sans-serif;box-shadow:0 0 4px rgba(0,0,0,0.3)'>"
+        "<div style='background:rgba(255,255,255,0.9);padding:6px 9px;border-radius:4px;"
+        "font:12px/1.45 sans-serif;box-shadow:0 0 4px rgba(0,0,0,0.3);max-width:260px'>"
         f"<b>{escape(title)}</b>{rows}</div>"
     )
-    m.get_root().html.add_child(folium.Element(box))
+    _LegendControl(box, position=position).add_to(m)
 
 
 def _column_style(acc, column: str, values) -> dict:
@@ -226,6 +301,189 @@ def _column_style(acc, column: str, values) -> dict:
     }
 
 
+def _middle_minutes(minutes) -> float:
+    ordered = sorted(minutes)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _layer_frame(acc, column: str, data: gpd.GeoDataFrame, style: dict, key: str, hexes: bool):
+    """The drawn frame of one column: id, residents, the formatted value and the fill colour."""
+    import numpy as np
+
+    values = data[column].astype(float)
+    keep = [key, "population"] + (["populated"] if hexes else [])
+    layer = data[keep + [data.geometry.name]].copy()
+    layer["_fill"] = _colours(values, style["cmap"], style["vmin"], style["vmax"])
+    layer["value"] = [style["missing"] if not np.isfinite(x) else style["fmt"].format(x) for x in values]
+    layer["population"] = layer["population"].round(1)
+    return layer
+
+
+def _draw_values(layer, *, name: str, label: str, key: str, hexes: bool, radius: float, show: bool = True):
+    fields = [key, "value", "population"] + (["populated"] if hexes else [])
+    aliases = [key, label, "residents"] + (["populated"] if hexes else [])
+    if not hexes:
+        return _geojson(
+            layer,
+            name=name,
+            fields=fields,
+            aliases=aliases,
+            show=show,
+            marker=folium.CircleMarker(radius=radius, stroke=False, fill=True, fill_opacity=0.85),
+            style_function=lambda f: {"fillColor": f["properties"]["_fill"], "color": f["properties"]["_fill"]},
+        )
+    return _geojson(
+        layer,
+        name=name,
+        fields=fields,
+        aliases=aliases,
+        show=show,
+        style_function=lambda f: {
+            "fillColor": f["properties"]["_fill"],
+            "color": "#555555",
+            "weight": 0.6,
+            "fillOpacity": 0.7 if f["properties"]["populated"] else 0.3,
+            "dashArray": None if f["properties"]["populated"] else "3",
+        },
+    )
+
+
+#: explanation of the outlined (hatched) cells of the completeness check
+SPARSE_NOTE = "sparsely mapped in OSM: a low score here may be missing data"
+
+
+def _completeness_layer(acc):
+    """Flagged cells of the data completeness check, outlined and hatched, with the reason."""
+    comp = getattr(acc, "completeness", None)
+    if comp is None or not len(comp) or "flag" not in comp:
+        return None
+    flagged = comp[comp["flag"] != "ok"]
+    if not len(flagged):
+        return None
+    frame = flagged.reset_index()[["flag", comp.geometry.name]].to_crs("EPSG:4326")
+    frame["why"] = [f"{f}: {SPARSE_NOTE}" for f in frame["flag"]]
+    group = folium.FeatureGroup(name=escape(f"sparsely mapped cells ({len(frame)})"), show=True)
+    _geojson(
+        frame[["why", frame.geometry.name]],
+        name="sparsely mapped cells",
+        fields=["why"],
+        aliases=["data check"],
+        style_function=lambda f: {"color": "#000000", "weight": 2.5, "dashArray": "6 4", "fillOpacity": 0.0},
+    ).add_to(group)
+    # hatching: thin diagonal lines clipped to each cell (canvas maps cannot fill with patterns)
+    hatch = _hatch_lines(frame)
+    if hatch is not None:
+        _geojson(
+            hatch,
+            name="hatching",
+            fields=[],
+            style_function=lambda f: {"color": "#000000", "weight": 0.8, "opacity": 0.6},
+            interactive=False,
+        ).add_to(group)
+    return group
+
+
+def _hatch_lines(frame: gpd.GeoDataFrame, *, spacing_m: float = 40.0):
+    """Diagonal hatch lines clipped to ``frame``'s polygons (in EPSG:4326), None when there are none."""
+    import numpy as np
+    import shapely
+
+    metric = frame.to_crs(frame.estimate_utm_crs())
+    lines = []
+    for poly in metric.geometry:
+        minx, miny, maxx, maxy = poly.bounds
+        span = (maxx - minx) + (maxy - miny)
+        for off in np.arange(-span, span, spacing_m):
+            seg = shapely.LineString([(minx + off, miny), (minx + off + span, miny + span)])
+            cut = seg.intersection(poly)
+            if not cut.is_empty:
+                lines.append(cut)
+    if not lines:
+        return None
+    return gpd.GeoDataFrame(geometry=lines, crs=metric.crs).to_crs("EPSG:4326")
+
+
+#: neutral grey cluster bubbles (the default green/yellow/orange ones look like function colours)
+_CLUSTER_ICON = """function(cluster) {
+  var n = cluster.getChildCount();
+  var size = n < 10 ? 26 : n < 100 ? 32 : 38;
+  return L.divIcon({
+    html: '<div style="width:' + size + 'px;height:' + size + 'px;border-radius:50%;box-sizing:border-box;'
+      + 'background:rgba(255,255,255,0.92);border:2px solid #333;text-align:center;font:bold 11px sans-serif;'
+      + 'line-height:' + (size - 4) + 'px;color:#111">' + n + '</div>',
+    className: 'urbankit-cluster', iconSize: L.point(size, size)
+  });
+}"""
+
+
+class _TooltipPerMarker(folium.MacroElement):
+    """Moves a GeoJson layer's tooltip onto each of its markers: in a marker cluster the GeoJson
+    group itself is never on the map, and Leaflet opens a group's tooltip only when it is."""
+
+    _template = __import__("jinja2").Template(
+        """{% macro script(this, kwargs) %}
+        (function(group) {
+          var tip = group.getTooltip && group.getTooltip();
+          if (!tip) return;
+          var content = tip._content, options = tip.options;
+          group.unbindTooltip();
+          group.eachLayer(function(layer) {
+            layer.bindTooltip(typeof content === 'function' ? function() { return content(layer); } : content, options);
+          });
+        })({{ this._parent.get_name() }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._name = "TooltipPerMarker"
+
+
+#: fewer destinations than this are drawn without clustering
+_CLUSTER_MIN = 100
+
+
+def _destinations(m, pois, *, cluster: bool, labels: dict | None = None) -> list:
+    """Destinations, one selectable layer per function; clustered (one folium MarkerCluster with a
+    sub-group per function, both plug-ins embedded offline) so they never bury the data, and spread
+    out from zoom 17. Returns the legend items."""
+    from folium.plugins import FeatureGroupSubGroup, MarkerCluster
+
+    items = []
+    cols = [c for c in ("service", "function", "name", "snap_m") if c in pois.columns]
+    parent = None
+    if cluster and len(pois) >= _CLUSTER_MIN:
+        parent = MarkerCluster(
+            name="destinations",
+            control=False,
+            icon_create_function=_CLUSTER_ICON,
+            options={"disableClusteringAtZoom": 17, "maxClusterRadius": 50, "showCoverageOnHover": False},
+        )
+        parent.add_to(m)
+    for function, group in pois.groupby("function", sort=True):
+        colour = FUNCTION_COLOURS.get(function, "#333333")
+        frame = group[cols + [pois.geometry.name]].to_crs("EPSG:4326")
+        if labels:
+            frame["service"] = [labels.get(s, s) for s in frame["service"]]
+        name = f"{function} ({len(group):,})"
+        layer = _geojson(
+            frame,
+            name=name,
+            fields=[c for c in ("service", "name") if c in cols],
+            marker=folium.CircleMarker(radius=5, weight=1.2, color="#111111", fill=True, fill_opacity=0.95),
+            style_function=lambda f, c=colour: {"fillColor": c, "color": "#111111"},
+        )
+        if parent is not None:
+            sub = FeatureGroupSubGroup(parent, name=escape(name))
+            layer.add_to(sub)
+            _TooltipPerMarker().add_to(layer)
+            sub.add_to(m)
+        else:
+            layer.add_to(m)
+        items.append((colour, f"{function} destinations"))
+    return items
+
+
 def accessibility_map(
     acc,
     column: str | None = None,
@@ -234,6 +492,9 @@ def accessibility_map(
     hex_resolution: int | None = None,
     show_pois: bool = True,
     radius: float = 3.0,
+    service_layers: bool | list | None = None,
+    cluster_pois: bool = True,
+    show_completeness: bool = True,
 ) -> folium.Map:
     """Interactive map of an accessibility result: nodes (or H3 hexagons) coloured by a column.
 
@@ -242,10 +503,10 @@ def accessibility_map(
     acc : Accessibility
         From :func:`urbankit.accessibility.accessibility`.
     column : str, optional
-        Column to colour by. Default ``score_<largest>min``. Minutes columns (``time_<S>_min``)
-        use a sequential colour map from 0 to the largest threshold, with nodes beyond it grey
-        ("beyond <max> min"); scores and shares run from 0 to 1; any other numeric column spans its
-        values.
+        Column to colour by. Default ``score_<middle>min`` (the middle threshold: 15 of 10, 15, 30).
+        Minutes columns (``time_<S>_min``) use a sequential colour map from 0 to the largest
+        threshold, with nodes beyond it grey ("beyond <max> min"); scores and shares run from 0 to
+        1; any other numeric column spans its values. All scales are sequential and colour-blind safe.
     tiles : str or None, default "OpenStreetMap"
         Base map (any folium tiles name); ``None`` draws no tiles (offline reports).
     hex_resolution : int, optional
@@ -253,25 +514,40 @@ def accessibility_map(
         instead of nodes; ``column`` must then be a hexagon column (``time_<S>_min``,
         ``score_<M>min``, ``all_functions_<M>min_share``, ``population``...).
     show_pois : bool, default True
-        Add the destinations, one layer per function, coloured as :data:`FUNCTION_COLOURS`.
+        Add the destinations, one selectable layer per function, coloured as :data:`FUNCTION_COLOURS`.
     radius : float, default 3
         Node circle radius in pixels.
+    service_layers : bool or list of str, optional
+        Add a hidden, selectable layer of minutes to each service (or to the services listed).
+        Default: every service on hexagons, none on nodes (each node layer adds ~0.4 kB per node).
+    cluster_pois : bool, default True
+        Cluster the destinations (they spread out when zoomed in) when there are 100 or more.
+    show_completeness : bool, default True
+        Outline and hatch the cells the data completeness check flags (``acc.completeness``),
+        with the explanation in the legend and tooltip.
 
     Returns
     -------
-    folium.Map
-        With a colour bar, a legend (missing values, functions) and a layer control.
+    OfflineMap
+        A :class:`folium.Map` whose ``save()`` works offline, with a colour bar, a legend (missing
+        values, flagged cells, functions) and a layer control.
+
+    Raises
+    ------
+    InvalidOptionError
+        An unknown or non-numeric column or service, or an invalid ``hex_resolution``.
     """
     import numpy as np
 
-    from .._errors import InvalidOptionError
+    from .labels import service_labels
 
-    column = column or f"score_{minutes_label(max(acc.minutes))}min"
-    if hex_resolution is None:
+    column = column or f"score_{minutes_label(_middle_minutes(acc.minutes))}min"
+    hexes = hex_resolution is not None
+    if not hexes:
         data = acc.nodes.copy()
         data["all_functions_min"] = acc.all_functions_minutes()
         data.insert(0, "node_id", data.index.to_numpy())
-        what = "nodes"
+        what, key = "nodes", "node_id"
         if len(data) > _MANY_NODES:
             logger.info(
                 "drawing %d node circles makes a heavy map; hex_resolution=9 draws H3 hexagons instead", len(data)
@@ -280,77 +556,73 @@ def accessibility_map(
         from ..zones import to_hex
 
         data = to_hex(acc, hex_resolution).reset_index()
-        what = f"H3 hexagons (resolution {hex_resolution})"
+        what, key = f"H3 hexagons (resolution {hex_resolution})", "h3"
     geom = data.geometry.name
     if column not in data.columns or column == geom:
         choices = [c for c in data.columns if c not in (geom, "node_id", "h3")]
         raise InvalidOptionError(f"column={column!r} is not a column of the {what}; choose one of {choices}.")
-    values = data[column]
-    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+    if not (np.issubdtype(data[column].dtype, np.number) or data[column].dtype == bool):
         raise InvalidOptionError(f"column={column!r} is not numeric; choose a minutes, count or score column.")
-    values = values.astype(float)
+    if service_layers is None:
+        service_layers = hexes
+    chosen = list(acc.services) if service_layers is True else list(service_layers or [])
+    unknown = [s for s in chosen if s not in acc.services]
+    if unknown:
+        raise InvalidOptionError(
+            f"service_layers {unknown} are not services of this result; choose from {acc.services}."
+        )
+    data = data.to_crs("EPSG:4326")
+    values = data[column].astype(float)
     style = _column_style(acc, column, values)
-    keep = ["node_id" if hex_resolution is None else "h3", "population"] + ([] if column == "population" else [column])
-    if hex_resolution is not None:
-        keep.append("populated")
-    layer = data[keep + [geom]].to_crs("EPSG:4326")
-    layer["_fill"] = _colours(values, style["cmap"], style["vmin"], style["vmax"])
-    layer["value"] = [style["missing"] if not np.isfinite(x) else style["fmt"].format(x) for x in values]
-    layer["population"] = layer["population"].round(1)
-    if column != "population":
-        layer = layer.drop(columns=column)
-
-    m = _base_map(layer, tiles=tiles)
-    tooltip = {
-        "fields": [keep[0], "value", "population"] + (["populated"] if hex_resolution is not None else []),
-        "aliases": [keep[0], column, "residents"] + (["populated"] if hex_resolution is not None else []),
-    }
-    if hex_resolution is None:
-        _geojson(
-            layer,
-            name=f"{column} ({len(layer):,} nodes)",
-            marker=folium.CircleMarker(radius=radius, stroke=False, fill=True, fill_opacity=0.85),
-            style_function=lambda f: {"fillColor": f["properties"]["_fill"], "color": f["properties"]["_fill"]},
-            **tooltip,
-        ).add_to(m)
+    m = _base_map(data, tiles=tiles)
+    unit = "nodes" if not hexes else "hexagons"
+    _draw_values(
+        _layer_frame(acc, column, data, style, key, hexes),
+        name=f"{column} ({len(data):,} {unit})",
+        label=column,
+        key=key,
+        hexes=hexes,
+        radius=radius,
+    ).add_to(m)
+    if style["fmt"] == "{:.0%}":  # shares: the colour bar reads in percent
+        _colorbar(style["cmap"], 100 * style["vmin"], 100 * style["vmax"], style["caption"] + " (%)").add_to(m)
     else:
-        _geojson(
-            layer,
-            name=f"{column} ({len(layer):,} hexagons)",
-            style_function=lambda f: {
-                "fillColor": f["properties"]["_fill"],
-                "color": "#555555",
-                "weight": 0.6,
-                "fillOpacity": 0.65 if f["properties"]["populated"] else 0.3,
-                "dashArray": None if f["properties"]["populated"] else "3",
-            },
-            **tooltip,
-        ).add_to(m)
-    _colorbar(style["cmap"], style["vmin"], style["vmax"], style["caption"]).add_to(m)
-
+        _colorbar(style["cmap"], style["vmin"], style["vmax"], style["caption"]).add_to(m)
+    labels = service_labels(acc)
     items = []
     if not np.isfinite(values).all():
-        items.append((MISSING_COLOUR, style["missing"]))
-    if hex_resolution is not None:
-        items.append(("#ffffff", "dashed, faint: no residents (node mean)"))
-    pois = acc.pois
-    if show_pois and len(pois):
-        cols = [c for c in ("service", "function", "name", "snap_m") if c in pois.columns]
-        for function, group in pois.groupby("function", sort=True):
-            colour = FUNCTION_COLOURS.get(function, "#333333")
-            _explore(
-                group[cols + [pois.geometry.name]].to_crs("EPSG:4326"),
-                m,
-                color=colour,
-                marker_kwds={"radius": 5},
-                style_kwds={"fillOpacity": 0.95, "weight": 1, "color": "#222222", "fillColor": colour},
-                tooltip=[c for c in ("service", "name") if c in cols],
-                name=f"{function} ({len(group):,})",
-            )
-            items.append((colour, f"{function} destinations"))
+        items.append((MISSING_COLOUR, style["missing"], "square"))
+    for s in chosen:
+        col = f"time_{s}_min"
+        if col == column:
+            continue
+        s_style = _column_style(acc, col, data[col])
+        group = folium.FeatureGroup(name=escape(f"minutes to: {labels[s]}"), show=False)
+        _draw_values(
+            _layer_frame(acc, col, data, s_style, key, hexes),
+            name=f"minutes to {labels[s]}",
+            label=f"minutes to {labels[s]}",
+            key=key,
+            hexes=hexes,
+            radius=radius,
+        ).add_to(group)
+        group.add_to(m)
+    if chosen:
+        items.append(
+            ("#ffffff", f"minutes layers: 0-{max(acc.minutes):g} min on the same scale, grey beyond", "square")
+        )
+    if hexes:
+        items.append(("#ffffff", "dashed, faint: no residents (node mean)", "square"))
+    if show_completeness:
+        flagged = _completeness_layer(acc)
+        if flagged is not None:
+            flagged.add_to(m)
+            items.append(("#000000", SPARSE_NOTE, "outline"))
+    if show_pois and len(acc.pois):
+        items += _destinations(m, acc.pois, cluster=cluster_pois, labels=labels)
     if items:
         _legend(m, "Legend", items)
-    folium.LayerControl(collapsed=False).add_to(m)
+    folium.LayerControl(collapsed=len(chosen) > 4).add_to(m)
     return m
 
 

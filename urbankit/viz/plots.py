@@ -12,7 +12,15 @@ import numpy as np
 from .._errors import InvalidOptionError
 from .maps import FUNCTION_COLOURS
 
-__all__ = ["plot_detours", "plot_minutes_histogram", "plot_resident_share", "plot_scores"]
+__all__ = [
+    "alt_text",
+    "plot_detours",
+    "plot_minutes_histogram",
+    "plot_resident_share",
+    "plot_resident_share_by_function",
+    "plot_scores",
+    "set_alt_text",
+]
 
 _ALL = "all functions"
 
@@ -24,6 +32,60 @@ def _axes(ax, figsize=(7.5, 4.5)):
 
     _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
+
+
+#: the travel modes in words, for axis labels and alt text
+_MODE_WORDS = {"walk": "on foot", "bike": "by bike", "drive": "by car", "transit": "by public transport"}
+
+
+def set_alt_text(ax, text: str):
+    """Attach alternative text (what the figure shows, for screen readers) to a figure's axes.
+
+    Reports show figures with it (``<img alt=...>``); read it back with :func:`alt_text`.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or Figure
+        The figure (any of its axes).
+    text : str
+        The description.
+
+    Returns
+    -------
+    matplotlib Axes or Figure
+        ``ax``.
+    """
+    fig = ax if hasattr(ax, "savefig") else ax.figure
+    fig._urbankit_alt = str(text)
+    return ax
+
+
+def alt_text(ax) -> str:
+    """The alternative text of a figure: the one set by :func:`set_alt_text` (every urbankit plot sets
+    one), else its title and axis labels.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes or Figure
+        The figure (any of its axes).
+
+    Returns
+    -------
+    str
+        The description.
+    """
+    fig = ax if hasattr(ax, "savefig") else ax.figure
+    given = getattr(fig, "_urbankit_alt", None)
+    if given:
+        return given
+    parts = []
+    sup = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    if sup:
+        parts.append(sup)
+    for a in fig.axes:
+        bits = [a.get_title(), a.get_xlabel() and f"x: {a.get_xlabel()}", a.get_ylabel() and f"y: {a.get_ylabel()}"]
+        parts.append(", ".join(b for b in bits if b))
+    return "; ".join(p for p in parts if p) or "figure"
 
 
 def _weights(acc) -> tuple[np.ndarray, str]:
@@ -63,8 +125,15 @@ def _threshold_lines(ax, minutes, *, label_y: float | None = 1.0) -> None:
         ax.axvline(m, color="#777777", lw=0.9, ls="--", zorder=1)
         if label_y is not None:
             ax.annotate(
-                f"{m:g} min", (m, label_y), xycoords=("data", "axes fraction"), xytext=(2, -2),
-                textcoords="offset points", ha="left", va="top", fontsize=8, color="#555555",
+                f"{m:g} min",
+                (m, label_y),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -2),
+                textcoords="offset points",
+                ha="left",
+                va="top",
+                fontsize=8,
+                color="#555555",
             )
 
 
@@ -97,8 +166,15 @@ def plot_resident_share(acc, services=None, ax=None):
     for s in services:
         x, y = cumulative_share(acc.nodes[f"time_{s}_min"].to_numpy(), w, largest)
         colour = FUNCTION_COLOURS.get(acc.functions[s], "#777777")
-        ax.plot(x, y, drawstyle="steps-post", color=colour, lw=1.4 if per_service else 1.0, alpha=0.85,
-                label=s.replace("_", " ") if per_service else None)
+        ax.plot(
+            x,
+            y,
+            drawstyle="steps-post",
+            color=colour,
+            lw=1.4 if per_service else 1.0,
+            alpha=0.85,
+            label=s.replace("_", " ") if per_service else None,
+        )
     x, y = cumulative_share(acc.all_functions_minutes().to_numpy(), w, largest)
     ax.plot(x, y, drawstyle="steps-post", color="black", lw=2.8, label=_ALL, zorder=5)
     _threshold_lines(ax, acc.minutes, label_y=None)
@@ -117,7 +193,102 @@ def plot_resident_share(acc, services=None, ax=None):
         handles.append(Line2D([], [], color="black", lw=2.8, label=_ALL))
         ax.legend(handles=handles, fontsize=8, loc="lower right", title="services by function", title_fontsize=8)
     ax.set_title(f"Share of {unit} reaching each service")
+    set_alt_text(ax, _share_alt(acc, services, w, unit))
     return ax
+
+
+def _share_alt(acc, services, w, unit: str) -> str:
+    """Alt text of the resident-share plots: what is drawn and the share at the middle threshold."""
+    ordered = sorted(acc.minutes)
+    middle = ordered[(len(ordered) - 1) // 2]
+    how = _MODE_WORDS.get(acc.network.mode, acc.network.mode)
+    total = w.sum()
+
+    def share(t) -> str:
+        if not total:
+            return "n/a"
+        return f"{100 * float((w * (np.nan_to_num(t, nan=np.inf) <= middle)).sum() / total):.0f} %"
+
+    each = ", ".join(f"{s.replace('_', ' ')} {share(acc.nodes[f'time_{s}_min'].to_numpy(float))}" for s in services)
+    every = share(acc.all_functions_minutes().to_numpy(float))
+    return (
+        f"Step curves of the share of {unit} reaching each service within 0 to {max(acc.minutes):g} minutes {how}. "
+        f"Within {middle:g} minutes: all functions {every}; {each}."
+    )
+
+
+def plot_resident_share_by_function(acc, *, services=None, ncols: int = 3, labels: dict | None = None):
+    """Small multiples: one panel per function, each line labelled with its service.
+
+    The cumulative share of residents reaching each service within t minutes (as
+    :func:`plot_resident_share`), one panel per function so every line can be named; the bold
+    black line (every function) repeats in each panel for reference.
+
+    Parameters
+    ----------
+    acc : Accessibility
+        The result.
+    services : list of str, optional
+        Services to draw (default all).
+    ncols : int, default 3
+        Panels per row.
+    labels : dict of str to str, optional
+        Service -> label shown (default the taxonomy's labels, :func:`urbankit.viz.labels.service_labels`).
+
+    Returns
+    -------
+    numpy.ndarray of matplotlib Axes
+        One per function (in function order), flattened; unused panels are removed.
+
+    Raises
+    ------
+    InvalidOptionError
+        A service that is not in the result.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    from .labels import function_labels, service_labels
+
+    services = list(acc.services) if services is None else list(services)
+    unknown = [s for s in services if s not in acc.services]
+    if unknown:
+        raise InvalidOptionError(f"services {unknown} are not in this result; choose from {list(acc.services)}.")
+    labels = {**service_labels(acc), **(labels or {})}
+    flabels = function_labels(acc)
+    functions = [f for f in acc.function_names if any(acc.functions[s] == f for s in services)]
+    nrows = max(1, -(-len(functions) // ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), sharex=True, sharey=True, layout="constrained", squeeze=False
+    )
+    axes = axes.ravel()
+    w, unit = _weights(acc)
+    largest = max(acc.minutes)
+    every_x, every_y = cumulative_share(acc.all_functions_minutes().to_numpy(), w, largest)
+    palette = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9"]
+    how = _MODE_WORDS.get(acc.network.mode, acc.network.mode)
+    for ax, f in zip(axes, functions):
+        mine = [s for s in services if acc.functions[s] == f]
+        for i, s in enumerate(mine):
+            x, y = cumulative_share(acc.nodes[f"time_{s}_min"].to_numpy(), w, largest)
+            ax.plot(x, y, drawstyle="steps-post", color=palette[i % len(palette)], lw=1.6, label=labels[s])
+        ax.plot(every_x, every_y, drawstyle="steps-post", color="black", lw=2.2, label="every function", zorder=5)
+        _threshold_lines(ax, acc.minutes, label_y=None)
+        ax.set_title(flabels.get(f, f), fontsize=10)
+        ax.set_xlim(0, largest)
+        ax.set_ylim(0, 1.02)
+        ax.set_xticks(sorted({0, *acc.minutes}))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(axis="y", lw=0.4, alpha=0.6)
+        ax.legend(fontsize=7, loc="lower right", handlelength=1.2, framealpha=0.85)
+    for ax in axes[len(functions) :]:
+        ax.remove()
+    axes = axes[: len(functions)]
+    fig.supxlabel(f"minutes {how}")
+    fig.supylabel(f"share of {unit} within")
+    fig.suptitle(f"Share of {unit} reaching each service, by function")
+    set_alt_text(fig, _share_alt(acc, services, w, unit))
+    return axes
 
 
 def plot_minutes_histogram(acc, service: str, ax=None, *, bin_min: float = 1.0):
@@ -180,6 +351,12 @@ def plot_minutes_histogram(acc, service: str, ax=None, *, bin_min: float = 1.0):
     ax.set_xlabel(f"minutes to the nearest {service.replace('_', ' ')} ({acc.network.mode})")
     ax.set_ylabel(unit)
     ax.set_title(f"Minutes to the nearest {service.replace('_', ' ')}")
+    beyond_share = f"{100 * beyond / w.sum():.0f} %" if w.sum() else "n/a"
+    set_alt_text(
+        ax,
+        f"Histogram of {unit} by minutes to the nearest {service.replace('_', ' ')} ({acc.network.mode}), "
+        f"in {bin_min:g}-minute bins up to {largest:g} minutes; {beyond_share} beyond {largest:g} minutes.",
+    )
     return ax
 
 
@@ -219,9 +396,18 @@ def plot_scores(acc, ax=None):
     ax.set_ylim(0, 1.08)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel(f"share of {unit}")
-    ax.set_xlabel(f"within ({acc.network.mode})")
+    ax.set_xlabel(f"threshold (minutes {_MODE_WORDS.get(acc.network.mode, acc.network.mode)})")
     ax.set_title(f"{unit.capitalize()} reaching all {n_functions} functions")
     ax.grid(axis="y", lw=0.4, alpha=0.6)
+    how = _MODE_WORDS.get(acc.network.mode, acc.network.mode)
+    set_alt_text(
+        ax,
+        f"Bar chart: share of {unit} reaching all {n_functions} functions {how} within "
+        + ", ".join(
+            f"{m:g} minutes: {'n/a' if not np.isfinite(v) else f'{100 * v:.0f} %'}" for m, v in zip(acc.minutes, shares)
+        )
+        + ".",
+    )
     return ax
 
 
@@ -256,4 +442,9 @@ def plot_detours(scenario, ax=None, *, by: str = "time", max_ratio: float = 3.0)
     ax.set_xlabel(f"detour ({by} after / before; >= {max_ratio:g} in the last bin)")
     ax.set_ylabel("affected car trips per day")
     ax.set_title(f"Detours of {w.sum():,.0f} affected car trips/day")
+    set_alt_text(
+        ax,
+        f"Histogram of the detour ratio ({by} after / before) of {w.sum():,.0f} affected car trips per day; "
+        f"median {med:.2f}.",
+    )
     return ax

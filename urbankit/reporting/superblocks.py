@@ -1,0 +1,173 @@
+"""The superblocks report in words: its summary sentence, provenance box and totals for people.
+
+Used by ``notebooks/superblocks.ipynb`` on a :class:`urbankit.superblocks.Scenario`; the formatting
+is :mod:`urbankit.reporting.text`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pandas as pd
+
+from .text import PeopleTable, ReportHeader, format_count, format_table, name_from_source, round_residents
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["superblocks_header", "superblocks_sentence", "superblocks_table"]
+
+#: scenario totals in words: key -> (label, kind)
+_LABELS = {
+    "n_superblocks": ("candidate superblocks", "count"),
+    "residents_inside": ("residents inside", "count"),
+    "street_area_freed_m2": ("street area freed for people (m²)", "count"),
+    "internal_length_km": ("streets inside (access only)", "km"),
+    "trips": ("car trips per day", "count"),
+    "vkm_before": ("vehicle-km per day, before", "count"),
+    "vkm_after": ("vehicle-km per day, after", "count"),
+    "median_detour": ("median detour of affected trips (after / before)", "decimal"),
+    "co2_kg_day_before": ("CO2 per day, before", "kg"),
+    "co2_kg_day_after": ("CO2 per day, after", "kg"),
+    "nox_kg_day_before": ("NOx per day, before", "kg"),
+    "nox_kg_day_after": ("NOx per day, after", "kg"),
+    "mean_d_noise_internal_db": ("noise change inside (mean)", "dB"),
+    "mean_d_noise_perimeter_db": ("noise change on the perimeter (mean)", "dB"),
+    "flow_moved_to_perimeter_vkm": ("vehicle-km per day moved to the perimeter", "count"),
+}
+
+#: columns that are not totals (text, timings, the caveat shown on its own)
+_SKIP = {"noise_caveat", "source", "population_source", "method"}
+
+
+def _default_label(key: str) -> tuple[str, str]:
+    """(label, kind) of a scenario total without an entry in ``_LABELS``, from its name."""
+    words = key.replace("_", " ")
+    if key.startswith("trips"):
+        return f"car {words} (per day)", "count"
+    if key.startswith("vkm"):
+        return words.replace("vkm", "vehicle-km per day,", 1), "count"
+    if "detour" in key or "efficiency" in key or "directness" in key:
+        return f"{words} (ratio)", "decimal"
+    return words, "number"
+
+
+def _row(scenario) -> pd.Series:
+    return scenario.summary_table.iloc[0]
+
+
+def superblocks_sentence(scenario, *, name: str | None = None) -> str:
+    """What the superblock scenario does, in one sentence a council member can quote.
+
+    E.g. "Barcelona: 12 candidate superblocks with 23,400 residents inside free 45,000 m² of street;
+    car traffic goes from 120,000 to 118,000 vehicle-km per day (-1.7 %) and the median affected
+    car trip is 12 % longer."
+
+    Parameters
+    ----------
+    scenario : Scenario
+        From :func:`urbankit.superblocks.superblocks_scenario`.
+    name : str, optional
+        The area's name (default from the scenario's source).
+
+    Returns
+    -------
+    str
+        The sentence.
+    """
+    s = _row(scenario)
+    name = name_from_source(s.get("source")) if name is None else name
+    n = int(s.get("n_superblocks", len(scenario.superblocks)))
+    residents = s.get("residents_inside", float("nan"))
+    freed = s.get("street_area_freed_m2", float("nan"))
+    head = f"{name}: {n:,} candidate superblock{'s' if n != 1 else ''}"
+    if isinstance(residents, (int, float)) and math.isfinite(residents):
+        head += f" with {round_residents(residents):,} residents inside"
+    if isinstance(freed, (int, float)) and math.isfinite(freed) and freed > 0:
+        head += f" free {format_count(freed)} m² of street"
+    before, after = float(s.get("vkm_before", float("nan"))), float(s.get("vkm_after", float("nan")))
+    parts = [head]
+    if math.isfinite(before) and math.isfinite(after) and before > 0:
+        change = 100 * (after - before) / before
+        parts.append(
+            f"car traffic goes from {format_count(before)} to {format_count(after)} vehicle-km per day "
+            f"({change:+.1f} %)"
+        )
+    detour = float(s.get("median_detour", float("nan")))
+    if math.isfinite(detour):
+        parts.append(f"the median affected car trip is {100 * (detour - 1):.0f} % longer")
+    return parts[0] + ("; " + " and ".join(parts[1:]) if len(parts) > 1 else "") + "."
+
+
+def superblocks_table(scenario) -> PeopleTable:
+    """The scenario totals, one row each, with labels and units (no timings, no raw names).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        From :func:`urbankit.superblocks.superblocks_scenario`.
+
+    Returns
+    -------
+    PeopleTable
+        Rows ``value`` per total; the raw column name on hover.
+    """
+    s = _row(scenario)
+    keys = [k for k in s.index if k not in _SKIP and not k.endswith("_s") and isinstance(s[k], (int, float))]
+    rows, kinds = [], []
+    for k in keys:
+        label, kind = _LABELS.get(k) or _default_label(k)
+        rows.append((k, float(s[k])))
+        kinds.append(kind)
+    frame = pd.DataFrame({"value": [v for _, v in rows]}, index=pd.Index([k for k, _ in rows], name="total"))
+    labels = {k: (_LABELS.get(k) or _default_label(k))[0] for k in keys}
+    # one column, a unit per row: format row by row
+    text = [
+        format_table(frame.iloc[[i]], kinds={"value": kind}, missing={"value": "n/a"}).frame.iloc[0, 0]
+        for i, kind in enumerate(kinds)
+    ]
+    out = pd.DataFrame({"value": text}, index=pd.Index([labels[k] for k in keys], name="Scenario total"))
+    return PeopleTable(frame=out, raw=frame, names={labels[k]: k for k in keys}, caption="Per day, before and after.")
+
+
+def superblocks_header(scenario, *, name: str | None = None) -> ReportHeader:
+    """The opening of the superblocks report: the sentence and a provenance box (source and OSM data
+    date, residents and their source, parameters, urbankit version, the noise caveat).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        From :func:`urbankit.superblocks.superblocks_scenario`.
+    name : str, optional
+        The area's name.
+
+    Returns
+    -------
+    ReportHeader
+        Displays as HTML in a notebook.
+    """
+    from pathlib import Path
+
+    from ..io import provenance
+
+    s = _row(scenario)
+    meta = provenance(s.get("source"), {})
+    rows = [
+        (
+            "Data source",
+            "OpenStreetMap (© OpenStreetMap contributors, ODbL): "
+            + (Path(str(meta["source"])).name if meta.get("source") else "unknown"),
+        ),
+        ("OSM data date", meta.get("osm_data_date") or "unknown (the file records no timestamp)"),
+        ("Population source", scenario.population_description or str(s.get("population_source", "unknown"))),
+    ]
+    for key, label in (("internal_speed_kmh", "Speed inside superblocks (km/h)"), ("evaporation", "Evaporation")):
+        value = scenario.assignment.params.get(key) if hasattr(scenario, "assignment") else None
+        if value is not None:
+            rows.append((label, f"{value:g}"))
+    rows.append(("urbankit version", str(meta.get("urbankit_version"))))
+    caveat = s.get("noise_caveat")
+    if isinstance(caveat, str) and caveat:
+        rows.append(("Caveat", caveat))
+    rows.append(("Caveat", "Car trips come from a gravity model between residents and destinations, not counts."))
+    return ReportHeader(superblocks_sentence(scenario, name=name), pd.DataFrame(rows, columns=["item", "value"]))
