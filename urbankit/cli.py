@@ -153,7 +153,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="METHOD",
         help="auto (default), arterial, grid, residential, or 'polygons FILE' (your own cells)",
     )
-    s.add_argument("--evaporation", type=float, default=0.0, help="share of affected car trips that vanish (0..1)")
+    s.add_argument(
+        "--evaporation",
+        type=float,
+        default=None,
+        help="share of affected car trips that vanish (0..1; default 0.11, the evidence of Cairns, Atkins & Goodwin "
+        "2002; the 0 %% case is reported beside it)",
+    )
+    s.add_argument(
+        "--demand",
+        choices=("open", "closed"),
+        default="open",
+        help="open (default): the residents' trips and trips into, out of and through the area at its boundary "
+        "crossings; closed: the residents' own trips only",
+    )
+    s.add_argument(
+        "--assignment",
+        choices=("aon", "equilibrium"),
+        default="aon",
+        help="all-or-nothing, or capacity-restrained user equilibrium (BPR, bi-conjugate Frank-Wolfe; slower)",
+    )
     s.add_argument("--mode-shift", type=float, default=0.0, help="share of affected car trips that change mode (0..1)")
     s.add_argument("--internal-speed", type=float, default=10.0, help="km/h inside superblocks (default 10)")
     s.add_argument(
@@ -333,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  note: {note}")
             print(f"wrote {args.out}")
         elif args.command == "superblocks":
+            import numpy as np
+
             from ._errors import InvalidOptionError
             from .superblocks import METHODS, superblocks_scenario
 
@@ -360,8 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.source,
                 method=method,
                 polygons=polygons,
-                population=args.population,
-                evaporation=args.evaporation,
+                population_source=args.population,
+                **({} if args.evaporation is None else {"evaporation": args.evaporation}),
+                demand=args.demand,
+                assignment=args.assignment,
                 mode_shift=args.mode_shift,
                 internal_speed_kmh=args.internal_speed,
                 n_trips=args.trips,
@@ -380,7 +403,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"  car trips/day: {s.trips:,.0f}, affected {s.trips_affected:,.0f}, "
                 f"median detour {s.median_detour:.2f}x"
             )
-            print(f"  vehicle-km/day: {s.vkm_before:,.0f} -> {s.vkm_after:,.0f}")
+            without = s.get("vkm_after_no_evaporation", np.nan)
+            print(
+                f"  vehicle-km/day: {s.vkm_before:,.0f} -> {s.vkm_after:,.0f} (evaporation {s.evaporation:.0%}"
+                + (f"; without it: {without:,.0f})" if np.isfinite(without) else ")")
+            )
+            if s.trips_unroutable_after > 0:
+                print(
+                    f"  trips without a route after the change: {s.trips_unroutable_after:,.0f} "
+                    f"({s.trips_unroutable_share:.1%}; {s.vkm_unroutable_before:,.0f} vehicle-km/day before), "
+                    "not counted as a reduction"
+                )
+            if "residents_louder_1db" in s.index:
+                print(
+                    f"  residents whose street gets >= 1 dB quieter: {s.residents_quieter_1db:,.0f}, "
+                    f"louder: {s.residents_louder_1db:,.0f} (Lden, CNOSSOS-EU emission index)"
+                )
             print(f"  CO2 kg/day: {s.co2_kg_day_before:,.0f} -> {s.co2_kg_day_after:,.0f}")
             print(
                 f"  directness {s.directness_distance:.3f}, "

@@ -525,13 +525,13 @@ def scenario_to_gpkg(scenario: Scenario, path) -> os.PathLike:
     return scenario.to_gpkg(path)
 
 
-@renamed_kwargs(zones_resolution="h3_resolution")
+@renamed_kwargs(zones_resolution="h3_resolution", population="population_source")
 def superblocks_scenario(
     source,
     *,
     method: str = "auto",
     polygons=None,
-    population=None,
+    population_source=None,
     population_column: str | None = None,
     evaporation: float = EVAPORATION_EVIDENCE,
     mode_shift: float = 0.0,
@@ -545,7 +545,7 @@ def superblocks_scenario(
     find_kwargs: dict | None = None,
     population_total: float | None = None,
     effects_kwargs: dict | None = None,
-    demand: str = "closed",
+    demand: str = "open",
     through_share: float = DEFAULT_THROUGH_SHARE,
     assignment: str = "aon",
     rel_gap: float = 1e-4,
@@ -554,8 +554,9 @@ def superblocks_scenario(
     """The whole superblock scenario of an area in one call (what the report and CLI run).
 
     Loads ``source`` (:func:`urbankit.load`: an embedded data set name, an OSM or GraphML file, a
-    place...), builds the drive network, estimates residents per node (from the ``population`` grid or
-    polygons when given, else from OSM buildings, else uniformly), finds destinations
+    place...), builds the drive network, estimates residents per node (from the ``population_source``
+    grid or polygons when given, else from OSM buildings, else uniformly; :func:`urbankit.prepare_area`),
+    finds destinations
     (:func:`urbankit.destinations`; none in a GraphML file: residents attract trips then), finds
     candidate superblocks (``method``, or the user's ``polygons``: a file or a GeoDataFrame) and runs
     :func:`run_scenario`. ``summary`` also gets ``directness_distance`` and
@@ -573,11 +574,12 @@ def superblocks_scenario(
     polygons : str, pathlib.Path or geopandas.GeoDataFrame, optional
         The user's superblock polygons (a vector file with a CRS, or a GeoDataFrame); given, they
         are used instead of detection (``method`` becomes ``"polygons"``).
-    population : str, pathlib.Path or geopandas.GeoDataFrame, optional
+    population_source : str, pathlib.Path or geopandas.GeoDataFrame, optional
         Population grid or polygons (as :func:`urbankit.population_per_node` ``grid``); without it
-        residents are estimated from OSM buildings, else spread uniformly.
+        residents are estimated from OSM buildings, else spread uniformly. (Formerly ``population=``,
+        which still works with a DeprecationWarning.)
     population_column : str, optional
-        Column of ``population`` holding residents (detected when omitted).
+        Column of ``population_source`` holding residents (detected when omitted).
     evaporation : float, default 0.11
         Share of the affected trips (time increased) that no longer happen: by default the
         evidence-based :data:`~urbankit.superblocks.EVAPORATION_EVIDENCE` (Cairns, Atkins &
@@ -610,7 +612,7 @@ def superblocks_scenario(
     effects_kwargs : dict, optional
         Options of :func:`effects` (``model``, ``fleet_mix``, ``deprivation``, ...); the extract's
         way tags (``width``, ``lanes``) are passed as ``way_tags``.
-    demand : {"closed", "open"}, default "closed"
+    demand : {"closed", "open"}, default "open"
         ``"open"`` adds trips to, from and through the area at external zones where major roads
         cross its boundary (:func:`run_scenario`).
     through_share : float, default 0.3
@@ -642,10 +644,6 @@ def superblocks_scenario(
     from pathlib import Path
 
     from .._errors import InputFileError
-    from ..destinations import find_destinations
-    from ..network import build_network
-    from ..osm import load
-    from ..population import population_per_node
 
     _shares(evaporation, mode_shift)
     _number("internal_speed_kmh", internal_speed_kmh, low=0.0, strict_low=True)
@@ -665,24 +663,15 @@ def superblocks_scenario(
             raise InputFileError(f"cannot read polygons from {str(p)!r}: {exc}") from exc
         if polygons.crs is None:
             raise CRSError(f"polygons file {str(p)!r} has no CRS; save it with one (e.g. EPSG:4326).")
-    extract = load(source)
-    network = build_network(extract, "drive")
-    buildings = getattr(extract, "buildings", None)
-    pop = population_per_node(
-        network.nodes,
-        grid=population,
-        column=population_column,
-        buildings=buildings if population is None and buildings is not None and len(buildings) else None,
-        node_population=extract.meta.get("node_population") if population is None else None,
-        context=extract,
-        total=population_total,
+    from ..pipelines import prepare_area
+
+    area = prepare_area(
+        source, modes=["drive"], population_source=population_source, population_column=population_column,
+        population_total=population_total,
     )
-    try:
-        dest = find_destinations(extract)
-    except Exception as exc:  # noqa: BLE001 - a GraphML file holds no features
-        logger.info("no destinations (%s): residents attract trips", exc)
-        dest = None
-    if dest is not None and len(dest) == 0:
+    extract, network, pop, dest = area.extract, area.network, area.population, area.destinations
+    if len(dest) == 0:  # e.g. a GraphML file holds no features: residents attract trips then
+        logger.info("no destinations in %s: residents attract trips", source)
         dest = None
     if h3_resolution == "auto":
         h3_resolution = None if len(network.nodes) <= AUTO_ZONES_NODES else 8
@@ -728,7 +717,7 @@ def superblocks_scenario(
     # absolute, so to_gpkg refuses to overwrite them whatever the working folder is then
     scenario.input_files = {
         what: str(Path(v).expanduser().resolve()) if Path(v).expanduser().exists() else v
-        for what, v in (("source", source), ("population", population), ("polygons", polygons_path))
+        for what, v in (("source", source), ("population", population_source), ("polygons", polygons_path))
         if isinstance(v, (str, os.PathLike))
     }
     return scenario
