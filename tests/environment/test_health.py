@@ -149,3 +149,22 @@ def test_health_table_from_effects_edges():
     # a street without a level is left out (and logged), not an error
     t2 = hl.health_impact([70.0, np.nan], [62.0, 60.0], [1000.0, 10.0], baseline_rate_per_100k=RATE)
     assert t2.loc["noise_ihd", "deaths_avoided_per_year"] == pytest.approx(by_hand([70.0], [62.0], [1000.0], RATE))
+
+
+def test_scenario_carries_the_estimate_outside_the_summary():
+    import urbankit as uk
+    from urbankit.mock import grid_extract
+    from urbankit.superblocks import run_scenario
+
+    net = uk.build_network(grid_extract(6, 6), "drive", cache=False)
+    pop = pd.Series(5.0, index=net.nodes.index)
+    sc = run_scenario(net, population=pop, h3_resolution=None, n_trips=5_000, n_jobs=1)
+    assert sc.health is not None and sc.health.loc["total", "label"] == hl.ESTIMATE_LABEL
+    e = sc.edges
+    res = e["residents"].fillna(0.0).to_numpy()
+    rate = hl.health_coefficients().query("key == 'ihd_deaths_per_100k' and region == 'ES'")["value"].iloc[0]
+    expected = by_hand(e["lden_before_db"], e["lden_after_db"], res, rate)
+    assert sc.health.loc["total", "deaths_avoided_per_year"] == pytest.approx(expected)
+    assert sc.health.loc["noise_ihd", "residents"] == pytest.approx(5.0 * len(net.nodes))
+    # off by default in the summary (and so in the CLI's summary table)
+    assert not any("death" in c or "health" in c for c in sc.summary().columns)

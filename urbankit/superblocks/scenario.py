@@ -13,6 +13,7 @@ import pandas as pd
 
 from .._deprecation import renamed_kwargs
 from .._errors import CRSError, InvalidOptionError
+from ..environment.health import health_table
 from ..network import StreetNetwork
 from ._common import DEFAULT_INTERNAL_SPEED_KMH, METHODS, _check_network, _jobs, _number
 from .assign import Assignment, _assign, _check_od, _shares
@@ -42,6 +43,9 @@ class Scenario:
     input_files: dict = field(default_factory=dict)
     #: residents per Lden band and winners/losers (:func:`exposure_table`); None with model="simple"
     exposure: pd.DataFrame | None = None
+    #: ESTIMATE of premature deaths avoided per year (:func:`urbankit.environment.health.health_table`,
+    #: labelled and with its caveat); None without residents or with model="simple"; not in the summary
+    health: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """One row of scenario totals (trips, vkm before/after, detours, noise, emissions, ...).
@@ -248,6 +252,7 @@ def run_scenario(
     t0 = time.perf_counter()
     edges, summary = effects(a, superblocks, **{"population": population, **(effects_kwargs or {})})
     exposure = exposure_table(edges) if "lden_before_db" in edges.columns else None
+    health = health_table(edges) if exposure is not None and len(exposure) else None
     timings["effects_s"] = time.perf_counter() - t0
     logger.info("effects in %.2f s", timings["effects_s"])
     timings["total_s"] = sum(timings.values())
@@ -260,6 +265,7 @@ def run_scenario(
         timings=timings,
         population_description=getattr(population, "description", None),
         exposure=exposure,
+        health=health,
     )
 
 
