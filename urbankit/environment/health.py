@@ -27,11 +27,12 @@ What is not estimated
 * **NO2.** The brief for this module asked for the NO2 pathway of Mueller et al. (the HRAPIE all-cause
   mortality function) driven by the change of each street's NOx emission through a roadside increment
   calibrated to a published roadside-minus-urban-background figure. No defensible published figure
-  was found for that calibration: roadside increments of NOx in nine European cities were found to be
-  "very diverse" in absolute value and trend and poorly aligned with traffic emissions, because of
-  local factors such as street geometry (Macdonald, Otero & Butler 2021, Atmos. Chem. Phys.
-  21:4007-4023, doi:10.5194/acp-21-4007-2021); and NO2, unlike NOx, is formed from NO by ozone, so the
-  NO2 at a street does not scale with the street's NOx emission. A street-canyon dispersion model
+  was found for that calibration: the roadside increments (roadside minus urban background) of NOx in
+  nine European cities showed "an overall very diverse picture in their absolute values and trends and
+  also in their relation to traffic emissions", which the authors attribute to a combination of local
+  influences (Macdonald, Otero & Butler 2021, Atmos. Chem. Phys. 21:4007, doi:10.5194/acp-21-4007-2021);
+  and NO2, unlike NOx, is mostly formed from emitted NO by reaction with ozone, so the NO2 at a street
+  does not scale with the street's NOx emission. A street-canyon dispersion model
   (e.g. OSPM) with a measured urban background would be needed. The ``no2`` row of
   :func:`health_impact` says so instead of giving a number.
 
@@ -89,9 +90,9 @@ HEALTH_CAVEAT = (
 #: why the NO2 pathway gives no number
 NO2_NOT_ESTIMATED = (
     "NO2 not estimated: no defensible published figure links a street's NOx emission to the NO2 its "
-    "residents breathe (roadside increments vary widely between cities and streets and poorly follow "
-    "traffic emissions, Macdonald et al. 2021, Atmos Chem Phys 21:4007; NO2 forms from NO through ozone "
-    "chemistry). A street-canyon dispersion model with a measured urban background is needed."
+    "residents breathe (roadside NOx increments in nine European cities were very diverse and did not "
+    "consistently follow traffic emissions, Macdonald et al. 2021, Atmos Chem Phys 21:4007; NO2 forms from "
+    "NO through ozone chemistry). A street-canyon dispersion model with a measured urban background is needed."
 )
 
 _KEY_RR = "noise_ihd_rr_per_10db"
