@@ -13,6 +13,7 @@ import pandas as pd
 
 from .._deprecation import renamed_kwargs
 from .._errors import CRSError, InvalidOptionError
+from ..environment.health import health_table
 from ..network import StreetNetwork
 from ._common import (
     DEFAULT_INTERNAL_SPEED_KMH,
@@ -52,6 +53,9 @@ class Scenario:
     input_files: dict = field(default_factory=dict)
     #: residents per Lden band and winners/losers (:func:`exposure_table`); None with model="simple"
     exposure: pd.DataFrame | None = None
+    #: ESTIMATE of premature deaths avoided per year (:func:`urbankit.environment.health.health_table`,
+    #: labelled and with its caveat); None without residents or with model="simple"; not in the summary
+    health: pd.DataFrame | None = None
 
     def summary(self) -> pd.DataFrame:
         """One row of scenario totals (trips, vkm before/after, detours, noise, emissions, ...).
@@ -318,6 +322,7 @@ def run_scenario(
     if trip_type is not None:
         for k in TRIP_TYPES:
             summary[f"trips_{k}"] = [float(a.od.loc[a.od["trip_type"] == k, "trips"].sum())]
+    health = health_table(edges) if exposure is not None and len(exposure) else None
     timings["effects_s"] = time.perf_counter() - t0
     logger.info("effects in %.2f s", timings["effects_s"])
     timings["total_s"] = sum(timings.values())
@@ -330,6 +335,7 @@ def run_scenario(
         timings=timings,
         population_description=getattr(population, "description", None),
         exposure=exposure,
+        health=health,
     )
     scenario.ratrun_by_superblock = ratrun_by_sb
     return scenario
