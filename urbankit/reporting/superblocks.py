@@ -15,7 +15,7 @@ from .text import PeopleTable, ReportHeader, format_count, format_table, name_fr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["superblocks_header", "superblocks_sentence", "superblocks_table"]
+__all__ = ["exposure_tables", "health_table", "superblocks_header", "superblocks_sentence", "superblocks_table"]
 
 #: scenario totals in words: key -> (label, kind)
 _LABELS = {
@@ -171,3 +171,79 @@ def superblocks_header(scenario, *, name: str | None = None) -> ReportHeader:
         rows.append(("Caveat", caveat))
     rows.append(("Caveat", "Car trips come from a gravity model between residents and destinations, not counts."))
     return ReportHeader(superblocks_sentence(scenario, name=name), pd.DataFrame(rows, columns=["item", "value"]))
+
+
+_GROUPS = {"all": "All residents", "inside": "Inside superblocks", "perimeter": "On perimeter streets",
+           "elsewhere": "Elsewhere"}
+
+
+def exposure_tables(scenario) -> tuple[PeopleTable, PeopleTable] | None:
+    """Who gains and who loses: residents per 5-dB Lden band before and after, and residents whose
+    street gets at least 1 dB louder or quieter, inside the cells, on their perimeters and elsewhere.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        From :func:`urbankit.superblocks.superblocks_scenario` (the CNOSSOS model).
+
+    Returns
+    -------
+    tuple of PeopleTable or None
+        The band table and the louder/quieter table; None when the scenario has no exposure
+        (``model="simple"``).
+    """
+    x = getattr(scenario, "exposure", None)
+    if x is None or len(x) == 0:
+        return None
+    bands = x[(x["kind"] == "lden_band") & (x["group"] == "all")].set_index("band_db")
+    bands = bands[["residents_before", "residents_after"]]
+    band_table = format_table(
+        bands.rename_axis("Lden band (dB)"),
+        kinds={"residents_before": "count", "residents_after": "count"},
+        labels={"residents_before": "Residents before", "residents_after": "Residents after"},
+        caption="Residents by the Lden at their nearest street (CNOSSOS-EU emission index, not facade levels).",
+    )
+    change = x[x["kind"] == "change"].set_index("group")[["louder", "quieter", "unchanged", "mean_change_db"]]
+    change_table = format_table(
+        change.rename_axis("Residents"),
+        kinds={"louder": "count", "quieter": "count", "unchanged": "count", "mean_change_db": "dB"},
+        labels={**_GROUPS, "louder": "Street 1 dB louder or more", "quieter": "Street 1 dB quieter or more",
+                "unchanged": "Within 1 dB", "mean_change_db": "Mean change"},
+        caption="Residents placed on their nearest street; the change of Lden there.",
+    )
+    return band_table, change_table
+
+
+def health_table(scenario) -> PeopleTable | None:
+    """The health-impact ESTIMATE of the scenario (:func:`urbankit.environment.health.health_table`):
+    premature deaths avoided per year by pathway with the range of the exposure-response function, the
+    label, sources and caveat as caption; None without an estimate.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        From :func:`urbankit.superblocks.superblocks_scenario`.
+
+    Returns
+    -------
+    PeopleTable or None
+    """
+    h = getattr(scenario, "health", None)
+    if h is None or len(h) == 0:
+        return None
+    frame = h[["deaths_avoided_per_year", "deaths_avoided_low", "deaths_avoided_high", "note"]].copy()
+    frame["note"] = frame["note"].fillna("").astype(str)
+    first = h.iloc[0]
+    caption = " ".join(str(first.get(k, "")) for k in ("label", "caveat") if str(first.get(k, "")).strip())
+    caption += f" Exposure-response: {first.get('erf_source', '')}. Baseline: {first.get('baseline_source', '')}."
+    return format_table(
+        frame.rename_axis("Pathway"),
+        kinds={"deaths_avoided_per_year": "decimal", "deaths_avoided_low": "decimal",
+               "deaths_avoided_high": "decimal", "note": "text"},
+        labels={"noise_ihd": "Road-traffic noise: ischaemic heart disease", "no2": "NO2", "total": "Total",
+                "deaths_avoided_per_year": "Deaths avoided per year (estimate)", "deaths_avoided_low": "Low",
+                "deaths_avoided_high": "High", "note": "Note"},
+        missing={"deaths_avoided_per_year": "not estimated", "deaths_avoided_low": "n/a",
+                 "deaths_avoided_high": "n/a"},
+        caption=caption,
+    )
