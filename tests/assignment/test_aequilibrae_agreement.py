@@ -73,6 +73,7 @@ def _aequilibrae_flows(fr, to, t0, cap, zones, demand, gap):
     return flows.reindex(links["link_id"]).fillna(0.0).to_numpy(), ta
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gap", [1e-4, 1e-5])
 def test_flows_match_aequilibrae_on_congested_grid(gap):
     n = 7

@@ -89,6 +89,7 @@ def test_not_converged_warns_and_flags():
     assert summary["objective"].iloc[-1] < summary["objective"].iloc[0]
 
 
+@pytest.mark.slow
 def test_custom_loader_and_algorithms_agree():
     fr, to, t0, cap = _grid(4, seed=2)
     od = ([0, 5], [15, 10], [900.0, 300.0])

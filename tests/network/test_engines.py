@@ -141,6 +141,7 @@ def test_pandana_counts_come_from_pandanas_aggregate(monkeypatch):
     uk.compute_accessibility(net, dest, minutes=(5,), services=[s1], engine="scipy")
 
 
+@pytest.mark.slow
 def test_pandana_engine_against_an_independent_dijkstra(read_extract, monaco):
     """Drive (one-way streets): minutes from each node to its nearest destination of each service are
     those of a plain scipy Dijkstra on the edges u -> v plus the destination's snap minutes."""
@@ -208,6 +209,7 @@ def test_cli_engine_flag(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------ from_pandana
 
 
+@pytest.mark.slow
 def test_from_pandana_osmnet_style_lonlat_metres(read_extract, monaco):
     """osmnet builds x = lon, y = lat, an impedance 'distance' in metres, twoway=True."""
     extract = read_extract(monaco)
@@ -227,6 +229,7 @@ def test_from_pandana_osmnet_style_lonlat_metres(read_extract, monaco):
                         uk.compute_accessibility(got, dest, minutes=(5,), engine="pandana"))
 
 
+@pytest.mark.slow
 def test_from_pandana_urbanaccess_style_projected_minutes_directed(read_extract, monaco):
     """UrbanAccess-like: projected coordinates, travel minutes in 'weight' among other impedances,
     twoway=False (one row per direction)."""

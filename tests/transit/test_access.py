@@ -18,6 +18,7 @@ from urbankit.transit.matrix import travel_time_matrix
 SPO = TRANSIT / "sao_paulo"
 
 
+@pytest.mark.slow
 def test_transit_accessibility_sao_paulo():
     tt = read_gtfs(existing(SPO / "spo_gtfs.zip"), "2019-05-13")
     net = urbankit.build_network(urbankit.read_osm(existing(SPO / "spo_osm.pbf"), buildings=False), "walk",

@@ -15,7 +15,7 @@ from shapely.geometry import LineString, Point
 from test_transit import TRANSIT, _reference_walks, connections, csa, frequency_rows, write_feed
 
 import urbankit
-from urbankit.networks import StreetNetwork
+from urbankit.network import StreetNetwork
 from urbankit.transit import read_gtfs
 from urbankit.transit.matrix import travel_time_matrix
 from urbankit.transit.raptor import frequency_offsets
@@ -143,6 +143,7 @@ def spo():
     return tt, net, pts
 
 
+@pytest.mark.slow
 def test_sao_paulo_equals_brute_force(spo):
     tt, net, pts = spo
     origins, dests = pts.iloc[[0, 100, 200]].reset_index(drop=True), pts.iloc[::6].reset_index(drop=True)

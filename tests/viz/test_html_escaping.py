@@ -317,7 +317,7 @@ def scenario(city):
     """Superblocks of the hostile city (cells between its secondary roads)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(uk.settings, "progress", False)
-        return uk.superblocks_scenario(city["path"], method="arterial", population=None)
+        return uk.superblocks_scenario(city["path"], method="arterial")
 
 
 @pytest.mark.parametrize("layer", maps.SUPERBLOCK_LAYERS)
