@@ -145,7 +145,7 @@ def _synthetic_city(a):
 def _big_city(a):
     """Lines of the results file for the larger feed on a synthetic grid."""
     name, date, departure, label = CITIES[a.city]
-    block_m = block_m or 200.0
+    block_m = a.block_m or 200.0
     t = time.perf_counter()
     tt = read_gtfs(Path(a.data) / "transit" / "feeds" / name, date)
     lon, lat = tt.stops.stop_lon.to_numpy(float), tt.stops.stop_lat.to_numpy(float)
@@ -156,7 +156,7 @@ def _big_city(a):
     height_m = (np.nanmax(lat) - np.nanmin(lat)) * m_per_deg_lat + 2 * margin_m
     nx, ny = int(np.ceil(width_m / block_m)), int(np.ceil(height_m / block_m))
     sw = (float(np.nanmin(lon) - margin_m / m_per_deg_lon), float(np.nanmin(lat) - margin_m / m_per_deg_lat))
-    net = urbankit.build_network(grid_extract(nx, ny, block_m=a.block_m, arterial_every=None, origin_lonlat=sw),
+    net = urbankit.build_network(grid_extract(nx, ny, block_m=block_m, arterial_every=None, origin_lonlat=sw),
                                  "walk", cache=False)
     load_s = time.perf_counter() - t
     rng = np.random.default_rng(0)
@@ -177,7 +177,7 @@ def _big_city(a):
         f"## {label}: {tt.n_stops:,} stops, {len(tt.stop_times):,} stop times on {date}",
         "",
         f"The feed (`feeds/{name}`) on a synthetic walk grid covering its stops plus {margin_m / 1000:g} km: "
-        f"{nx} x {ny} blocks of {a.block_m:g} m, {len(net.nodes):,} nodes (feed + grid {load_s:.1f} s). "
+        f"{nx} x {ny} blocks of {block_m:g} m, {len(net.nodes):,} nodes (feed + grid {load_s:.1f} s). "
         f"{len(origins)} origins x {len(dests)} destinations, both seeded random samples of the "
         f"{len(served):,} grid nodes within {a.near_stop_m:g} m (straight line) of a stop "
         f"(origins are independent: the time per origin-minute is what scales), {a.window}-minute window from "
