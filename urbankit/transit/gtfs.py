@@ -179,15 +179,19 @@ def parse_times(values: pd.Series, *, feed: str, filename: str, column: str) -> 
     A malformed time raises :class:`GTFSError` naming the feed, file, column and row (1 = header).
     """
     s = values.astype(str)
-    empty = s.str.len() == 0
-    parts = s.str.extract(r"^(\d+):([0-5]?\d):([0-5]?\d)$")
-    bad = parts[0].isna() & ~empty
+    # a timetable repeats its times: parse each distinct string once (a large feed's stop_times hold
+    # millions of cells but at most a few tens of thousands of distinct times)
+    codes, distinct = pd.factorize(s, use_na_sentinel=False)
+    distinct = pd.Series(np.asarray(distinct, dtype=object), dtype=object).astype(str)
+    empty = (distinct.str.len() == 0).to_numpy()
+    parts = distinct.str.extract(r"^(\d+):([0-5]?\d):([0-5]?\d)$")
+    bad = (parts[0].isna().to_numpy() & ~empty)
     if bad.any():
-        pos = int(np.flatnonzero(bad.to_numpy())[0])
+        pos = int(np.flatnonzero(bad[codes])[0])
         raise GTFSError(f"GTFS feed {feed!r}: {filename} row {pos + 2} has {column} {s.iloc[pos]!r}, not a time "
                         "H:MM:SS")
-    out = parts[0].astype(float) * 3600 + parts[1].astype(float) * 60 + parts[2].astype(float)
-    return out.to_numpy(dtype=float)
+    seconds = (parts[0].astype(float) * 3600 + parts[1].astype(float) * 60 + parts[2].astype(float)).to_numpy(float)
+    return seconds[codes]
 
 
 def _parse_dates(values: pd.Series, *, feed: str, filename: str, column: str) -> pd.Series:
