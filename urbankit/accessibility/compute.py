@@ -121,9 +121,10 @@ def _counts_from_pandana(acc, network, snapped, minutes) -> None:
     node_pos = network.nodes.index.get_indexer(snapped["node_id"].to_numpy())
     offset = snapped["snap_min"].to_numpy(float)
     service = snapped["service"].to_numpy()
-    for s in acc.services:
-        indicator = (service == s).astype(float)
-        for m in minutes:
+    # threshold by threshold: pandana's range cache of one radius serves every service
+    for m in minutes:
+        for s in acc.services:
+            indicator = (service == s).astype(float)
             col = f"n_{s}_{minutes_label(m)}min"
             if not indicator.any():
                 counts = np.zeros(len(network.nodes))

@@ -271,7 +271,11 @@ def aggregate_pandana(
     pn = tn.network
     radius = float(minutes) / TIME_RESOLUTION_MIN
     with _quiet_stdout():
+        # (pandana's precompute() range cache is not used: aggregates after it disagreed with
+        # pandana's own uncached results in the tests)
         pn.set(pd.Series(tn.target), variable=pd.Series(np.asarray(values, float)), name="v")
+        if agg == "sum":
+            return pn.aggregate(radius, type="sum", decay=decay, name="v").to_numpy(float)[: tn.n_street]
         count = pn.aggregate(radius, type="count", decay="flat", name="v").to_numpy(float)[: tn.n_street]
         if agg == "count":
             return count
