@@ -13,7 +13,7 @@ marker per node:
     Int32 node coordinates in 1e-5 degrees (EPSG:4326, rounded to 5 decimals).
 ``minutes``
     Uint16, one block of ``n_nodes`` values per service (in the order of ``services``): minutes in
-    integer tenths, ``65535`` where the service is beyond the largest threshold (or absent).
+    integer tenths (rounded half up), ``65535`` where the service is beyond the largest threshold (or absent).
 ``nearest``
     Uint16 or Int32 (``index_type``), laid out as ``minutes``: position in ``destinations`` of the
     nearest destination of the service, the largest value of the type where none is within reach.
@@ -22,8 +22,8 @@ marker per node:
 ``edges``
     Int32 pairs of node positions: the streets drawn as straight segments.
 
-Every text from the data (labels, names, title) is escaped: JSON with ``ensure_ascii`` and ``</``
-written ``<\\/``; the page's script writes it with ``textContent`` only.
+Every text from the data (labels, names, title) is escaped: JSON with ``ensure_ascii`` and ``<``,
+``>``, ``&`` written ``\\u003c``...; the page's script writes it with ``textContent`` only.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def citizen_data(acc, *, taxonomy=None) -> dict:
     times = np.column_stack([acc.nodes[f"time_{s}_min"].to_numpy(float) for s in services]).T if services else (
         np.empty((0, len(acc.nodes)))
     )
-    tenths = np.where(np.isfinite(times), np.round(np.nan_to_num(times, nan=0.0) * 10), UNREACHED)
+    tenths = np.where(np.isfinite(times), np.floor(np.nan_to_num(times, nan=0.0) * 10 + 0.5), UNREACHED)
     tenths = np.clip(tenths, 0, UNREACHED).astype(np.int64)
     nearest = _nearest_destinations(acc, services)
     big = len(acc.pois) >= np.iinfo(np.uint16).max
@@ -187,8 +187,10 @@ def citizen_data(acc, *, taxonomy=None) -> dict:
 
 
 def _json_script(value) -> str:
-    """JSON safe inside a ``<script>`` element: ASCII only, ``</`` never closing it."""
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
+    """JSON safe inside a ``<script>`` element: ASCII only, no ``<``, ``>`` or ``&`` (written as
+    ``\\u003c``...: no ``</script>`` or ``<!--`` can end or change the element)."""
+    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _tiles(tiles) -> dict | None:
