@@ -19,8 +19,9 @@ marker per node:
     nearest destination of the service, the largest value of the type where none is within reach.
 ``dest_lon``, ``dest_lat``
     Int32 destination coordinates in 1e-5 degrees.
-``edges``
-    Int32 pairs of node positions: the streets drawn as straight segments.
+``street_xy``, ``street_starts``
+    Int32 interleaved lon/lat (1e-5 degrees) of the streets' lines (simplified to 1 m, each street
+    once), and the position of each line's first point (one more entry than lines).
 
 Every text from the data (labels, names, title) is escaped: JSON with ``ensure_ascii`` and ``<``,
 ``>``, ``&`` written ``\\u003c``...; the page's script writes it with ``textContent`` only.
@@ -35,6 +36,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .._errors import InvalidOptionError
 from .labels import service_labels
@@ -132,6 +134,31 @@ def _nearest_destinations(acc, services: list[str]) -> np.ndarray:
     return out.reshape(S, n)
 
 
+def _streets(network, *, tolerance_m: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The streets' lines, once per street (both directions of a two-way street drawn once),
+    simplified to ``tolerance_m``: interleaved lon/lat in 1e-5 degrees and each line's first point."""
+    import shapely
+
+    edges = network.edges
+    if not len(edges) or "geometry" not in edges:
+        return np.empty(0, np.int64), np.zeros(1, np.int64)
+    u, v = edges["u"].to_numpy(), edges["v"].to_numpy()
+    length = np.round(edges["length_m"].to_numpy(float)) if "length_m" in edges else np.zeros(len(edges))
+    key = pd.DataFrame({"a": np.minimum(u, v), "b": np.maximum(u, v), "length": length})
+    lines = edges.geometry[~key.duplicated().to_numpy()]
+    metric = lines.crs is not None and lines.crs.is_projected
+    if metric:
+        lines = lines.simplify(tolerance_m)
+    if lines.crs is not None and not lines.crs.equals("EPSG:4326"):
+        lines = lines.to_crs(4326)
+    geoms = lines.values
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    counts = np.bincount(index, minlength=len(geoms))
+    starts = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    return np.round(coords * 1e5).astype(np.int64).ravel(), starts
+
+
 def citizen_data(acc, *, taxonomy=None) -> dict:
     """The data a citizen page embeds (see the module's description of the arrays).
 
@@ -146,8 +173,8 @@ def citizen_data(acc, *, taxonomy=None) -> dict:
     -------
     dict
         JSON-ready: ``mode``, ``max_minutes``, ``services``, ``labels``, ``present`` and the
-        base64 arrays ``lon``, ``lat``, ``minutes``, ``nearest``, ``dest_lon``, ``dest_lat``, ``edges``
-        with ``index_type``.
+        base64 arrays ``lon``, ``lat``, ``minutes``, ``nearest``, ``dest_lon``, ``dest_lat``,
+        ``street_xy``, ``street_starts`` with ``index_type``.
     """
     services = list(acc.services)
     labels = service_labels(acc, taxonomy=taxonomy)
@@ -162,11 +189,7 @@ def citizen_data(acc, *, taxonomy=None) -> dict:
     index_type = "int32" if big else "uint16"
     nearest = np.where(nearest < 0, np.iinfo(index_type).max if not big else -1, nearest)
     dlon, dlat = _lonlat(acc.pois) if len(acc.pois) else (np.empty(0, np.int64), np.empty(0, np.int64))
-    edges = acc.network.edges
-    pos = acc.nodes.index.get_indexer
-    u, v = pos(edges["u"].to_numpy()), pos(edges["v"].to_numpy())
-    ok = (u >= 0) & (v >= 0)
-    pairs = np.unique(np.sort(np.column_stack([u[ok], v[ok]]), axis=1), axis=0) if ok.any() else np.empty((0, 2))
+    street_xy, street_starts = _streets(acc.network)
     present = set(acc.pois["service"]) if len(acc.pois) else set()
     return {
         "mode": acc.network.mode,
@@ -182,7 +205,8 @@ def citizen_data(acc, *, taxonomy=None) -> dict:
         "index_type": index_type,
         "dest_lon": _b64(dlon, "int32"),
         "dest_lat": _b64(dlat, "int32"),
-        "edges": _b64(np.asarray(pairs).ravel(), "int32"),
+        "street_xy": _b64(street_xy, "int32"),
+        "street_starts": _b64(street_starts, "int32"),
     }
 
 
@@ -260,7 +284,7 @@ var NONE = D.index_type === 'int32' ? -1 : 65535;
 var lon = decode(D.lon, Int32Array), lat = decode(D.lat, Int32Array);
 var minutes = decode(D.minutes, Uint16Array), nearest = decode(D.nearest, Index);
 var dlon = decode(D.dest_lon, Int32Array), dlat = decode(D.dest_lat, Int32Array);
-var edges = decode(D.edges, Int32Array);
+var sxy = decode(D.street_xy, Int32Array), starts = decode(D.street_starts, Int32Array);
 var n = D.n_nodes, S = D.services.length;
 function fill(t, v){ return t.split('{minutes}').join(v); }
 function fmtMinutes(tenths){
@@ -279,9 +303,10 @@ if (D.tiles) {
   tl.addTo(map);
 }
 var segs = [];
-for (var e = 0; e + 1 < edges.length; e += 2) {
-  var a = edges[e], b = edges[e + 1];
-  segs.push([[lat[a] / 1e5, lon[a] / 1e5], [lat[b] / 1e5, lon[b] / 1e5]]);
+for (var e = 0; e + 1 < starts.length; e++) {
+  var line = [];
+  for (var p = starts[e]; p < starts[e + 1]; p++) line.push([sxy[2 * p + 1] / 1e5, sxy[2 * p] / 1e5]);
+  if (line.length > 1) segs.push(line);
 }
 var streets = L.polyline(segs, {color: '#7a7a7a', weight: 1.5, opacity: 0.7, interactive: false}).addTo(map);
 if (n) {
