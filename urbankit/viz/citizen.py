@@ -43,7 +43,7 @@ from .labels import service_labels
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_TEXTS", "UNREACHED", "citizen_data", "citizen_page", "decode_array"]
+__all__ = ["DEFAULT_TEXTS", "UNREACHED", "citizen_data", "citizen_page", "decode_array", "render_citizen_page"]
 
 #: the minutes value of a service beyond the largest threshold (or absent)
 UNREACHED = 65535
