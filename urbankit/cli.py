@@ -4,7 +4,8 @@
 ``urbankit batch CONFIG.toml [--scheduler ADDRESS] [--out DIR] [--workers N]`` runs many reports
 on dask.distributed; ``urbankit info SOURCE`` prints what an area holds;
 ``urbankit superblocks SOURCE [--method ...] [--evaporation E] --out OUT.gpkg`` runs a superblock
-scenario. Errors print one line and exit with status 2; a batch with failed reports exits with status 1;
+scenario; ``urbankit citizen-page SOURCE [--mode walk] --out page.html`` writes a page residents can
+use. Errors print one line and exit with status 2; a batch with failed reports exits with status 1;
 an interrupted run (Ctrl-C, SIGTERM) exits with status 130 and leaves the previous report in place.
 """
 
@@ -143,6 +144,22 @@ def _parser() -> argparse.ArgumentParser:
         "default: the faster in make bench, urbankit.engines.DEFAULT_ENGINE)",
     )
     a.add_argument("--out", required=True, help="output GeoPackage (layers nodes, edges, pois, hex)")
+
+    c = sub.add_parser(
+        "citizen-page", help="a page residents can use: click on the map, read the minutes to each service"
+    )
+    c.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
+    c.add_argument("--mode", choices=("walk", "bike", "drive"), default="walk", help="walk (default), bike or drive")
+    c.add_argument("--minutes", nargs="+", type=float, default=None, help="thresholds (default 10 15 30)")
+    c.add_argument(
+        "--population",
+        default=None,
+        help="population: polygons, a raster or an H3 table (as for 'urbankit accessibility')",
+    )
+    c.add_argument("--taxonomy", default=None, help="taxonomy TOML file or preset; its labels name the services")
+    c.add_argument("--title", default=None, help="page title")
+    c.add_argument("--no-tiles", action="store_true", help="no base map (the streets are drawn from the data)")
+    c.add_argument("--out", required=True, help="output HTML page")
 
     s = sub.add_parser("superblocks", help="superblock scenario: candidate cells, car flows before/after, noise, CO2")
     s.add_argument("source", help="embedded data set name, OSM/GraphML file or place name")
@@ -351,6 +368,29 @@ def main(argv: list[str] | None = None) -> int:
             for note in acc.opportunities_info.get("notes", []):
                 print(f"  note: {note}")
             print(f"wrote {args.out}")
+        elif args.command == "citizen-page":
+            from ._errors import InvalidOptionError
+            from .accessibility import x_minute_city
+            from .io import refuse_overwriting_inputs
+
+            if not str(args.out).lower().endswith((".html", ".htm")):
+                raise InvalidOptionError(f"--out {args.out!r} must end in .html")
+            refuse_overwriting_inputs(
+                args.out,
+                {"source": args.source, "--population": args.population, "--taxonomy": args.taxonomy},
+                option="--out",
+            )
+            minutes = [int(m) if float(m).is_integer() else m for m in (args.minutes or [10, 15, 30])]
+            acc = x_minute_city(
+                args.source,
+                mode=args.mode,
+                minutes=minutes,
+                population_source=args.population,
+                taxonomy=args.taxonomy,
+            )
+            out = acc.citizen_page(args.out, title=args.title, tiles=None if args.no_tiles else "OpenStreetMap")
+            print(f"{args.mode}: {len(acc.nodes):,} street points, {len(acc.pois):,} destinations")
+            print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
         elif args.command == "superblocks":
             import numpy as np
 

@@ -36,7 +36,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (9, ("cli", "transit.cli", "__init__", "__main__")),
 ]
 #: names of methods through which a result may draw itself (lazy import of viz only)
-DISPLAY_METHODS = {"explore", "plot", "_repr_html_", "map"}
+DISPLAY_METHODS = {"explore", "plot", "_repr_html_", "map", "citizen_page"}
 #: names of methods through which a result may write itself (lazy import of io only)
 WRITE_METHODS = {"to_gpkg", "save", "to_file", "to_csv"}
 ENGINE_RANK_MAX = 5  # engines: everything that computes; never import io-writers' callers, viz, reporting or cli

@@ -637,6 +637,38 @@ class Accessibility:
 
         return accessibility_map(self, column=column, **kwargs)
 
+    def citizen_page(self, path, *, title: str | None = None, taxonomy=None, texts: dict | None = None,
+                     tiles="OpenStreetMap"):
+        """Write a page residents can use: a click on the map (or typed coordinates) lists the minutes
+        from there to each service in plain language; one self-contained HTML file that works offline.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The HTML file to write.
+        title : str, optional
+            Page title (default "How far is everyday life from your door?").
+        taxonomy : Taxonomy, str or dict, optional
+            Service labels from this taxonomy (a translated one) instead of the analysis's.
+        texts : dict, optional
+            Words of the page (a translation); keys of :data:`urbankit.viz.citizen.DEFAULT_TEXTS`.
+        tiles : str or None, default "OpenStreetMap"
+            Base map (hidden offline; the streets are always drawn); None for none.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        InvalidOptionError
+            An unknown text key or tile provider, or Leaflet not available offline.
+        """
+        from ..viz.citizen import citizen_page
+
+        return citizen_page(self, path, title=title, taxonomy=taxonomy, texts=texts, tiles=tiles)
+
 def _assemble(network, pois, reach, *, population, population_source, minutes, functions, params) -> Accessibility:
     services = list(functions)
     table = node_metrics(
