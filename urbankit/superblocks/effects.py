@@ -444,22 +444,7 @@ def _cnossos_effects(
         dep = dep[seg.rows][street]
     out = gpd.GeoDataFrame(
         {
-            "u": e["u"].to_numpy(),
-            "v": e["v"].to_numpy(),
-            "way_id": e["way_id"].to_numpy(),
-            "highway": e["highway"].to_numpy(),
-            "name": e["name"].to_numpy() if "name" in e.columns else None,
-            "length_m": e["length_m"].to_numpy(float),
-            "superblock_id": fl["superblock_id"].array,
-            "role": role,
-            "closed": fl["closed"].to_numpy(bool),
-            "speed_before_kmh": fl["speed_before_kmh"].to_numpy(float),
-            "speed_after_kmh": fl["speed_after_kmh"].to_numpy(float),
-            "flow_before": qb,
-            "flow_after": qa,
-            "flow_change": qa - qb,
-            "street_flow_before": sqb,
-            "street_flow_after": sqa,
+            **_street_columns(e, fl, role, qb, qa, sqb, sqa),
             "d_noise_db": d_noise["d_l_den_db"].to_numpy(),
             "l_day_before_db": nb["l_day_db"].to_numpy(),
             "l_evening_before_db": nb["l_evening_db"].to_numpy(),
@@ -669,22 +654,8 @@ def _simple_effects(
     km = e["length_m"].to_numpy(float) / 1000.0
     out = gpd.GeoDataFrame(
         {
-            "u": e["u"].to_numpy(),
-            "v": e["v"].to_numpy(),
-            "way_id": e["way_id"].to_numpy(),
-            "highway": e["highway"].to_numpy(),
-            "name": e["name"].to_numpy() if "name" in e.columns else None,
-            "length_m": e["length_m"].to_numpy(float),
-            "superblock_id": fl["superblock_id"].array,
-            "role": np.where(labels >= 0, "internal", np.where(perimeter, "perimeter", "other")),
-            "closed": fl["closed"].to_numpy(bool),
-            "speed_before_kmh": vb,
-            "speed_after_kmh": va,
-            "flow_before": qb,
-            "flow_after": qa,
-            "flow_change": qa - qb,
-            "street_flow_before": sqb,
-            "street_flow_after": sqa,
+            **_street_columns(e, fl, np.where(labels >= 0, "internal", np.where(perimeter, "perimeter", "other")),
+                              qb, qa, sqb, sqa),
             "d_noise_flow_db": d_flow,
             "d_noise_speed_db": d_speed,
             "d_noise_db": d_flow + d_speed,
@@ -741,3 +712,26 @@ def _simple_effects(
         summary["vkm_perimeter_after"] - summary["vkm_perimeter_before"],
     )
     return out, summary
+
+
+def _street_columns(e, fl, role, qb, qa, sqb, sqa) -> dict:
+    """The leading columns of both models' per-edge effects: the street, its cell and role, speeds and
+    flows before and after (per direction and, ``street_``, both directions of the street)."""
+    return {
+        "u": e["u"].to_numpy(),
+        "v": e["v"].to_numpy(),
+        "way_id": e["way_id"].to_numpy(),
+        "highway": e["highway"].to_numpy(),
+        "name": e["name"].to_numpy() if "name" in e.columns else None,
+        "length_m": e["length_m"].to_numpy(float),
+        "superblock_id": fl["superblock_id"].array,
+        "role": role,
+        "closed": fl["closed"].to_numpy(bool),
+        "speed_before_kmh": fl["speed_before_kmh"].to_numpy(float),
+        "speed_after_kmh": fl["speed_after_kmh"].to_numpy(float),
+        "flow_before": qb,
+        "flow_after": qa,
+        "flow_change": qa - qb,
+        "street_flow_before": sqb,
+        "street_flow_after": sqa,
+    }
