@@ -168,12 +168,12 @@ def test_gpkg_is_written_through_arrow_and_reads_back_equal(small_acc, tmp_path,
 
     monkeypatch.setattr(pyogrio, "write_dataframe", spy)
     path = outputs.write_accessibility_gpkg(small_acc, tmp_path / "acc.gpkg", hex_resolution=9)
-    # the network's edges go to the layer cache first (then the file starts as its copy)
+    # the data layers go to the layer cache first (then the file starts as its copy)
     assert sorted(calls) == sorted([(name, True) for name in LAYERS] + [("metadata", None)])  # metadata: no geometry
     assert [row[0] for row in pyogrio.list_layers(path)] == [*LAYERS, "metadata"]
     calls.clear()
     again = outputs.write_accessibility_gpkg(small_acc, tmp_path / "again.gpkg", hex_resolution=9)
-    assert ("edges", True) not in calls and len(calls) == len(LAYERS)  # the edges layer is copied, not rewritten
+    assert calls == [("metadata", None)]  # the data layers are copied, not rewritten
     assert [row[0] for row in pyogrio.list_layers(again)] == [*LAYERS, "metadata"]
     want = {
         "nodes": outputs.nodes_layer(small_acc),
@@ -404,6 +404,27 @@ def test_cached_edges_layer_damaged_or_swapped_is_rewritten(small_acc, tmp_path,
     assert "edges" in calls  # rewritten, not copied
     for name in LAYERS:
         assert_geodataframe_equal(pyogrio.read_dataframe(first, layer=name), pyogrio.read_dataframe(second, layer=name))
+
+
+def test_changed_result_never_reuses_cached_layers(small_acc, tmp_path):
+    """The layer cache is keyed by the content of every layer: one changed value of one node, or
+    another CRS, writes the layers again and the file holds the new values."""
+    import dataclasses
+
+    first = outputs.write_accessibility_gpkg(small_acc, tmp_path / "first.gpkg")
+    nodes = small_acc.nodes.copy()
+    col = next(c for c in nodes.columns if c.startswith("time_") and nodes[c].notna().any())
+    row = nodes.index[nodes[col].notna()][0]
+    nodes.loc[row, col] = nodes.loc[row, col] + 0.5
+    changed = dataclasses.replace(small_acc, nodes=nodes)
+    second = outputs.write_accessibility_gpkg(changed, tmp_path / "second.gpkg")
+    a = pyogrio.read_dataframe(first, layer="nodes").set_index("node_id")[col]
+    b = pyogrio.read_dataframe(second, layer="nodes").set_index("node_id")[col]
+    assert b.loc[row] == a.loc[row] + 0.5
+    assert (a.drop(row).fillna(-1) == b.drop(row).fillna(-1)).all()
+    utm = outputs.write_accessibility_gpkg(small_acc, tmp_path / "utm.gpkg", crs=None)
+    assert pyogrio.read_dataframe(utm, layer="edges").crs == small_acc.network.crs
+    assert len(list((settings.cache_folder / "layers").glob("*.gpkg"))) == 3
 
 
 def test_layer_cache_off_writes_every_layer_directly(small_acc, tmp_path, monkeypatch):

@@ -229,6 +229,11 @@ def _encode_column(s: pd.Series, arrays: list) -> dict:
         spec = _encode_text(values, arrays)
         if spec is not None:
             return {**spec, "dtype": "object"}
+        items = values.tolist()
+        if _plain_dicts(items):
+            text = json.dumps(items, allow_nan=True, separators=(",", ":"))
+            return {"enc": "json-objects",
+                    "data": _add(arrays, np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8))}
         text = json.dumps([_encode_value(v, arrays) for v in values], allow_nan=True, separators=(",", ":"))
         return {"enc": "json", "data": _add(arrays, np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8))}
     if isinstance(dtype, np.dtype) and dtype.kind in _ARRAY_KINDS:
@@ -257,35 +262,57 @@ def _encode_ragged(geoms: np.ndarray, arrays: list) -> dict | None:
 
 def _encode_text(values: np.ndarray, arrays: list) -> dict | None:
     """Text as a dictionary (its distinct values as UTF-8 with code point offsets, and the code of
-    each row; -1 and a mark in ``missing`` for missing values), or None if a value is no str."""
+    each row; -1 and a mark in ``missing`` for missing values), or None if a value is no str.
+
+    Codes number the distinct values in order of first appearance (``pandas.factorize``, in C; the
+    Python loop only visits the missing values)."""
+    values = np.asarray(values, dtype=object)
     missing = np.zeros(len(values), dtype=np.uint8)
-    distinct: dict[str, int] = {}
-    codes = []
-    for i, v in enumerate(values):
-        if type(v) is str:
-            code = distinct.get(v)
-            if code is None:
-                code = distinct[v] = len(distinct)
-            codes.append(code)
-            continue
-        codes.append(-1)
+    absent = pd.isna(values)
+    for i in np.flatnonzero(absent).tolist():
+        v = values[i]
         if v is None:
             missing[i] = _NONE
         elif v is pd.NA:
             missing[i] = _PD_NA
         elif type(v) is float and v != v:
             missing[i] = _NAN
-        else:
+        else:  # NaT, numpy NaN scalars, ...: not text
             return None
+    present = values[~absent] if absent.any() else values
+    if any(t is not str for t in set(map(type, present))):
+        return None
+    codes = np.full(len(values), -1, dtype=np.int64)
+    found, uniques = pd.factorize(present, use_na_sentinel=False)
+    codes[~absent] = found
+    distinct = uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)
     lengths = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))
     data = "".join(distinct).encode("utf-8", "surrogatepass")
     return {
         "enc": "text",
         "data": _add(arrays, np.frombuffer(data, dtype=np.uint8)),
         "offsets": _add(arrays, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)),
-        "codes": _add(arrays, np.array(codes, dtype=np.int64 if len(distinct) >= 2**31 else np.int32)),
+        "codes": _add(arrays, codes.astype(np.int64 if len(distinct) >= 2**31 else np.int32)),
         "missing": _add(arrays, missing),
     }
+
+
+#: JSON scalars a tags-like column (dicts of them) is stored as plain JSON objects with
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain_dicts(values: list) -> bool:
+    """Whether every value is None or a dict of str keys to JSON scalars (e.g. OSM tags): such a
+    column is stored as JSON objects, which :func:`json.loads` rebuilds in C, exactly."""
+    for v in values:
+        if v is None:
+            continue
+        if type(v) is not dict:
+            return False
+        for key, item in v.items():
+            if type(key) is not str or type(item) not in _JSON_SCALARS:
+                return False
+    return True
 
 
 def _encode_crs(crs) -> str | None:
@@ -491,6 +518,16 @@ class _Decoder:
                 raise CorruptEntryError("column length differs from the row count")
             out = np.empty(n, dtype=object)
             out[:] = [self.value(v) for v in items] if n else []
+            return out
+        if enc == "json-objects":
+            text = self.array(spec.get("data"), np.uint8).tobytes().decode("utf-8", "surrogatepass")
+            items = json.loads(text)
+            if type(items) is not list or len(items) != n:
+                raise CorruptEntryError("column length differs from the row count")
+            if not _plain_dicts(items):
+                raise CorruptEntryError("a JSON-object column holds something else")
+            out = np.empty(n, dtype=object)
+            out[:] = items if n else []
             return out
         if enc == "ragged":
             return self.ragged(spec, n)

@@ -51,11 +51,11 @@ import hashlib
 import logging
 import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -232,7 +232,10 @@ def service_status(acc) -> pd.DataFrame:
 
 def nodes_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     """The ``nodes`` layer: node_id, population, minutes, counts, scores, ``status_<S>`` per service
-    (:func:`service_status`), in ``crs`` (None: the analysis CRS)."""
+    (:func:`service_status`), in ``crs`` (None: the analysis CRS).
+
+    Built from the result's column arrays without copying them (one frame of 100+ columns per node:
+    copying and consolidating it cost more than writing it)."""
     nodes = acc.nodes
     front = ["population"]
     front += [f"time_{s}_min" for s in acc.services]
@@ -240,37 +243,51 @@ def nodes_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     front += [c for c in nodes.columns if c.startswith("score_")]
     geom = nodes.geometry.name
     rest = [c for c in nodes.columns if c not in front and c != geom]
-    out = nodes[front + rest].copy()
-    out["all_functions_min"] = acc.all_functions_minutes()
-    out = out.join(service_status(acc))
-    out.insert(0, "node_id", nodes.index.to_numpy())
-    out = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=nodes.geometry.to_numpy(), crs=nodes.crs)
-    return out.to_crs(crs or nodes.crs)
+    columns = {"node_id": nodes.index.to_numpy()}
+    for c in front + rest:
+        columns[c] = nodes[c].array if not isinstance(nodes[c].dtype, np.dtype) else nodes[c].to_numpy()
+    columns["all_functions_min"] = acc.all_functions_minutes().to_numpy()
+    columns.update({c: v.array for c, v in service_status(acc).items()})
+    return gpd.GeoDataFrame(pd.DataFrame(columns, copy=False), geometry=_geometry_in(nodes, crs))
+
+
+def _geometry_in(frame: gpd.GeoDataFrame, crs) -> gpd.GeoSeries:
+    """The geometries of ``frame`` in ``crs`` (None: as they are), as a GeoSeries on a RangeIndex
+    (reprojecting the geometry column alone: ``GeoDataFrame.to_crs`` would first copy every column)."""
+    geometry = gpd.GeoSeries(frame.geometry.to_numpy(), crs=frame.crs)
+    return geometry if crs is None else geometry.to_crs(crs)
+
+
+def _columns_of(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame[columns]`` on a RangeIndex, sharing the column arrays (no copy)."""
+    return pd.DataFrame({c: frame[c].array if not isinstance(frame[c].dtype, np.dtype) else frame[c].to_numpy()
+                         for c in columns}, copy=False)
 
 
 def edges_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     """The ``edges`` layer of the accessibility's network, in ``crs`` (None: the analysis CRS)."""
     e = acc.network.edges
     cols = [c for c in _EDGE_COLUMNS if c in e.columns]
-    out = gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs)
-    return out.to_crs(crs or e.crs)
+    return gpd.GeoDataFrame(_columns_of(e, cols), geometry=_geometry_in(e, crs))
 
 
 def pois_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     """The ``pois`` layer: snapped destinations, in ``crs`` (None: the CRS of the destinations)."""
     p = acc.pois
     cols = [c for c in _POI_COLUMNS if c in p.columns]
-    out = gpd.GeoDataFrame(p[cols].reset_index(drop=True), geometry=p.geometry.to_numpy(), crs=p.crs)
-    return out.to_crs(crs or acc.network.crs or p.crs)
+    return gpd.GeoDataFrame(_columns_of(p, cols), geometry=_geometry_in(p, crs or acc.network.crs or p.crs))
 
 
 def hex_layer(acc, resolution: int, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     """The ``hex`` layer (:func:`urbankit.zones.to_hex`, ``h3`` as a column), in ``crs`` (None: the
     analysis CRS)."""
+    from pyproj import CRS
+
     from .zones import to_hex
 
     out = to_hex(acc, resolution).reset_index()
-    return out.to_crs(crs or acc.network.crs or out.crs)
+    target = CRS.from_user_input(crs or acc.network.crs or out.crs)
+    return out if out.crs == target else out.to_crs(target)
 
 
 def _input_path(value) -> Path | None:
@@ -450,9 +467,8 @@ def write_accessibility_gpkg(
     refuse_overwriting_inputs(path, input_files(acc))
     # build every layer before touching the disk: bad options fail without side effects
     target = _target_crs(acc, crs)
-    # the network's edges layer is only built when it is not copied from the layer cache
+    # the network's edges layer is only built when the layers are not copied from the layer cache
     edge_source = _edge_source(acc)
-    edges_key = _layer_key(edge_source, "edges", crs=target)
     edge_columns = [*[c for c in edge_source.columns if c != edge_source.geometry.name], "geometry"]
     layers = {"nodes": nodes_layer(acc, crs=target), "edges": None, "pois": pois_layer(acc, crs=target)}
     if hex_resolution is not None:
@@ -461,19 +477,18 @@ def write_accessibility_gpkg(
     meta.update(column_dictionary(acc, {name: edge_columns if gdf is None else list(gdf.columns)
                                         for name, gdf in layers.items()}))
     metadata = metadata_table(meta)
-    with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
-        from_cache = _copy_cached_layer(edges_key, lambda: edges_layer(acc, crs=target), "edges", tmp)
+
+    def write_layers(into: Path) -> None:
         for name, gdf in layers.items():
-            if name == "edges":
-                if from_cache:
-                    continue
-                gdf = edges_layer(acc, crs=target)
-            _write_layer(gdf, tmp, name)
+            _write_layer(edges_layer(acc, crs=target) if gdf is None else gdf, into, name)
+
+    with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
+        key = _layers_key({name: edge_source if gdf is None else gdf for name, gdf in layers.items()}, crs=target)
+        if not _copy_cached_layers(key, write_layers, tmp):
+            write_layers(tmp)
         write_metadata(metadata, tmp)
         if styles:
             write_layer_styles(tmp, acc, layers)
-        if from_cache:
-            _order_layers(tmp, [*layers, "metadata"])
     logger.info("wrote %s (layers %s)", path, ", ".join(f"{k}: {len(acc.network.edges) if v is None else len(v):,}"
                                                           for k, v in layers.items()))
     return path
@@ -485,39 +500,83 @@ def _edge_source(acc) -> gpd.GeoDataFrame:
     return e[[c for c in _EDGE_COLUMNS if c in e.columns] + [e.geometry.name]]
 
 
-def _layer_key(gdf: gpd.GeoDataFrame, layer: str, *, crs=None) -> str:
-    """Content key of a layer as written from ``gdf`` (reprojected to ``crs`` when given): its
-    columns, dtypes, values, geometry (WKB), CRS, target CRS and name, and the versions of the code
-    that writes it (this module, pyogrio and GDAL)."""
+#: size the layer cache is kept under (the least recently used files are removed beyond it)
+LAYER_CACHE_MAX_BYTES = 512 * 2**20
+
+
+def _frame_digest(frame: pd.DataFrame) -> bytes:
+    """SHA-256 of a frame's content: column names, dtypes and values (numeric columns as their raw
+    bytes, geometry as coordinates and offsets or WKB, anything else through pandas' hashing)."""
+    h = hashlib.sha256(f"{len(frame)}|{[(str(c), str(t)) for c, t in frame.dtypes.items()]}".encode())
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, gpd.array.GeometryDtype):
+            h.update(_geometry_digest(column.to_numpy()))
+        elif isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufmM":
+            h.update(np.ascontiguousarray(column.to_numpy()).view(np.uint8))
+        else:
+            h.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
+    return h.digest()
+
+
+def _geometry_digest(geoms: np.ndarray) -> bytes:
+    """SHA-256 of geometries: points or line strings of one type as their coordinates and offsets
+    (fast), any other column as WKB with missing values marked."""
+    h = hashlib.sha256()
+    try:
+        kind, coords, offsets = shapely.to_ragged_array(geoms, include_z=None)
+    except (ValueError, TypeError, shapely.errors.GEOSException):
+        kind = None
+    if kind in (shapely.GeometryType.POINT, shapely.GeometryType.LINESTRING) and not shapely.is_missing(geoms).any():
+        h.update(f"ragged|{int(kind)}|{coords.shape}".encode())
+        h.update(np.ascontiguousarray(coords).view(np.uint8))
+        for off in offsets:
+            h.update(np.ascontiguousarray(off, dtype=np.int64).view(np.uint8))
+        return h.digest()
+    wkb = shapely.to_wkb(geoms, hex=False)
+    h.update(b"wkb|" + bytes(shapely.is_missing(geoms).astype(np.uint8)))
+    h.update(b"".join(w for w in wkb if w is not None))
+    h.update(np.fromiter((0 if w is None else len(w) for w in wkb), dtype=np.int64, count=len(wkb)).view(np.uint8))
+    return h.digest()
+
+
+def _layers_key(layers: dict[str, gpd.GeoDataFrame], *, crs) -> str:
+    """Content key of the layers as written from these frames (each reprojected to ``crs``): their
+    names and order, each frame's content and CRS, the target CRS, and the versions of the code that
+    reprojects and writes them (this module, pyogrio, GDAL, pyproj, PROJ)."""
     import pyogrio
+    import pyproj
 
     h = hashlib.sha256(Path(__file__).read_bytes())
-    h.update(f"{pyogrio.__version__}|{pyogrio.__gdal_version_string__}|{layer}|{gdf.crs}|{crs}".encode())
-    geom = gdf.geometry.name
-    data = gdf.drop(columns=geom)
-    h.update(repr([(c, str(t)) for c, t in data.dtypes.items()]).encode())
-    h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
-    h.update(b"".join(shapely.to_wkb(gdf.geometry.to_numpy(), hex=False)))
+    h.update(f"{pyogrio.__version__}|{pyogrio.__gdal_version_string__}|{pyproj.__version__}|"
+             f"{pyproj.proj_version_str}|{crs}".encode())
+    for name, gdf in layers.items():
+        h.update(f"|{name}|{gdf.crs}|".encode())
+        h.update(_frame_digest(gdf))
     return h.hexdigest()[:32]
 
 
-def _file_sha256(path: Path) -> str:
+def _copy_hashed(source: Path, target: Path) -> str:
+    """Copy ``source`` to ``target`` and return the SHA-256 of what was copied (one pass)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        for block in iter(lambda: src.read(1 << 22), b""):
             h.update(block)
+            dst.write(block)
     return h.hexdigest()
 
 
-def _copy_cached_layer(key: str, build, layer: str, target: Path) -> bool:
-    """Start ``target`` (a new, empty temporary) as a copy of a cached GeoPackage holding just this
-    layer, written by an earlier run: the network's ``edges`` layer is the same run after run, and
-    copying it is far faster than building and writing it again. ``build()`` makes the layer's frame
-    when the cache has none. Returns False (the caller writes the layer) when the cache is off or fails.
+def _copy_cached_layers(key: str, write, target: Path) -> bool:
+    """Start ``target`` (a new, empty temporary) as a copy of a cached GeoPackage holding the data
+    layers, written by an earlier run with the same content key (:func:`_layers_key`): re-running an
+    analysis gives the same layers, and copying them is far faster than writing them again.
+    ``write(path)`` writes the layers when the cache has none. Returns False (the caller writes the
+    layers) when the cache is off or fails.
 
-    The cached file is named by the layer's content key (:func:`_layer_key`) and checked against the
-    SHA-256 recorded beside it when it was written, so a damaged or swapped file is never copied (it
-    is rewritten). Written atomically; any error only means the layer is written the ordinary way.
+    The cached file is checked, while it is copied, against the SHA-256 recorded beside it when it
+    was written, so a damaged or swapped file is never used (it is rewritten). Written atomically;
+    the least recently used files are removed beyond :data:`LAYER_CACHE_MAX_BYTES`. Any error only
+    means the layers are written the ordinary way.
     """
     if not settings.use_cache:
         return False
@@ -525,36 +584,39 @@ def _copy_cached_layer(key: str, build, layer: str, target: Path) -> bool:
     cached = folder / f"{key}.gpkg"
     digest = cached.with_suffix(".sha256")
     try:
-        if not (cached.is_file() and digest.is_file() and digest.read_text().strip() == _file_sha256(cached)):
-            folder.mkdir(parents=True, exist_ok=True)
-            with atomic_path(cached, suffix=".gpkg") as tmp:
-                _write_layer(build(), tmp, layer)
-                write_bytes_atomic(digest, _file_sha256(tmp).encode())
-        shutil.copyfile(cached, target)
-        if _file_sha256(target) != digest.read_text().strip():
-            raise OSError(f"the copy of {cached} differs from it")
+        if cached.is_file() and digest.is_file():
+            if _copy_hashed(cached, target) == digest.read_text().strip():
+                os.utime(cached)  # recently used
+                return True
+            logger.warning("cached layers %s are damaged; writing them again", cached.name)
+            target.unlink()
+        folder.mkdir(parents=True, exist_ok=True)
+        # no fsync: a cache file torn by a power cut fails its SHA-256 check and is rewritten
+        with atomic_path(cached, suffix=".gpkg", sync=False) as tmp:
+            write(tmp)
+            write_bytes_atomic(digest, _copy_hashed(tmp, target).encode(), sync=False)
+        _evict_layers(folder, keep=cached)
         return True
     except OSError as exc:
-        logger.warning("layer %s not taken from the cache (%s); writing it", layer, exc)
+        logger.warning("layers not taken from the cache (%s); writing them", exc)
         with contextlib.suppress(OSError):
             target.unlink()
         return False
 
 
-def _order_layers(path: Path, order: list[str]) -> None:
-    """List the GeoPackage's layers in ``order`` (GDAL lists ``gpkg_contents`` in row order)."""
-    import sqlite3
-
-    con = sqlite3.connect(path)
-    try:
-        with con:
-            rows = con.execute("SELECT * FROM gpkg_contents").fetchall()  # table_name first (GeoPackage 1.x)
-            rank = {name: i for i, name in enumerate(order)}
-            rows.sort(key=lambda row: rank.get(row[0], len(order)))
-            con.execute("DELETE FROM gpkg_contents")
-            con.executemany(f"INSERT INTO gpkg_contents VALUES ({', '.join('?' * len(rows[0]))})", rows)
-    finally:
-        con.close()
+def _evict_layers(folder: Path, *, keep: Path) -> None:
+    """Remove the least recently used cached layer files beyond :data:`LAYER_CACHE_MAX_BYTES`."""
+    sizes = {}
+    for f in folder.glob("*.gpkg"):
+        with contextlib.suppress(OSError):  # removed meanwhile by another process
+            st = f.stat()
+            sizes[f] = (st.st_mtime, st.st_size)
+    total = 0
+    for f in sorted(sizes, key=lambda f: sizes[f][0], reverse=True):
+        total += sizes[f][1]
+        if total > LAYER_CACHE_MAX_BYTES and f != keep:
+            remove_quietly(f)
+            remove_quietly(f.with_suffix(".sha256"))
 
 
 def metadata_table(items: dict) -> pd.DataFrame:

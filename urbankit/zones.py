@@ -188,10 +188,15 @@ def hex_polygons(cells) -> np.ndarray:
     bounds = [h3.cell_to_boundary(c) for c in cells]
     if not bounds:
         return np.empty(0, dtype=object)
-    sizes = np.fromiter(map(len, bounds), dtype=np.int64, count=len(bounds))
-    latlng = np.array([v for b in bounds for v in b], dtype=float).reshape(-1, 2)
-    rings = shapely.linearrings(latlng[:, ::-1], indices=np.repeat(np.arange(len(bounds)), sizes))
-    return shapely.polygons(rings)
+    # closed rings (each boundary and its first vertex again) as one ragged array: built in C at once
+    closed = [(*b, b[0]) for b in bounds]
+    sizes = np.fromiter(map(len, closed), dtype=np.int64, count=len(closed))
+    latlng = np.array([v for b in closed for v in b], dtype=float).reshape(-1, 2)
+    ring_offsets = np.concatenate([[0], np.cumsum(sizes)])
+    polygon_offsets = np.arange(len(closed) + 1, dtype=np.int64)
+    return shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON, np.ascontiguousarray(latlng[:, ::-1]), (ring_offsets, polygon_offsets)
+    )
 
 
 def to_zones(acc, zones: gpd.GeoDataFrame, *, name: str | None = None) -> gpd.GeoDataFrame:

@@ -463,3 +463,45 @@ def test_download_cache_disk_full_and_partial_entries(cache_folder, caplog, monk
         assert any("unreadable" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
     assert (_http._save_to_cache, _http._retrieve_from_cache) == originals
     assert osmnx.settings.cache_folder != cache_folder / "osmnx"
+
+
+def _column_encodings(payload: bytes) -> dict:
+    """Column name -> encoding, read from the JSON header of an encoded single frame."""
+    import json
+
+    size = int.from_bytes(payload[:8], "little")
+    spec = json.loads(payload[8 : 8 + size])["value"]["frame"]
+    return {name: col["enc"] for name, col in spec["columns"]}
+
+
+def test_codec_tags_and_text_columns_round_trip_exactly():
+    """OSM-tags-like dicts are stored as plain JSON objects (types, key order, NaN kept); anything
+    else in a dict falls back to the general encoding; text keeps first-appearance codes."""
+    rng = np.random.default_rng(3)
+    words = np.array(["b", "a", "ü", "", "a b"], dtype=object)
+    text = words[rng.integers(0, len(words), 500)]
+    text[[7, 50, 51]] = [None, np.nan, pd.NA]
+    tags = [{"amenity": "cafe", "name": "Caf\u00e9 \udcff", "level": 2, "w": 2.5, "ok": True, "n": None},
+            None, {"z": "1", "a": "2"}, {}, {"x": float("nan")}]
+    odd = [{"k": (1, 2)}, None, {"k": "v"}, {1: "int key"}, {"k": [1]}]
+    df = pd.DataFrame({"text": pd.Series(text, dtype=object), "tags": pd.Series(tags, dtype=object),
+                       "odd": pd.Series(odd, dtype=object)}).iloc[:5]
+    df["text"] = pd.Series(text[:5], dtype=object)
+    payload = _datacache.encode(df)
+    assert _column_encodings(payload) == {"text": "text", "tags": "json-objects", "odd": "json"}
+    got = _datacache.decode(bytearray(payload))
+    for i, (a, b) in enumerate(zip(got["tags"], tags, strict=True)):
+        if b is None:
+            assert a is None
+            continue
+        assert list(a) == list(b), i  # key order
+        for k in b:
+            assert type(a[k]) is type(b[k]) and (a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]))
+    assert got["odd"].tolist() == odd and type(got["odd"][0]["k"]) is tuple
+    long = pd.DataFrame({"text": pd.Series(text, dtype=object)})
+    back = _datacache.decode(bytearray(_datacache.encode(long)))["text"].tolist()
+    for a, b in zip(back, text, strict=True):
+        assert (a is b) if b is None or b is pd.NA else (a == b if isinstance(b, str) else np.isnan(a))
+    # a NaT among text is no text: the general encoding refuses it, as before
+    with pytest.raises(_datacache.UnstorableError):
+        _datacache.encode(pd.DataFrame({"t": pd.Series(["a", pd.NaT], dtype=object)}))
