@@ -49,7 +49,9 @@ def test_increment_against_a_hand_computation():
         assert got == pytest.approx(srm1_by_hand(1234.0, x, *coef, tree=1.25, theta=1.1), rel=1e-12)
     assert air.nox_increment(100.0, tree_factor="dense") == pytest.approx(1.5 * air.nox_increment(100.0))
     # proportional to the emission, zero without traffic
-    np.testing.assert_allclose(air.nox_increment([0.0, 1000.0, 2000.0]), np.array([0.0, 1.0, 2.0]) * air.nox_increment(1000.0))
+    np.testing.assert_allclose(
+        air.nox_increment([0.0, 1000.0, 2000.0]), np.array([0.0, 1.0, 2.0]) * air.nox_increment(1000.0)
+    )
 
 
 def test_srm1_branches_meet_at_30_m():
@@ -75,7 +77,9 @@ def test_conversion_at_tabulated_points_and_its_inverse():
     assert air.no2_from_nox(100.0, conversion="romberg1996") == pytest.approx(45.2826, abs=1e-4)
     for conversion in air.CONVERSIONS:
         no2 = np.array([5.0, 20.0, 30.0, 45.0, 80.0])
-        np.testing.assert_allclose(air.no2_from_nox(air.nox_from_no2(no2, conversion=conversion), conversion=conversion), no2)
+        np.testing.assert_allclose(
+            air.no2_from_nox(air.nox_from_no2(no2, conversion=conversion), conversion=conversion), no2
+        )
 
 
 def test_street_no2_background_and_no_change():

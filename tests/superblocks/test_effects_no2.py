@@ -45,9 +45,7 @@ def case():
     pop = pd.Series(2.0, index=net.nodes.index)
     sb = find_superblocks(net, population=pop)
     nid = lambda i, j: 1 + j * 4 + i  # noqa: E731
-    od = pd.DataFrame(
-        {"origin": [nid(0, 1), nid(1, 1)], "destination": [nid(3, 1), nid(1, 2)], "trips": [500.0, 40.0]}
-    )
+    od = pd.DataFrame({"origin": [nid(0, 1), nid(1, 1)], "destination": [nid(3, 1), nid(1, 2)], "trips": [500.0, 40.0]})
     a = assign(net, od, superblocks=sb, n_jobs=1)
     edges, _ = effects(a, population=pop)
     return a, pop, edges

@@ -373,7 +373,9 @@ def _no2_row(no2_before_ugm3, no2_after_ugm3, residents, *, region, baseline_rat
     deaths = float(deaths_avoided_no2(cb, ca, res, rr_per_10ugm3=rr, **kw).sum())
     low = high = float("nan")
     if rr_per_10ugm3 is None:
-        bounds = [float(deaths_avoided_no2(cb, ca, res, rr_per_10ugm3=r, **kw).sum()) for r in (row["low"], row["high"])]
+        bounds = [
+            float(deaths_avoided_no2(cb, ca, res, rr_per_10ugm3=r, **kw).sum()) for r in (row["low"], row["high"])
+        ]
         low, high = min(bounds), max(bounds)
     known = ~(np.isnan(cb) | np.isnan(ca))
     logger.info("health ESTIMATE: %.2f all-cause deaths avoided per year from NO2 (%s)", deaths, no2_function)
