@@ -1,4 +1,4 @@
-"""An ESTIMATE of the health impact of a change of road-traffic noise: premature deaths avoided per year.
+"""An ESTIMATE of the health impact of a change of road-traffic noise and NO2: premature deaths avoided per year.
 
 This is a comparative risk assessment in the manner of Mueller et al. (2020), "Changing the urban
 design of cities for health: The superblock model", Environment International 134:105132 (Barcelona's
