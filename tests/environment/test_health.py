@@ -20,6 +20,16 @@ BEFORE = [70.0, 60.0, 50.0]
 AFTER = [62.0, 58.0, 55.0]
 RESIDENTS = [1000.0, 2000.0, 500.0]
 RATE = 100.0  # IHD deaths per 100 000 per year, given explicitly
+ALL_CAUSE_ES = 883.0  # INE 2019: crude death rate 8.83 per 1000
+
+
+def no2_deaths_by_hand(before, after, residents, rate, rr=1.055, threshold=20.0):
+    """HRAPIE (WHO 2013): all-cause RR 1.055 per 10 ug/m3 above 20 ug/m3; deaths = p rate (1 - RR^-(dNO2/10))."""
+    total = 0.0
+    for cb, ca, p in zip(before, after, residents):
+        d_no2 = max(cb - threshold, 0.0) - max(ca - threshold, 0.0)  # fall above the threshold
+        total += p * rate / 100_000 * (1.0 - rr ** (-d_no2 / 10.0))
+    return total
 
 
 def by_hand(before, after, residents, rate, rr=1.08, threshold=53.0):
@@ -164,7 +174,70 @@ def test_scenario_carries_the_estimate_outside_the_summary():
     res = e["residents"].fillna(0.0).to_numpy()
     rate = hl.health_coefficients().query("key == 'ihd_deaths_per_100k' and region == 'ES'")["value"].iloc[0]
     expected = by_hand(e["lden_before_db"], e["lden_after_db"], res, rate)
-    assert sc.health.loc["total", "deaths_avoided_per_year"] == pytest.approx(expected)
+    assert sc.health.loc["noise_ihd", "deaths_avoided_per_year"] == pytest.approx(expected)
+    # the NO2 pathway beside it (issue #15 item 5), and the total is the sum of the two
+    no2 = no2_deaths_by_hand(e["no2_before_ugm3"], e["no2_after_ugm3"], res, ALL_CAUSE_ES)
+    assert sc.health.loc["no2", "deaths_avoided_per_year"] == pytest.approx(no2)
+    assert sc.health.loc["total", "deaths_avoided_per_year"] == pytest.approx(expected + no2)
     assert sc.health.loc["noise_ihd", "residents"] == pytest.approx(5.0 * len(net.nodes))
     # off by default in the summary (and so in the CLI's summary table)
     assert not any("death" in c or "health" in c for c in sc.summary().columns)
+
+
+NO2_BEFORE = [45.0, 30.0, 18.0, 25.0]
+NO2_AFTER = [35.0, 29.0, 16.0, 27.0]
+NO2_RESIDENTS = [1000.0, 2000.0, 500.0, 800.0]
+
+
+def test_no2_relative_risk_at_the_thresholds():
+    # HRAPIE: 1 at and below 20 ug/m3, 1.055 per 10 ug/m3 above
+    np.testing.assert_allclose(hl.no2_relative_risk([10.0, 20.0, 30.0, 40.0]), [1.0, 1.0, 1.055, 1.055**2])
+    # WHO 2021 review (Huangfu & Atkinson 2020): 1.02 per 10 ug/m3 above the 10 ug/m3 guideline level
+    np.testing.assert_allclose(hl.no2_relative_risk([5.0, 10.0, 20.0], no2_function="who2021"), [1.0, 1.0, 1.02])
+    np.testing.assert_allclose(hl.no2_relative_risk([25.0], rr_per_10ugm3=1.1, threshold_ugm3=15.0), [1.1])
+    with pytest.raises(InvalidOptionError, match="no2_function"):
+        hl.no2_relative_risk([25.0], no2_function="who2005")
+
+
+def test_no2_deaths_avoided_by_hand_with_the_published_intervals():
+    t = hl.health_impact(
+        BEFORE + [60.0], AFTER + [60.0], NO2_RESIDENTS, no2_before_ugm3=NO2_BEFORE, no2_after_ugm3=NO2_AFTER
+    )
+    # street 1: 25 -> 15 above 20; street 2: 10 -> 9; street 3: below 20 throughout; street 4: 5 -> 7 (worse)
+    s1 = 1000 * 883 / 1e5 * (1 - 1.055 ** (-10 / 10))
+    s2 = 2000 * 883 / 1e5 * (1 - 1.055 ** (-1 / 10))
+    s4 = 800 * 883 / 1e5 * (1 - 1.055 ** (2 / 10))
+    per_street = hl.deaths_avoided_no2(NO2_BEFORE, NO2_AFTER, NO2_RESIDENTS)
+    np.testing.assert_allclose(per_street, [s1, s2, 0.0, s4], rtol=1e-12)
+    assert t.loc["no2", "deaths_avoided_per_year"] == pytest.approx(s1 + s2 + s4, rel=1e-12)
+    lo, hi = (no2_deaths_by_hand(NO2_BEFORE, NO2_AFTER, NO2_RESIDENTS, 883.0, rr=r) for r in (1.031, 1.080))
+    assert t.loc["no2", "deaths_avoided_low"] == pytest.approx(min(lo, hi))
+    assert t.loc["no2", "deaths_avoided_high"] == pytest.approx(max(lo, hi))
+    assert "HRAPIE" in t.loc["no2", "erf_source"] and "INE" in t.loc["no2", "baseline_source"]
+    assert t.loc["no2", "residents_above_threshold_before"] == 3800.0  # all but the 18 ug/m3 street
+    # the total adds the pathways and their bounds
+    for col in ("deaths_avoided_per_year", "deaths_avoided_low", "deaths_avoided_high"):
+        assert t.loc["total", col] == pytest.approx(t.loc["noise_ihd", col] + t.loc["no2", col])
+    # the WHO 2021 function and a given rate
+    t21 = hl.health_impact(
+        BEFORE + [60.0], AFTER + [60.0], NO2_RESIDENTS, no2_before_ugm3=NO2_BEFORE, no2_after_ugm3=NO2_AFTER,
+        no2_function="who2021", no2_baseline_rate_per_100k=1000.0,
+    )
+    expected = no2_deaths_by_hand(NO2_BEFORE, NO2_AFTER, NO2_RESIDENTS, 1000.0, rr=1.02, threshold=10.0)
+    assert t21.loc["no2", "deaths_avoided_per_year"] == pytest.approx(expected)
+    with pytest.raises(InvalidOptionError, match="both"):
+        hl.health_impact(BEFORE, AFTER, RESIDENTS, no2_before_ugm3=[30.0, 30.0, 30.0])
+
+
+def test_no2_deaths_zero_when_emissions_do_not_change():
+    from urbankit.environment import air
+
+    nox = np.array([0.0, 800.0, 4000.0])
+    no2 = air.street_no2(nox, nox)
+    t = hl.health_impact([60.0] * 3, [60.0] * 3, [100.0, 200.0, 300.0],
+                         no2_before_ugm3=no2["no2_before_ugm3"], no2_after_ugm3=no2["no2_after_ugm3"])
+    assert t.loc["no2", "deaths_avoided_per_year"] == 0.0 and t.loc["total", "deaths_avoided_per_year"] == 0.0
+    # less emission on the residents' streets: deaths avoided, in proportion to the residents
+    cut = air.street_no2(nox, 0.5 * nox)
+    d = hl.deaths_avoided_no2(cut["no2_before_ugm3"], cut["no2_after_ugm3"], [100.0, 200.0, 300.0])
+    assert d[0] == 0.0 and (d[1:] > 0).all()

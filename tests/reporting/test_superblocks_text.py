@@ -37,7 +37,11 @@ def test_health_table_is_labelled_an_estimate_with_sources(scenario):
 
     table = health_table(scenario)
     assert table.caption.startswith(hl.ESTIMATE_LABEL) and "van Kempen" in table.caption
-    assert table.frame.loc["NO2", "Deaths avoided per year (estimate)"] == "not estimated"
+    # the NO2 pathway (issue #15 item 5) beside the noise pathway, with its sources in the caption
+    no2 = scenario.health.loc["no2", "deaths_avoided_per_year"]
+    label = "NO2 (roadside estimate): all-cause mortality"
+    assert table.frame.loc[label, "Deaths avoided per year (estimate)"] == f"{no2:.2f}"
+    assert "HRAPIE" in table.caption and "INE" in table.caption
     total = scenario.health.loc["total", "deaths_avoided_per_year"]
     assert table.frame.loc["Total", "Deaths avoided per year (estimate)"] == f"{total:.2f}"
 

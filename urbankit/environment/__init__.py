@@ -6,9 +6,11 @@ Small pure functions (no network, no scenario object) that the superblock effect
 * :mod:`urbankit.environment.emissions`: EMEP/EEA (COPERT) speed-dependent emission factors.
 * :mod:`urbankit.environment.street_space`: carriageway width from OSM tags, area freed.
 * :mod:`urbankit.environment.exposure`: residents per Lden band, winners and losers.
-* :mod:`urbankit.environment.health`: an ESTIMATE of premature deaths avoided (noise -> IHD, WHO 2018).
+* :mod:`urbankit.environment.air`: an ESTIMATE of roadside NOx/NO2 from NOx emissions (SRM1, Duering 2011).
+* :mod:`urbankit.environment.health`: an ESTIMATE of premature deaths avoided (noise -> IHD, WHO 2018; NO2 ->
+  all-cause mortality, WHO/HRAPIE).
 """
 
-from . import emissions, exposure, health, noise, street_space
+from . import air, emissions, exposure, health, noise, street_space
 
-__all__ = ["emissions", "exposure", "health", "noise", "street_space"]
+__all__ = ["air", "emissions", "exposure", "health", "noise", "street_space"]

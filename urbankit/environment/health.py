@@ -1,4 +1,4 @@
-"""An ESTIMATE of the health impact of a change of road-traffic noise: premature deaths avoided per year.
+"""An ESTIMATE of the health impact of a change of road-traffic noise and NO2: premature deaths avoided per year.
 
 This is a comparative risk assessment in the manner of Mueller et al. (2020), "Changing the urban
 design of cities for health: The superblock model", Environment International 134:105132 (Barcelona's
@@ -22,19 +22,22 @@ What is estimated
   (:func:`health_coefficients`); the default rate is Spain's (Eurostat), ``region="EU"`` the EU's,
   or give ``baseline_rate_per_100k``.
 
-What is not estimated
----------------------
-* **NO2.** The brief for this module asked for the NO2 pathway of Mueller et al. (the HRAPIE all-cause
-  mortality function) driven by the change of each street's NOx emission through a roadside increment
-  calibrated to a published roadside-minus-urban-background figure. No defensible published figure
-  was found for that calibration: the roadside increments (roadside minus urban background) of NOx in
-  nine European cities showed "an overall very diverse picture in their absolute values and trends and
-  also in their relation to traffic emissions", which the authors attribute to a combination of local
-  influences (Macdonald, Otero & Butler 2021, Atmos. Chem. Phys. 21:4007, doi:10.5194/acp-21-4007-2021);
-  and NO2, unlike NOx, is mostly formed from emitted NO by reaction with ozone, so the NO2 at a street
-  does not scale with the street's NOx emission. A street-canyon dispersion model
-  (e.g. OSPM) with a measured urban background would be needed. The ``no2`` row of
-  :func:`health_impact` says so instead of giving a number.
+* **NO2 -> all-cause (natural) mortality**, when NO2 concentrations before and after are given (the
+  superblock effects compute them per street with :mod:`urbankit.environment.air`: SRM1 roadside
+  increment from each street's NOx emission, Duering et al. 2011 NOx -> NO2 conversion, over an urban
+  background). The default function is the WHO/HRAPIE recommendation (WHO 2013): RR 1.055 (95% CI
+  1.031-1.080) per 10 ug/m3 of annual-mean NO2 above 20 ug/m3; ``no2_function="who2021"`` uses the
+  review behind the WHO 2021 guidelines (Huangfu & Atkinson 2020: RR 1.02, 1.01-1.04, per 10 ug/m3)
+  above the 2021 guideline level of 10 ug/m3. With the same form as for noise::
+
+      RR(c)          = rr ** (max(c - threshold, 0) / 10)
+      deaths_avoided = residents * rate / 100 000 * (1 - RR(c_after) / RR(c_before))
+
+  which is ``1 - rr ** (-dNO2 / 10)`` for a fall ``dNO2`` above the threshold; ``rate`` is the crude
+  all-cause death rate (INE for Spain, Eurostat for the EU; ``health_erf.csv``) or
+  ``no2_baseline_rate_per_100k``. The roadside increments are uncertain (see
+  :data:`urbankit.environment.air.AIR_CAVEAT`): without NO2 concentrations the ``no2`` row says
+  :data:`NO2_NOT_ESTIMATED` instead of giving a number.
 
 Limits (carried in :data:`HEALTH_CAVEAT`)
 -----------------------------------------
@@ -42,7 +45,9 @@ The exposure is the roadside Lden of the resident's nearest street (urbankit's C
 index, no propagation, screening or quiet facades), not a facade level; the relative risk is for IHD
 incidence and is applied to IHD deaths; the baseline rate is a national age-standardised rate applied
 to every resident, whatever the local age structure; there is no time lag, no other cause of death,
-no air pollution, heat, green space or physical activity pathway. Read the result as an order of
+no PM2.5, heat, green space or physical activity pathway. The NO2 exposure is a screening estimate at
+the roadside of each resident's nearest street over an assumed urban background, and NO2 partly stands
+for the traffic pollution mixture (the HRAPIE function may overlap with PM2.5 effects). Read the result as an order of
 magnitude for comparing scenarios, never as a forecast of deaths.
 """
 
@@ -57,18 +62,22 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InvalidOptionError
+from .air import AIR_CAVEAT
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "ESTIMATE_LABEL",
     "HEALTH_CAVEAT",
+    "NO2_FUNCTIONS",
     "NO2_NOT_ESTIMATED",
     "REGIONS",
+    "deaths_avoided_no2",
     "deaths_avoided_noise",
     "health_coefficients",
     "health_impact",
     "health_table",
+    "no2_relative_risk",
     "noise_relative_risk",
 ]
 
@@ -84,20 +93,26 @@ HEALTH_CAVEAT = (
     "(van Kempen et al. 2018 for the WHO 2018 Environmental Noise Guidelines), times a national baseline "
     "IHD death rate (Eurostat). Exposure is the roadside Lden of each resident's nearest street (an "
     "emission index without propagation or quiet facades), the risk is for IHD incidence applied to "
-    "deaths, the rate is age-standardised and applied to all residents; no NO2, heat, green-space or "
+    "deaths, the rate is age-standardised and applied to all residents. NO2 (when estimated): all-cause "
+    "mortality RR 1.055 (1.031-1.080) per 10 ug/m3 above 20 ug/m3 (WHO 2013 HRAPIE) at the roadside NO2 of "
+    "each resident's nearest street (SRM1 screening increment from its NOx emission over an assumed urban "
+    "background: uncertain), times the crude all-cause death rate. No PM2.5, heat, green-space or "
     "physical-activity pathway. An order of magnitude for comparing scenarios, not a forecast."
 )
-#: why the NO2 pathway gives no number
+#: why the NO2 row gives no number when no NO2 concentrations are given
 NO2_NOT_ESTIMATED = (
-    "NO2 not estimated: no defensible published figure links a street's NOx emission to the NO2 its "
-    "residents breathe (roadside NOx increments in nine European cities were very diverse and did not "
-    "consistently follow traffic emissions, Macdonald et al. 2021, Atmos Chem Phys 21:4007; NO2 forms from "
-    "NO through ozone chemistry). A street-canyon dispersion model with a measured urban background is needed."
+    "NO2 not estimated: no NO2 concentrations before and after were given (health_impact(no2_before_ugm3=, "
+    "no2_after_ugm3=), or effects edges with no2_before_ugm3/no2_after_ugm3 from the 'cnossos' model)."
 )
+#: the NO2 exposure-response functions (``no2_function``)
+NO2_FUNCTIONS = ("hrapie", "who2021")
 
 _KEY_RR = "noise_ihd_rr_per_10db"
 _KEY_THRESHOLD = "noise_threshold_lden_db"
 _KEY_RATE = "ihd_deaths_per_100k"
+_KEY_NO2_RR = "no2_rr_per_10ugm3"
+_KEY_NO2_THRESHOLD = "no2_threshold_ugm3"
+_KEY_ALL_CAUSE = "all_cause_deaths_per_100k"
 
 
 @lru_cache(maxsize=1)
@@ -177,21 +192,21 @@ def noise_relative_risk(lden_db, *, rr_per_10db: float | None = None, threshold_
     return np.power(rr, np.maximum(level - float(thr), 0.0) / 10.0)
 
 
-def _baseline_rate(region: str, baseline_rate_per_100k) -> tuple[float, str]:
+def _baseline_rate(
+    region: str, baseline_rate_per_100k, *, key: str = _KEY_RATE, name: str = "baseline_rate_per_100k"
+) -> tuple[float, str]:
     if baseline_rate_per_100k is not None:
-        return _positive("baseline_rate_per_100k", baseline_rate_per_100k, allow_zero=True), "user"
-    row = _coefficient(_KEY_RATE, str(region))
+        return _positive(name, baseline_rate_per_100k, allow_zero=True), "user"
+    row = _coefficient(key, str(region))
     return float(row["value"]), str(row["source"])
 
 
-def _inputs(lden_before_db, lden_after_db, residents):
+def _inputs(lden_before_db, lden_after_db, residents, *, names: str = "lden_before_db, lden_after_db"):
     lb = np.asarray(lden_before_db, dtype=float)
     la = np.asarray(lden_after_db, dtype=float)
     res = np.asarray(residents, dtype=float)
     if lb.ndim != 1 or lb.shape != la.shape or lb.shape != res.shape:
-        raise InvalidOptionError(
-            "lden_before_db, lden_after_db and residents must be 1-D arrays of the same length (one per street)."
-        )
+        raise InvalidOptionError(f"{names} and residents must be 1-D arrays of the same length (one per street).")
     if np.any(~np.isfinite(res)) or np.any(res < 0):
         raise InvalidOptionError("residents must be finite and >= 0 per street; fill missing values with 0.")
     unknown = (np.isnan(lb) | np.isnan(la)) & (res > 0)
@@ -252,6 +267,135 @@ def deaths_avoided_noise(
     return np.where(res > 0, out, 0.0)
 
 
+def _no2_function(no2_function: str, rr_per_10ugm3, threshold_ugm3) -> tuple[float, float, pd.Series]:
+    if no2_function not in NO2_FUNCTIONS:
+        raise InvalidOptionError(f"no2_function={no2_function!r} is not one of {NO2_FUNCTIONS}.")
+    row = _coefficient(_KEY_NO2_RR, no2_function)
+    rr = _positive("rr_per_10ugm3", row["value"] if rr_per_10ugm3 is None else rr_per_10ugm3)
+    thr = _coefficient(_KEY_NO2_THRESHOLD, no2_function)["value"] if threshold_ugm3 is None else threshold_ugm3
+    try:
+        thr = float(thr)
+    except (TypeError, ValueError):
+        thr = float("nan")
+    if not np.isfinite(thr):
+        raise InvalidOptionError(f"threshold_ugm3={threshold_ugm3!r} must be a finite concentration in ug/m3.")
+    return rr, thr, row
+
+
+def no2_relative_risk(
+    no2_ugm3, *, no2_function: str = "hrapie", rr_per_10ugm3: float | None = None, threshold_ugm3: float | None = None
+) -> np.ndarray:
+    """Relative risk of all-cause (natural) death at an annual-mean NO2, relative to the threshold.
+
+    ``RR(c) = rr_per_10ugm3 ** (max(c - threshold_ugm3, 0) / 10)``.
+
+    Parameters
+    ----------
+    no2_ugm3 : array
+        Annual-mean NO2, ug/m3.
+    no2_function : {"hrapie", "who2021"}, default "hrapie"
+        ``hrapie``: RR 1.055 per 10 ug/m3 above 20 ug/m3 (WHO 2013); ``who2021``: RR 1.02 per
+        10 ug/m3 above 10 ug/m3 (Huangfu & Atkinson 2020, WHO 2021 guideline level).
+    rr_per_10ugm3, threshold_ugm3 : float, optional
+        Override the function's relative risk and threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        The relative risk of each concentration (NaN where it is NaN).
+
+    Raises
+    ------
+    InvalidOptionError
+        An unknown function, a non-positive relative risk or a non-finite threshold.
+    """
+    rr, thr, _ = _no2_function(no2_function, rr_per_10ugm3, threshold_ugm3)
+    c = np.asarray(no2_ugm3, dtype=float)
+    return np.power(rr, np.maximum(c - thr, 0.0) / 10.0)
+
+
+def deaths_avoided_no2(
+    no2_before_ugm3,
+    no2_after_ugm3,
+    residents,
+    *,
+    region: str = "ES",
+    baseline_rate_per_100k: float | None = None,
+    no2_function: str = "hrapie",
+    rr_per_10ugm3: float | None = None,
+    threshold_ugm3: float | None = None,
+) -> np.ndarray:
+    """ESTIMATED all-cause deaths avoided per year on each street by its change of annual-mean NO2.
+
+    ``residents * rate / 100 000 * (1 - RR(c_after) / RR(c_before))`` with :func:`no2_relative_risk`,
+    i.e. ``1 - rr ** (-dNO2 / 10)`` for a fall ``dNO2`` above the threshold; negative where NO2 rises.
+
+    Parameters
+    ----------
+    no2_before_ugm3, no2_after_ugm3 : array
+        Annual-mean NO2 of each street before and after, ug/m3.
+    residents : array
+        Residents of each street.
+    region : {"ES", "EU"}, default "ES"
+        Region of the packaged crude all-cause death rate (``health_erf.csv``).
+    baseline_rate_per_100k : float, optional
+        All-cause deaths per 100 000 inhabitants per year; overrides ``region``.
+    no2_function, rr_per_10ugm3, threshold_ugm3
+        Of :func:`no2_relative_risk`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Deaths avoided per year on each street (0 where a concentration is NaN).
+
+    Raises
+    ------
+    InvalidOptionError
+        Arrays of different lengths, negative residents, an unknown region or function, a bad coefficient.
+    """
+    cb, ca, res = _inputs(no2_before_ugm3, no2_after_ugm3, residents, names="no2_before_ugm3, no2_after_ugm3")
+    rate, _ = _baseline_rate(region, baseline_rate_per_100k, key=_KEY_ALL_CAUSE)
+    kw = {"no2_function": no2_function, "rr_per_10ugm3": rr_per_10ugm3, "threshold_ugm3": threshold_ugm3}
+    rb, ra = no2_relative_risk(cb, **kw), no2_relative_risk(ca, **kw)
+    with np.errstate(invalid="ignore"):
+        out = res * rate / 1e5 * (1.0 - ra / rb)
+    return np.where(res > 0, out, 0.0)
+
+
+def _no2_row(no2_before_ugm3, no2_after_ugm3, residents, *, region, baseline_rate_per_100k, no2_function,
+             rr_per_10ugm3, threshold_ugm3, note) -> dict:
+    cb, ca, res = _inputs(no2_before_ugm3, no2_after_ugm3, residents, names="no2_before_ugm3, no2_after_ugm3")
+    rate, rate_source = _baseline_rate(
+        region, baseline_rate_per_100k, key=_KEY_ALL_CAUSE, name="no2_baseline_rate_per_100k"
+    )
+    rr, thr, row = _no2_function(no2_function, rr_per_10ugm3, threshold_ugm3)
+    kw = {"baseline_rate_per_100k": rate, "no2_function": no2_function, "threshold_ugm3": thr}
+    deaths = float(deaths_avoided_no2(cb, ca, res, rr_per_10ugm3=rr, **kw).sum())
+    low = high = float("nan")
+    if rr_per_10ugm3 is None:
+        bounds = [
+            float(deaths_avoided_no2(cb, ca, res, rr_per_10ugm3=r, **kw).sum()) for r in (row["low"], row["high"])
+        ]
+        low, high = min(bounds), max(bounds)
+    known = ~(np.isnan(cb) | np.isnan(ca))
+    logger.info("health ESTIMATE: %.2f all-cause deaths avoided per year from NO2 (%s)", deaths, no2_function)
+    return {
+        "label": ESTIMATE_LABEL,
+        "deaths_avoided_per_year": deaths,
+        "deaths_avoided_low": low,
+        "deaths_avoided_high": high,
+        "residents": float(res.sum()),
+        "residents_above_threshold_before": float(res[known & (cb > thr)].sum()),
+        "residents_above_threshold_after": float(res[known & (ca > thr)].sum()),
+        "exposure_response": f"all-cause mortality RR {rr:g} per 10 ug/m3 NO2 above {thr:g} ug/m3",
+        "baseline_rate_per_100k": rate,
+        "baseline_source": rate_source,
+        "erf_source": str(row["source"]) if rr_per_10ugm3 is None else "user",
+        "caveat": HEALTH_CAVEAT,
+        "note": " ".join(x for x in (str(row["note"]), note) if x),
+    }
+
+
 def health_impact(
     lden_before_db,
     lden_after_db,
@@ -261,8 +405,13 @@ def health_impact(
     baseline_rate_per_100k: float | None = None,
     rr_per_10db: float | None = None,
     threshold_db: float | None = None,
+    no2_before_ugm3=None,
+    no2_after_ugm3=None,
+    no2_function: str = "hrapie",
+    no2_baseline_rate_per_100k: float | None = None,
+    no2_note: str = "",
 ) -> pd.DataFrame:
-    """ESTIMATED premature deaths avoided per year by a change of road-traffic noise (Mueller et al. 2020).
+    """ESTIMATED premature deaths avoided per year by a change of road-traffic noise and NO2 (Mueller et al. 2020).
 
     Parameters
     ----------
@@ -277,12 +426,23 @@ def health_impact(
         IHD deaths per 100 000 inhabitants per year; overrides ``region`` (e.g. the city's own rate).
     rr_per_10db, threshold_db : float, optional
         Override the exposure-response function (default 1.08 per 10 dB above 53 dB Lden, WHO 2018).
+    no2_before_ugm3, no2_after_ugm3 : array, optional
+        Annual-mean NO2 at each street before and after, ug/m3 (e.g. ``no2_before_ugm3`` and
+        ``no2_after_ugm3`` of the superblock effects edges). Without them the ``no2`` row is not
+        estimated.
+    no2_function : {"hrapie", "who2021"}, default "hrapie"
+        NO2 exposure-response function (:func:`no2_relative_risk`).
+    no2_baseline_rate_per_100k : float, optional
+        All-cause deaths per 100 000 inhabitants per year; default the crude rate of ``region``.
+    no2_note : str, optional
+        Appended to the ``no2`` row's note (e.g. how the concentrations were estimated).
 
     Returns
     -------
     pandas.DataFrame
-        Index ``pathway``: ``noise_ihd`` (road-traffic noise -> IHD deaths), ``no2`` (not estimated:
-        NaN and the reason in ``note``) and ``total`` (the estimated pathways). Columns ``label``
+        Index ``pathway``: ``noise_ihd`` (road-traffic noise -> IHD deaths), ``no2`` (NO2 -> all-cause
+        deaths; without NO2 concentrations NaN with the reason in ``note``) and ``total`` (the estimated
+        pathways; its range adds the pathways' bounds). Columns ``label``
         (:data:`ESTIMATE_LABEL`), ``deaths_avoided_per_year`` and its 95% interval from the relative
         risk's confidence interval (``deaths_avoided_low``, ``deaths_avoided_high``; only with the
         default function), ``residents``, ``residents_above_threshold_before``/``_after``,
@@ -323,13 +483,40 @@ def health_impact(
         "caveat": HEALTH_CAVEAT,
         "note": str(rr_row["note"]),
     }
-    no2 = {**{k: np.nan for k in noise}, "label": ESTIMATE_LABEL, "caveat": HEALTH_CAVEAT, "note": NO2_NOT_ESTIMATED}
-    no2.update({"residents": noise["residents"], "exposure_response": "", "baseline_source": "", "erf_source": ""})
-    total = {
-        **noise,
-        "exposure_response": "road-traffic noise only",
-        "note": "sum of the estimated pathways (noise only)",
-    }
+    if (no2_before_ugm3 is None) != (no2_after_ugm3 is None):
+        raise InvalidOptionError("give both no2_before_ugm3 and no2_after_ugm3, or neither.")
+    if no2_before_ugm3 is None:
+        no2 = {**{k: np.nan for k in noise}, "label": ESTIMATE_LABEL, "caveat": HEALTH_CAVEAT}
+        no2.update({"note": NO2_NOT_ESTIMATED, "residents": noise["residents"], "exposure_response": ""})
+        no2.update({"baseline_source": "", "erf_source": ""})
+        total = {
+            **noise,
+            "exposure_response": "road-traffic noise only",
+            "note": "sum of the estimated pathways (noise only)",
+        }
+    else:
+        no2 = _no2_row(
+            no2_before_ugm3,
+            no2_after_ugm3,
+            residents,
+            region=region,
+            baseline_rate_per_100k=no2_baseline_rate_per_100k,
+            no2_function=no2_function,
+            rr_per_10ugm3=None,
+            threshold_ugm3=None,
+            note=no2_note,
+        )
+        total = {
+            **noise,
+            **{k: noise[k] + no2[k] for k in ("deaths_avoided_per_year", "deaths_avoided_low", "deaths_avoided_high")},
+            "residents_above_threshold_before": np.nan,
+            "residents_above_threshold_after": np.nan,
+            "exposure_response": "road-traffic noise and NO2",
+            "baseline_rate_per_100k": np.nan,
+            "baseline_source": f"noise: {noise['baseline_source']}; NO2: {no2['baseline_source']}",
+            "erf_source": f"noise: {noise['erf_source']}; NO2: {no2['erf_source']}",
+            "note": "sum of the estimated pathways (noise and NO2); the range adds the pathways' bounds",
+        }
     out = pd.DataFrame([noise, no2, total], index=pd.Index(["noise_ihd", "no2", "total"], name="pathway"))
     logger.info("health ESTIMATE: %.2f IHD deaths avoided per year from road-traffic noise", deaths)
     return out
@@ -344,8 +531,9 @@ def health_table(edges: pd.DataFrame, **options) -> pd.DataFrame:
         With ``residents`` (on the first edge row of each street segment, NaN or 0 elsewhere),
         ``lden_before_db`` and ``lden_after_db``.
     **options
-        ``region``, ``baseline_rate_per_100k``, ``rr_per_10db``, ``threshold_db`` of
-        :func:`health_impact`.
+        ``region``, ``baseline_rate_per_100k``, ``rr_per_10db``, ``threshold_db``, ``no2_function``,
+        ``no2_baseline_rate_per_100k`` of :func:`health_impact`. The NO2 pathway is estimated when the
+        edges carry ``no2_before_ugm3`` and ``no2_after_ugm3`` (the ``"cnossos"`` effects do).
 
     Returns
     -------
@@ -363,6 +551,13 @@ def health_table(edges: pd.DataFrame, **options) -> pd.DataFrame:
     res = edges["residents"].to_numpy(float)
     if np.isnan(res).all():
         return None
+    if {"no2_before_ugm3", "no2_after_ugm3"} <= set(edges.columns):
+        options = {
+            "no2_before_ugm3": edges["no2_before_ugm3"].to_numpy(float),
+            "no2_after_ugm3": edges["no2_after_ugm3"].to_numpy(float),
+            "no2_note": AIR_CAVEAT,
+            **options,
+        }
     return health_impact(
         edges["lden_before_db"].to_numpy(float), edges["lden_after_db"].to_numpy(float), np.nan_to_num(res), **options
     )

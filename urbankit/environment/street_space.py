@@ -5,10 +5,15 @@ Order of evidence for each edge (reported in the ``width_source`` column):
 1. ``"width"``: a tagged ``width:carriageway`` or ``width`` (metres; ``"7 m"``, ``"7.5"``, feet as
    ``7'`` or ``"23 ft"``). OSM documents ``width`` on a highway as the width of the carriageway;
    mappers sometimes include sidewalks, which overstates the area.
-2. ``"lanes"``: ``lanes`` x :data:`LANE_WIDTH_M`, plus parking lanes where tagged.
-3. ``"parking+default_lanes"``: no width or lanes but parking tagged: the default number of lanes
+2. ``"lanes"``: ``lanes`` x :data:`LANE_WIDTH_M` (moving lanes; OSM's ``lanes`` does not count parking
+   lanes); ``"lanes+parking tags"`` where parking tags add parking lanes (or say there are none).
+3. ``"parking tags+default lanes"``: no width or lanes but parking tagged: the default number of lanes
    (1 for one-way, 2 for two-way streets) x lane width, plus the parking lanes.
 4. ``"class_default"``: :data:`CLASS_WIDTH_M` of the ``highway`` class (parking assumed included).
+
+Tag values are untrusted: a ``lanes`` above :data:`MAX_LANES` is taken as :data:`MAX_LANES`, and a
+width outside :data:`MIN_WIDTH_M`-:data:`MAX_WIDTH_M` is clipped into that range, with a warning
+naming how many edges and examples; unreadable values count as untagged.
 
 Parking lanes (both tagging schemes): ``parking:lane:both|left|right`` (older) and
 ``parking:both|left|right`` (current), with the orientation from the value (``parallel``,
@@ -37,6 +42,9 @@ __all__ = [
     "CLASS_WIDTH_M",
     "DEFAULT_CLASS_WIDTH_M",
     "LANE_WIDTH_M",
+    "MAX_LANES",
+    "MAX_WIDTH_M",
+    "MIN_WIDTH_M",
     "PARKING_WIDTH_M",
     "area_freed_m2",
     "carriageway_width",
@@ -69,6 +77,13 @@ CLASS_WIDTH_M = {
 }
 #: width of classes missing from :data:`CLASS_WIDTH_M`, m (same source)
 DEFAULT_CLASS_WIDTH_M = 6.0
+#: plausibility bounds for untrusted tags (not from a design guide): an OSM way is one carriageway, and
+#: 10 moving lanes of 3 m plus perpendicular parking on both sides (2 x 5 m) make 40 m; a carriageway
+#: narrower than 2 m cannot carry a car (about 1.8 m wide). Values beyond are tagging errors (a width in
+#: centimetres, the whole road corridor, a typo) and are clipped, with a warning.
+MAX_LANES = 10
+MAX_WIDTH_M = 40.0
+MIN_WIDTH_M = 2.0
 #: one foot in metres (international foot, 1959)
 _FOOT_M = 0.3048
 _NO_PARKING = {"no", "no_parking", "no_stopping", "separate", "fire_lane", "none"}
@@ -93,7 +108,7 @@ def _parse_length_m(value) -> float:
     if value is None:
         return np.nan
     if isinstance(value, (int, float, np.number)):
-        return float(value) if value > 0 else np.nan
+        return float(value) if value > 0 and not np.isnan(value) else np.nan
     s = str(value).strip().lower().replace(",", ".")
     s = s.split(";")[0].strip()
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(m|meters?|metres?)?", s)
@@ -114,7 +129,7 @@ def _parse_lanes(value) -> float:
         n = max(float(x) for x in str(value).split(";") if x.strip())
     except ValueError:
         return np.nan
-    return n if n > 0 else np.nan
+    return n if n > 0 and not np.isnan(n) else np.nan
 
 
 def _is_tag_column(name: str) -> bool:
@@ -176,8 +191,8 @@ def carriageway_width(
     -------
     DataFrame
         Same index as ``edges``; columns ``width_m``, ``width_source`` (``"width"``, ``"lanes"``,
-        ``"parking+default_lanes"``, ``"class_default"``) and ``parking_m`` (parking depth included
-        in ``width_m`` when it comes from lanes).
+        ``"lanes+parking tags"``, ``"parking tags+default lanes"``, ``"class_default"``) and
+        ``parking_m`` (parking depth included in ``width_m`` when it comes from lanes).
 
     Raises
     ------
@@ -194,28 +209,44 @@ def carriageway_width(
     parking = np.zeros(len(edges))
     source = np.empty(len(edges), dtype=object)
     keys = [c for c in edges.columns if isinstance(c, str) and _is_tag_column(c)]
+    clipped: list[str] = []
     for i, row in enumerate(edges[keys].to_dict("records")):
         tagged = _parse_length_m(_tag(row, "width:carriageway"))
         if np.isnan(tagged):
             tagged = _parse_length_m(_tag(row, "width"))
         if not np.isnan(tagged):
-            width[i], source[i] = tagged, "width"
+            if not MIN_WIDTH_M <= tagged <= MAX_WIDTH_M:
+                clipped.append(f"width={tagged:g} m")
+            width[i], source[i] = float(np.clip(tagged, MIN_WIDTH_M, MAX_WIDTH_M)), "width"
             continue
         sides = [_parking_side_m(row, s, pw) for s in _SIDES]
         park = sum(d for d, _ in sides)
         park_tagged = any(t for _, t in sides)
         lanes = _parse_lanes(_tag(row, "lanes"))
         if not np.isnan(lanes):
-            width[i], parking[i], source[i] = lanes * lane_width_m + park, park, "lanes"
+            if lanes > MAX_LANES:
+                clipped.append(f"lanes={lanes:g}")
+                lanes = MAX_LANES
+            width[i], parking[i] = lanes * lane_width_m + park, park
+            source[i] = "lanes+parking tags" if park_tagged else "lanes"
             continue
         if park_tagged:
             oneway = _tag(row, "oneway")
             one = oneway is True or str(oneway).strip().lower() in {"yes", "true", "1", "-1"}
             width[i], parking[i] = (1 if one else 2) * lane_width_m + park, park
-            source[i] = "parking+default_lanes"
+            source[i] = "parking tags+default lanes"
             continue
         highway = _tag(row, "highway")
         width[i], source[i] = cw.get(str(highway), DEFAULT_CLASS_WIDTH_M), "class_default"
+    if clipped:
+        logger.warning(
+            "%d edges have an implausible width or lanes tag (e.g. %s); clipped to %g-%g m and %d lanes",
+            len(clipped),
+            ", ".join(clipped[:3]),
+            MIN_WIDTH_M,
+            MAX_WIDTH_M,
+            MAX_LANES,
+        )
     out = pd.DataFrame({"width_m": width, "width_source": source, "parking_m": parking}, index=edges.index)
     logger.debug("carriageway widths by source: %s", out.width_source.value_counts().to_dict())
     return out

@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf", ".xml", ".osm.xml")
 GRAPHML_SUFFIXES = (".graphml",)
 
-#: Way tags kept for the street network (everything the mode filters and speeds read).
+#: Way tags kept for the street network (everything the mode filters and speeds read, and the width,
+#: lanes and parking tags of the carriageway width).
 STREET_TAGS = (
     "highway",
     "name",
@@ -39,6 +40,18 @@ STREET_TAGS = (
     "oneway:bicycle",
     "lanes",
     "width",
+    # parking lanes, for the carriageway width (urbankit.environment.street_space): the current scheme
+    # parking:<side>=lane|street_side|on_kerb|... with parking:<side>:orientation, and the older
+    # parking:lane:<side>=parallel|diagonal|perpendicular|no|...
+    "parking:both",
+    "parking:left",
+    "parking:right",
+    "parking:both:orientation",
+    "parking:left:orientation",
+    "parking:right:orientation",
+    "parking:lane:both",
+    "parking:lane:left",
+    "parking:lane:right",
 )
 
 #: Keys whose presence makes an OSM object a candidate destination.

@@ -19,8 +19,9 @@ _FOOTPRINT_CHUNK = 1 << 18
 #: Peak bytes per kept street-way node while reading: node id, lon, lat and way row in compact
 #: arrays (28), their copy into the ``way_nodes`` frame (28), and pyosmium's own reference (16).
 BYTES_PER_WAY_NODE = 72
-#: Peak bytes per street way row (its tag tuple and its row of the ``ways`` frame).
-BYTES_PER_WAY_ROW = 400
+#: Peak bytes per street way row (its tag tuple and its row of the ``ways`` frame): about 20 bytes per
+#: tag slot (tuple pointer, frame cell and its copy), 400 for the 20 slots before the 9 parking tags.
+BYTES_PER_WAY_ROW = 580
 #: Peak bytes per destination feature besides its geometry (tag dict, row, Python objects).
 BYTES_PER_FEATURE = 1200
 #: Peak bytes per building (compact columns, their frame and a shapely point).

@@ -234,13 +234,15 @@ def health_table(scenario) -> PeopleTable | None:
     frame = h[["deaths_avoided_per_year", "deaths_avoided_low", "deaths_avoided_high", "note"]].copy()
     frame["note"] = frame["note"].fillna("").astype(str)
     first = h.iloc[0]
+    sources = h.loc["total"] if "total" in h.index else first  # the total names every estimated pathway's sources
     caption = " ".join(str(first.get(k, "")) for k in ("label", "caveat") if str(first.get(k, "")).strip())
-    caption += f" Exposure-response: {first.get('erf_source', '')}. Baseline: {first.get('baseline_source', '')}."
+    caption += f" Exposure-response: {sources.get('erf_source', '')}. Baseline: {sources.get('baseline_source', '')}."
     return format_table(
         frame.rename_axis("Pathway"),
         kinds={"deaths_avoided_per_year": "decimal", "deaths_avoided_low": "decimal",
                "deaths_avoided_high": "decimal", "note": "text"},
-        labels={"noise_ihd": "Road-traffic noise: ischaemic heart disease", "no2": "NO2", "total": "Total",
+        labels={"noise_ihd": "Road-traffic noise: ischaemic heart disease",
+                "no2": "NO2 (roadside estimate): all-cause mortality", "total": "Total",
                 "deaths_avoided_per_year": "Deaths avoided per year (estimate)", "deaths_avoided_low": "Low",
                 "deaths_avoided_high": "High", "note": "Note"},
         missing={"deaths_avoided_per_year": "not estimated", "deaths_avoided_low": "n/a",

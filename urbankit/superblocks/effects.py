@@ -53,6 +53,7 @@ import shapely
 
 from .._errors import InvalidOptionError
 from .._stats import weighted_quantile
+from ..environment import air as _air
 from ..environment import emissions as _em
 from ..environment import exposure as _ex
 from ..environment import noise as _noise
@@ -156,6 +157,7 @@ def effects(
     deprivation_column: str | None = None,
     way_tags: pd.DataFrame | None = None,
     access_lane_m: float = _space.LANE_WIDTH_M,
+    no2_options: dict | None = None,
     noise_floor_veh_day: float | None = None,
     co2_kg_per_vkm: float | None = None,
     nox_g_per_vkm: float | None = None,
@@ -193,6 +195,10 @@ def effects(
         the carriageway widths; without it every width is a class default.
     access_lane_m : float, default 3.0
         Width kept open to vehicles on internal streets, m.
+    no2_options : dict, optional
+        Options of :func:`urbankit.environment.air.street_no2` for the roadside NO2 ESTIMATE
+        (``background_no2_ugm3``, ``street_type``, ``distance_m``, ``tree_factor``, ``wind_factor``,
+        ``conversion``).
     noise_floor_veh_day, co2_kg_per_vkm, nox_g_per_vkm : float, optional
         Options of the ``"simple"`` model (defaults :data:`NOISE_FLOOR_VEH_DAY`,
         :data:`CO2_KG_PER_VKM`, :data:`NOX_G_PER_VKM`).
@@ -210,7 +216,9 @@ def effects(
         ``d_l_night_db``, ``d_lden_db`` (= ``d_noise_db``), ``pm25_g_day_before``/``_after`` (and their
         ``pm25_exhaust_``/``pm25_non_exhaust_`` parts), ``emission_speed_before_kmh``/``_after``,
         ``width_m``, ``width_source``, ``area_freed_m2``, ``residents`` (on the first row of each
-        street) and ``deprivation``; the ``"simple"`` model ``d_noise_flow_db`` and
+        street), ``deprivation`` and the roadside NO2 ESTIMATE of the street (both directions:
+        ``nox_increment_before_ugm3``/``_after_ugm3``, ``no2_before_ugm3``/``_after_ugm3``,
+        ``d_no2_ugm3``; :mod:`urbankit.environment.air`); the ``"simple"`` model ``d_noise_flow_db`` and
         ``d_noise_speed_db``.
     summary : pandas.DataFrame
         One row: the :meth:`Assignment.summary` columns, vehicle-km inside and on the perimeter,
@@ -287,6 +295,7 @@ def effects(
         deprivation_column=deprivation_column,
         way_tags=way_tags,
         access_lane_m=access_lane_m,
+        no2_options=no2_options,
     )
 
 
@@ -368,6 +377,17 @@ def _way_tag_frame(e: pd.DataFrame, way_tags: pd.DataFrame | None) -> pd.DataFra
     return base
 
 
+def _no2_columns(e, street: np.ndarray, nox_before_g_day, nox_after_g_day, options) -> dict:
+    """Roadside NO2 ESTIMATE of each street from the NOx of both its directions (environment.air)."""
+    length_km = e["length_m"].to_numpy(float) / 1000.0
+    per_km = []
+    for nox in (nox_before_g_day, nox_after_g_day):
+        street_nox = np.bincount(street, weights=nox)[street]
+        per_km.append(np.divide(street_nox, length_km, out=np.zeros(len(e)), where=length_km > 0))
+    no2 = _air.street_no2(per_km[0], per_km[1], **(options or {}))
+    return {c: no2[c].to_numpy() for c in no2.columns}
+
+
 def _band_name(label: str) -> str:
     return label.replace("<", "lt").replace(">=", "ge").replace("-", "_")
 
@@ -387,6 +407,7 @@ def _cnossos_effects(
     deprivation_column,
     way_tags,
     access_lane_m,
+    no2_options=None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     net = assignment.network
     e = net.edges
@@ -477,6 +498,7 @@ def _cnossos_effects(
             "area_freed_m2": freed,
             "residents": residents,
             "deprivation": dep,
+            **_no2_columns(e, street, eb["nox_g_day"].to_numpy(), ea["nox_g_day"].to_numpy(), no2_options),
         },
         geometry=e.geometry.to_numpy(),
         index=e.index,

@@ -438,6 +438,10 @@ GPKG_EDGE_COLUMNS = (
     "width_source",
     "area_freed_m2",
     "residents",
+    # roadside NO2 ESTIMATE (urbankit.environment.air)
+    "no2_before_ugm3",
+    "no2_after_ugm3",
+    "d_no2_ugm3",
 )
 #: above this many drive nodes :func:`superblocks_scenario` groups residents into H3 zones (resolution 8)
 AUTO_ZONES_NODES = 3_000

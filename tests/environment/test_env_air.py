@@ -1,0 +1,125 @@
+"""The roadside NOx/NO2 ESTIMATE (issue #15 item 5): SRM1 increment and the NOx -> NO2 conversion.
+
+Expectations are computed by hand here from the published formulas, with the coefficients written out
+in the test (SRM1, Rbl 2007 Bijlage 1; Romberg et al. 1996; Duering et al. 2011), never copied from
+urbankit's output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from urbankit._errors import InvalidOptionError
+from urbankit.environment import air
+
+# g/km/day -> ug/m/s
+TO_UG_M_S = 1e6 / 1000 / 86400
+
+
+def srm1_by_hand(e_g_km_day, x, a, b, c, alpha=0.0, tree=1.0, theta=1.0):
+    e = e_g_km_day * TO_UG_M_S
+    sc = a * x * x + b * x + c if x <= 30 else alpha * x**-0.747
+    return 0.62 * e * sc * tree * theta
+
+
+def romberg(nox):
+    return 103 * nox / (nox + 130) + 0.005 * nox
+
+
+def duering(nox):
+    return 29 * nox / (nox + 35) + 0.217 * nox
+
+
+def test_increment_against_a_hand_computation():
+    # 10 000 veh/day x 0.3 g/km of NOx = 3000 g/km/day, canyon street, facade 10 m from the axis:
+    # E = 3000e6 / 1000 / 86400 = 34.72 ug/m/s; s_c = 0.000488*100 - 0.0308*10 + 0.59 = 0.3308
+    expected = 0.62 * (3000 / 86.4) * (0.000488 * 100 - 0.0308 * 10 + 0.59)
+    assert expected == pytest.approx(7.1214, abs=1e-4)
+    assert air.nox_increment(3000.0) == pytest.approx(expected, rel=1e-12)
+    # the other street types, a tree factor and a wind factor
+    cases = [
+        ("open", 5.0, (0.000310, -0.0182, 0.33, 0.799)),
+        ("basic", 20.0, (0.000325, -0.0205, 0.39, 0.856)),
+        ("basic", 45.0, (0.000325, -0.0205, 0.39, 0.856)),  # power-law branch beyond 30 m
+        ("one_sided", 12.0, (0.000500, -0.0316, 0.57, 0.0)),
+    ]
+    for street_type, x, coef in cases:
+        got = air.nox_increment(1234.0, street_type=street_type, distance_m=x, tree_factor=1.25, wind_factor=1.1)
+        assert got == pytest.approx(srm1_by_hand(1234.0, x, *coef, tree=1.25, theta=1.1), rel=1e-12)
+    assert air.nox_increment(100.0, tree_factor="dense") == pytest.approx(1.5 * air.nox_increment(100.0))
+    # proportional to the emission, zero without traffic
+    np.testing.assert_allclose(
+        air.nox_increment([0.0, 1000.0, 2000.0]), np.array([0.0, 1.0, 2.0]) * air.nox_increment(1000.0)
+    )
+
+
+def test_srm1_branches_meet_at_30_m():
+    # a check of the transcribed coefficients: the quadratic and the power law agree at the breakpoint
+    for street_type in ("open", "basic"):
+        below = air.srm1_dilution(30.0, street_type=street_type)
+        above = air.srm1_dilution(30.0 + 1e-9, street_type=street_type)
+        assert above == pytest.approx(below, rel=2e-3)
+    # dilution falls with distance
+    x = np.array([4.0, 10.0, 20.0, 30.0])
+    for street_type in air.STREET_TYPES:
+        assert np.all(np.diff(air.srm1_dilution(x, street_type=street_type)) < 0)
+    # a canyon keeps more of the street's emission than a road through open land
+    assert air.srm1_dilution(10.0, street_type="canyon") > air.srm1_dilution(10.0, street_type="open")
+
+
+def test_conversion_at_tabulated_points_and_its_inverse():
+    points = np.array([0.0, 20.0, 50.0, 100.0, 200.0, 400.0])
+    np.testing.assert_allclose(air.no2_from_nox(points), [duering(n) for n in points], rtol=1e-12)
+    np.testing.assert_allclose(air.no2_from_nox(points, conversion="romberg1996"), [romberg(n) for n in points])
+    # e.g. 100 ug/m3 of NOx: 29*100/135 + 21.7 = 43.18 ug/m3 of NO2 (Duering), 103*100/230 + 0.5 = 45.28 (Romberg)
+    assert air.no2_from_nox(100.0) == pytest.approx(43.1815, abs=1e-4)
+    assert air.no2_from_nox(100.0, conversion="romberg1996") == pytest.approx(45.2826, abs=1e-4)
+    for conversion in air.CONVERSIONS:
+        no2 = np.array([5.0, 20.0, 30.0, 45.0, 80.0])
+        np.testing.assert_allclose(
+            air.no2_from_nox(air.nox_from_no2(no2, conversion=conversion), conversion=conversion), no2
+        )
+
+
+def test_street_no2_background_and_no_change():
+    nox = np.array([0.0, 500.0, 3000.0, 8000.0])
+    t = air.street_no2(nox, nox, background_no2_ugm3=25.0)
+    # no change of emission, no change of NO2; a street without traffic sits at the background
+    assert (t["d_no2_ugm3"] == 0.0).all()
+    assert t["no2_before_ugm3"].iloc[0] == pytest.approx(25.0)
+    # by hand: background NOx solves duering(N) = 25, then NO2 = duering(N + increment)
+    lo, hi = 0.0, 500.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if duering(mid) < 25.0 else (lo, mid)
+    inc = np.array([srm1_by_hand(n, 10.0, 0.000488, -0.0308, 0.59) for n in nox])
+    np.testing.assert_allclose(t["no2_before_ugm3"], [duering(lo + i) for i in inc], rtol=1e-9)
+    # traffic cut by 82 %: NO2 falls, by less than the NOx increment (ozone-limited conversion)
+    cut = air.street_no2(nox, nox * 0.18, background_no2_ugm3=25.0)
+    assert (cut["d_no2_ugm3"].iloc[1:] < 0).all()
+    assert (-cut["d_no2_ugm3"] < cut["nox_increment_before_ugm3"] - cut["nox_increment_after_ugm3"]).iloc[1:].all()
+    # the default background is the packaged assumption, and it says so
+    value, source = air.background_no2()
+    assert value == 30.0 and "ASSUMPTION" in source
+
+
+def test_coefficients_have_sources_and_bad_options_raise():
+    co = air.air_coefficients()
+    assert co["source"].str.len().gt(30).all()
+    assert set(air.STREET_TYPES) == {"open", "basic", "canyon", "one_sided"}
+    assert "Rbl 2007" in co.loc[co["key"] == "srm1_a", "source"].iloc[0]
+    with pytest.raises(InvalidOptionError, match="street_type"):
+        air.nox_increment(1.0, street_type="tunnel")
+    with pytest.raises(InvalidOptionError, match="at most 30"):
+        air.nox_increment(1.0, distance_m=45.0)  # canyons end at 30 m
+    with pytest.raises(InvalidOptionError, match="tree_factor"):
+        air.nox_increment(1.0, tree_factor=2.0)
+    with pytest.raises(InvalidOptionError, match="nox_g_per_km_day"):
+        air.nox_increment(-1.0)
+    with pytest.raises(InvalidOptionError, match="conversion"):
+        air.no2_from_nox(1.0, conversion="linear")
+    with pytest.raises(InvalidOptionError, match="one value per street"):
+        air.street_no2([1.0, 2.0], [1.0])
+    with pytest.raises(InvalidOptionError, match="background_no2_ugm3"):
+        air.street_no2([1.0], [1.0], background_no2_ugm3=float("nan"))
