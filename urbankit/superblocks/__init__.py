@@ -136,9 +136,9 @@ areas. Trips *affected* by the scenario are those whose travel time increases; `
 (the default of :func:`superblocks_scenario`) lets each affected trip respond to its own change of
 travel time instead: it keeps ``(t_after / t_before) ** time_elasticity`` of its trips, with
 :data:`TIME_ELASTICITY` = -0.5, the short-term elasticity of traffic with respect to travel time
-of Goodwin (1996) (:data:`TIME_ELASTICITY_LONG_RUN` = -1.0 long term). Trips with a route before and none after are reported
-(``trips_unroutable_after``, ``trips_unroutable_share``, ``vkm_unroutable_before``), never
-counted as a reduction (``vkm_after_with_unroutable``).
+of Goodwin (1996) (:data:`TIME_ELASTICITY_LONG_RUN` = -1.0 long term). Trips with a route before
+and none after are reported (``trips_unroutable_after``, ``trips_unroutable_share``,
+``vkm_unroutable_before``), never counted as a reduction (``vkm_after_with_unroutable``).
 
 Open demand (:func:`open_demand`, :mod:`urbankit.superblocks.external`) adds the outside world:
 external zones where major roads cross the area's boundary, with inbound, outbound and through

@@ -67,9 +67,7 @@ EVAPORATION_SOURCE = "Cairns, Atkins & Goodwin (2002), median 11 % of traffic on
 TIME_ELASTICITY = -0.5
 #: the long-run value of the same review (Goodwin 1996): a sensitivity case, ``time_elasticity=-1``
 TIME_ELASTICITY_LONG_RUN = -1.0
-TIME_ELASTICITY_SOURCE = (
-    "Goodwin (1996), elasticity of traffic volume with respect to travel time -0.5 (short term)"
-)
+TIME_ELASTICITY_SOURCE = "Goodwin (1996), elasticity of traffic volume with respect to travel time -0.5 (short term)"
 #: the values ``evaporation`` takes: a share of the affected trips (a number) or ``"elastic"``
 EVAPORATION_ELASTIC = "elastic"
 
