@@ -727,10 +727,10 @@ def superblocks_scenario(
         time_elasticity=time_elasticity,
     )
     if response.elasticity is not None:
-        source = TIME_ELASTICITY_SOURCE if response.elasticity == TIME_ELASTICITY else "user elasticity"
+        ev_source = TIME_ELASTICITY_SOURCE if response.elasticity == TIME_ELASTICITY else "user elasticity"
     else:
-        source = EVAPORATION_SOURCE if response.evaporation == EVAPORATION_EVIDENCE else "user"
-    scenario.summary_table["evaporation_source"] = [source]
+        ev_source = EVAPORATION_SOURCE if response.evaporation == EVAPORATION_EVIDENCE else "user"
+    scenario.summary_table["evaporation_source"] = [ev_source]
     if metrics:
         t0 = time.perf_counter()
         m = distance_metrics(network, superblocks)
