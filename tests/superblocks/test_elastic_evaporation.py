@@ -131,3 +131,35 @@ def test_superblocks_scenario_default_is_elastic():
     p = inspect.signature(superblocks_scenario).parameters
     assert p["evaporation"].default == EVAPORATION_ELASTIC == "elastic"
     assert p["time_elasticity"].default == TIME_ELASTICITY
+
+
+@pytest.mark.slow
+@pytest.mark.requires_dataset("barcelona")
+def test_barcelona_done_when_bands_under_the_default():
+    """Issues #14 and #15 on the Eixample extract, default scenario (open demand, all-or-nothing,
+    elastic evaporation at Goodwin's -0.5, CNOSSOS-EU effects); nothing here is fitted to Barcelona.
+
+    #14: total vehicle-km change within -15 % and +5 %; #15: median internal-street Lden change
+    between -8 and -3 dB (Sant Antoni measured -4.1 by day, -5.3 evening, -5.4 night). Both are
+    recomputed here from the per-edge output. With the former flat 11 % the same run gave +6.6 %
+    and -2.8 dB (outside both bands); the noise median stays close to -3 dB because the
+    all-or-nothing loads leave half of the internal street length under 2,000 veh/day before, where
+    the residual background dominates (busier internal streets drop by about 6 dB).
+    """
+    from urbankit._stats import weighted_quantile
+
+    sc = superblocks_scenario("barcelona", metrics=False)
+    e = sc.edges
+    km = e["length_m"].to_numpy(float) / 1000.0
+    vkm_b = float(e["flow_before"].to_numpy(float) @ km)
+    vkm_a = float(e["flow_after"].to_numpy(float) @ km)
+    assert -0.15 <= vkm_a / vkm_b - 1.0 <= 0.05
+    # one row per street segment (both directions share its level), weighted by length
+    internal = (e["role"] == "internal").to_numpy()
+    seg = e.loc[internal, ["u", "v"]].to_numpy()
+    first = ~pd.Series([tuple(sorted(p)) for p in seg.tolist()]).duplicated().to_numpy()
+    d = e.loc[internal, "d_lden_db"].to_numpy()[first]
+    median = float(weighted_quantile(d, km[internal][first], 0.5, nan="omit")[0])
+    assert -8.0 <= median <= -3.0
+    s = sc.summary().iloc[0]
+    assert s.evaporation_method == "elastic" and s.vkm_after_no_evaporation > s.vkm_after
