@@ -643,16 +643,16 @@ def superblocks_scenario(
         As for :func:`run_scenario`.
     rel_gap : float, default 1e-4
         Target relative gap of the equilibrium assignment.
-    time_elasticity : float, default -0.5
-        Elasticity of car traffic with respect to travel time of ``evaporation="elastic"``
-        (Goodwin 1996: -0.5 short term, :data:`~urbankit.superblocks.TIME_ELASTICITY_LONG_RUN` = -1
-        long term).
     accessibility : bool, default False
         Also compute minutes to services before and after, by car (the scenario's routing rule)
         and on foot (unchanged), with :func:`~urbankit.superblocks.access.accessibility_change`:
         ``scenario.accessibility`` maps ``"drive"``/``"walk"`` to the results, and ``summary`` gets
         ``<mode>_share_within_<m>min_before/after`` (residents within 10 and 15 minutes, mean over
         services) and ``<mode>_mean_change_min``. Needs destinations (none in a GraphML file).
+    time_elasticity : float, default -0.5
+        Elasticity of car traffic with respect to travel time of ``evaporation="elastic"``
+        (Goodwin 1996: -0.5 short term, :data:`~urbankit.superblocks.TIME_ELASTICITY_LONG_RUN` = -1
+        long term).
 
     Returns
     -------
