@@ -163,3 +163,35 @@ def test_barcelona_done_when_bands_under_the_default():
     assert -8.0 <= median <= -3.0
     s = sc.summary().iloc[0]
     assert s.evaporation_method == "elastic" and s.vkm_after_no_evaporation > s.vkm_after
+
+
+def test_report_states_the_elastic_method():
+    from types import SimpleNamespace
+
+    from urbankit.reporting.superblocks import superblocks_header
+
+    summary = pd.DataFrame(
+        {
+            "n_superblocks": [1],
+            "trips": [100.0],
+            "trips_affected": [40.0],
+            "vkm_before": [50.0],
+            "vkm_after": [49.0],
+            "median_detour": [1.3],
+            "street_area_freed_m2": [1000.0],
+            "residents_inside": [200.0],
+            "source": ["grid.osm"],
+            "evaporation_source": ["Goodwin (1996), -0.5"],
+        }
+    )
+    params = {"internal_speed_kmh": 10.0, "evaporation": 0.15, "evaporation_method": "elastic", "time_elasticity": -0.5}
+    scenario = SimpleNamespace(
+        summary_table=summary,
+        superblocks=pd.DataFrame({"superblock_id": [0]}),
+        population_description="residents: 200",
+        assignment=SimpleNamespace(params=params),
+    )
+    rows = dict(superblocks_header(scenario).provenance[["item", "value"]].to_numpy())
+    assert rows["Evaporation"] == "0.15"
+    assert rows["Evaporation method"].startswith("elastic") and "^-0.5" in rows["Evaporation method"]
+    assert "Goodwin (1996)" in rows["Evaporation method"]
