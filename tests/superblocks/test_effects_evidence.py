@@ -84,4 +84,8 @@ def test_barcelona_eixample_bounded_by_sant_antoni():
 def test_adliswil_bounded_by_sant_antoni():
     mirror = urbankit.datasets.mirror_dir()  # a worktree has no ../shared/data beside it
     path = ADLISWIL if ADLISWIL.exists() or mirror is None else mirror / "superblockify" / "Adliswil.graphml"
-    _check(existing(path), method="residential")
+    # pinned to Cairns's flat 11 % (the default before the elastic evaporation): with the elastic default
+    # a fifth of Adliswil's affected trips evaporate and its two perimeter streets change by -0.18 and
+    # +0.15 dB (median -0.02 dB), so "the perimeter gets louder" no longer holds there; Barcelona runs the
+    # same checks with the elastic default
+    _check(existing(path), method="residential", evaporation=0.11)
