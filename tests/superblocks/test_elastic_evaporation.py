@@ -195,3 +195,14 @@ def test_report_states_the_elastic_method():
     assert rows["Evaporation"] == "0.15"
     assert rows["Evaporation method"].startswith("elastic") and "^-0.5" in rows["Evaporation method"]
     assert "Goodwin (1996)" in rows["Evaporation method"]
+
+
+def test_cli_evaporation_option():
+    from urbankit.cli import _parser
+
+    parse = _parser().parse_args
+    assert parse(["superblocks", "x.osm", "--evaporation", "elastic", "--out", "o.gpkg"]).evaporation == "elastic"
+    assert parse(["superblocks", "x.osm", "--evaporation", "0.11", "--out", "o.gpkg"]).evaporation == 0.11
+    assert parse(["superblocks", "x.osm", "--out", "o.gpkg"]).evaporation is None  # the scenario's default
+    with pytest.raises(SystemExit):
+        parse(["superblocks", "x.osm", "--evaporation", "abc", "--out", "o.gpkg"])
