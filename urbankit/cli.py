@@ -49,6 +49,16 @@ def _number(text: str | None, option: str, kind: type):
         raise InvalidOptionError(f"{option} must be {what}, got {text!r}.") from None
 
 
+def _evaporation(text: str):
+    """``--evaporation``: ``elastic`` or a number (checked by the scenario)."""
+    if text.strip().lower() == "elastic":
+        return "elastic"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'elastic' nor a number between 0 and 1") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="urbankit", description="x-minute city and superblock analysis from OSM data")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -172,10 +182,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--evaporation",
-        type=float,
+        type=_evaporation,
         default=None,
-        help="share of affected car trips that vanish (0..1; default 0.11, the evidence of Cairns, Atkins & Goodwin "
-        "2002; the 0 %% case is reported beside it)",
+        help="'elastic' (default: each affected car trip responds to its own detour with the elasticity of traffic "
+        "to travel time -0.5 of Goodwin 1996) or a share of affected car trips that vanish (0..1, e.g. 0.11, the "
+        "median of Cairns, Atkins & Goodwin 2002); the 0 %% case is reported beside it",
     )
     s.add_argument(
         "--demand",
@@ -446,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
             without = s.get("vkm_after_no_evaporation", np.nan)
             print(
                 f"  vehicle-km/day: {s.vkm_before:,.0f} -> {s.vkm_after:,.0f} (evaporation {s.evaporation:.0%}"
+                + (
+                    f" of affected trips, elasticity {s.time_elasticity:g}"
+                    if s.get("evaporation_method") == "elastic"
+                    else ""
+                )
                 + (f"; without it: {without:,.0f})" if np.isfinite(without) else ")")
             )
             if s.trips_unroutable_after > 0:

@@ -165,6 +165,15 @@ def superblocks_header(scenario, *, name: str | None = None) -> ReportHeader:
         value = scenario.assignment.params.get(key) if hasattr(scenario, "assignment") else None
         if value is not None:
             rows.append((label, f"{value:g}"))
+    params = scenario.assignment.params if hasattr(scenario, "assignment") else {}
+    if params.get("evaporation_method") == "elastic":  # the share above is what the elasticity gave
+        rows.append(
+            (
+                "Evaporation method",
+                f"elastic: each affected trip keeps (time after / time before)^{params['time_elasticity']:g} "
+                f"of its trips ({s.get('evaporation_source', 'user elasticity')})",
+            )
+        )
     rows.append(("urbankit version", str(meta.get("urbankit_version"))))
     caveat = s.get("noise_caveat")
     if isinstance(caveat, str) and caveat:

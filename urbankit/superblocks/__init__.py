@@ -130,12 +130,15 @@ tree level by level (from the deepest level to the root, a few numpy calls per l
 batch of trees), so the edge flows are exact sums over trips, with no Python loop over nodes or
 trips. Cost grows with the number of distinct origins: aggregate user OD tables to zones for large
 areas. Trips *affected* by the scenario are those whose travel time increases; ``evaporation``
-(traffic evaporation, default 0 in :func:`assign` and :func:`run_scenario`, the evidence-based
-:data:`EVAPORATION_EVIDENCE` = 0.11 of Cairns, Atkins & Goodwin (2002) in
-:func:`superblocks_scenario`) and ``mode_shift`` (default 0) are the shares of affected trips
-that no longer drive after. Trips with a route before and none after are reported
-(``trips_unroutable_after``, ``trips_unroutable_share``, ``vkm_unroutable_before``), never
-counted as a reduction (``vkm_after_with_unroutable``).
+(traffic evaporation, default 0 in :func:`assign` and :func:`run_scenario`) and ``mode_shift``
+(default 0) are the shares of affected trips that no longer drive after, e.g. the evidence-based
+:data:`EVAPORATION_EVIDENCE` = 0.11 of Cairns, Atkins & Goodwin (2002). ``evaporation="elastic"``
+(the default of :func:`superblocks_scenario`) lets each affected trip respond to its own change of
+travel time instead: it keeps ``(t_after / t_before) ** time_elasticity`` of its trips, with
+:data:`TIME_ELASTICITY` = -0.5, the short-term elasticity of traffic with respect to travel time
+of Goodwin (1996) (:data:`TIME_ELASTICITY_LONG_RUN` = -1.0 long term). Trips with a route before
+and none after are reported (``trips_unroutable_after``, ``trips_unroutable_share``,
+``vkm_unroutable_before``), never counted as a reduction (``vkm_after_with_unroutable``).
 
 Open demand (:func:`open_demand`, :mod:`urbankit.superblocks.external`) adds the outside world:
 external zones where major roads cross the area's boundary, with inbound, outbound and through
@@ -169,6 +172,7 @@ from ._common import (
     DEFAULT_MIN_AREA_HA,
     DEFAULT_STREET_WIDTH_M,
     DEFAULT_THROUGH_HIGHWAYS,
+    EVAPORATION_ELASTIC,
     EVAPORATION_EVIDENCE,
     METHODS,
     NOISE_CAVEAT,
@@ -176,6 +180,8 @@ from ._common import (
     NOX_G_PER_VKM,
     RESIDENTIAL_HIGHWAYS,
     STREET_WIDTH_M,
+    TIME_ELASTICITY,
+    TIME_ELASTICITY_LONG_RUN,
 )
 from .access import AccessibilityChange, accessibility_change
 from .assign import Assignment, assign, trip_paths
@@ -201,7 +207,10 @@ __all__ = [
     "DEFAULT_MIN_AREA_HA",
     "DEFAULT_STREET_WIDTH_M",
     "DEFAULT_THROUGH_SHARE",
+    "EVAPORATION_ELASTIC",
     "EVAPORATION_EVIDENCE",
+    "TIME_ELASTICITY",
+    "TIME_ELASTICITY_LONG_RUN",
     "GPKG_EDGE_COLUMNS",
     "METHODS",
     "METRIC_MAX_SOURCES",

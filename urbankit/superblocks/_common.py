@@ -56,6 +56,20 @@ DEFAULT_INTERNAL_SPEED_KMH = 10.0
 #: drive; ``evaporation=0`` gives the no-evaporation sensitivity case.
 EVAPORATION_EVIDENCE = 0.11
 EVAPORATION_SOURCE = "Cairns, Atkins & Goodwin (2002), median 11 % of traffic on treated roads"
+#: elasticity of car traffic with respect to travel time, the default of :func:`superblocks_scenario`
+#: (``evaporation="elastic"``): Goodwin, P. B. (1996), "Empirical evidence on induced traffic: a
+#: review and synthesis", *Transportation* 23(1), 35-54 (the evidence behind SACTRA 1994): "an
+#: appropriate average value is given by an elasticity of traffic volume with respect to travel
+#: time of about -0.5 in the short term, and up to -1.0 in the long term". Each routable trip whose
+#: time rises from ``t0`` to ``t1`` keeps ``(t1 / t0) ** TIME_ELASTICITY`` of its trips (constant
+#: elasticity); the time is the trip's time inside the study area (external trips: from or to their
+#: gate), as the corridor studies behind the value measured it.
+TIME_ELASTICITY = -0.5
+#: the long-run value of the same review (Goodwin 1996): a sensitivity case, ``time_elasticity=-1``
+TIME_ELASTICITY_LONG_RUN = -1.0
+TIME_ELASTICITY_SOURCE = "Goodwin (1996), elasticity of traffic volume with respect to travel time -0.5 (short term)"
+#: the values ``evaporation`` takes: a share of the affected trips (a number) or ``"elastic"``
+EVAPORATION_ELASTIC = "elastic"
 
 #: CO2 per passenger-car vehicle-km (kg): fleet average of about 0.17 kg CO2e/km, the "average car,
 #: unknown fuel" factor of the UK Government GHG conversion factors (DESNZ, 2023; real-world

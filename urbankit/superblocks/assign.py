@@ -21,6 +21,8 @@ from ._common import (
     _BATCH_CELLS,
     _HOP,
     DEFAULT_INTERNAL_SPEED_KMH,
+    EVAPORATION_ELASTIC,
+    TIME_ELASTICITY,
     _check_network,
     _examples,
     _jobs,
@@ -43,16 +45,53 @@ class _FixedTrips:
         return np.where(np.isfinite(steps), self.trips[rows], 0.0)
 
 
-class _AfterTrips:
-    """After the scenario: affected rows (time increased) keep ``keep`` of their trips."""
+@dataclass(frozen=True)
+class _Response:
+    """How the affected trips (time increased, still routable) respond after the scenario.
 
-    def __init__(self, trips: np.ndarray, steps_before: np.ndarray, keep: float):
-        self.trips, self.before, self.keep = trips, steps_before, keep
+    ``elasticity`` None: a flat share ``evaporation`` of them no longer happens. Otherwise a
+    constant elasticity of traffic with respect to travel time: a trip whose time rises from ``t0``
+    to ``t1`` keeps ``(t1 / t0) ** elasticity`` of its trips (Goodwin 1996; see
+    :data:`~urbankit.superblocks._common.TIME_ELASTICITY`). ``mode_shift`` of them move to other
+    modes in both cases (at most what the evaporation leaves).
+    """
+
+    evaporation: float
+    mode_shift: float
+    elasticity: float | None = None
+
+    @property
+    def method(self) -> str:
+        return "flat" if self.elasticity is None else EVAPORATION_ELASTIC
+
+    def shares(self, steps_before: np.ndarray, steps_after: np.ndarray):
+        """Per row: the shares of its trips kept, evaporated and shifted to other modes."""
+        sb = np.asarray(steps_before, dtype=float)
+        sa = np.asarray(steps_after, dtype=float)
+        ok = np.isfinite(sa) & np.isfinite(sb)
+        affected = ok & (np.where(ok, sa, 0.0) > np.where(ok, sb, 0.0))
+        if self.elasticity is None:
+            ev = np.full(sa.shape, self.evaporation)
+        else:
+            use = affected & (sb > 0)
+            ratio = np.ones(sa.shape)
+            ratio[use] = sa[use] / sb[use]
+            ev = 1.0 - ratio**self.elasticity
+        ev = np.where(affected, ev, 0.0)
+        ms = np.where(affected, np.minimum(self.mode_shift, 1.0 - ev), 0.0)
+        return 1.0 - ev - ms, ev, ms
+
+
+class _AfterTrips:
+    """After the scenario: every routable row keeps the share of its trips ``response`` gives it."""
+
+    def __init__(self, trips: np.ndarray, steps_before: np.ndarray, response: _Response):
+        self.trips, self.before, self.response = trips, steps_before, response
 
     def __call__(self, rows, steps, tasks):
         ok = np.isfinite(steps)
-        affected = ok & (steps > self.before[rows])
-        return np.where(ok, self.trips[rows] * np.where(affected, self.keep, 1.0), 0.0)
+        keep = self.response.shares(self.before[rows], steps)[0]
+        return np.where(ok, self.trips[rows] * keep, 0.0)
 
 
 class _GravityTrips:
@@ -430,14 +469,18 @@ class Assignment:
         (NaN when no route), ``distance_before_m``, ``distance_after_m``, ``detour_time`` and
         ``detour_distance`` (after / before; NaN when before is 0 or no route), ``affected`` (time
         increased, or no route after), ``unroutable_after``, ``trips_after`` (car trips still driving
-        and loaded after: affected trips times ``1 - evaporation - mode_shift``, 0 without a route
-        after), ``trips_evaporated``, ``trips_mode_shift``. ``origin_superblock`` is the superblock
+        and loaded after: affected trips times ``1 - evaporation - mode_shift``, with
+        ``evaporation="elastic"`` times ``(t_after / t_before) ** time_elasticity - mode_shift``; 0
+        without a route after), ``trips_evaporated``, ``trips_mode_shift``. ``origin_superblock`` is the superblock
         the origin node is inside (see the routing rule), not one it merely borders.
     flows : pandas.DataFrame
         Per edge row (index ``network.edges.index``): ``superblock_id`` (Int64), ``closed``,
         ``speed_before_kmh``, ``speed_after_kmh``, ``flow_before``, ``flow_after`` (veh/day).
     superblocks : GeoDataFrame or None
     params : dict
+        The options used; ``evaporation`` is the flat share, or with ``evaporation="elastic"``
+        (``evaporation_method``) the share of the affected routable trips that evaporated at
+        ``time_elasticity``.
     timings : dict
         Seconds per phase.
     equilibrium : dict or None
@@ -533,14 +576,24 @@ def _od_positions(network: StreetNetwork, od: pd.DataFrame):
     ).astype(np.int64)
 
 
-def _shares(evaporation, mode_shift) -> float:
+def _shares(evaporation, mode_shift, time_elasticity: float = TIME_ELASTICITY) -> _Response:
+    """The checked response of affected trips (a clear error for bad options)."""
+    if isinstance(evaporation, str):
+        if evaporation != EVAPORATION_ELASTIC:
+            raise InvalidOptionError(
+                f"evaporation={evaporation!r} must be a share of the affected trips (0 to 1) or "
+                f"{EVAPORATION_ELASTIC!r} (trips respond to their change in travel time)."
+            )
+        ms = _number("mode_shift", mode_shift, low=0.0, high=1.0)
+        eps = _number("time_elasticity", time_elasticity, high=0.0)
+        return _Response(0.0, ms, eps)
     ev = _number("evaporation", evaporation, low=0.0, high=1.0)
     ms = _number("mode_shift", mode_shift, low=0.0, high=1.0)
     if ev + ms > 1.0 + 1e-12:
         raise InvalidOptionError(
             f"evaporation ({ev:g}) + mode_shift ({ms:g}) exceed 1: they are shares of the affected trips."
         )
-    return 1.0 - ev - ms
+    return _Response(ev, ms)
 
 
 def assign(
@@ -551,9 +604,10 @@ def assign(
     internal_speed_kmh: float = DEFAULT_INTERNAL_SPEED_KMH,
     closed_edges=None,
     modal_filters=None,
-    evaporation: float = 0.0,
+    evaporation: float | str = 0.0,
     mode_shift: float = 0.0,
     n_jobs: int | None = 1,
+    time_elasticity: float = TIME_ELASTICITY,
 ) -> Assignment:
     """All-or-nothing assignment of car trips before and after the traffic-exclusion scenario.
 
@@ -575,13 +629,19 @@ def assign(
         GeoDataFrame/GeoSeries of points (any CRS), shapely Points or (x, y) pairs in the network
         CRS: each closes the nearest street segment (both directions) to cars after; trips may still
         reach its two ends.
-    evaporation : float, default 0
-        Share of the affected trips (time increased) that no longer happen (traffic evaporation).
+    evaporation : float or "elastic", default 0
+        Share of the affected trips (time increased) that no longer happen (traffic evaporation),
+        or ``"elastic"``: each affected trip whose time rises from ``t0`` to ``t1`` keeps
+        ``(t1 / t0) ** time_elasticity`` of its trips.
     mode_shift : float, default 0
         Share of the affected trips that move to walking, cycling or transit.
     n_jobs : int, optional
         Processes for the Dijkstra searches (default 1; -1: all available cores; forked, Linux only;
         the results do not depend on it).
+    time_elasticity : float, default -0.5
+        Elasticity of car traffic with respect to travel time, used with ``evaporation="elastic"``
+        (:data:`~urbankit.superblocks.TIME_ELASTICITY`, Goodwin 1996: -0.5 short term, -1.0 long
+        term); <= 0.
 
     Returns
     -------
@@ -594,7 +654,7 @@ def assign(
     """
     _check_network(network)
     od = _check_od(od, network)
-    _shares(evaporation, mode_shift)
+    _shares(evaporation, mode_shift, time_elasticity)
     _number("internal_speed_kmh", internal_speed_kmh, low=0.0, strict_low=True)
     return _assign(
         network,
@@ -606,6 +666,7 @@ def assign(
         evaporation=evaporation,
         mode_shift=mode_shift,
         jobs=_jobs(n_jobs),
+        time_elasticity=time_elasticity,
     )
 
 
@@ -621,10 +682,11 @@ def _assign(
     mode_shift,
     jobs,
     before=None,
+    time_elasticity=TIME_ELASTICITY,
 ) -> Assignment:
     """:func:`assign` on checked input; ``before`` = (flows, steps, metres) when already computed."""
     t_start = time.perf_counter()
-    keep = 1.0 - evaporation - mode_shift
+    response = _shares(evaporation, mode_shift, time_elasticity)
     sc = _scenario(
         network,
         superblocks,
@@ -653,7 +715,7 @@ def _assign(
     t0 = time.perf_counter()
     g1, a_sb, b_sb = _after_graph(network, sc, o, d)
     flows_a, steps_a, metres_a, trips_a = _execute(
-        _Pass.make(g1, o, d, _AfterTrips(trips, steps_b, keep), n_edges), len(od), jobs
+        _Pass.make(g1, o, d, _AfterTrips(trips, steps_b, response), n_edges), len(od), jobs
     )
     timings["assign_after_s"] = time.perf_counter() - t0
     logger.info(
@@ -664,7 +726,7 @@ def _assign(
         timings["assign_after_s"],
         g1.n_exp,
     )
-    out = _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, evaporation, mode_shift)
+    out = _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, response)
     unr = out["unroutable_after"].to_numpy(bool)
     if unr.any():
         t_unr = trips[unr].sum()
@@ -689,9 +751,16 @@ def _assign(
         },
         index=e.index,
     )
+    shifted = out["affected"].to_numpy(bool) & ~unr
+    t_shifted = float(trips[shifted].sum())
     params = {
         "internal_speed_kmh": internal_speed_kmh,
-        "evaporation": evaporation,
+        # the flat share, or with "elastic" the share of the affected routable trips that evaporated
+        "evaporation": response.evaporation
+        if response.elasticity is None
+        else (float(out["trips_evaporated"].sum()) / t_shifted if t_shifted > 0 else 0.0),
+        "evaporation_method": response.method,
+        "time_elasticity": response.elasticity,
         "mode_shift": mode_shift,
         "n_closed_edges": int(sc.closed.sum()),
         "n_superblocks": 0 if superblocks is None else len(superblocks),
@@ -701,7 +770,7 @@ def _assign(
     return Assignment(network=network, od=out, flows=flows, superblocks=superblocks, params=params, timings=timings)
 
 
-def _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, evaporation, mode_shift) -> pd.DataFrame:
+def _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, response: _Response) -> pd.DataFrame:
     out = od.copy()
     out["origin_superblock"] = _int_na(a_sb, out.index, "origin_superblock")
     out["destination_superblock"] = _int_na(b_sb, out.index, "destination_superblock")
@@ -720,10 +789,10 @@ def _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, eva
     out["affected"] = affected
     out["unroutable_after"] = unroutable_after
     trips = out["trips"].to_numpy(float)
-    shifted = affected & ok_a
+    _, ev, ms = response.shares(steps_b, steps_a)  # 0 outside the affected routable rows
     out["trips_after"] = trips_a
-    out["trips_evaporated"] = np.where(shifted, trips * evaporation, 0.0)
-    out["trips_mode_shift"] = np.where(shifted, trips * mode_shift, 0.0)
+    out["trips_evaporated"] = trips * ev
+    out["trips_mode_shift"] = trips * ms
     return out
 
 

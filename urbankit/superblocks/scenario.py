@@ -17,9 +17,12 @@ from ..environment.health import health_table
 from ..network import StreetNetwork
 from ._common import (
     DEFAULT_INTERNAL_SPEED_KMH,
+    EVAPORATION_ELASTIC,
     EVAPORATION_EVIDENCE,
     EVAPORATION_SOURCE,
     METHODS,
+    TIME_ELASTICITY,
+    TIME_ELASTICITY_SOURCE,
     _check_network,
     _jobs,
     _number,
@@ -171,7 +174,7 @@ def run_scenario(
     internal_speed_kmh: float = DEFAULT_INTERNAL_SPEED_KMH,
     closed_edges=None,
     modal_filters=None,
-    evaporation: float = 0.0,
+    evaporation: float | str = 0.0,
     mode_shift: float = 0.0,
     n_jobs: int | None = 1,
     find_kwargs: dict | None = None,
@@ -181,6 +184,7 @@ def run_scenario(
     assignment: str = "aon",
     rel_gap: float = 1e-4,
     max_iter: int = 500,
+    time_elasticity: float = TIME_ELASTICITY,
 ) -> Scenario:
     """Detection, demand, assignment before and after, and effects in one call (times logged per phase).
 
@@ -219,6 +223,8 @@ def run_scenario(
         equilibrium's; ``summary`` reports ``rel_gap_before``/``rel_gap_after`` and iterations.
     rel_gap, max_iter
         Convergence target and iteration limit of the equilibrium assignment.
+    time_elasticity : float, default -0.5
+        With ``evaporation="elastic"`` (:func:`assign`).
 
     Returns
     -------
@@ -229,7 +235,7 @@ def run_scenario(
         search per origin) or ``assign_before_s``, ``assign_after_s``, ``effects_s``, ``total_s``).
     """
     _check_network(network)
-    _shares(evaporation, mode_shift)
+    _shares(evaporation, mode_shift, time_elasticity)
     _number("internal_speed_kmh", internal_speed_kmh, low=0.0, strict_low=True)
     _number("n_trips", n_trips, low=0.0, allow_none=True)
     if demand not in ("closed", "open"):
@@ -291,6 +297,7 @@ def run_scenario(
         mode_shift=mode_shift,
         jobs=jobs,
         before=before,
+        time_elasticity=time_elasticity,
     )
     a.od.attrs = dict(od.attrs)
     if trip_type is not None:
@@ -394,6 +401,9 @@ def _congestion_and_ratruns(
     else:
         out["vkm_after_no_evaporation"] = float(a.flows["flow_after"].to_numpy() @ km) + vkm_gone
     out["evaporation"] = float(a.params["evaporation"])
+    out["evaporation_method"] = a.params["evaporation_method"]
+    eps = a.params["time_elasticity"]
+    out["time_elasticity"] = np.nan if eps is None else float(eps)
     out["_ratrun_by_superblock"] = by_sb
     return out
 
@@ -543,7 +553,7 @@ def superblocks_scenario(
     polygons=None,
     population_source=None,
     population_column: str | None = None,
-    evaporation: float = EVAPORATION_EVIDENCE,
+    evaporation: float | str = EVAPORATION_ELASTIC,
     mode_shift: float = 0.0,
     internal_speed_kmh: float = DEFAULT_INTERNAL_SPEED_KMH,
     n_trips: float | None = None,
@@ -560,6 +570,7 @@ def superblocks_scenario(
     assignment: str = "aon",
     rel_gap: float = 1e-4,
     accessibility: bool = False,
+    time_elasticity: float = TIME_ELASTICITY,
 ) -> Scenario:
     """The whole superblock scenario of an area in one call (what the report and CLI run).
 
@@ -590,12 +601,17 @@ def superblocks_scenario(
         which still works with a DeprecationWarning.)
     population_column : str, optional
         Column of ``population_source`` holding residents (detected when omitted).
-    evaporation : float, default 0.11
-        Share of the affected trips (time increased) that no longer happen: by default the
-        evidence-based :data:`~urbankit.superblocks.EVAPORATION_EVIDENCE` (Cairns, Atkins &
-        Goodwin 2002: median 11 % of the traffic on treated roads disappeared); 0 gives the
-        no-evaporation sensitivity case, also reported as ``vkm_after_no_evaporation`` (with
-        all-or-nothing assignment). ``summary`` states the value and its source.
+    evaporation : float or "elastic", default "elastic"
+        How the affected trips (time increased) respond. ``"elastic"`` (default): a trip whose
+        time rises from ``t0`` to ``t1`` keeps ``(t1 / t0) ** time_elasticity`` of its trips, with
+        the evidence-based :data:`~urbankit.superblocks.TIME_ELASTICITY` = -0.5 (Goodwin 1996,
+        short term), so long detours lose more trips than small ones. A number: that flat share of
+        the affected trips no longer happens, e.g. :data:`~urbankit.superblocks.EVAPORATION_EVIDENCE`
+        = 0.11 (Cairns, Atkins & Goodwin 2002: median 11 % of the traffic on treated roads
+        disappeared); 0 gives the no-evaporation sensitivity case, also reported as
+        ``vkm_after_no_evaporation`` (with all-or-nothing assignment). ``summary`` states the
+        share that evaporated (``evaporation``), ``evaporation_method``, ``time_elasticity`` and
+        the source (``evaporation_source``); compare the elastic share with Cairns's 11 %.
     mode_shift : float, default 0.0
         Share of the affected trips that move to walking, cycling or transit (:func:`assign`).
     internal_speed_kmh : float, default 10.0
@@ -637,6 +653,10 @@ def superblocks_scenario(
         ``scenario.accessibility`` maps ``"drive"``/``"walk"`` to the results, and ``summary`` gets
         ``<mode>_share_within_<m>min_before/after`` (residents within 10 and 15 minutes, mean over
         services) and ``<mode>_mean_change_min``. Needs destinations (none in a GraphML file).
+    time_elasticity : float, default -0.5
+        Elasticity of car traffic with respect to travel time of ``evaporation="elastic"``
+        (Goodwin 1996: -0.5 short term, :data:`~urbankit.superblocks.TIME_ELASTICITY_LONG_RUN` = -1
+        long term).
 
     Returns
     -------
@@ -655,7 +675,7 @@ def superblocks_scenario(
 
     from .._errors import InputFileError
 
-    _shares(evaporation, mode_shift)
+    response = _shares(evaporation, mode_shift, time_elasticity)
     _number("internal_speed_kmh", internal_speed_kmh, low=0.0, strict_low=True)
     _number("n_trips", n_trips, low=0.0, allow_none=True)
     if method not in METHODS:
@@ -708,10 +728,13 @@ def superblocks_scenario(
         through_share=through_share,
         assignment=assignment,
         rel_gap=rel_gap,
+        time_elasticity=time_elasticity,
     )
-    scenario.summary_table["evaporation_source"] = [
-        EVAPORATION_SOURCE if evaporation == EVAPORATION_EVIDENCE else "user"
-    ]
+    if response.elasticity is not None:
+        ev_source = TIME_ELASTICITY_SOURCE if response.elasticity == TIME_ELASTICITY else "user elasticity"
+    else:
+        ev_source = EVAPORATION_SOURCE if response.evaporation == EVAPORATION_EVIDENCE else "user"
+    scenario.summary_table["evaporation_source"] = [ev_source]
     if metrics:
         t0 = time.perf_counter()
         m = distance_metrics(network, superblocks)

@@ -1,0 +1,208 @@
+"""Elastic traffic evaporation (``evaporation="elastic"``), checked by hand.
+
+A trip whose time rises from ``t0`` to ``t1`` keeps ``(t1 / t0) ** e`` of its trips, with the
+elasticity of traffic with respect to travel time ``e`` (Goodwin 1996: -0.5 short term). The
+expectations below are written out from the lattice of the 3 x 3-block mock city (113 m blocks,
+arterial ring at 50 km/h, residential cross streets at 30 km/h, 10 km/h inside a superblock after),
+never copied from urbankit output.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import urbankit as uk
+from urbankit import InvalidOptionError
+from urbankit.mock import grid_extract
+from urbankit.superblocks import (
+    EVAPORATION_ELASTIC,
+    TIME_ELASTICITY,
+    TIME_ELASTICITY_LONG_RUN,
+    assign,
+    find_superblocks,
+    run_scenario,
+    superblocks_scenario,
+)
+
+BLOCK_M = 113.0
+
+
+def step_min(kmh: float) -> float:
+    """Minutes to drive one block at ``kmh``, rounded to urbankit's 0.001-min steps."""
+    return round(BLOCK_M / (kmh * 1000.0 / 60.0), 3)
+
+
+@pytest.fixture(scope="module")
+def grid3():
+    return uk.build_network(grid_extract(3, 3), "drive", cache=False)
+
+
+@pytest.fixture(scope="module")
+def case(grid3):
+    sb = find_superblocks(grid3)
+    node = {(i, j): 1 + j * 4 + i for i in range(4) for j in range(4)}
+    od = pd.DataFrame(
+        {
+            "origin": [node[0, 1], node[1, 1], node[0, 0]],
+            "destination": [node[3, 1], node[3, 3], node[3, 3]],
+            "trips": [100.0, 10.0, 1.0],
+        }
+    )
+    res, art, slow = step_min(30), step_min(50), step_min(10)
+    # trip 0 (ring to ring along residential row 1): 3 residential blocks before, 5 ring blocks after
+    # trip 1 (inside -> corner): 2 residential + 2 ring before; 1 internal block at 10 km/h + 5 ring after
+    # trip 2 (corner to corner on the ring): 6 ring blocks, unchanged
+    t0 = np.array([3 * res, 2 * res + 2 * art, 6 * art])
+    t1 = np.array([5 * art, slow + 5 * art, 6 * art])
+    dist_after_m = np.array([5, 6, 6]) * BLOCK_M
+    return sb, od, t0, t1, dist_after_m
+
+
+def test_elastic_reduction_of_each_trip_by_hand(grid3, case):
+    sb, od, t0, t1, dist_after_m = case
+    a = assign(grid3, od, superblocks=sb, evaporation="elastic", n_jobs=1)
+    r = a.od
+    assert r["time_before_min"].to_numpy() == pytest.approx(t0)
+    assert r["time_after_min"].to_numpy() == pytest.approx(t1)
+    trips = od["trips"].to_numpy()
+    # constant elasticity -0.5 (Goodwin 1996, short term) on the ratio of times; trip 2 is unaffected
+    kept = trips * np.array([(t1[0] / t0[0]) ** -0.5, (t1[1] / t0[1]) ** -0.5, 1.0])
+    assert r["trips_after"].to_numpy() == pytest.approx(kept, rel=1e-12)
+    assert r["trips_evaporated"].to_numpy() == pytest.approx(trips - kept, rel=1e-9, abs=1e-12)
+    assert r["trips_mode_shift"].sum() == 0.0
+    s = a.summary().iloc[0]
+    assert s["vkm_after"] == pytest.approx(float(kept @ dist_after_m) / 1000.0, rel=1e-9)
+    assert a.params["evaporation_method"] == "elastic" and a.params["time_elasticity"] == -0.5
+    # the share of the affected trips (0 and 1) that evaporated
+    assert a.params["evaporation"] == pytest.approx((trips - kept)[:2].sum() / trips[:2].sum(), rel=1e-12)
+    # a long detour loses more of its trips than a short one
+    assert r["trips_after"].iloc[1] / 10.0 < r["trips_after"].iloc[0] / 100.0
+
+
+def test_long_run_elasticity_mode_shift_and_zero(grid3, case):
+    sb, od, t0, t1, _ = case
+    trips = od["trips"].to_numpy()
+    long = assign(grid3, od, superblocks=sb, evaporation="elastic", time_elasticity=TIME_ELASTICITY_LONG_RUN)
+    assert TIME_ELASTICITY_LONG_RUN == -1.0 and TIME_ELASTICITY == -0.5
+    assert long.od["trips_after"].to_numpy() == pytest.approx(trips * np.r_[t0[:2] / t1[:2], 1.0], rel=1e-12)
+    # a mode shift of 0.2 of the affected trips comes on top of the elastic evaporation
+    m = assign(grid3, od, superblocks=sb, evaporation="elastic", mode_shift=0.2)
+    expect = trips * np.r_[(t1[:2] / t0[:2]) ** -0.5 - 0.2, 1.0]
+    assert m.od["trips_after"].to_numpy() == pytest.approx(expect, rel=1e-12)
+    assert m.od["trips_mode_shift"].to_numpy() == pytest.approx([20.0, 2.0, 0.0])
+    # elasticity 0: nobody responds, the same flows as no evaporation
+    zero = assign(grid3, od, superblocks=sb, evaporation="elastic", time_elasticity=0.0)
+    none = assign(grid3, od, superblocks=sb, evaporation=0.0)
+    assert zero.flows["flow_after"].to_numpy() == pytest.approx(none.flows["flow_after"].to_numpy(), rel=1e-12)
+
+
+def test_elastic_options_are_checked(grid3, case):
+    sb, od, _, _, _ = case
+    with pytest.raises(InvalidOptionError, match="elastic"):
+        assign(grid3, od, superblocks=sb, evaporation="flat")
+    with pytest.raises(InvalidOptionError, match="time_elasticity"):
+        assign(grid3, od, superblocks=sb, evaporation="elastic", time_elasticity=0.5)
+    with pytest.raises(InvalidOptionError, match="time_elasticity"):
+        run_scenario(grid3, od=od, superblocks=sb, evaporation="elastic", time_elasticity=float("nan"))
+
+
+def test_scenario_reports_the_elastic_share_and_the_sensitivity_case():
+    net = uk.build_network(grid_extract(6, 6), "drive", cache=False)
+    el = run_scenario(net, demand="open", evaporation="elastic", h3_resolution=None)
+    zero = run_scenario(net, demand="open", evaporation=0.0, h3_resolution=None)
+    s, s0 = el.summary().iloc[0], zero.summary().iloc[0]
+    assert s.evaporation_method == "elastic" and s.time_elasticity == -0.5
+    assert s0.evaporation_method == "flat" and np.isnan(s0.time_elasticity)
+    od = el.od
+    shifted = od["affected"] & ~od["unroutable_after"]
+    assert s.evaporation == pytest.approx(od["trips_evaporated"].sum() / od.loc[shifted, "trips"].sum())
+    # each affected trip keeps (t1 / t0) ** -0.5 of its trips, computed here from the trip times
+    ratio = (od["time_after_min"] / od["time_before_min"]).where(shifted, 1.0).to_numpy()
+    assert od["trips_after"].to_numpy() == pytest.approx(od["trips"].to_numpy() * ratio**-0.5, rel=1e-6)
+    assert s.vkm_after < s0.vkm_after
+    assert s.vkm_after_no_evaporation == pytest.approx(s0.vkm_after, rel=1e-12)
+
+
+def test_superblocks_scenario_default_is_elastic():
+    p = inspect.signature(superblocks_scenario).parameters
+    assert p["evaporation"].default == EVAPORATION_ELASTIC == "elastic"
+    assert p["time_elasticity"].default == TIME_ELASTICITY
+
+
+@pytest.mark.slow
+@pytest.mark.requires_dataset("barcelona")
+def test_barcelona_done_when_bands_under_the_default():
+    """Issues #14 and #15 on the Eixample extract, default scenario (open demand, all-or-nothing,
+    elastic evaporation at Goodwin's -0.5, CNOSSOS-EU effects); nothing here is fitted to Barcelona.
+
+    #14: total vehicle-km change within -15 % and +5 %; #15: median internal-street Lden change
+    between -8 and -3 dB (Sant Antoni measured -4.1 by day, -5.3 evening, -5.4 night). Both are
+    recomputed here from the per-edge output. With the former flat 11 % the same run gave +6.6 %
+    and -2.8 dB (outside both bands); the noise median stays close to -3 dB because the
+    all-or-nothing loads leave half of the internal street length under 2,000 veh/day before, where
+    the residual background dominates (busier internal streets drop by about 6 dB).
+    """
+    from urbankit._stats import weighted_quantile
+
+    sc = superblocks_scenario("barcelona", metrics=False)
+    e = sc.edges
+    km = e["length_m"].to_numpy(float) / 1000.0
+    vkm_b = float(e["flow_before"].to_numpy(float) @ km)
+    vkm_a = float(e["flow_after"].to_numpy(float) @ km)
+    assert -0.15 <= vkm_a / vkm_b - 1.0 <= 0.05
+    # one row per street segment (both directions share its level), weighted by length
+    internal = (e["role"] == "internal").to_numpy()
+    seg = e.loc[internal, ["u", "v"]].to_numpy()
+    first = ~pd.Series([tuple(sorted(p)) for p in seg.tolist()]).duplicated().to_numpy()
+    d = e.loc[internal, "d_lden_db"].to_numpy()[first]
+    median = float(weighted_quantile(d, km[internal][first], 0.5, nan="omit")[0])
+    assert -8.0 <= median <= -3.0
+    s = sc.summary().iloc[0]
+    assert s.evaporation_method == "elastic" and s.vkm_after_no_evaporation > s.vkm_after
+
+
+def test_report_states_the_elastic_method():
+    from types import SimpleNamespace
+
+    from urbankit.reporting.superblocks import superblocks_header
+
+    summary = pd.DataFrame(
+        {
+            "n_superblocks": [1],
+            "trips": [100.0],
+            "trips_affected": [40.0],
+            "vkm_before": [50.0],
+            "vkm_after": [49.0],
+            "median_detour": [1.3],
+            "street_area_freed_m2": [1000.0],
+            "residents_inside": [200.0],
+            "source": ["grid.osm"],
+            "evaporation_source": ["Goodwin (1996), -0.5"],
+        }
+    )
+    params = {"internal_speed_kmh": 10.0, "evaporation": 0.15, "evaporation_method": "elastic", "time_elasticity": -0.5}
+    scenario = SimpleNamespace(
+        summary_table=summary,
+        superblocks=pd.DataFrame({"superblock_id": [0]}),
+        population_description="residents: 200",
+        assignment=SimpleNamespace(params=params),
+    )
+    rows = dict(superblocks_header(scenario).provenance[["item", "value"]].to_numpy())
+    assert rows["Evaporation"] == "0.15"
+    assert rows["Evaporation method"].startswith("elastic") and "^-0.5" in rows["Evaporation method"]
+    assert "Goodwin (1996)" in rows["Evaporation method"]
+
+
+def test_cli_evaporation_option():
+    from urbankit.cli import _parser
+
+    parse = _parser().parse_args
+    assert parse(["superblocks", "x.osm", "--evaporation", "elastic", "--out", "o.gpkg"]).evaporation == "elastic"
+    assert parse(["superblocks", "x.osm", "--evaporation", "0.11", "--out", "o.gpkg"]).evaporation == 0.11
+    assert parse(["superblocks", "x.osm", "--out", "o.gpkg"]).evaporation is None  # the scenario's default
+    with pytest.raises(SystemExit):
+        parse(["superblocks", "x.osm", "--evaporation", "abc", "--out", "o.gpkg"])
