@@ -336,6 +336,7 @@ def test_cli_superblocks_refuses_out_equal_to_an_input(population_copy, tmp_path
     assert osm.read_bytes() == urbankit.datasets.get_path("monaco").read_bytes()
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 def test_python_writers_refuse_to_overwrite_inputs(population_copy, monkeypatch):
     folder = population_copy.parent
     acc = urbankit.x_minute_city("helsinki", minutes=[10], population_source=str(population_copy))

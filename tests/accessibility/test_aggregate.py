@@ -140,6 +140,7 @@ def test_single_threshold_gives_a_series_and_engines_agree():
     pd.testing.assert_series_equal(a, b, rtol=1e-12)
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 @pytest.mark.parametrize("engine", ENGINES)
 def test_count_equals_the_accessibility_counts(engine, read_extract, monaco):
     """Counting a service's destinations with aggregate gives the n_<service> columns of accessibility."""

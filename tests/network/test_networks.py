@@ -738,6 +738,7 @@ def test_nearest_nodes_brute_force_and_kept_tree():
         net.nearest_nodes([[np.nan, 0.0], [lo[0], lo[1]]])
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 def test_estimate_utm_crs_equals_pyproj_query():
     """The zone computed directly equals PROJ's database query (away from zone borders, where the
     query returns two zones), and the polar caps get UPS."""

@@ -67,6 +67,7 @@ def test_cli_superblocks_contract_barcelona(tmp_path, capsys):
     assert f"{s.vkm_before:,.0f}" in printed and f"{s.vkm_after:,.0f}" in printed
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 @pytest.mark.requires_dataset("barcelona")
 def test_cli_superblocks_evaporation_lowers_vkm(tmp_path, capsys):
     a, b = tmp_path / "a.gpkg", tmp_path / "b.gpkg"

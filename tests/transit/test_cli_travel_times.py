@@ -35,6 +35,7 @@ def points(tmp_path_factory):
     return folder / "origins.csv", folder / "dest.gpkg", h
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 def test_travel_times_transit_csv_and_parquet(points, tmp_path):
     origins, dests, h = points
     gtfs, osm = existing(SPO / "spo_gtfs.zip"), existing(SPO / "spo_osm.pbf")

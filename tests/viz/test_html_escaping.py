@@ -283,6 +283,7 @@ def test_overview_map_shows_names_as_text(city):
     assert got["layer"]
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 def test_overview_map_layer_names_from_data(city):
     """The residents layer is named after the population source (a file name, for one)."""
     pop = uk.PopulationEstimate(per_node=city["pop"].per_node, source=HOSTILE["img"], total=city["pop"].total)
@@ -328,6 +329,7 @@ def test_superblocks_map_shows_street_names_as_text(scenario, layer):
     assert len(scenario.superblocks) >= 1 and got["layer"]
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 def test_network_explore_shows_names_as_text(city):
     m = city["walk"].explore(tiles=None)
     got = rendered_texts(m)

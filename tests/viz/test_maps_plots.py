@@ -85,6 +85,7 @@ def _groups(m) -> dict:
     return {c.layer_name: c for c in m._children.values() if type(c) is folium.FeatureGroup}
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 def test_service_layers_selectable_on_hexagons(acc):
     from urbankit.viz.labels import service_labels
 
@@ -171,6 +172,7 @@ def test_legend_is_a_leaflet_control_beside_the_scale_bar(acc):
     assert "L.control({position: \"bottomleft\"})" in html
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 def test_saved_explore_map_works_offline(acc, tmp_path):
     from urbankit.viz.offline import NO_TILES_NOTE, external_references
 
@@ -217,6 +219,7 @@ def test_hex_map(acc):
     assert accessibility_map(acc, hex_resolution=8, tiles=None, show_pois=False) is not None
 
 
+@pytest.mark.slow  # several seconds on 2 shared cores
 def test_other_columns_and_tiles(acc):
     m = accessibility_map(acc, "population", show_pois=False)  # default tiles
     assert "openstreetmap" in m.get_root().render().lower()
