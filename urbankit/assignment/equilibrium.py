@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from urbankit._errors import InvalidOptionError
 
@@ -38,10 +36,8 @@ log = logging.getLogger(__name__)
 #: an all-or-nothing loader: link costs -> link loads (same length as the link arrays)
 Loader = Callable[[np.ndarray], np.ndarray]
 
-# a zero-cost edge would vanish from a scipy sparse matrix: the smallest cost kept
+# the smallest link cost kept (as the former scipy loader, where a zero-cost edge would vanish)
 _MIN_COST = 1e-9
-# predecessor-matrix cells per Dijkstra batch (origins x nodes)
-_BATCH_CELLS = 2_000_000
 
 
 class AssignmentConvergenceWarning(UserWarning):
@@ -49,7 +45,13 @@ class AssignmentConvergenceWarning(UserWarning):
 
 
 class ShortestPathLoader:
-    """All-or-nothing loading of an OD table on a directed graph (scipy Dijkstra per origin batch).
+    """All-or-nothing loading of an OD table on a directed graph (compiled Dijkstra per origin).
+
+    Each call runs one Dijkstra per origin (the OD rows are grouped by origin once, here) and
+    loads that origin's trips down its shortest-path tree in one backward pass
+    (:mod:`urbankit.assignment._aon`, numba, parallel over origins). Of parallel links the
+    cheapest carries the load (the lowest link number among equally cheap ones); ties between
+    equal-cost paths are broken deterministically (see :mod:`urbankit.assignment._aon`).
 
     Parameters
     ----------
@@ -66,6 +68,11 @@ class ShortestPathLoader:
     ----------
     unrouted_trips : float
         Trips whose destination was unreachable at the last call (not loaded).
+
+    Raises
+    ------
+    InvalidOptionError
+        If a node number lies outside ``0..n_nodes-1``.
     """
 
     def __init__(self, from_node, to_node, origins, destinations, trips, *, n_nodes: int | None = None):
@@ -94,22 +101,16 @@ class ShortestPathLoader:
         order = np.argsort(o, kind="stable")
         self._o, self._d, self._t = o[order], d[order], t[order]
         self.origins = np.unique(self._o)
+        self._row_start = np.searchsorted(self._o, np.r_[self.origins, self.n_nodes]).astype(np.int64)
+        # CSR of the links without self-loops, by tail node then link number
+        link = np.flatnonzero(self.from_node != self.to_node)
+        link = link[np.argsort(self.from_node[link], kind="stable")]
+        self._arc_link = link.astype(np.int64)
+        self._tail = self.from_node[link]
+        self._head = self.to_node[link]
+        self._indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self._tail, minlength=self.n_nodes), out=self._indptr[1:])
         self.unrouted_trips = 0.0
-
-    def _graph(self, cost: np.ndarray):
-        """The cheapest link of each (from, to) pair as a CSR matrix, and its link id by pair key."""
-        n = self.n_nodes
-        ok = self.from_node != self.to_node
-        link = np.nonzero(ok)[0]
-        key = self.from_node[link] * n + self.to_node[link]
-        order = np.lexsort((cost[link], key))
-        key, link = key[order], link[order]
-        first = np.ones(len(key), dtype=bool)
-        first[1:] = key[1:] != key[:-1]
-        key, link = key[first], link[first]
-        w = np.maximum(cost[link], _MIN_COST)
-        mat = csr_matrix((w, (key // n, key % n)), shape=(n, n))
-        return mat, key, link
 
     def __call__(self, cost: np.ndarray) -> np.ndarray:
         """All-or-nothing link loads at the given link costs.
@@ -125,71 +126,27 @@ class ShortestPathLoader:
             Load of each link; trips to unreachable destinations are left out and counted in
             ``unrouted_trips``.
         """
+        from ._aon import load_all_or_nothing
+
         cost = np.asarray(cost, dtype=float)
-        n = self.n_nodes
-        loads = np.zeros(len(self.from_node))
         self.unrouted_trips = 0.0
         if len(self.origins) == 0:
-            return loads
-        mat, keys, links = self._graph(cost)
-        batch = max(1, _BATCH_CELLS // max(n, 1))
-        starts = np.searchsorted(self._o, self.origins)
-        ends = np.searchsorted(self._o, self.origins, side="right")
-        for b0 in range(0, len(self.origins), batch):
-            orig = self.origins[b0 : b0 + batch]
-            _, pred = dijkstra(mat, directed=True, indices=orig, return_predecessors=True)
-            nb = len(orig)
-            rows = slice(starts[b0], ends[b0 + nb - 1])
-            row_of = np.repeat(np.arange(nb), ends[b0 : b0 + nb] - starts[b0 : b0 + nb])
-            dest, trips = self._d[rows], self._t[rows]
-            reached = pred[row_of, dest] >= 0
-            self.unrouted_trips += float(trips[~reached].sum())
-            flat_pred = pred.ravel()
-            flow = np.bincount(row_of[reached] * n + dest[reached], weights=trips[reached], minlength=nb * n)
-            _accumulate_tree(flow, flat_pred, n)
-            child = np.flatnonzero(flow > 0)
-            child = child[flat_pred[child] >= 0]
-            pair = flat_pred[child].astype(np.int64) * n + child % n
-            loads += np.bincount(links[np.searchsorted(keys, pair)], weights=flow[child], minlength=len(loads))
+            return np.zeros(len(self.from_node))
+        arc_cost = np.maximum(cost[self._arc_link], _MIN_COST)
+        loads, unrouted = load_all_or_nothing(
+            self._indptr,
+            self._head,
+            self._tail,
+            self._arc_link,
+            arc_cost,
+            self.origins,
+            self._row_start,
+            self._d,
+            self._t,
+            len(self.from_node),
+        )
+        self.unrouted_trips = float(unrouted)
         return loads
-
-
-def _accumulate_tree(flow: np.ndarray, pred: np.ndarray, n: int) -> None:
-    """Add every node's flow to all its ancestors (in place): subtree sums of shortest-path trees.
-
-    ``flow`` and ``pred`` are flattened ``(origins, n)`` arrays; ``pred`` holds node numbers within
-    each row (negative at roots and unreached nodes). Only nodes on a loaded path are touched: they
-    are found by walking up from the loaded nodes, then flows are pushed up leaves-first (Kahn's
-    order), one vectorised step per tree level.
-    """
-
-    def parent(g):
-        p = pred[g]
-        return np.where(p >= 0, p + (g // n) * n, -1)
-
-    marked = np.zeros(len(flow), dtype=bool)
-    frontier = np.flatnonzero(flow > 0)
-    marked[frontier] = True
-    nodes = [frontier]
-    while len(frontier):
-        p = parent(frontier)
-        p = np.unique(p[p >= 0])
-        p = p[~marked[p]]
-        marked[p] = True
-        nodes.append(p)
-        frontier = p
-    nodes = np.concatenate(nodes)
-    par = parent(nodes)
-    nchild = np.bincount(par[par >= 0], minlength=len(flow))
-    frontier = nodes[nchild[nodes] == 0]
-    while len(frontier):
-        p = parent(frontier)
-        ok = p >= 0
-        frontier, p = frontier[ok], p[ok]
-        up, inv = np.unique(p, return_inverse=True)
-        flow[up] += np.bincount(inv, weights=flow[frontier], minlength=len(up))
-        nchild[up] -= np.bincount(inv, minlength=len(up))
-        frontier = up[nchild[up] == 0]
 
 
 def beckmann_objective(flow, free_time, capacity, alpha, beta) -> float:
@@ -365,6 +322,8 @@ def equilibrium_assignment(
         default_loader = ShortestPathLoader(fn, to_node, o, d, trips, n_nodes=n_nodes)
         loader = default_loader
 
+    link = (t0, al, cap, be)
+
     def cost_of(v):
         return t0 * (1.0 + al * (v / cap) ** be)
 
@@ -421,10 +380,10 @@ def equilibrium_assignment(
         if algorithm == "msa":
             step = 1.0 / it
         else:
-            step = _line_search(x, s - x, cost_of)
+            step = _line_search(x, s - x, link)
             if step is None and direction != "fw":
                 direction, s = "fw", y
-                step = _line_search(x, y - x, cost_of)
+                step = _line_search(x, y - x, link)
             if step is None:
                 step = 1e-2 / it
         if algorithm == "bfw":
@@ -465,14 +424,21 @@ def equilibrium_assignment(
     )
 
 
-def _line_search(x: np.ndarray, d: np.ndarray, cost_of, *, tol: float = 1e-10, max_steps: int = 60):
+def _line_search(x: np.ndarray, d: np.ndarray, link, *, tol: float = 1e-10, max_steps: int = 60):
     """Step in [0, 1] minimising the Beckmann objective along ``d``: bisection on its derivative.
 
+    ``link`` holds the BPR arrays ``(free_time, alpha, capacity, beta)``; only links with
+    ``d != 0`` enter the derivative (compiled, :func:`urbankit.assignment._aon.beckmann_slope`).
     Returns None when ``d`` is not a descent direction (derivative at 0 >= 0).
     """
+    from ._aon import beckmann_slope
+
+    on = np.flatnonzero(d)
+    xs, ds = x[on], d[on]
+    arrays = tuple(a[on] for a in link)
 
     def slope(lam):
-        return float(cost_of(x + lam * d) @ d)
+        return beckmann_slope(lam, xs, ds, *arrays)
 
     if slope(0.0) >= 0:
         return None
