@@ -78,3 +78,32 @@ def test_ties_are_broken_deterministically_and_costs_stay_shortest():
     keep = o != d
     want = np.bincount(d[keep], weights=t[keep], minlength=36) - np.bincount(o[keep], weights=t[keep], minlength=36)
     np.testing.assert_allclose(net, want, atol=1e-9)
+
+
+def test_initial_flow_starts_from_a_given_all_or_nothing_loading():
+    from urbankit._errors import InvalidOptionError
+    from urbankit.assignment import equilibrium_assignment
+
+    g = nx.grid_2d_graph(4, 4).to_directed()
+    idx = {p: i for i, p in enumerate(sorted(g.nodes))}
+    fr = np.array([idx[u] for u, v in g.edges])
+    to = np.array([idx[v] for u, v in g.edges])
+    rng = np.random.default_rng(5)
+    t0, cap = rng.uniform(1.0, 3.0, len(fr)), rng.uniform(100.0, 300.0, len(fr))
+    od = ([0, 5], [15, 10], [900.0, 300.0])
+    calls = []
+    loader = ShortestPathLoader(fr, to, *od)
+
+    def counting(cost):
+        calls.append(1)
+        return loader(cost)
+
+    ref = equilibrium_assignment(fr, to, t0, cap, None, loader=counting, rel_gap=1e-6, max_iter=5000)
+    n_ref = len(calls)
+    aon, _ = _slow_loads(fr.tolist(), to.tolist(), t0.tolist(), list(zip(*od)), 16)
+    calls.clear()
+    warm = equilibrium_assignment(fr, to, t0, cap, None, loader=counting, rel_gap=1e-6, max_iter=5000, initial_flow=aon)
+    assert warm.converged and len(calls) == n_ref - 1
+    np.testing.assert_allclose(warm.flow, ref.flow, rtol=1e-9, atol=1e-9)
+    with pytest.raises(InvalidOptionError, match="initial_flow"):
+        equilibrium_assignment(fr, to, t0, cap, od, initial_flow=aon[:-1])

@@ -240,6 +240,7 @@ def equilibrium_assignment(
     algorithm: str = "bfw",
     loader: Loader | None = None,
     n_nodes: int | None = None,
+    initial_flow=None,
 ) -> EquilibriumResult:
     """Static user equilibrium with BPR link delays.
 
@@ -268,6 +269,10 @@ def equilibrium_assignment(
         ``od`` (``od`` may then be None).
     n_nodes : int, optional, keyword-only
         Number of nodes for the default loader.
+    initial_flow : array-like of float, optional, keyword-only
+        Link flows of an all-or-nothing loading of the same demand at the free-flow times (e.g.
+        from an earlier all-or-nothing assignment): iteration 1 starts from them instead of
+        loading the demand once more. Any feasible flow of the demand is a valid start.
 
     Returns
     -------
@@ -278,7 +283,7 @@ def equilibrium_assignment(
     ------
     InvalidOptionError
         If an option is out of range, link arrays differ in length, a capacity is not positive, or
-        the OD table lacks its columns.
+        the OD table lacks its columns, or ``initial_flow`` is not one finite value >= 0 per link.
 
     Warns
     -----
@@ -334,7 +339,15 @@ def equilibrium_assignment(
 
     start = time.perf_counter()
     rows = []
-    x = np.asarray(loader(t0), dtype=float)
+    if initial_flow is None:
+        x = np.asarray(loader(t0), dtype=float)
+    else:
+        x = np.array(initial_flow, dtype=float)
+        if x.shape != (m,) or not np.all(np.isfinite(x)) or np.any(x < 0):
+            raise InvalidOptionError(
+                f"initial_flow must hold one finite flow >= 0 per link ({m} links); pass the flows of an "
+                "all-or-nothing loading of the same demand, or None."
+            )
     rows.append((1, np.nan, beckmann_objective(x, t0, cap, al, be), 1.0, "aon", time.perf_counter() - start))
     gap = np.inf
     converged = False

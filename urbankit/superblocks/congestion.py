@@ -106,11 +106,14 @@ def _join_l1_l3(graph):
     return dataclasses.replace(graph, csr=new, arc_edge=ed, arc_len=np.zeros(len(ed)))
 
 
-def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1e-4, max_iter=500):
+def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1e-4, max_iter=500, initial=None):
     """Equilibrium edge flows (veh/day) before and after, and a convergence record.
 
     ``sc`` is the scenario of :func:`~urbankit.superblocks.assign._scenario`; ``o``, ``d`` node
-    positions of the OD rows; ``trips_before``/``trips_after`` daily trips per row.
+    positions of the OD rows; ``trips_before``/``trips_after`` daily trips per row; ``initial``,
+    optional, ``{"before": ..., "after": ...}`` daily edge flows of the scenario's all-or-nothing
+    assignment of the same trips at free-flow times on the same routing graphs: the first
+    Frank-Wolfe iterate (saves one loading per phase).
     """
     from ..assignment import AssignmentConvergenceWarning, equilibrium_assignment, link_performance
     from .graph import _after_graph, _build_graph
@@ -153,6 +156,7 @@ def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1
                 max_iter=max_iter,
                 alpha=lp["alpha"].to_numpy(float),
                 beta=lp["beta"].to_numpy(float),
+                initial_flow=None if initial is None else np.asarray(initial[phase], float) * PEAK_HOUR_SHARE,
             )
         for w in caught:
             logger.warning("%s (%s)", w.message, phase)
