@@ -28,8 +28,24 @@ _CHUNKS = 8
 
 @numba.njit(cache=True)
 def _one_origin(
-    origin, dests, trips, indptr, head, tail, arc_link, arc_cost, dist, pred, done, need, node_flow, order, touched,
-    hkey, hnode, loads,
+    origin,
+    dests,
+    trips,
+    indptr,
+    head,
+    tail,
+    arc_link,
+    arc_cost,
+    dist,
+    pred,
+    done,
+    need,
+    node_flow,
+    order,
+    touched,
+    hkey,
+    hnode,
+    loads,
 ):
     """Shortest-path tree of ``origin`` and its trips loaded onto ``loads``; returns the unrouted trips.
 

@@ -12,6 +12,12 @@ minimises the Beckmann objective along the direction, found by bisection on its 
 Relative gap: ``(sum t(x) x - sum t(x) y) / sum t(x) x`` with ``y`` the all-or-nothing flows at the
 congested times ``t(x)``.
 
+All-or-nothing loading (:class:`ShortestPathLoader`) is compiled with numba
+(:mod:`urbankit.assignment._aon`): one Dijkstra per origin, its trips pushed down the shortest-path
+tree in reverse settle order, origins in parallel; the line search evaluates the Beckmann derivative
+only on the links the direction moves. ``initial_flow`` starts from a given all-or-nothing loading
+(e.g. one the caller already has) instead of loading the demand again.
+
 Limits: one vehicle class, fixed demand, no turn penalties (a custom all-or-nothing loader can add
 them, e.g. the superblock layered graph).
 """

@@ -5,7 +5,8 @@ after by static user-equilibrium flows (Wardrop): bi-conjugate Frank-Wolfe with 
 :mod:`urbankit.assignment` (capacities by road class and lanes: :func:`urbankit.assignment.link_performance`),
 loaded on the exact routing graphs of the scenario: the plain network before, the layered graph of
 the no-through-traffic rule after (internal streets at ``internal_speed_kmh``, closed streets
-removed), so the rule holds exactly at every iteration.
+removed), so the rule holds exactly at every iteration. Each phase starts from the scenario's own
+all-or-nothing flows (free-flow times, same trips, same routing graph) as its first iterate.
 
 Daily trips and hourly capacities: the day's OD table is assigned as its peak hour,
 :data:`PEAK_HOUR_SHARE` (0.10, the design-hour ``K`` factor of HCM/AASHTO for urban roads) of the
