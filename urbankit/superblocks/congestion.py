@@ -183,7 +183,9 @@ def ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs: int) -> np.ndarray:
     if not through.any() or not internal.any():
         return np.zeros(n_sb)
     g0 = _build_graph(network, sc.steps_before)
-    w = np.where(through, trips, 0.0)
-    flows, *_ = _execute(_Pass.make(g0, o, d, _FixedTrips(w), len(network.edges)), len(o), jobs)
+    # only the through rows: the others would load nothing (one Dijkstra per start of a through trip)
+    sel = np.flatnonzero(through)
+    w = np.asarray(trips, float)[sel]
+    flows, *_ = _execute(_Pass.make(g0, o[sel], d[sel], _FixedTrips(w), len(network.edges)), len(sel), jobs)
     km = network.edges["length_m"].to_numpy(float) / 1000.0
     return np.bincount(sc.labels[internal], weights=flows[internal] * km[internal], minlength=n_sb)
