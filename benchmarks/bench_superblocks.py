@@ -40,8 +40,16 @@ Cases
     rule, as in ``urbankit.superblockify_compat``; the default ``auto`` finds no cell within its
     4-40 ha bounds there), superblockify on the graph itself. The grids use ``method="auto"``.
 
+``grid10k-eq`` / ``grid100k-eq``: the same grids and scenario with ``assignment="equilibrium"``
+    (static user equilibrium, bi-conjugate Frank-Wolfe with BPR delays, before and after, the
+    no-through-traffic rule exact at every iteration): urbankit only, superblockify does no
+    assignment (its row is the plain grid case's). The iterations and relative gap actually reached
+    before and after are reported; a run stopped at ``--max-iter`` is reported as not converged.
+
 Options: ``--cases grid10k,adliswil``, ``--timeout 600`` (seconds per subprocess; superblockify
-beyond it is recorded as time-limited), ``--trips 1000000``.
+beyond it is recorded as time-limited), ``--trips 1000000``, ``--gap 1e-4`` and ``--max-iter N``
+(the equilibrium cases' relative-gap target and iteration limit; default limits per case in
+``DEFAULT_MAX_ITER``: grid10k-eq 500, grid100k-eq 3).
 """
 
 from __future__ import annotations
@@ -64,7 +72,21 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results_superblocks.md"
 ADLISWIL = (HERE.parent / ".." / "shared" / "data" / "superblockify" / "Adliswil.graphml").resolve()
 
-CASES: dict[str, str | int] = {"grid10k": 10_000, "grid100k": 100_000, "barcelona": "barcelona", "adliswil": "adliswil"}
+CASES: dict[str, str | int] = {
+    "grid10k": 10_000,
+    "grid10k-eq": 10_000,
+    "grid100k": 100_000,
+    "grid100k-eq": 100_000,
+    "barcelona": "barcelona",
+    "adliswil": "adliswil",
+}
+#: cases run with ``assignment="equilibrium"`` (urbankit only: superblockify does no assignment)
+EQ_SUFFIX = "-eq"
+DEFAULT_GAP = 1e-4
+#: iteration limit of each equilibrium case unless ``--max-iter`` is given: grid10k-eq runs to the
+#: gap target; at 100k nodes one all-or-nothing loading (a Dijkstra from each of ~1,900 zones) takes
+#: tens of seconds on 2 cores, so grid100k-eq stops after 3 and reports the gap it reached
+DEFAULT_MAX_ITER = {"grid10k-eq": 500, "grid100k-eq": 3}
 TOOLS = ("urbankit", "superblockify")
 SB_MAX_NODES = 20_000
 DEFAULT_TIMEOUT_S = 600
@@ -152,7 +174,7 @@ def prepare(case: str, tool: str):
 # ------------------------------------------------------------------------------------------ child
 
 
-def child(case: str, tool: str, trips: float) -> None:
+def child(case: str, tool: str, trips: float, gap: float = DEFAULT_GAP, max_iter: int | None = None) -> None:
     import logging
     import resource
 
@@ -177,6 +199,8 @@ def child(case: str, tool: str, trips: float) -> None:
         kw = {}
         if case == "adliswil":
             kw = {"method": "residential", "find_kwargs": {"min_area_ha": None, "max_area_ha": None}}
+        if case.endswith(EQ_SUFFIX):
+            kw.update(assignment="equilibrium", rel_gap=gap, max_iter=max_iter or DEFAULT_MAX_ITER.get(case, 500))
         s = run_scenario(inp, n_trips=trips, **kw)
         wall = time.perf_counter() - t0
         out.update(
@@ -187,6 +211,8 @@ def child(case: str, tool: str, trips: float) -> None:
             superblocks=len(s.superblocks),
             timings=s.timings,
             total_s=wall,
+            equilibrium=s.assignment.params.get("equilibrium"),
+            max_iter=kw.get("max_iter"),
         )
     else:
         import uuid
@@ -217,9 +243,20 @@ def child(case: str, tool: str, trips: float) -> None:
 # ------------------------------------------------------------------------------------------ parent
 
 
-def run_case(case: str, tool: str, timeout: float, trips: float) -> dict:
+def run_case(case: str, tool: str, timeout: float, trips: float, gap: float, max_iter: int | None) -> dict:
     row = run_child(
-        [sys.executable, __file__, "--child", case, tool, "--trips", str(trips)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            case,
+            tool,
+            "--trips",
+            str(trips),
+            "--gap",
+            str(gap),
+            *(["--max-iter", str(max_iter)] if max_iter else []),
+        ],
         timeout,
         timeout_status=f"time-limited (> {timeout:.0f} s, stopped)",
     )
@@ -236,6 +273,8 @@ PHASES = (
     ("demand_and_before_s", "demand+before"),
     ("assign_before_s", "before"),
     ("assign_after_s", "after"),
+    ("ratrun_s", "rat-runs"),
+    ("equilibrium_s", "equilibrium"),
     ("effects_s", "effects"),
 )
 
@@ -295,6 +334,25 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
                 f"- {case}: {u['superblocks']:,} candidates; network built in {u['prepare_s']:.1f} s "
                 f"({u['inputs_mb']:.0f} MB after building); whole subprocess {u['wall_s']:.1f} s"
             )
+    eq = [(c, by[(c, "urbankit")]) for c in cases if by.get((c, "urbankit"), {}).get("equilibrium")]
+    if eq:
+        lines += [
+            "",
+            "Equilibrium assignment (bi-conjugate Frank-Wolfe, BPR; peak hour = 10 % of the daily trips): "
+            "iterations and the relative gap actually reached, before and after. **converged** only when the "
+            "gap is at or below the target.",
+            "",
+            "| case | phase | seconds | max_iter | iterations | relative gap | converged |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
+        for case, u in eq:
+            e = u["equilibrium"]
+            for ph in ("before", "after"):
+                state = "**converged**" if e[f"converged_{ph}"] else "no (stopped at max_iter)"
+                lines.append(
+                    f"| {case} | {ph} | {e[f'equilibrium_{ph}_s']:.1f} | {u.get('max_iter')} | "
+                    f"{e[f'iterations_{ph}']} | {e[f'rel_gap_{ph}']:.2e} | {state} |"
+                )
     lines += ["", f"Whole benchmark: {elapsed / 60:.1f} minutes."]
     return "\n".join(lines)
 
@@ -323,10 +381,19 @@ def main() -> None:
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per subprocess")
     ap.add_argument("--trips", type=float, default=DEFAULT_TRIPS, help="car trips per day (run_scenario n_trips)")
+    ap.add_argument("--gap", type=float, default=DEFAULT_GAP, help="relative-gap target of the *-eq cases")
+    ap.add_argument(
+        "--max-iter",
+        type=int,
+        default=None,
+        help="iteration limit of the *-eq cases (default: "
+        + ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_ITER.items())
+        + ")",
+    )
     ap.add_argument("--no-write", action="store_true", help="print only, do not write the results file")
     args = ap.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.trips)
+        child(args.child[0], args.child[1], args.trips, args.gap, args.max_iter)
         return
     cases = [c for c in args.cases.split(",") if c]
     tools = [t for t in args.tools.split(",") if t]
@@ -345,11 +412,14 @@ def main() -> None:
             if tool == "superblockify" and case == "barcelona":
                 rows.append({"case": case, "tool": tool, "status": "not run (urbankit only)"})
                 continue
+            if tool == "superblockify" and case.endswith(EQ_SUFFIX):
+                rows.append({"case": case, "tool": tool, "status": f"see {case[: -len(EQ_SUFFIX)]} (no assignment)"})
+                continue
             spec = CASES[case]
             if tool == "superblockify" and isinstance(spec, int) and spec > SB_MAX_NODES:
                 rows.append({"case": case, "tool": tool, "status": "refused (> 20k nodes: reduced to an ego subgraph)"})
                 continue
-            row = run_case(case, tool, args.timeout, args.trips)
+            row = run_case(case, tool, args.timeout, args.trips, args.gap, args.max_iter)
             rows.append(row)
             took = f"{row['wall_s']:.1f} s" if "wall_s" in row else ""
             print(
@@ -364,7 +434,12 @@ def main() -> None:
         + f"\nDate: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine_info(PACKAGES)}. "
         + f"Load average (1/5/15 min) at start {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f}, "
         + f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} "
-        "(above ~0.1, other work shared the machine and timings are noisier).\n\n" + body + "\n"
+        "(above ~0.1, other work shared the machine and timings are noisier). "
+        + f'Equilibrium cases (`*-eq`): `assignment="equilibrium"`, `rel_gap={args.gap:g}`, '
+        + (f"`max_iter={args.max_iter}` " if args.max_iter else "`max_iter` per case (column below) ")
+        + "(bench options `--gap`, `--max-iter`).\n\n"
+        + body
+        + "\n"
     )
     print(text)
     if not args.no_write:

@@ -12,6 +12,12 @@ minimises the Beckmann objective along the direction, found by bisection on its 
 Relative gap: ``(sum t(x) x - sum t(x) y) / sum t(x) x`` with ``y`` the all-or-nothing flows at the
 congested times ``t(x)``.
 
+All-or-nothing loading (:class:`ShortestPathLoader`) is compiled with numba
+(:mod:`urbankit.assignment._aon`): one Dijkstra per origin, its trips pushed down the shortest-path
+tree in reverse settle order, origins in parallel; the line search evaluates the Beckmann derivative
+only on the links the direction moves. ``initial_flow`` starts from a given all-or-nothing loading
+(e.g. one the caller already has) instead of loading the demand again.
+
 Limits: one vehicle class, fixed demand, no turn penalties (a custom all-or-nothing loader can add
 them, e.g. the superblock layered graph).
 """
@@ -26,8 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from urbankit._errors import InvalidOptionError
 
@@ -38,10 +42,8 @@ log = logging.getLogger(__name__)
 #: an all-or-nothing loader: link costs -> link loads (same length as the link arrays)
 Loader = Callable[[np.ndarray], np.ndarray]
 
-# a zero-cost edge would vanish from a scipy sparse matrix: the smallest cost kept
+# the smallest link cost kept (as the former scipy loader, where a zero-cost edge would vanish)
 _MIN_COST = 1e-9
-# predecessor-matrix cells per Dijkstra batch (origins x nodes)
-_BATCH_CELLS = 2_000_000
 
 
 class AssignmentConvergenceWarning(UserWarning):
@@ -49,7 +51,13 @@ class AssignmentConvergenceWarning(UserWarning):
 
 
 class ShortestPathLoader:
-    """All-or-nothing loading of an OD table on a directed graph (scipy Dijkstra per origin batch).
+    """All-or-nothing loading of an OD table on a directed graph (compiled Dijkstra per origin).
+
+    Each call runs one Dijkstra per origin (the OD rows are grouped by origin once, here) and
+    loads that origin's trips down its shortest-path tree in one backward pass
+    (:mod:`urbankit.assignment._aon`, numba, parallel over origins). Of parallel links the
+    cheapest carries the load (the lowest link number among equally cheap ones); ties between
+    equal-cost paths are broken deterministically (see :mod:`urbankit.assignment._aon`).
 
     Parameters
     ----------
@@ -66,6 +74,11 @@ class ShortestPathLoader:
     ----------
     unrouted_trips : float
         Trips whose destination was unreachable at the last call (not loaded).
+
+    Raises
+    ------
+    InvalidOptionError
+        If a node number lies outside ``0..n_nodes-1``.
     """
 
     def __init__(self, from_node, to_node, origins, destinations, trips, *, n_nodes: int | None = None):
@@ -94,22 +107,16 @@ class ShortestPathLoader:
         order = np.argsort(o, kind="stable")
         self._o, self._d, self._t = o[order], d[order], t[order]
         self.origins = np.unique(self._o)
+        self._row_start = np.searchsorted(self._o, np.r_[self.origins, self.n_nodes]).astype(np.int64)
+        # CSR of the links without self-loops, by tail node then link number
+        link = np.flatnonzero(self.from_node != self.to_node)
+        link = link[np.argsort(self.from_node[link], kind="stable")]
+        self._arc_link = link.astype(np.int64)
+        self._tail = self.from_node[link]
+        self._head = self.to_node[link]
+        self._indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self._tail, minlength=self.n_nodes), out=self._indptr[1:])
         self.unrouted_trips = 0.0
-
-    def _graph(self, cost: np.ndarray):
-        """The cheapest link of each (from, to) pair as a CSR matrix, and its link id by pair key."""
-        n = self.n_nodes
-        ok = self.from_node != self.to_node
-        link = np.nonzero(ok)[0]
-        key = self.from_node[link] * n + self.to_node[link]
-        order = np.lexsort((cost[link], key))
-        key, link = key[order], link[order]
-        first = np.ones(len(key), dtype=bool)
-        first[1:] = key[1:] != key[:-1]
-        key, link = key[first], link[first]
-        w = np.maximum(cost[link], _MIN_COST)
-        mat = csr_matrix((w, (key // n, key % n)), shape=(n, n))
-        return mat, key, link
 
     def __call__(self, cost: np.ndarray) -> np.ndarray:
         """All-or-nothing link loads at the given link costs.
@@ -125,71 +132,27 @@ class ShortestPathLoader:
             Load of each link; trips to unreachable destinations are left out and counted in
             ``unrouted_trips``.
         """
+        from ._aon import load_all_or_nothing
+
         cost = np.asarray(cost, dtype=float)
-        n = self.n_nodes
-        loads = np.zeros(len(self.from_node))
         self.unrouted_trips = 0.0
         if len(self.origins) == 0:
-            return loads
-        mat, keys, links = self._graph(cost)
-        batch = max(1, _BATCH_CELLS // max(n, 1))
-        starts = np.searchsorted(self._o, self.origins)
-        ends = np.searchsorted(self._o, self.origins, side="right")
-        for b0 in range(0, len(self.origins), batch):
-            orig = self.origins[b0 : b0 + batch]
-            _, pred = dijkstra(mat, directed=True, indices=orig, return_predecessors=True)
-            nb = len(orig)
-            rows = slice(starts[b0], ends[b0 + nb - 1])
-            row_of = np.repeat(np.arange(nb), ends[b0 : b0 + nb] - starts[b0 : b0 + nb])
-            dest, trips = self._d[rows], self._t[rows]
-            reached = pred[row_of, dest] >= 0
-            self.unrouted_trips += float(trips[~reached].sum())
-            flat_pred = pred.ravel()
-            flow = np.bincount(row_of[reached] * n + dest[reached], weights=trips[reached], minlength=nb * n)
-            _accumulate_tree(flow, flat_pred, n)
-            child = np.flatnonzero(flow > 0)
-            child = child[flat_pred[child] >= 0]
-            pair = flat_pred[child].astype(np.int64) * n + child % n
-            loads += np.bincount(links[np.searchsorted(keys, pair)], weights=flow[child], minlength=len(loads))
+            return np.zeros(len(self.from_node))
+        arc_cost = np.maximum(cost[self._arc_link], _MIN_COST)
+        loads, unrouted = load_all_or_nothing(
+            self._indptr,
+            self._head,
+            self._tail,
+            self._arc_link,
+            arc_cost,
+            self.origins,
+            self._row_start,
+            self._d,
+            self._t,
+            len(self.from_node),
+        )
+        self.unrouted_trips = float(unrouted)
         return loads
-
-
-def _accumulate_tree(flow: np.ndarray, pred: np.ndarray, n: int) -> None:
-    """Add every node's flow to all its ancestors (in place): subtree sums of shortest-path trees.
-
-    ``flow`` and ``pred`` are flattened ``(origins, n)`` arrays; ``pred`` holds node numbers within
-    each row (negative at roots and unreached nodes). Only nodes on a loaded path are touched: they
-    are found by walking up from the loaded nodes, then flows are pushed up leaves-first (Kahn's
-    order), one vectorised step per tree level.
-    """
-
-    def parent(g):
-        p = pred[g]
-        return np.where(p >= 0, p + (g // n) * n, -1)
-
-    marked = np.zeros(len(flow), dtype=bool)
-    frontier = np.flatnonzero(flow > 0)
-    marked[frontier] = True
-    nodes = [frontier]
-    while len(frontier):
-        p = parent(frontier)
-        p = np.unique(p[p >= 0])
-        p = p[~marked[p]]
-        marked[p] = True
-        nodes.append(p)
-        frontier = p
-    nodes = np.concatenate(nodes)
-    par = parent(nodes)
-    nchild = np.bincount(par[par >= 0], minlength=len(flow))
-    frontier = nodes[nchild[nodes] == 0]
-    while len(frontier):
-        p = parent(frontier)
-        ok = p >= 0
-        frontier, p = frontier[ok], p[ok]
-        up, inv = np.unique(p, return_inverse=True)
-        flow[up] += np.bincount(inv, weights=flow[frontier], minlength=len(up))
-        nchild[up] -= np.bincount(inv, minlength=len(up))
-        frontier = up[nchild[up] == 0]
 
 
 def beckmann_objective(flow, free_time, capacity, alpha, beta) -> float:
@@ -283,6 +246,7 @@ def equilibrium_assignment(
     algorithm: str = "bfw",
     loader: Loader | None = None,
     n_nodes: int | None = None,
+    initial_flow=None,
 ) -> EquilibriumResult:
     """Static user equilibrium with BPR link delays.
 
@@ -311,6 +275,10 @@ def equilibrium_assignment(
         ``od`` (``od`` may then be None).
     n_nodes : int, optional, keyword-only
         Number of nodes for the default loader.
+    initial_flow : array-like of float, optional, keyword-only
+        Link flows of an all-or-nothing loading of the same demand at the free-flow times (e.g.
+        from an earlier all-or-nothing assignment): iteration 1 starts from them instead of
+        loading the demand once more. Any feasible flow of the demand is a valid start.
 
     Returns
     -------
@@ -321,7 +289,7 @@ def equilibrium_assignment(
     ------
     InvalidOptionError
         If an option is out of range, link arrays differ in length, a capacity is not positive, or
-        the OD table lacks its columns.
+        the OD table lacks its columns, or ``initial_flow`` is not one finite value >= 0 per link.
 
     Warns
     -----
@@ -365,6 +333,8 @@ def equilibrium_assignment(
         default_loader = ShortestPathLoader(fn, to_node, o, d, trips, n_nodes=n_nodes)
         loader = default_loader
 
+    link = (t0, al, cap, be)
+
     def cost_of(v):
         return t0 * (1.0 + al * (v / cap) ** be)
 
@@ -375,7 +345,15 @@ def equilibrium_assignment(
 
     start = time.perf_counter()
     rows = []
-    x = np.asarray(loader(t0), dtype=float)
+    if initial_flow is None:
+        x = np.asarray(loader(t0), dtype=float)
+    else:
+        x = np.array(initial_flow, dtype=float)
+        if x.shape != (m,) or not np.all(np.isfinite(x)) or np.any(x < 0):
+            raise InvalidOptionError(
+                f"initial_flow must hold one finite flow >= 0 per link ({m} links); pass the flows of an "
+                "all-or-nothing loading of the same demand, or None."
+            )
     rows.append((1, np.nan, beckmann_objective(x, t0, cap, al, be), 1.0, "aon", time.perf_counter() - start))
     gap = np.inf
     converged = False
@@ -421,10 +399,10 @@ def equilibrium_assignment(
         if algorithm == "msa":
             step = 1.0 / it
         else:
-            step = _line_search(x, s - x, cost_of)
+            step = _line_search(x, s - x, link)
             if step is None and direction != "fw":
                 direction, s = "fw", y
-                step = _line_search(x, y - x, cost_of)
+                step = _line_search(x, y - x, link)
             if step is None:
                 step = 1e-2 / it
         if algorithm == "bfw":
@@ -465,14 +443,21 @@ def equilibrium_assignment(
     )
 
 
-def _line_search(x: np.ndarray, d: np.ndarray, cost_of, *, tol: float = 1e-10, max_steps: int = 60):
+def _line_search(x: np.ndarray, d: np.ndarray, link, *, tol: float = 1e-10, max_steps: int = 60):
     """Step in [0, 1] minimising the Beckmann objective along ``d``: bisection on its derivative.
 
+    ``link`` holds the BPR arrays ``(free_time, alpha, capacity, beta)``; only links with
+    ``d != 0`` enter the derivative (compiled, :func:`urbankit.assignment._aon.beckmann_slope`).
     Returns None when ``d`` is not a descent direction (derivative at 0 >= 0).
     """
+    from ._aon import beckmann_slope
+
+    on = np.flatnonzero(d)
+    xs, ds = x[on], d[on]
+    arrays = tuple(a[on] for a in link)
 
     def slope(lam):
-        return float(cost_of(x + lam * d) @ d)
+        return beckmann_slope(lam, xs, ds, *arrays)
 
     if slope(0.0) >= 0:
         return None

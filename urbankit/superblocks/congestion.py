@@ -5,7 +5,8 @@ after by static user-equilibrium flows (Wardrop): bi-conjugate Frank-Wolfe with 
 :mod:`urbankit.assignment` (capacities by road class and lanes: :func:`urbankit.assignment.link_performance`),
 loaded on the exact routing graphs of the scenario: the plain network before, the layered graph of
 the no-through-traffic rule after (internal streets at ``internal_speed_kmh``, closed streets
-removed), so the rule holds exactly at every iteration.
+removed), so the rule holds exactly at every iteration. Each phase starts from the scenario's own
+all-or-nothing flows (free-flow times, same trips, same routing graph) as its first iterate.
 
 Daily trips and hourly capacities: the day's OD table is assigned as its peak hour,
 :data:`PEAK_HOUR_SHARE` (0.10, the design-hour ``K`` factor of HCM/AASHTO for urban roads) of the
@@ -106,11 +107,14 @@ def _join_l1_l3(graph):
     return dataclasses.replace(graph, csr=new, arc_edge=ed, arc_len=np.zeros(len(ed)))
 
 
-def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1e-4, max_iter=500):
+def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1e-4, max_iter=500, initial=None):
     """Equilibrium edge flows (veh/day) before and after, and a convergence record.
 
     ``sc`` is the scenario of :func:`~urbankit.superblocks.assign._scenario`; ``o``, ``d`` node
-    positions of the OD rows; ``trips_before``/``trips_after`` daily trips per row.
+    positions of the OD rows; ``trips_before``/``trips_after`` daily trips per row; ``initial``,
+    optional, ``{"before": ..., "after": ...}`` daily edge flows of the scenario's all-or-nothing
+    assignment of the same trips at free-flow times on the same routing graphs: the first
+    Frank-Wolfe iterate (saves one loading per phase).
     """
     from ..assignment import AssignmentConvergenceWarning, equilibrium_assignment, link_performance
     from .graph import _after_graph, _build_graph
@@ -153,6 +157,7 @@ def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1
                 max_iter=max_iter,
                 alpha=lp["alpha"].to_numpy(float),
                 beta=lp["beta"].to_numpy(float),
+                initial_flow=None if initial is None else np.asarray(initial[phase], float) * PEAK_HOUR_SHARE,
             )
         for w in caught:
             logger.warning("%s (%s)", w.message, phase)
@@ -178,7 +183,9 @@ def ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs: int) -> np.ndarray:
     if not through.any() or not internal.any():
         return np.zeros(n_sb)
     g0 = _build_graph(network, sc.steps_before)
-    w = np.where(through, trips, 0.0)
-    flows, *_ = _execute(_Pass.make(g0, o, d, _FixedTrips(w), len(network.edges)), len(o), jobs)
+    # only the through rows: the others would load nothing (one Dijkstra per start of a through trip)
+    sel = np.flatnonzero(through)
+    w = np.asarray(trips, float)[sel]
+    flows, *_ = _execute(_Pass.make(g0, o[sel], d[sel], _FixedTrips(w), len(network.edges)), len(sel), jobs)
     km = network.edges["length_m"].to_numpy(float) / 1000.0
     return np.bincount(sc.labels[internal], weights=flows[internal] * km[internal], minlength=n_sb)

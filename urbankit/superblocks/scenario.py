@@ -387,8 +387,19 @@ def _congestion_and_ratruns(
     vkm_gone = float(np.nansum(gone * a.od["distance_after_m"].to_numpy(float)) / 1000.0)
     if assignment == "equilibrium":
         t0 = time.perf_counter()
+        # the all-or-nothing flows just computed (free-flow times, same trips and routing graphs)
+        # are the first Frank-Wolfe iterate of each phase
+        aon = {"before": a.flows["flow_before"].to_numpy(float), "after": a.flows["flow_after"].to_numpy(float)}
         fb, fa, conv = equilibrium_flows(
-            network, sc, o, d, trips, a.od["trips_after"].to_numpy(float), rel_gap=rel_gap, max_iter=max_iter
+            network,
+            sc,
+            o,
+            d,
+            trips,
+            a.od["trips_after"].to_numpy(float),
+            rel_gap=rel_gap,
+            max_iter=max_iter,
+            initial=aon,
         )
         a.flows["flow_before"] = fb
         a.flows["flow_after"] = fa
@@ -696,7 +707,10 @@ def superblocks_scenario(
     from ..pipelines import prepare_area
 
     area = prepare_area(
-        source, modes=["drive"], population_source=population_source, population_column=population_column,
+        source,
+        modes=["drive"],
+        population_source=population_source,
+        population_column=population_column,
         population_total=population_total,
     )
     extract, network, pop, dest = area.extract, area.network, area.population, area.destinations
