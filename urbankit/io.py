@@ -20,8 +20,12 @@ by default through :meth:`Accessibility.to_gpkg` and :meth:`~Accessibility.save`
     value kept apart); point geometry.
 ``edges``
     ``u``, ``v``, ``length_m``, ``time_min``, then ``way_id``, ``highway``, ``name``, ``oneway``,
-    ``speed_kmh``; line geometry. Walk and bike networks hold each undirected edge once, drive
-    networks one row per travel direction (as ``StreetNetwork.edges``).
+    ``speed_kmh``, ``both_directions``; line geometry. One row per street: walk and bike networks
+    hold each undirected edge once; on drive networks the two directed edges of a two-way street
+    with the same values both ways (reversed geometry, way, length, minutes, speed) are one row
+    with ``both_directions`` true, digitised ``u -> v``; one-way streets, and two-way streets whose
+    values differ by direction, keep a row per direction with ``both_directions`` false
+    (:func:`urbankit.network.streets.one_row_per_street`).
 ``pois``
     ``service``, ``function``, ``node_id``, ``snap_m``, ``snap_min``, ``name``, ``osm_type``,
     ``osm_id``; point geometry (the destination itself, not its node).
@@ -249,10 +253,12 @@ def nodes_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
 
 
 def edges_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
-    """The ``edges`` layer of the accessibility's network, in ``crs`` (None: the analysis CRS)."""
-    e = acc.network.edges
-    cols = [c for c in _EDGE_COLUMNS if c in e.columns]
-    out = gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs)
+    """The ``edges`` layer of the accessibility's network, one row per street (see the module
+    docstring), in ``crs`` (None: the analysis CRS)."""
+    from .network.streets import one_row_per_street
+
+    e = _edge_source(acc)
+    out = one_row_per_street(e, directed=bool(getattr(acc.network, "directed", False)))
     return out.to_crs(crs or e.crs)
 
 
@@ -453,7 +459,7 @@ def write_accessibility_gpkg(
     # the network's edges layer is only built when it is not copied from the layer cache
     edge_source = _edge_source(acc)
     edges_key = _layer_key(edge_source, "edges", crs=target)
-    edge_columns = [*[c for c in edge_source.columns if c != edge_source.geometry.name], "geometry"]
+    edge_columns = [*[c for c in edge_source.columns if c != edge_source.geometry.name], "both_directions", "geometry"]
     layers = {"nodes": nodes_layer(acc, crs=target), "edges": None, "pois": pois_layer(acc, crs=target)}
     if hex_resolution is not None:
         layers["hex"] = hex_layer(acc, hex_resolution, crs=target)
@@ -492,6 +498,7 @@ def _layer_key(gdf: gpd.GeoDataFrame, layer: str, *, crs=None) -> str:
     import pyogrio
 
     h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update((Path(__file__).parent / "network" / "streets.py").read_bytes())  # the edges layer's row folding
     h.update(f"{pyogrio.__version__}|{pyogrio.__gdal_version_string__}|{layer}|{gdf.crs}|{crs}".encode())
     geom = gdf.geometry.name
     data = gdf.drop(columns=geom)
@@ -679,6 +686,12 @@ def _column_meaning(column: str, acc, mode: str) -> tuple[str, str]:
         "highway": ("", "OSM highway tag"),
         "name": ("", "OSM name tag"),
         "oneway": ("", "1 when the edge may be used in its direction only"),
+        "both_directions": (
+            "",
+            "1: the row is one street travelled both ways with the same values (u->v is its digitised "
+            "direction); 0: the row is one direction only (a one-way street, or one direction of a two-way "
+            "street whose values differ by direction, the other direction being its own row)",
+        ),
         "speed_kmh": ("km/h", "speed used for the edge"),
         "service": ("", "service of the destination (taxonomy name)"),
         "function": ("", "social function of the service"),
