@@ -77,7 +77,7 @@ def test_sentence_with_jobs_and_errors(monaco_walk_accessibility):
     jobs = pd.DataFrame({"transit_walk_share_of_jobs": [0.2, 0.5, 0.9], "walk_share_of_jobs": [0.1, 0.25, 0.6]},
                         index=pd.Index(walk.minutes, name="minutes"))
     text = transit_sentence(transit, walk, jobs=jobs, jobs_total=12_345, name="Monaco")
-    assert "and on average 50 % of the area's 12,345 jobs (on foot: 25 %)" in text, text
+    assert "and on average 50 % of the area's 12,300 jobs (on foot: 25 %)" in text, text  # rounded as residents
     with pytest.raises(InvalidOptionError, match="transit result"):
         transit_sentence(walk, walk)
     with pytest.raises(InvalidOptionError, match="not one of the thresholds"):

@@ -133,7 +133,7 @@ def transit_sentence(
         Index: thresholds; columns :data:`JOB_COLUMNS` (resident-weighted mean share of all jobs reached
         by transit + walking and on foot).
     jobs_total : float, optional
-        All jobs of the area, for the sentence.
+        All jobs of the area, for the sentence (rounded to three significant figures there).
     name : str, optional
         The area's name (default from the source file).
     taxonomy : Taxonomy, str or dict, optional
@@ -156,7 +156,8 @@ def transit_sentence(
     who = _who(by_transit, name)
     job_words = None
     if jobs is not None:
-        of_jobs = f"the area's {format_count(jobs_total)} jobs" if jobs_total and jobs_total > 0 else "the area's jobs"
+        total = round_residents(jobs_total) if jobs_total else 0  # three significant figures, as the residents
+        of_jobs = f"the area's {total:,} jobs" if total > 0 else "the area's jobs"
         t_share, w_share = jobs.loc[m, JOB_COLUMNS[0]], jobs.loc[m, JOB_COLUMNS[1]]
         job_words = (f"{format_share(t_share)} of {of_jobs}", f"{format_share(w_share)}")
     sentences = []
