@@ -137,7 +137,7 @@ def test_two_way_street_with_different_values_keeps_both_directions():
     import pandas as pd
     from shapely.geometry import LineString
 
-    from urbankit.network.streets import one_row_per_street
+    from urbankit.network.street_rows import one_row_per_street
 
     line = LineString([(0, 0), (100, 0)])
     e = gpd.GeoDataFrame(

@@ -25,7 +25,7 @@ by default through :meth:`Accessibility.to_gpkg` and :meth:`~Accessibility.save`
     with the same values both ways (reversed geometry, way, length, minutes, speed) are one row
     with ``both_directions`` true, digitised ``u -> v``; one-way streets, and two-way streets whose
     values differ by direction, keep a row per direction with ``both_directions`` false
-    (:func:`urbankit.network.streets.one_row_per_street`).
+    (:func:`urbankit.network.street_rows.one_row_per_street`).
 ``pois``
     ``service``, ``function``, ``node_id``, ``snap_m``, ``snap_min``, ``name``, ``osm_type``,
     ``osm_id``; point geometry (the destination itself, not its node).
@@ -255,7 +255,7 @@ def nodes_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
 def edges_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     """The ``edges`` layer of the accessibility's network, one row per street (see the module
     docstring), in ``crs`` (None: the analysis CRS)."""
-    from .network.streets import one_row_per_street
+    from .network.street_rows import one_row_per_street
 
     e = _edge_source(acc)
     out = one_row_per_street(e, directed=bool(getattr(acc.network, "directed", False)))
@@ -498,7 +498,7 @@ def _layer_key(gdf: gpd.GeoDataFrame, layer: str, *, crs=None) -> str:
     import pyogrio
 
     h = hashlib.sha256(Path(__file__).read_bytes())
-    h.update((Path(__file__).parent / "network" / "streets.py").read_bytes())  # the edges layer's row folding
+    h.update((Path(__file__).parent / "network" / "street_rows.py").read_bytes())  # the edges layer's row folding
     h.update(f"{pyogrio.__version__}|{pyogrio.__gdal_version_string__}|{layer}|{gdf.crs}|{crs}".encode())
     geom = gdf.geometry.name
     data = gdf.drop(columns=geom)

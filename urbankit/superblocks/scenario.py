@@ -89,7 +89,7 @@ class Scenario:
         ``flow_before``/``flow_after``/``flow_change`` are the totals of both directions, with the
         flows per direction in ``<flow>_forward`` (``u -> v``, the row's digitised direction) and
         ``<flow>_backward`` (``v -> u``; null on a row of one direction only) and the emissions
-        summed; see :func:`urbankit.network.streets.one_row_per_street`), ``summary`` (a table
+        summed; see :func:`urbankit.network.street_rows.one_row_per_street`), ``summary`` (a table
         without geometry: the one row of :meth:`summary`) and, with ``exposure_layer=True``,
         ``exposure`` (a table without geometry: :attr:`exposure`, from the default effects model
         with residents).
@@ -528,7 +528,7 @@ def _edge_column_notes(edges: gpd.GeoDataFrame) -> dict:
 
 def _edges_layer(scenario: Scenario) -> gpd.GeoDataFrame:
     """The ``edges`` layer, one row per street (see :meth:`Scenario.to_gpkg`)."""
-    from ..network.streets import one_row_per_street
+    from ..network.street_rows import one_row_per_street
 
     e = scenario.edges
     cols = [c for c in GPKG_EDGE_COLUMNS if c in e.columns]
