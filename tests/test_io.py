@@ -101,13 +101,60 @@ def test_edges_layer(gpkg, acc):
     np.testing.assert_allclose(back.length, e.length_m, rtol=1e-6)
 
 
-def test_drive_edges_are_directed(area, acc):
+def test_drive_edges_one_row_per_street(area, acc, tmp_path):
+    """#16: a two-way street is one row (its two directed edges have the same values), a one-way
+    street one row; counted independently from the directed edges."""
     drive = urbankit.build_network(area, "drive", cache=False)
-    layer = edges_layer(dataclasses.replace(acc, network=drive))
-    assert len(layer) == len(drive.edges)
-    both = set(zip(layer.u, layer.v))
-    assert any((v, u) in both for u, v in both)  # two-way streets: a row per direction
-    assert any((v, u) not in both for u, v in both)  # one-way streets: a single row
+    layer = edges_layer(dataclasses.replace(acc, network=drive), crs=None)
+    e = drive.edges
+    # independent count: directed edges grouped by their unordered end nodes, way and length
+    streets = {}
+    for u, v, way, length in zip(e.u, e.v, e.way_id, e.length_m.round(6)):
+        streets.setdefault((min(u, v), max(u, v), way, length), []).append((u, v))
+    assert len(layer) == len(streets) < len(e)
+    two_way = {k for k, d in streets.items() if len(d) == 2}
+    assert two_way and len(two_way) == int((~e.oneway).sum()) // 2
+    rows = {(min(u, v), max(u, v), w, ln): both for u, v, w, ln, both in zip(
+        layer.u, layer.v, layer.way_id, layer.length_m.round(6), layer.both_directions)}
+    assert set(rows) == set(streets)
+    assert all(rows[k] == (k in two_way) for k in streets)
+    # a folded row is its u -> v edge: same geometry and minutes
+    directed = e.set_index(["u", "v"])
+    for row in layer[layer.both_directions].head(50).itertuples():
+        edge = directed.loc[(row.u, row.v)]
+        assert edge.geometry.equals_exact(row.geometry, 1e-9) and edge.time_min == row.time_min
+    assert not layer.loc[~layer.both_directions, "oneway"].eq(False).any()  # monaco: differing pairs do not occur
+    # written and documented
+    drive_acc = dataclasses.replace(acc, network=drive)
+    path = write_accessibility_gpkg(drive_acc, tmp_path / "drive.gpkg", hex_resolution=None)
+    assert pyogrio.read_info(path, layer="edges")["features"] == len(streets)
+    meta = dict(pyogrio.read_dataframe(path, layer="metadata")[["key", "value"]].to_numpy())
+    assert "one street travelled both ways" in meta["column:edges.both_directions"]
+
+
+def test_two_way_street_with_different_values_keeps_both_directions():
+    """Per-direction values that differ keep a row per direction; a walk layer is one row per edge."""
+    import pandas as pd
+    from shapely.geometry import LineString
+
+    from urbankit.network.street_rows import one_row_per_street
+
+    line = LineString([(0, 0), (100, 0)])
+    e = gpd.GeoDataFrame(
+        {"u": [1, 2, 2, 3], "v": [2, 1, 3, 2], "way_id": [5, 5, 6, 6], "length_m": [100.0, 100.0, 50.0, 50.0],
+         "time_min": [1.0, 1.0, 0.5, 0.75], "flow": [10.0, 30.0, 1.0, 2.0]},
+        geometry=[line, line.reverse(), LineString([(100, 0), (150, 0)]), LineString([(150, 0), (100, 0)])],
+        crs="EPSG:3857",
+    )
+    out = one_row_per_street(e, directed=True, flow_columns=["flow"])
+    assert out[["u", "v"]].to_numpy().tolist() == [[1, 2], [2, 3], [3, 2]]
+    assert out["both_directions"].tolist() == [True, False, False]
+    assert out["flow"].tolist() == [40.0, 1.0, 2.0]
+    assert out["flow_forward"].tolist() == [10.0, 1.0, 2.0]
+    assert out["flow_backward"].isna().tolist() == [False, True, True] and out["flow_backward"].iloc[0] == 30.0
+    walk = one_row_per_street(e, directed=False)
+    assert len(walk) == len(e) and walk["both_directions"].all()
+    assert isinstance(out, gpd.GeoDataFrame) and out.crs == e.crs and pd.api.types.is_bool_dtype(out["both_directions"])
 
 
 def test_pois_layer(gpkg, acc):

@@ -20,8 +20,12 @@ by default through :meth:`Accessibility.to_gpkg` and :meth:`~Accessibility.save`
     value kept apart); point geometry.
 ``edges``
     ``u``, ``v``, ``length_m``, ``time_min``, then ``way_id``, ``highway``, ``name``, ``oneway``,
-    ``speed_kmh``; line geometry. Walk and bike networks hold each undirected edge once, drive
-    networks one row per travel direction (as ``StreetNetwork.edges``).
+    ``speed_kmh``, ``both_directions``; line geometry. One row per street: walk and bike networks
+    hold each undirected edge once; on drive networks the two directed edges of a two-way street
+    with the same values both ways (reversed geometry, way, length, minutes, speed) are one row
+    with ``both_directions`` true, digitised ``u -> v``; one-way streets, and two-way streets whose
+    values differ by direction, keep a row per direction with ``both_directions`` false
+    (:func:`urbankit.network.street_rows.one_row_per_street`).
 ``pois``
     ``service``, ``function``, ``node_id``, ``snap_m``, ``snap_min``, ``name``, ``osm_type``,
     ``osm_id``; point geometry (the destination itself, not its node).
@@ -61,6 +65,7 @@ import shapely
 
 from . import settings
 from ._errors import InvalidOptionError
+from ._qgis import categorized_qml, graduated_qml, layer_styles, write_layer_styles  # noqa: F401 (public here)
 
 logger = logging.getLogger(__name__)
 
@@ -265,10 +270,13 @@ def _columns_of(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def edges_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
-    """The ``edges`` layer of the accessibility's network, in ``crs`` (None: the analysis CRS)."""
-    e = acc.network.edges
-    cols = [c for c in _EDGE_COLUMNS if c in e.columns]
-    return gpd.GeoDataFrame(_columns_of(e, cols), geometry=_geometry_in(e, crs))
+    """The ``edges`` layer of the accessibility's network, one row per street (see the module
+    docstring), in ``crs`` (None: the analysis CRS)."""
+    from .network.street_rows import one_row_per_street
+
+    e = _edge_source(acc)
+    out = one_row_per_street(e, directed=bool(getattr(acc.network, "directed", False)))
+    return gpd.GeoDataFrame(out.drop(columns=out.geometry.name), geometry=_geometry_in(out, crs))
 
 
 def pois_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
@@ -469,7 +477,7 @@ def write_accessibility_gpkg(
     target = _target_crs(acc, crs)
     # the network's edges layer is only built when the layers are not copied from the layer cache
     edge_source = _edge_source(acc)
-    edge_columns = [*[c for c in edge_source.columns if c != edge_source.geometry.name], "geometry"]
+    edge_columns = [*[c for c in edge_source.columns if c != edge_source.geometry.name], "both_directions", "geometry"]
     layers = {"nodes": nodes_layer(acc, crs=target), "edges": None, "pois": pois_layer(acc, crs=target)}
     if hex_resolution is not None:
         layers["hex"] = hex_layer(acc, hex_resolution, crs=target)
@@ -483,7 +491,11 @@ def write_accessibility_gpkg(
             _write_layer(edges_layer(acc, crs=target) if gdf is None else gdf, into, name)
 
     with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
-        key = _layers_key({name: edge_source if gdf is None else gdf for name, gdf in layers.items()}, crs=target)
+        # the edges layer is keyed by its source edges and whether they are directed (the folding into
+        # one row per street is a function of both and of street_rows.py, which the key hashes)
+        directed = bool(getattr(acc.network, "directed", False))
+        key = _layers_key({(f"edges|directed={directed}" if gdf is None else name): edge_source if gdf is None else gdf
+                           for name, gdf in layers.items()}, crs=target)
         if not _copy_cached_layers(key, write_layers, tmp):
             write_layers(tmp)
         write_metadata(metadata, tmp)
@@ -548,6 +560,7 @@ def _layers_key(layers: dict[str, gpd.GeoDataFrame], *, crs) -> str:
     import pyproj
 
     h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update((Path(__file__).parent / "network" / "street_rows.py").read_bytes())  # the edges layer's row folding
     h.update(f"{pyogrio.__version__}|{pyogrio.__gdal_version_string__}|{pyproj.__version__}|"
              f"{pyproj.proj_version_str}|{crs}".encode())
     for name, gdf in layers.items():
@@ -741,6 +754,12 @@ def _column_meaning(column: str, acc, mode: str) -> tuple[str, str]:
         "highway": ("", "OSM highway tag"),
         "name": ("", "OSM name tag"),
         "oneway": ("", "1 when the edge may be used in its direction only"),
+        "both_directions": (
+            "",
+            "1: the row is one street travelled both ways with the same values (u->v is its digitised "
+            "direction); 0: the row is one direction only (a one-way street, or one direction of a two-way "
+            "street whose values differ by direction, the other direction being its own row)",
+        ),
         "speed_kmh": ("km/h", "speed used for the edge"),
         "service": ("", "service of the destination (taxonomy name)"),
         "function": ("", "social function of the service"),
@@ -803,194 +822,3 @@ def column_dictionary(acc, layer_columns: dict) -> dict:
             unit, meaning = _column_meaning(c, acc, mode)
             out[f"column:{layer}.{c}"] = {"unit": unit, "meaning": meaning}
     return out
-
-
-# ----------------------------------------------------------------------------- QGIS styles
-
-_QML_HEAD = (
-    "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-    '<qgis version="3.28.0" styleCategories="Symbology">'
-)
-
-
-def _rgba(colour: str, alpha: int = 255) -> str:
-    # "#rrggbb" only: matplotlib stays out of the CLI's import path
-    r, g, b = (int(colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
-    return f"{r},{g},{b},{alpha}"
-
-
-def _symbol(name: str, kind: str, colour: str, *, alpha: int = 255, outline: str = "#555555") -> str:
-    from xml.sax.saxutils import quoteattr
-
-    if kind == "marker":
-        props = {"name": "circle", "color": _rgba(colour, alpha), "size": "1.8", "outline_style": "no"}
-        layer = "SimpleMarker"
-    elif kind == "fill":
-        props = {"color": _rgba(colour, alpha), "outline_color": _rgba(outline), "outline_width": "0.2"}
-        layer = "SimpleFill"
-    else:
-        props = {"line_color": _rgba(colour, alpha), "line_width": "0.4"}
-        layer = "SimpleLine"
-    text = "".join(f"<prop k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in props.items())
-    return (
-        f'<symbol type="{kind}" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
-        f'<layer class="{layer}" enabled="1" locked="0" pass="0">{text}</layer></symbol>'
-    )
-
-
-def graduated_qml(column: str, kind: str, breaks: list[float], colours: list[str], labels: list[str]) -> str:
-    """A QGIS style (QML) colouring ``column`` by classes ``breaks[i]..breaks[i + 1]``.
-
-    Parameters
-    ----------
-    column : str
-        The attribute.
-    kind : {"marker", "fill", "line"}
-        Geometry kind of the layer.
-    breaks : list of float
-        Class bounds, ascending (one more than ``colours``).
-    colours : list of str
-        One colour per class.
-    labels : list of str
-        One legend label per class.
-
-    Returns
-    -------
-    str
-        The QML document; NULL values are drawn in grey (class "no value").
-    """
-    from xml.sax.saxutils import quoteattr
-
-    ranges = "".join(
-        f'<range lower="{lo!r}" upper="{hi!r}" symbol="{i}" label={quoteattr(lab)} render="true"/>'
-        for i, (lo, hi, lab) in enumerate(zip(breaks[:-1], breaks[1:], labels))
-    )
-    symbols = "".join(_symbol(str(i), kind, c, alpha=230) for i, c in enumerate(colours))
-    return (
-        f"{_QML_HEAD}<renderer-v2 type=\"graduatedSymbol\" attr={quoteattr(column)} graduatedMethod=\"GraduatedColor\" "
-        f'symbollevels="0" enableorderby="0" forceraster="0"><ranges>{ranges}</ranges><symbols>{symbols}</symbols>'
-        f"</renderer-v2><layerGeometryType>{ {'marker': 0, 'line': 1, 'fill': 2}[kind]}</layerGeometryType></qgis>"
-    )
-
-
-def categorized_qml(column: str, kind: str, categories: dict[str, str]) -> str:
-    """A QGIS style (QML) colouring ``column`` by category (value -> colour).
-
-    Parameters
-    ----------
-    column : str
-        The attribute.
-    kind : {"marker", "fill", "line"}
-        Geometry kind of the layer.
-    categories : dict of str to str
-        Value -> colour.
-
-    Returns
-    -------
-    str
-        The QML document.
-    """
-    from xml.sax.saxutils import quoteattr
-
-    cats = "".join(
-        f"<category value={quoteattr(v)} symbol=\"{i}\" label={quoteattr(v)} render=\"true\"/>"
-        for i, v in enumerate(categories)
-    )
-    symbols = "".join(_symbol(str(i), kind, c) for i, c in enumerate(categories.values()))
-    return (
-        f"{_QML_HEAD}<renderer-v2 type=\"categorizedSymbol\" attr={quoteattr(column)} symbollevels=\"0\" "
-        f'enableorderby="0" forceraster="0"><categories>{cats}</categories><symbols>{symbols}</symbols>'
-        f"</renderer-v2><layerGeometryType>{ {'marker': 0, 'line': 1, 'fill': 2}[kind]}</layerGeometryType></qgis>"
-    )
-
-
-#: colour-blind-safe colours of the six social functions (Okabe-Ito), shared with urbankit.viz
-FUNCTION_COLOURS_CB = {
-    "living": "#009E73",
-    "working": "#0072B2",
-    "commerce": "#E69F00",
-    "healthcare": "#CC79A7",
-    "education": "#56B4E9",
-    "entertainment": "#D55E00",
-}
-
-
-#: viridis at 0, 0.25, 0.5, 0.75 and 1 (matplotlib's values, written out: no matplotlib import here)
-_VIRIDIS_5 = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
-
-
-def _score_classes() -> tuple[list[float], list[str], list[str]]:
-    breaks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    colours = list(_VIRIDIS_5)
-    labels = [f"{100 * lo:.0f}-{100 * hi:.0f} %" for lo, hi in zip(breaks[:-1], breaks[1:])]
-    return breaks, colours, labels
-
-
-def layer_styles(acc, layers: dict) -> dict[str, str]:
-    """The QGIS style (QML) of each main layer of the accessibility GeoPackage.
-
-    ``nodes`` and ``hex`` are coloured by the score at the middle threshold (viridis, 20 % classes),
-    ``pois`` by function (colour-blind-safe Okabe-Ito colours).
-
-    Parameters
-    ----------
-    acc : Accessibility
-        The result.
-    layers : dict of str to GeoDataFrame
-        The layers written.
-
-    Returns
-    -------
-    dict of str to str
-        Layer name -> QML.
-    """
-    ordered = sorted(acc.minutes)
-    middle = ordered[(len(ordered) - 1) // 2]
-    column = f"score_{f'{middle:g}'.replace('.', '_')}min"
-    breaks, colours, labels = _score_classes()
-    out = {}
-    if "nodes" in layers and column in layers["nodes"]:
-        out["nodes"] = graduated_qml(column, "marker", breaks, colours, labels)
-    if "hex" in layers and column in layers["hex"]:
-        out["hex"] = graduated_qml(column, "fill", breaks, colours, labels)
-    if "pois" in layers and len(layers["pois"]):
-        functions = sorted(set(layers["pois"]["function"]))
-        out["pois"] = categorized_qml(
-            "function", "marker", {f: FUNCTION_COLOURS_CB.get(f, "#777777") for f in functions}
-        )
-    return out
-
-
-def write_layer_styles(path, acc, layers: dict) -> None:
-    """Store :func:`layer_styles` in the GeoPackage's ``layer_styles`` table (as QGIS does), each the
-    default style of its layer, so QGIS opens the layers styled.
-
-    Parameters
-    ----------
-    path : str or Path
-        The GeoPackage (its layers already written).
-    acc : Accessibility
-        The result.
-    layers : dict of str to GeoDataFrame
-        The layers written.
-    """
-    import sqlite3
-
-    styles = layer_styles(acc, layers)
-    con = sqlite3.connect(path)
-    try:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), "
-            "f_table_schema TEXT(256), f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), "
-            "styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), "
-            "update_time DATETIME DEFAULT CURRENT_TIMESTAMP)"
-        )
-        for layer, qml in styles.items():
-            con.execute(
-                "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
-                "styleName, styleQML, styleSLD, useAsDefault, description, owner) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                ("", "", layer, "geom", f"urbankit {layer}", qml, "", 1, "urbankit default style", ""),
-            )
-        con.commit()
-    finally:
-        con.close()

@@ -30,7 +30,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("destinations", "population", "population_sources", "zones", "pipelines", "testing", "mock")),
     (4, ("accessibility", "isochrones", "opportunities", "transit", "environment", "assignment")),
     (5, ("superblocks", "superblockify_compat")),
-    (6, ("io", "outputs")),
+    (6, ("io", "outputs", "_qgis")),
     (7, ("viz", "maps", "plots", "_tiles")),
     (8, ("reporting", "reports", "batch", "compare", "_offline")),
     (9, ("cli", "transit.cli", "__init__", "__main__")),

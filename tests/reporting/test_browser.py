@@ -255,9 +255,25 @@ def reports(tmp_path_factory):
     return {"accessibility": acc / "accessibility.html", "overview": ov / "overview.html"}
 
 
-@pytest.mark.parametrize("name, tiles", [("accessibility", True), ("overview", False)])
-def test_report_renders_offline(reports, name, tiles, tmp_path):
-    html = reports[name]
+@pytest.fixture(scope="module")
+def transit_report(tmp_path_factory):
+    """The transit report on the Sao Paulo sample (its default parameters, tiles on), as the transit tests use."""
+    from conftest import existing
+
+    import urbankit
+
+    data = Path(os.environ.get(urbankit.datasets.MIRROR_ENV) or Path(__file__).parents[2] / ".." / "shared" / "data")
+    existing(data / "transit" / "sao_paulo" / "spo_gtfs.zip")
+    out = tmp_path_factory.mktemp("browser-transit")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("URBANKIT_CACHE", str(out / "kernel-cache"))
+        run = run_report("transit", parameters={"data_root": str(data)}, out_dir=out, run_id="tiles", area="sao_paulo")
+    return run / "transit.html"
+
+
+@pytest.mark.parametrize("name, tiles", [("accessibility", True), ("overview", False), ("transit", True)])
+def test_report_renders_offline(request, name, tiles, tmp_path):
+    html = request.getfixturevalue("transit_report") if name == "transit" else request.getfixturevalue("reports")[name]
     got = render(html, tmp_path)
     assert got["screenshot"].stat().st_size > 10_000, "screenshot looks empty"
 
@@ -273,9 +289,9 @@ def test_report_renders_offline(reports, name, tiles, tmp_path):
         assert m["no_tiles"] == 1, "tiles failed but the map did not switch to its no-tiles style"
         assert m["legend_svg"] >= 1, "the branca colour bar (d3, embedded) did not draw"
 
-    # the plots rendered (the accessibility report has two; the overview none), no broken image
+    # the plots rendered (the accessibility report has two; the overview none; the transit report one), no broken image
     pngs = [i for i in got["images"] if i["src"].startswith("data:image/png")]
-    assert len(pngs) == {"accessibility": 2, "overview": 0}[name], got["images"]
+    assert len(pngs) == {"accessibility": 2, "overview": 0, "transit": 1}[name], got["images"]
     assert all(i["ok"] and i["width"] > 100 for i in got["images"]), got["images"]
 
     # the report opens with the answer and its provenance (#16)
@@ -286,12 +302,30 @@ def test_report_renders_offline(reports, name, tiles, tmp_path):
         # the headline figure is the one of the table below
         row = re.search(r"Every function\s+All functions\s+(\S+ %)", text)
         assert row and row.group(1) == f"{head.group(1)} %", (summary, row)
+    elif name == "transit":
+        # the Sao Paulo sample maps no school, health service or workplace: the headline is the jobs reached
+        head = re.match(
+            r"By public transport and on foot, São Paulo's [\d,]+ residents reach on average (\d+(?:\.\d+)?) % of "
+            r"the area's [\d,]+ jobs within 30 minutes, against (\d+(?:\.\d+)?) % on foot alone; ",
+            summary,
+        )
+        assert head, summary
+        assert "No destination of education, healthcare and working is mapped" in summary, summary
+        row = re.search(r"within 30 min\s+(\S+ %)\s+(\S+ %)", text)  # the jobs table below
+        assert row and row.groups() == (f"{head.group(1)} %", f"{head.group(2)} %"), (summary, row)
     else:
         assert re.match(r"Monaco: [\d,]+ residents, [\d.,]+ km of walkable streets and [\d,]+ everyday", summary)
     provenance = got["provenance"]
     for item in ("Data source", "OSM data date", "Residents", "Population source", "urbankit version", "Caveat"):
         assert item in provenance, (item, provenance)
-    assert re.search(r"OSM data date\s+20\d\d-\d\d-\d\d", provenance), provenance
+    if name == "transit":  # the sample's OSM extract records no timestamp; the feed's validity is given
+        assert re.search(r"OSM data date\s+unknown", provenance), provenance
+        assert re.search(r"Timetables\s+GTFS: spo_gtfs\.zip \(service 20\d\d-\d\d-\d\d to 20\d\d-\d\d-\d\d", provenance)
+        wanted = (r"Service date\s+Monday 13 May 2019", r"Departure window\s+07:00 to 08:00", "50th percentile", "Jobs")
+        for item in wanted:
+            assert re.search(item, provenance), (item, provenance)
+    else:
+        assert re.search(r"OSM data date\s+20\d\d-\d\d-\d\d", provenance), provenance
     # formatted tables: no NaN, no raw object reprs or timings
     assert not re.search(r"\b(nan|NaN|None)\b", text), re.findall(r".{40}\b(?:nan|NaN|None)\b.{20}", text)
     for raw in ("Accessibility(", "AreaOverview(", "PopulationEstimate(", "detect_s", "<urbankit", "dtype"):

@@ -94,3 +94,35 @@ def test_h3_cells_matches_h3_point_by_point():
     lat = np.array([41.39, 41.40, 51.5072, 47.37])
     got = h3_cells(lon, lat, 9)
     assert list(got) == [h3.latlng_to_cell(la, lo, 9) for la, lo in zip(lat, lon)]
+
+
+def test_scenario_gpkg_edges_one_row_per_street(grid6, tmp_path):
+    """#16: the edges layer holds one row per street, the flows per direction on it (and their
+    total), the emissions summed; counted and summed independently from the directed edges."""
+    import json
+
+    import geopandas as gpd
+
+    s = run_scenario(grid6, population=_pop(grid6), h3_resolution=None, n_trips=1_000)
+    out = s.to_gpkg(tmp_path / "sc.gpkg")
+    layer = gpd.read_file(out, layer="edges")
+    e = s.edges
+    streets = {(min(u, v), max(u, v)) for u, v in zip(e["u"], e["v"])}
+    assert len(layer) == len(streets) < len(e)  # the grid's streets are all two-way
+    assert layer["both_directions"].all()
+    directed = e.set_index(["u", "v"])
+    for row in layer.itertuples():
+        fwd, bwd = directed.loc[(row.u, row.v)], directed.loc[(row.v, row.u)]
+        for c in ("flow_before", "flow_after", "flow_change"):
+            assert getattr(row, f"{c}_forward") == pytest.approx(fwd[c])
+            assert getattr(row, f"{c}_backward") == pytest.approx(bwd[c])
+            assert getattr(row, c) == pytest.approx(fwd[c] + bwd[c])
+        assert row.co2_kg_day_before == pytest.approx(fwd["co2_kg_day_before"] + bwd["co2_kg_day_before"])
+        assert row.d_noise_db == pytest.approx(fwd["d_noise_db"]) == pytest.approx(bwd["d_noise_db"])
+    # street totals are kept: residents and freed area of the streets add up as on the directed edges
+    assert layer["residents"].sum() == pytest.approx(e["residents"].sum())
+    assert layer["co2_kg_day_after"].sum() == pytest.approx(e["co2_kg_day_after"].sum())
+    meta = dict(pyogrio.read_dataframe(out, layer="metadata")[["key", "value"]].to_numpy())
+    notes = json.loads(meta["column:edges.flow_before_backward"])
+    assert notes["unit"] == "vehicles/day" and "v->u" in notes["meaning"]
+    assert "column:edges.both_directions" in meta

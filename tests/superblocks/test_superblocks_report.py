@@ -39,7 +39,15 @@ def test_cli_superblocks_contract_barcelona(tmp_path, capsys):
     assert edges.crs.to_epsg() == 4326
     assert {"u", "v", "highway", "superblock_id", "flow_before", "flow_after", "d_noise_db"} <= set(edges.columns)
     drive = urbankit.build_network(urbankit.load("barcelona"), "drive")
-    assert len(edges) == len(drive.edges)
+    # one row per street (#16): the directed edges grouped by unordered end nodes, way and length
+    streets = {(min(u, v), max(u, v), w, round(x, 6)) for u, v, w, x in zip(*(drive.edges[c] for c in (
+        "u", "v", "way_id", "length_m")))}
+    assert len(edges) == len(streets) < len(drive.edges)
+    two_way = edges["both_directions"]
+    assert two_way.any() and edges.loc[two_way, "flow_before_backward"].notna().all()
+    np.testing.assert_allclose(
+        edges["flow_before"], edges["flow_before_forward"] + edges["flow_before_backward"].fillna(0), rtol=1e-9
+    )
     inside = edges["superblock_id"].notna()
     assert inside.any() and (~inside).any()
     assert set(edges.loc[inside, "superblock_id"].astype(int)) <= set(sb["superblock_id"])

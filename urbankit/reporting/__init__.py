@@ -8,8 +8,8 @@
     HTML with its assets embedded; ``batch``: many reports from one TOML file and an index;
 ``compare``
     two or more areas side by side; ``text``: the summary sentence, provenance box, number
-    formatting and tables for people every report opens with and shows (``overview`` and
-    ``superblocks``: the same for those reports). ``offline`` re-exports :mod:`urbankit.viz.offline`.
+    formatting and tables for people every report opens with and shows (``overview``,
+    ``superblocks`` and ``transit``: the same for those reports). ``offline`` re-exports :mod:`urbankit.viz.offline`.
 
 The analyses the reports show live in the engines (:mod:`urbankit.pipelines` for the overview).
 """

@@ -87,9 +87,15 @@ class Scenario:
         Layers (EPSG:4326): ``superblocks`` (polygons: ``superblock_id``, ``area_ha``, ``residents``,
         ``street_area_freed_m2``, ...), ``edges`` (``u``, ``v``, ``highway``, ``superblock_id`` (null
         outside superblocks), ``flow_before``, ``flow_after``, ``d_noise_db``, Lden before/after,
-        emissions, widths, residents, ..., geometry), ``summary`` (a table without geometry: the one
-        row of :meth:`summary`) and, with ``exposure_layer=True``, ``exposure`` (a table without
-        geometry: :attr:`exposure`, from the default effects model with residents).
+        emissions, widths, residents, ..., ``both_directions``, geometry; one row per street: the two
+        directions of a two-way street with the same per-street values are one row whose
+        ``flow_before``/``flow_after``/``flow_change`` are the totals of both directions, with the
+        flows per direction in ``<flow>_forward`` (``u -> v``, the row's digitised direction) and
+        ``<flow>_backward`` (``v -> u``; null on a row of one direction only) and the emissions
+        summed; see :func:`urbankit.network.street_rows.one_row_per_street`), ``summary`` (a table
+        without geometry: the one row of :meth:`summary`) and, with ``exposure_layer=True``,
+        ``exposure`` (a table without geometry: :attr:`exposure`, from the default effects model
+        with residents).
 
         Parameters
         ----------
@@ -145,6 +151,7 @@ class Scenario:
                 {
                     "candidates": int(len(self.superblocks)),
                     "population_description": self.population_description,
+                    **_edge_column_notes(layers["edges"]),
                 },
             )
         )
@@ -502,11 +509,63 @@ def _superblocks_layer(scenario: Scenario) -> gpd.GeoDataFrame:
     return out.to_crs("EPSG:4326")
 
 
+#: per-direction values of the edges layer: flows kept per direction (and totalled); summed over the
+#: directions: emissions, and the street's residents and freed carriageway area (the effects model
+#: puts them on the street's first edge row and 0 on the other)
+GPKG_FLOW_COLUMNS = ("flow_before", "flow_after", "flow_change")
+GPKG_ADDITIVE_COLUMNS = (
+    *(c for c in GPKG_EDGE_COLUMNS if c.startswith(("co2_", "nox_", "pm25_"))),
+    "area_freed_m2",
+    "residents",
+)
+
+
+def _edge_column_notes(edges: gpd.GeoDataFrame) -> dict:
+    """Column dictionary entries of the edges layer's one-row-per-street columns, for the metadata table."""
+    notes = {
+        "both_directions": (
+            "",
+            "1: the row is one two-way street with the same per-street values both ways (u->v is its digitised "
+            "direction); 0: one direction only (a one-way street, or one direction of a two-way street whose "
+            "per-street values differ, the other direction being its own row)",
+        ),
+        "residents": ("residents", "residents of the street segment (both directions)"),
+        "area_freed_m2": ("m2", "carriageway area freed on the street (both directions)"),
+    }
+    for c in GPKG_FLOW_COLUMNS:
+        when = c.removeprefix("flow_")
+        notes[c] = ("vehicles/day", f"traffic flow {when}, total of both directions on a two-way street row")
+        notes[f"{c}_forward"] = ("vehicles/day", f"traffic flow {when} in the direction u->v")
+        notes[f"{c}_backward"] = (
+            "vehicles/day",
+            f"traffic flow {when} in the direction v->u; NULL on a row of one direction only",
+        )
+    for c in GPKG_ADDITIVE_COLUMNS:
+        if c.startswith(("co2_", "nox_", "pm25_")):
+            unit = "kg/day" if "_kg_" in c else "g/day"
+            notes[c] = (unit, f"{c.replace('_', ' ')}: emissions of the street, both directions summed")
+    return {
+        f"column:edges.{c}": {"unit": unit, "meaning": meaning}
+        for c, (unit, meaning) in notes.items()
+        if c in edges.columns
+    }
+
+
 def _edges_layer(scenario: Scenario) -> gpd.GeoDataFrame:
+    """The ``edges`` layer, one row per street (see :meth:`Scenario.to_gpkg`)."""
+    from ..network.street_rows import one_row_per_street
+
     e = scenario.edges
     cols = [c for c in GPKG_EDGE_COLUMNS if c in e.columns]
-    out = gpd.GeoDataFrame(e[cols].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs)
+    way = ["way_id"] if "way_id" in e.columns and "way_id" not in cols else []  # pairs the directions only
+    out = gpd.GeoDataFrame(e[cols + way].reset_index(drop=True), geometry=e.geometry.to_numpy(), crs=e.crs)
     out["superblock_id"] = out["superblock_id"].astype("Int64")
+    out = one_row_per_street(
+        out,
+        directed=True,
+        flow_columns=[c for c in GPKG_FLOW_COLUMNS if c in out.columns],
+        additive_columns=[c for c in GPKG_ADDITIVE_COLUMNS if c in out.columns],
+    ).drop(columns=way)
     return out.to_crs("EPSG:4326")
 
 

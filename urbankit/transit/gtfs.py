@@ -82,8 +82,10 @@ class Timetable:
     timezone : str
         The reference time zone: every time is in seconds since noon minus 12 h of ``date`` in this zone.
     feeds : pandas.DataFrame
-        One row per feed: ``feed`` (name), ``path``, ``timezone`` and ``offset_s`` (seconds added to the feed's
-        own times to put them on the reference clock).
+        One row per feed: ``feed`` (name), ``path``, ``timezone``, ``offset_s`` (seconds added to the feed's
+        own times to put them on the reference clock), ``service_start`` and ``service_end`` (first and last date
+        any service of the feed runs, from calendar.txt and the added dates of calendar_dates.txt: the feed's
+        validity, for reports).
     stops : pandas.DataFrame
         ``stop_index`` (0..n-1, also the index), ``feed``, ``stop_id``, ``stop_name``, ``stop_lat``, ``stop_lon``,
         ``parent_station``.
@@ -350,7 +352,7 @@ def read_gtfs(
     for part in parts:
         offset = int((_day_origin_utc(date, _zone(part["timezone"], feed=part["name"])) - ref_origin).total_seconds())
         feed_rows.append({"feed": part["name"], "path": str(part["path"]), "timezone": part["timezone"],
-                          "offset_s": offset})
+                          "offset_s": offset, "service_start": part["span"][0], "service_end": part["span"][1]})
         s = part["stops"].copy()
         s.index = s.index + n_stops
         stops.append(s)
@@ -505,7 +507,7 @@ def _read_one(feed: _Feed, date: dt.date, tz_override: str | None) -> dict:
         kept_trips.loc[head_freq.trip_index.unique(), "frequency_template"] = True
     transfers = _transfers(feed, stop_pos, out_stops)
     return {"name": feed.name, "path": feed.path, "timezone": tz_name, "stops": out_stops, "trips": kept_trips,
-            "stop_times": stop_times, "frequencies": head_freq, "transfers": transfers}
+            "stop_times": stop_times, "frequencies": head_freq, "transfers": transfers, "span": span}
 
 
 def _hms(s: float) -> str:
