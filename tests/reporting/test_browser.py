@@ -540,3 +540,63 @@ def test_saved_explore_map_works_offline_with_clustered_destinations(monaco_walk
     probe = got["probe"]
     assert probe["candidates"] >= 1 and probe["opened"] == probe["candidates"], probe
     assert all("service" in t for t in probe["texts"]), probe["texts"]
+
+
+@pytest.fixture(scope="module")
+def council_reports(tmp_path_factory):
+    """The superblocks report on the Barcelona extract and the comparison of Monaco and Helsinki,
+    with their default parameters (tiles off: offline)."""
+    import urbankit
+
+    try:
+        urbankit.datasets.get_path("barcelona", download=False)
+    except Exception as exc:  # noqa: BLE001 - not on this machine
+        pytest.skip(f"the Barcelona extract is not available offline ({exc})")
+    out = tmp_path_factory.mktemp("browser-council")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("URBANKIT_CACHE", str(out / "kernel-cache"))
+        sb = run_report("superblocks", parameters={"source": "barcelona", "tiles": None}, out_dir=out, run_id="notiles")
+        cmp = run_report("compare", parameters={"sources": ["monaco", "helsinki"]}, out_dir=out, run_id="default")
+    return {"superblocks": sb / "superblocks.html", "compare": cmp / "compare.html"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["superblocks", "compare"])
+def test_superblocks_and_compare_reports_render_for_councils(council_reports, name, tmp_path):
+    """#16 for the other two reports: they open with a sentence carrying a figure, show the provenance
+    box, no NaN or raw reprs, legends clear of the map controls, and no script errors offline."""
+    got = render(council_reports[name], tmp_path)
+    assert got["screenshot"].stat().st_size > 10_000, "screenshot looks empty"
+    summary, text, provenance = got["summary"], got["text"], got["provenance"]
+    assert summary and re.search(r"\d", summary), summary
+    if name == "superblocks":  # the extract's name, its superblocks and the change of car traffic
+        assert re.match(r"Eixample nova esquerra 2012: \d+ candidate superblocks with [\d,]+ residents", summary)
+        assert re.search(r"vehicle-km per day \([+-]\d+(\.\d+)? %\)", summary), summary
+        items = ("Data source", "OSM data date", "Residents", "urbankit version", "Caveat")
+    else:  # each city's headline share, by its readable name
+        assert re.match(r"Share of residents who reach every everyday function within 15 minutes on foot: "
+                        r"\S+ % in Monaco \([\d,]+ residents\); \S+ % in Helsinki", summary), summary
+        items = ("Monaco: data source", "Helsinki: residents", "OSM data date", "urbankit version", "Caveat")
+    for item in items:
+        assert provenance and item in provenance, (item, provenance)
+    assert not re.search(r"\b(nan|NaN|None)\b", text), re.findall(r".{40}\b(?:nan|NaN|None)\b.{20}", text)
+    raws = ("Scenario(", "Accessibility(", "AreaOverview(", "PopulationEstimate(", "detect_s", "<urbankit", "dtype")
+    for raw in raws:
+        assert raw not in text, raw
+    pngs = [i for i in got["images"] if i["src"].startswith("data:image/png")]
+    assert all(i["ok"] and i["width"] > 100 for i in got["images"]), got["images"]
+    assert all(i["alt"] and "No description" not in i["alt"] for i in pngs), [i["alt"] for i in pngs]
+    for m in got["maps"]:
+        assert m["leaflet"] and m["overlay"] >= 1, m
+        for legend in m["legend_boxes"]:
+            for control in m["control_boxes"]:
+                overlap = min(legend[2], control[2]) > max(legend[0], control[0]) and min(
+                    legend[3], control[3]
+                ) > max(legend[1], control[1])
+                assert not overlap, (legend, control)
+    assert not got["exceptions"], got["exceptions"]
+    assert not got["console_errors"], got["console_errors"]
+    assert _remote(got["requests"]) == [], _remote(got["requests"])
+    shots = Path(os.environ.get("URBANKIT_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    (shots / f"{name}.png").write_bytes(got["screenshot"].read_bytes())

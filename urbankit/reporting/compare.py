@@ -399,6 +399,7 @@ def compare_header(results: dict, minutes: float):
         ReportHeader,
         format_count,
         format_share,
+        name_from_source,
         provenance_table,
         round_residents,
     )
@@ -409,7 +410,7 @@ def compare_header(results: dict, minutes: float):
         total = float(np.nansum(acc.nodes["population"].to_numpy(float)))
         share = acc.residents_within(m) if m in acc.minutes else _share_within(acc, m)
         head = format_share(share, missing="not computable")
-        parts.append(f"{head} in {label} ({round_residents(total):,} residents)")
+        parts.append(f"{head} in {name_from_source(label)} ({round_residents(total):,} residents)")
     modes = sorted({MODE_WORDS.get(acc.network.mode, acc.network.mode) for acc in results.values()})
     sentence = (
         f"Share of residents who reach every everyday function within {m:g} minutes {' / '.join(modes)}: "
@@ -419,9 +420,10 @@ def compare_header(results: dict, minutes: float):
     rows = []
     for label, acc in results.items():
         prov = dict(zip(*provenance_table(acc).T.to_numpy()))
-        rows.append((f"{label}: data", f"{prov['Data source']}; OSM data date {prov['OSM data date']}"))
+        name = name_from_source(label)
+        rows.append((f"{name}: data source", f"{prov['Data source']}; OSM data date {prov['OSM data date']}"))
         rows.append(
-            (f"{label}: residents", f"{format_count(acc.nodes['population'].sum())} ({prov['Population source']})")
+            (f"{name}: residents", f"{format_count(acc.nodes['population'].sum())} ({prov['Population source']})")
         )
     first = next(iter(results.values()))
     rows.append(("Threshold compared", f"{m:g} minutes"))

@@ -161,6 +161,10 @@ def superblocks_header(scenario, *, name: str | None = None) -> ReportHeader:
         ("OSM data date", meta.get("osm_data_date") or "unknown (the file records no timestamp)"),
         ("Population source", scenario.population_description or str(s.get("population_source", "unknown"))),
     ]
+    x = getattr(scenario, "exposure", None)
+    if x is not None and len(x):  # every resident is placed on a street: the bands sum to all of them
+        total = float(x.loc[(x["kind"] == "lden_band") & (x["group"] == "all"), "residents_before"].sum())
+        rows.insert(2, ("Residents", f"{format_count(total)} (placed on their nearest street)"))
     for key, label in (("internal_speed_kmh", "Speed inside superblocks (km/h)"), ("evaporation", "Evaporation")):
         value = scenario.assignment.params.get(key) if hasattr(scenario, "assignment") else None
         if value is not None:
