@@ -611,3 +611,28 @@ def test_an_output_folder_with_braces_is_a_literal_path(tiny, tmp_path):
     assert folder.parent.parent.parent == out
     assert (folder / "data.bin").read_bytes() == b"x" * 1000
     assert read_run(folder)["status"] == "ok"
+
+
+def test_logged_warnings_become_escaped_notes_for_readers():
+    """A warning logged while a report computes reaches readers as a framed plain-text note, not a red
+    stderr box; progress-bar lines are dropped and hostile text stays text."""
+    import nbformat
+
+    from urbankit.reporting.runner import _notes_for_readers
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr",
+                               text='city <img src=x onerror="alert(1)">.osm: 861 node references cut\n'
+                                    "walk reach:  40%|####  | 2/5\r\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="kept as it is\n"),
+    ]
+    nb.cells.append(cell)
+    _notes_for_readers(nb)
+    note, plain = cell.outputs
+    assert plain["output_type"] == "stream" and plain["text"] == "kept as it is\n"
+    html = note["data"]["text/html"]
+    assert note["output_type"] == "display_data" and 'class="urbankit-note"' in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;.osm: 861 node references cut" in html
+    assert "<img" not in html and "reach" not in html

@@ -42,6 +42,7 @@ def export_html(executed: str | Path, *, show_code: bool = False, offline: bool 
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
+    _notes_for_readers(nb)
     exporter = HTMLExporter(exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True)
     html, _ = exporter.from_notebook_node(nb)
     if not offline:
@@ -50,6 +51,36 @@ def export_html(executed: str | Path, *, show_code: bool = False, offline: bool 
 
     result = make_offline(html)
     return result.html, result.record()
+
+
+def _notes_for_readers(nb) -> None:
+    """Warnings a computation logged (a clipped extract, a sparse map) shown to readers as framed notes
+    in plain text, instead of nbconvert's red stderr boxes; progress-bar lines are dropped. Every line
+    is escaped (names in OSM data are untrusted)."""
+    import html
+    import re
+
+    for cell in nb.cells:
+        outputs = cell.get("outputs") or []
+        for i, out in enumerate(outputs):
+            if out.get("output_type") != "stream" or out.get("name") != "stderr":
+                continue
+            text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", "".join(out.get("text", "")))
+            lines = [ln.strip() for ln in text.split("\n") if ln.strip() and "\r" not in ln]
+            body = "<br>".join(html.escape(ln) for ln in lines)
+            outputs[i] = {
+                "output_type": "display_data",
+                "metadata": {},
+                "data": {
+                    "text/html": (
+                        '<div class="urbankit-note" style="border-left:4px solid #b58900;background:#fdf6e3;'
+                        'padding:6px 10px;margin:6px 0;font-size:0.95em">'
+                        f"<b>Note from the computation:</b> {body}</div>"
+                    )
+                    if body
+                    else ""
+                },
+            }
 
 
 def _failing_cell(executed: Path, exc: BaseException) -> dict | None:
