@@ -344,9 +344,9 @@ def formatted(table: pd.DataFrame, *, largest: float | None = None) -> pd.DataFr
     Returns
     -------
     pandas.DataFrame
-        The same rows and columns, as text.
+        The same rows, as text; columns named readably (:func:`urbankit.reporting.text.name_from_source`).
     """
-    from .text import format_count, format_minutes, format_share
+    from .text import format_count, format_minutes, format_share, name_from_source
 
     absent = "functions without destinations"
 
@@ -360,7 +360,7 @@ def formatted(table: pd.DataFrame, *, largest: float | None = None) -> pd.DataFr
     def fmt(row: str, column) -> str:
         v = table.at[row, column]
         if isinstance(v, str):
-            return v
+            return v or ("none" if row == absent else v)
         if not_computable(row, column):
             return "n/a"
         if " within " in row:
@@ -369,7 +369,9 @@ def formatted(table: pd.DataFrame, *, largest: float | None = None) -> pd.DataFr
             return format_minutes(v, largest=largest, missing=None if largest is not None else "beyond reach")
         return format_count(v)
 
-    return pd.DataFrame({c: [fmt(r, c) for r in table.index] for c in table.columns}, index=table.index)
+    out = pd.DataFrame({c: [fmt(r, c) for r in table.index] for c in table.columns}, index=table.index)
+    out.columns = [name_from_source(c) for c in table.columns]  # "monaco" -> "Monaco"
+    return out
 
 
 def compare_header(results: dict, minutes: float):
