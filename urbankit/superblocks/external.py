@@ -314,7 +314,7 @@ def open_demand(
             f["origin_zone"] = np.where(kind == "outbound", "int:", "ext:") + f["origin"].astype(str)
             f["destination_zone"] = np.where(kind == "inbound", "int:", "ext:") + f["destination"].astype(str)
             frames.append(f)
-        unplaced = 2.0 * vol.sum() - sum(p[3].sum() for p in parts)
+        unplaced = 2.0 * (vol.sum() - ee.sum()) - ei.sum() - ie.sum()  # gate crossings not placed
         if unplaced > 1e-6 * max(t_in.sum() + t_out.sum(), 1.0):
             logger.warning(
                 "%.0f external trips/day found no destination or origin (gates without a route to or from any zone)",
