@@ -213,3 +213,24 @@ def test_equilibrium_before_equals_the_plain_network_equilibrium(grid6):
     )
     got = sc.assignment.flows["flow_before"].to_numpy() * PEAK_HOUR_SHARE
     assert np.abs(got - ref.flow).max() <= 1e-2 * ref.flow.max()
+
+
+def test_open_demand_external_od_is_symmetric(grid12):
+    # a day's external trips come in pairs: A -> B and B -> A carry the same trips, for through pairs
+    # (gate -> gate) and external-internal pairs (gate -> zone and its return zone -> gate)
+    od = open_demand(grid12, h3_resolution=None, through_share=0.3)
+    ext = od[od["trip_type"] != "internal"]
+    flows = {}
+    for o, d, t in zip(ext["origin"], ext["destination"], ext["trips"]):
+        flows[(o, d)] = flows.get((o, d), 0.0) + t
+    assert len(flows) > 0
+    for (o, d), t in flows.items():
+        assert flows.get((d, o), 0.0) == pytest.approx(t, rel=1e-9, abs=1e-9), (o, d)
+    by = ext.groupby("trip_type")["trips"].sum()
+    assert by["inbound"] == pytest.approx(by["outbound"])
+    # every gate sends and receives the same number of trips
+    sent = ext.groupby("origin")["trips"].sum()
+    got = ext.groupby("destination")["trips"].sum()
+    gates = set(external_zones(grid12)["node_id"])
+    for gnode in gates:
+        assert sent.get(gnode, 0.0) == pytest.approx(got.get(gnode, 0.0))

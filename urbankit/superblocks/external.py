@@ -22,14 +22,18 @@ Gate volumes, sized by road class
     street (2 x 900 veh/h) thus brings about 14,400 veh/day into the area, a one-lane secondary
     6,400. Give ``gate_trips`` (per gate node) where counts exist.
 Trip types
-    Of the trips entering through a gate, ``through_share`` cross the area to another gate
-    (*through*, EE) and the rest end inside (*inbound*, EI); as many trips leave through each gate,
-    ``through_share`` of them from other gates and the rest from inside (*outbound*, IE). Through
-    trips choose their exit gate, inbound trips their destination zone and outbound trips their
-    origin zone by the gravity weight of :func:`gravity_demand` (exit gate volume, attraction or
-    residents times ``exp(-beta_per_min * minutes)``); exits within :data:`MIN_GATE_SEPARATION_M`
-    of the entry (the same road's other carriageway) are not chosen. Trips between internal zones
-    (*internal*, II) are :func:`gravity_demand`'s.
+    A day's car OD table is (close to) symmetric: every home-based trip has its return
+    (production/attraction balancing; Ortuzar & Willumsen, *Modelling Transport*, ch. 4-5). Each
+    gate therefore carries ``v = (trips_in + trips_out) / 2`` trips a day in each direction (equal
+    to both when the road's two directions have the same capacity). Of them ``through_share`` cross
+    the area to another gate (*through*, EE), the exit chosen by the gravity weight (exit gate
+    volume times ``exp(-beta_per_min * minutes)``), and every through pair is then driven both ways
+    (``(A->B + B->A) / 2`` each way); exits within :data:`MIN_GATE_SEPARATION_M` of the entry (the
+    same road's other carriageway) are not chosen. The rest end inside (*inbound*, EI) and each has
+    its return (*outbound*, IE) from the same zone to the same gate: half of these pairs are
+    visitors (destination zone by attraction times the decay of the gate -> zone time), half
+    residents going out and coming home (home zone by residents times the decay of the zone ->
+    gate time). Trips between internal zones (*internal*, II) are :func:`gravity_demand`'s.
 Default through share
     :data:`DEFAULT_THROUGH_SHARE` = 0.3, an assumption: cordon surveys around European city centres
     commonly find a fifth to two fifths of the vehicles crossing the cordon to be passing through.
@@ -276,15 +280,25 @@ def open_demand(
         decay_b = np.where(np.isfinite(minutes_b), np.exp(-beta_per_min * np.nan_to_num(minutes_b, posinf=0)), 0.0)
         xy = network.nodes[["x", "y"]].to_numpy(float)[g]
         apart = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1]) >= MIN_GATE_SEPARATION_M
-        # through: entry i -> exit j
-        w_ee = t_out[None, :] * decay_f[:, nz:] * apart
+        # symmetric day: as many trips enter as leave each gate, v = (trips_in + trips_out) / 2 each way
+        vol = 0.5 * (t_in + t_out)
+        # through: entry i -> exit j, then each pair in both directions ((A->B + B->A) / 2 each way)
+        w_ee = vol[None, :] * decay_f[:, nz:] * apart
         # an entry without any exit far enough sends all its trips inside
         ee_share = np.where(w_ee.sum(axis=1) > 0, share, 0.0)
-        ee = (t_in * ee_share)[:, None] * _share(w_ee)
-        # inbound: entry i -> zone k; outbound: zone k -> exit j
+        ee = (vol * ee_share)[:, None] * _share(w_ee)
+        ee = 0.5 * (ee + ee.T)
+        ee_share = np.divide(ee.sum(axis=1), vol, out=np.zeros_like(vol), where=vol > 0)
+        # external-internal trips come in pairs with their return: half are visitors (gate -> destination
+        # zone by attraction, and back), half residents (home zone -> gate by residents, and back home)
         other = rep[None, :] != g[:, None]  # not the gate's own node (a trip of no length)
-        ei = (t_in * (1.0 - ee_share))[:, None] * _share(a_z[None, :] * decay_f[:, :nz] * other)
-        ie = t_out[:, None] * (1.0 - share) * _share(p_z[None, :] * decay_b * other)
+        visit = _share(a_z[None, :] * decay_f[:, :nz] * other)
+        home = _share(p_z[None, :] * decay_b * other)
+        both = np.where(visit.sum(axis=1, keepdims=True) > 0, 0.5, 0.0) * visit
+        both = both + np.where(home.sum(axis=1, keepdims=True) > 0, 0.5, 0.0) * home
+        both = _share(both)
+        ei = (vol * (1.0 - ee_share))[:, None] * both  # inbound: entry i -> zone k
+        ie = ei.copy()  # outbound: zone k -> exit i, the return of each inbound trip
         ids = network.nodes.index.to_numpy()
         gid, zid = ids[g], ids[rep]
         parts = [
@@ -300,7 +314,7 @@ def open_demand(
             f["origin_zone"] = np.where(kind == "outbound", "int:", "ext:") + f["origin"].astype(str)
             f["destination_zone"] = np.where(kind == "inbound", "int:", "ext:") + f["destination"].astype(str)
             frames.append(f)
-        unplaced = t_in.sum() + (1.0 - share) * t_out.sum() - sum(p[3].sum() for p in parts)
+        unplaced = 2.0 * (vol.sum() - ee.sum()) - ei.sum() - ie.sum()  # gate crossings not placed
         if unplaced > 1e-6 * max(t_in.sum() + t_out.sum(), 1.0):
             logger.warning(
                 "%.0f external trips/day found no destination or origin (gates without a route to or from any zone)",
