@@ -271,6 +271,16 @@ def transit_report(tmp_path_factory):
     return run / "transit.html"
 
 
+def _assert_legends_clear(m: dict) -> None:
+    """No legend box of a rendered map overlaps one of its controls (zoom, layers, scale bar)."""
+    for legend in m["legend_boxes"]:
+        for control in m["control_boxes"]:
+            overlap = min(legend[2], control[2]) > max(legend[0], control[0]) and min(
+                legend[3], control[3]
+            ) > max(legend[1], control[1])
+            assert not overlap, (legend, control)
+
+
 @pytest.mark.parametrize("name, tiles", [("accessibility", True), ("overview", False), ("transit", True)])
 def test_report_renders_offline(request, name, tiles, tmp_path):
     html = request.getfixturevalue("transit_report") if name == "transit" else request.getfixturevalue("reports")[name]
@@ -333,12 +343,7 @@ def test_report_renders_offline(request, name, tiles, tmp_path):
     # every figure has alternative text (not nbconvert's placeholder)
     assert all(i["alt"] and "No description" not in i["alt"] for i in pngs), [i["alt"] for i in pngs]
     # the legend never covers a map control
-    for legend in m["legend_boxes"]:
-        for control in m["control_boxes"]:
-            overlap = min(legend[2], control[2]) > max(legend[0], control[0]) and min(
-                legend[3], control[3]
-            ) > max(legend[1], control[1])
-            assert not overlap, (legend, control)
+    _assert_legends_clear(m)
     assert m["legend_boxes"], "no legend on the map"
 
     # no script failed, nothing but tiles was asked of the network
@@ -588,12 +593,7 @@ def test_superblocks_and_compare_reports_render_for_councils(council_reports, na
     assert all(i["alt"] and "No description" not in i["alt"] for i in pngs), [i["alt"] for i in pngs]
     for m in got["maps"]:
         assert m["leaflet"] and m["overlay"] >= 1, m
-        for legend in m["legend_boxes"]:
-            for control in m["control_boxes"]:
-                overlap = min(legend[2], control[2]) > max(legend[0], control[0]) and min(
-                    legend[3], control[3]
-                ) > max(legend[1], control[1])
-                assert not overlap, (legend, control)
+        _assert_legends_clear(m)
     assert not got["exceptions"], got["exceptions"]
     assert not got["console_errors"], got["console_errors"]
     assert _remote(got["requests"]) == [], _remote(got["requests"])
