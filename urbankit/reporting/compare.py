@@ -344,9 +344,9 @@ def formatted(table: pd.DataFrame, *, largest: float | None = None) -> pd.DataFr
     Returns
     -------
     pandas.DataFrame
-        The same rows, as text; columns named readably (:func:`urbankit.reporting.text.name_from_source`).
+        The same rows and columns, as text.
     """
-    from .text import format_count, format_minutes, format_share, name_from_source
+    from .text import format_count, format_minutes, format_share
 
     absent = "functions without destinations"
 
@@ -369,9 +369,7 @@ def formatted(table: pd.DataFrame, *, largest: float | None = None) -> pd.DataFr
             return format_minutes(v, largest=largest, missing=None if largest is not None else "beyond reach")
         return format_count(v)
 
-    out = pd.DataFrame({c: [fmt(r, c) for r in table.index] for c in table.columns}, index=table.index)
-    out.columns = [name_from_source(c) for c in table.columns]  # "monaco" -> "Monaco"
-    return out
+    return pd.DataFrame({c: [fmt(r, c) for r in table.index] for c in table.columns}, index=table.index)
 
 
 def compare_header(results: dict, minutes: float):
