@@ -370,29 +370,52 @@ def _no2_row(no2_before_ugm3, no2_after_ugm3, residents, *, region, baseline_rat
     )
     rr, thr, row = _no2_function(no2_function, rr_per_10ugm3, threshold_ugm3)
     kw = {"baseline_rate_per_100k": rate, "no2_function": no2_function, "threshold_ugm3": thr}
-    deaths = float(deaths_avoided_no2(cb, ca, res, rr_per_10ugm3=rr, **kw).sum())
+    out = _pathway_row(
+        lambda r: deaths_avoided_no2(cb, ca, res, rr_per_10ugm3=r, **kw),
+        cb,
+        ca,
+        res,
+        rr=rr,
+        rr_bounds=(row["low"], row["high"]) if rr_per_10ugm3 is None else None,
+        threshold=thr,
+        rate=rate,
+        rate_source=rate_source,
+        exposure_response=f"all-cause mortality RR {rr:g} per 10 ug/m3 NO2 above {thr:g} ug/m3",
+        erf_source=str(row["source"]) if rr_per_10ugm3 is None else "user",
+        note=" ".join(x for x in (str(row["note"]), note) if x),
+    )
+    logger.info(
+        "health ESTIMATE: %.2f all-cause deaths avoided per year from NO2 (%s)", out["deaths_avoided_per_year"],
+        no2_function,
+    )
+    return out
+
+
+def _pathway_row(deaths_at, before, after, res, *, rr, rr_bounds, threshold, rate, rate_source,
+                 exposure_response, erf_source, note) -> dict:
+    """One pathway's row of :func:`health_impact`: deaths avoided at the relative risk ``rr``
+    (``deaths_at(rr)``: per street), their range at ``rr_bounds`` (None: not given), and the
+    residents whose street lies above the threshold before and after."""
+    deaths = float(deaths_at(rr).sum())
     low = high = float("nan")
-    if rr_per_10ugm3 is None:
-        bounds = [
-            float(deaths_avoided_no2(cb, ca, res, rr_per_10ugm3=r, **kw).sum()) for r in (row["low"], row["high"])
-        ]
+    if rr_bounds is not None:
+        bounds = [float(deaths_at(r).sum()) for r in rr_bounds]
         low, high = min(bounds), max(bounds)
-    known = ~(np.isnan(cb) | np.isnan(ca))
-    logger.info("health ESTIMATE: %.2f all-cause deaths avoided per year from NO2 (%s)", deaths, no2_function)
+    known = ~(np.isnan(before) | np.isnan(after))
     return {
         "label": ESTIMATE_LABEL,
         "deaths_avoided_per_year": deaths,
         "deaths_avoided_low": low,
         "deaths_avoided_high": high,
         "residents": float(res.sum()),
-        "residents_above_threshold_before": float(res[known & (cb > thr)].sum()),
-        "residents_above_threshold_after": float(res[known & (ca > thr)].sum()),
-        "exposure_response": f"all-cause mortality RR {rr:g} per 10 ug/m3 NO2 above {thr:g} ug/m3",
+        "residents_above_threshold_before": float(res[known & (before > threshold)].sum()),
+        "residents_above_threshold_after": float(res[known & (after > threshold)].sum()),
+        "exposure_response": exposure_response,
         "baseline_rate_per_100k": rate,
         "baseline_source": rate_source,
-        "erf_source": str(row["source"]) if rr_per_10ugm3 is None else "user",
+        "erf_source": erf_source,
         "caveat": HEALTH_CAVEAT,
-        "note": " ".join(x for x in (str(row["note"]), note) if x),
+        "note": note,
     }
 
 
@@ -460,29 +483,20 @@ def health_impact(
     rr = rr_row["value"] if rr_per_10db is None else rr_per_10db
     thr = float(thr_row["value"] if threshold_db is None else threshold_db)
     kw = {"baseline_rate_per_100k": rate, "threshold_db": thr}
-    deaths = float(deaths_avoided_noise(lb, la, res, rr_per_10db=rr, **kw).sum())
-    low = high = float("nan")
-    if rr_per_10db is None:
-        bounds = [
-            float(deaths_avoided_noise(lb, la, res, rr_per_10db=r, **kw).sum()) for r in (rr_row["low"], rr_row["high"])
-        ]
-        low, high = min(bounds), max(bounds)
-    known = ~(np.isnan(lb) | np.isnan(la))
-    noise = {
-        "label": ESTIMATE_LABEL,
-        "deaths_avoided_per_year": deaths,
-        "deaths_avoided_low": low,
-        "deaths_avoided_high": high,
-        "residents": float(res.sum()),
-        "residents_above_threshold_before": float(res[known & (lb > thr)].sum()),
-        "residents_above_threshold_after": float(res[known & (la > thr)].sum()),
-        "exposure_response": f"ischaemic heart disease RR {float(rr):g} per 10 dB Lden above {thr:g} dB",
-        "baseline_rate_per_100k": rate,
-        "baseline_source": rate_source,
-        "erf_source": str(rr_row["source"]) if rr_per_10db is None else "user",
-        "caveat": HEALTH_CAVEAT,
-        "note": str(rr_row["note"]),
-    }
+    noise = _pathway_row(
+        lambda r: deaths_avoided_noise(lb, la, res, rr_per_10db=r, **kw),
+        lb,
+        la,
+        res,
+        rr=rr,
+        rr_bounds=(rr_row["low"], rr_row["high"]) if rr_per_10db is None else None,
+        threshold=thr,
+        rate=rate,
+        rate_source=rate_source,
+        exposure_response=f"ischaemic heart disease RR {float(rr):g} per 10 dB Lden above {thr:g} dB",
+        erf_source=str(rr_row["source"]) if rr_per_10db is None else "user",
+        note=str(rr_row["note"]),
+    )
     if (no2_before_ugm3 is None) != (no2_after_ugm3 is None):
         raise InvalidOptionError("give both no2_before_ugm3 and no2_after_ugm3, or neither.")
     if no2_before_ugm3 is None:
@@ -518,7 +532,9 @@ def health_impact(
             "note": "sum of the estimated pathways (noise and NO2); the range adds the pathways' bounds",
         }
     out = pd.DataFrame([noise, no2, total], index=pd.Index(["noise_ihd", "no2", "total"], name="pathway"))
-    logger.info("health ESTIMATE: %.2f IHD deaths avoided per year from road-traffic noise", deaths)
+    logger.info(
+        "health ESTIMATE: %.2f IHD deaths avoided per year from road-traffic noise", noise["deaths_avoided_per_year"]
+    )
     return out
 
 
