@@ -248,9 +248,7 @@ def nodes_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     front += [c for c in nodes.columns if c.startswith("score_")]
     geom = nodes.geometry.name
     rest = [c for c in nodes.columns if c not in front and c != geom]
-    columns = {"node_id": nodes.index.to_numpy()}
-    for c in front + rest:
-        columns[c] = nodes[c].array if not isinstance(nodes[c].dtype, np.dtype) else nodes[c].to_numpy()
+    columns = {"node_id": nodes.index.to_numpy(), **_column_arrays(nodes, front + rest)}
     columns["all_functions_min"] = acc.all_functions_minutes().to_numpy()
     columns.update({c: v.array for c, v in service_status(acc).items()})
     return gpd.GeoDataFrame(pd.DataFrame(columns, copy=False), geometry=_geometry_in(nodes, crs))
@@ -263,10 +261,14 @@ def _geometry_in(frame: gpd.GeoDataFrame, crs) -> gpd.GeoSeries:
     return geometry if crs is None else geometry.to_crs(crs)
 
 
+def _column_arrays(frame: pd.DataFrame, columns: list[str]) -> dict:
+    """The arrays of ``frame``'s ``columns`` by name, shared, not copied (numpy or extension arrays)."""
+    return {c: frame[c].array if not isinstance(frame[c].dtype, np.dtype) else frame[c].to_numpy() for c in columns}
+
+
 def _columns_of(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """``frame[columns]`` on a RangeIndex, sharing the column arrays (no copy)."""
-    return pd.DataFrame({c: frame[c].array if not isinstance(frame[c].dtype, np.dtype) else frame[c].to_numpy()
-                         for c in columns}, copy=False)
+    return pd.DataFrame(_column_arrays(frame, columns), copy=False)
 
 
 def edges_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
