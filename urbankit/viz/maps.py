@@ -13,6 +13,7 @@ import geopandas as gpd
 
 from .._errors import InvalidOptionError
 from .._html import escape, escape_frame
+from .._qgis import FUNCTION_COLOURS_CB
 from .._validate import minutes_label
 from .tiles import tiles_problem
 
@@ -22,16 +23,10 @@ logger = logging.getLogger(__name__)
 #: key; CartoDB's now warn that they need an API key (xyzservices >= 2025), so they are not the default.
 DEFAULT_TILES = "OpenStreetMap"
 
-#: colours of the six social functions, shared by maps and plots: the colour-blind-safe Okabe-Ito
-#: palette (none of them is a colour of the sequential viridis / YlGnBu scales' dark end)
-FUNCTION_COLOURS = {
-    "living": "#009E73",
-    "working": "#0072B2",
-    "commerce": "#E69F00",
-    "healthcare": "#CC79A7",
-    "education": "#56B4E9",
-    "entertainment": "#D55E00",
-}
+#: colours of the six social functions, shared by maps, plots and the GeoPackages' QGIS styles: the
+#: colour-blind-safe Okabe-Ito palette (none of them is a colour of the sequential viridis / YlGnBu
+#: scales' dark end), defined once in :mod:`urbankit._qgis` (below viz in the layers)
+FUNCTION_COLOURS = FUNCTION_COLOURS_CB
 MODE_COLOURS = {"walk": "#2b8cbe", "bike": "#31a354", "drive": "#de2d26"}
 
 
