@@ -278,6 +278,14 @@ def _join(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _residents_of(acc, name: str) -> str:
+    """"Monaco's 43,300 residents" ("the area's ...", "Paris' ..."), or "the street corners of
+    <name>" when the result has no residents: who a headline speaks of."""
+    total = float(np.nansum(acc.nodes["population"].to_numpy(float)))
+    possessive = "the area's" if name == "the area" else (f"{name}'" if name.endswith("s") else f"{name}'s")
+    return f"{possessive} {round_residents(total):,} residents" if total > 0 else f"the street corners of {name}"
+
+
 def summary_sentence(acc, *, minutes: float | None = None, name: str | None = None, taxonomy=None) -> str:
     """The headline a council member can quote, generated from the results.
 
@@ -316,11 +324,7 @@ def summary_sentence(acc, *, minutes: float | None = None, name: str | None = No
     name = area_name(acc) if name is None else name
     labels = service_labels(acc, taxonomy=taxonomy)
     how = MODE_WORDS.get(getattr(acc.network, "mode", ""), f"by {getattr(acc.network, 'mode', 'the network')}")
-    total = float(np.nansum(acc.nodes["population"].to_numpy(float)))
-    possessive = f"{name}'" if name.endswith("s") else f"{name}'s"
-    if name == "the area":
-        possessive = "the area's"
-    who = f"{possessive} {round_residents(total):,} residents" if total > 0 else f"the street corners of {name}"
+    who = _residents_of(acc, name)
     share = acc.residents_within(m)
     if acc.missing_functions:
         funcs = function_labels(acc, taxonomy=taxonomy)

@@ -13,7 +13,6 @@ import logging
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .._errors import InvalidOptionError
@@ -22,6 +21,7 @@ from .text import (
     NONE_IN_AREA,
     PeopleTable,
     ReportHeader,
+    _residents_of,
     area_name,
     format_count,
     format_share,
@@ -54,12 +54,16 @@ TRANSIT_CAVEATS = (
 )
 
 
-def _check_pair(by_transit, on_foot, minutes) -> float:
-    if by_transit.params.get("mode") != "transit":
+def _check_transit(by_transit) -> None:
+    if by_transit.params.get("mode") != "transit" or not by_transit.params.get("transit"):
         raise InvalidOptionError(
             "by_transit must be a transit result (urbankit.x_minute_city(..., mode='transit')); "
             f"its mode is {by_transit.params.get('mode')!r}."
         )
+
+
+def _check_pair(by_transit, on_foot, minutes) -> float:
+    _check_transit(by_transit)
     m = middle_threshold(by_transit.minutes) if minutes is None else minutes
     for what, acc in (("by_transit", by_transit), ("on_foot", on_foot)):
         if m not in acc.minutes:
@@ -78,12 +82,6 @@ def _check_jobs(jobs: pd.DataFrame | None, m: float) -> None:
             f"jobs must have the columns {list(JOB_COLUMNS)} and a row per threshold including {m:g}; "
             f"it has columns {list(jobs.columns)} and rows {list(jobs.index)}."
         )
-
-
-def _who(acc, name: str) -> str:
-    total = float(np.nansum(acc.nodes["population"].to_numpy(float)))
-    possessive = "the area's" if name == "the area" else (f"{name}'" if name.endswith("s") else f"{name}'s")
-    return f"{possessive} {round_residents(total):,} residents" if total > 0 else f"the street corners of {name}"
 
 
 def _largest_gain(by_transit, on_foot, m: float, labels: dict) -> str | None:
@@ -153,7 +151,7 @@ def transit_sentence(
     m = _check_pair(by_transit, on_foot, minutes)
     _check_jobs(jobs, m)
     name = area_name(by_transit) if name is None else name
-    who = _who(by_transit, name)
+    who = _residents_of(by_transit, name)
     job_words = None
     if jobs is not None:
         total = round_residents(jobs_total) if jobs_total else 0  # three significant figures, as the residents
@@ -229,12 +227,8 @@ def transit_provenance(
     InvalidOptionError
         ``by_transit`` is not a transit result.
     """
-    params = by_transit.params.get("transit")
-    if by_transit.params.get("mode") != "transit" or not params:
-        raise InvalidOptionError(
-            "by_transit must be a transit result (urbankit.x_minute_city(..., mode='transit')); "
-            f"its mode is {by_transit.params.get('mode')!r}."
-        )
+    _check_transit(by_transit)
+    params = by_transit.params["transit"]
     base = provenance_table(by_transit, hex_resolution=hex_resolution)
     departure = dt.datetime.fromisoformat(str(params["departure"]))
     window = int(params["window_min"])
