@@ -66,6 +66,7 @@ import shapely
 from . import settings
 from ._errors import InvalidOptionError
 from ._qgis import categorized_qml, graduated_qml, layer_styles, write_layer_styles  # noqa: F401 (public here)
+from .network.street_rows import BOTH_DIRECTIONS_MEANING, one_row_per_street
 
 logger = logging.getLogger(__name__)
 
@@ -274,8 +275,6 @@ def _columns_of(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def edges_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     """The ``edges`` layer of the accessibility's network, one row per street (see the module
     docstring), in ``crs`` (None: the analysis CRS)."""
-    from .network.street_rows import one_row_per_street
-
     e = _edge_source(acc)
     out = one_row_per_street(e, directed=bool(getattr(acc.network, "directed", False)))
     return gpd.GeoDataFrame(out.drop(columns=out.geometry.name), geometry=_geometry_in(out, crs))
@@ -756,12 +755,7 @@ def _column_meaning(column: str, acc, mode: str) -> tuple[str, str]:
         "highway": ("", "OSM highway tag"),
         "name": ("", "OSM name tag"),
         "oneway": ("", "1 when the edge may be used in its direction only"),
-        "both_directions": (
-            "",
-            "1: the row is one street travelled both ways with the same values (u->v is its digitised "
-            "direction); 0: the row is one direction only (a one-way street, or one direction of a two-way "
-            "street whose values differ by direction, the other direction being its own row)",
-        ),
+        "both_directions": ("", BOTH_DIRECTIONS_MEANING),
         "speed_kmh": ("km/h", "speed used for the edge"),
         "service": ("", "service of the destination (taxonomy name)"),
         "function": ("", "social function of the service"),

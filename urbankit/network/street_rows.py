@@ -34,7 +34,14 @@ import shapely
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["one_row_per_street"]
+__all__ = ["BOTH_DIRECTIONS_MEANING", "one_row_per_street"]
+
+#: what the ``both_directions`` column of a one-row-per-street layer means (its column dictionary entry)
+BOTH_DIRECTIONS_MEANING = (
+    "1: the row is one street travelled both ways with the same per-street values (u->v is its digitised "
+    "direction); 0: the row is one direction only (a one-way street, or one direction of a two-way street "
+    "whose per-street values differ by direction, the other direction being its own row)"
+)
 
 
 def _equal(a: pd.Series, b: pd.Series) -> np.ndarray:

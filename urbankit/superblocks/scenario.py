@@ -522,13 +522,10 @@ GPKG_ADDITIVE_COLUMNS = (
 
 def _edge_column_notes(edges: gpd.GeoDataFrame) -> dict:
     """Column dictionary entries of the edges layer's one-row-per-street columns, for the metadata table."""
+    from ..network.street_rows import BOTH_DIRECTIONS_MEANING
+
     notes = {
-        "both_directions": (
-            "",
-            "1: the row is one two-way street with the same per-street values both ways (u->v is its digitised "
-            "direction); 0: one direction only (a one-way street, or one direction of a two-way street whose "
-            "per-street values differ, the other direction being its own row)",
-        ),
+        "both_directions": ("", BOTH_DIRECTIONS_MEANING),
         "residents": ("residents", "residents of the street segment (both directions)"),
         "area_freed_m2": ("m2", "carriageway area freed on the street (both directions)"),
     }
