@@ -432,3 +432,68 @@ def test_layer_cache_off_writes_every_layer_directly(small_acc, tmp_path, monkey
     path = outputs.write_accessibility_gpkg(small_acc, tmp_path / "acc.gpkg")
     assert not (settings.cache_folder / "layers").exists()
     assert [row[0] for row in pyogrio.list_layers(path)] == [*LAYERS, "metadata"]
+
+
+def test_accessibility_geopackage_is_the_same_in_one_or_two_processes(small_acc, tmp_path, monkeypatch):
+    """Large results write the nodes layer here and the others in a forked process (urbankit._gpkg);
+    forced here on a small result, the file holds the same layers as one written in one process."""
+    from urbankit import _gpkg
+
+
+    monkeypatch.setattr(settings, "use_cache", False)
+    monkeypatch.setattr(_gpkg, "can_fork", lambda: True)
+    monkeypatch.setattr(_gpkg, "PARALLEL_MIN_ROWS", 0)
+    two = outputs.write_accessibility_gpkg(small_acc, tmp_path / "two.gpkg")
+    monkeypatch.setattr(_gpkg, "PARALLEL_MIN_ROWS", 10**12)
+    one = outputs.write_accessibility_gpkg(small_acc, tmp_path / "one.gpkg")
+    names = ["nodes", "edges", "pois", "hex"]
+    for name in names:
+        assert_geodataframe_equal(pyogrio.read_dataframe(two, layer=name), pyogrio.read_dataframe(one, layer=name))
+    meta = [pd.DataFrame(pyogrio.read_dataframe(p, layer="metadata")) for p in (two, one)]
+    assert meta[0].columns.tolist() == meta[1].columns.tolist() and len(meta[0]) == len(meta[1])
+    import sqlite3
+
+    def rows(path, sql):
+        con = sqlite3.connect(path)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    styles = "SELECT f_table_name, styleName FROM layer_styles ORDER BY 1"
+    assert rows(two, styles) == rows(one, styles) and len(rows(one, styles)) == 3
+    assert rows(two, "PRAGMA integrity_check") == [("ok",)]
+
+
+@pytest.mark.parametrize("progress", ["0", "1"])
+def test_cli_writes_layers_in_two_processes(tmp_path, progress):
+    """`urbankit accessibility` starts no thread of its own (tqdm's monitor thread included), so its
+    GeoPackage writer may fork; forced here on a small grid, the nodes layer is written by the CLI's
+    process and the other layers by a second one."""
+    osm = write_small_osm(tmp_path / "small.osm")
+    code = """
+import json, os, sys
+from urbankit import _gpkg, cli
+_gpkg.PARALLEL_MIN_ROWS = 0
+seen, writers = {}, {}
+real = _gpkg.write_layers
+def spy(target, names, write, *, parallel):
+    seen["can_fork"] = _gpkg.can_fork()
+    log = target.with_name("who.txt")
+    def logged(name, path):
+        with open(log, "a") as fh:
+            fh.write(f"{name} {os.getpid()}\\n")
+        write(name, path)
+    real(target, names, logged, parallel=parallel)
+    writers.update(line.split() for line in log.read_text().splitlines())
+_gpkg.write_layers = spy
+rc = cli.main(["accessibility", sys.argv[1], "--minutes", "5", "--out", sys.argv[2]])
+print(json.dumps({"rc": rc, **seen, "own": sorted(k for k, v in writers.items() if v == str(os.getpid()))}))
+"""
+    env = {**os.environ, "URBANKIT_PROGRESS": progress, "URBANKIT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", code, str(osm), str(tmp_path / "out.gpkg")], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == {"rc": 0, "can_fork": True, "own": ["nodes"]}
+    assert [r[0] for r in pyogrio.list_layers(tmp_path / "out.gpkg")][:4] == list(LAYERS)

@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import settings
+from . import _gpkg, settings
 from ._errors import InvalidOptionError
 from ._qgis import categorized_qml, graduated_qml, layer_styles, write_layer_styles  # noqa: F401 (public here)
 from .network.street_rows import BOTH_DIRECTIONS_MEANING, one_row_per_street
@@ -487,9 +487,14 @@ def write_accessibility_gpkg(
                                         for name, gdf in layers.items()}))
     metadata = metadata_table(meta)
 
+    def write_one(name: str, into: Path) -> None:
+        gdf = layers[name]
+        _write_layer(edges_layer(acc, crs=target) if gdf is None else gdf, into, name)
+
     def write_layers(into: Path) -> None:
-        for name, gdf in layers.items():
-            _write_layer(edges_layer(acc, crs=target) if gdf is None else gdf, into, name)
+        # the nodes layer here, the others in a second process on large results (_gpkg.write_layers)
+        rows = sum(len(acc.network.edges) if gdf is None else len(gdf) for gdf in layers.values())
+        _gpkg.write_layers(into, list(layers), write_one, parallel=rows >= _gpkg.PARALLEL_MIN_ROWS)
 
     with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
         # the edges layer is keyed by its source edges and whether they are directed (the folding into

@@ -24,13 +24,14 @@ ROOT = Path(__file__).resolve().parents[2] / "urbankit"
 #: (layer rank, module-name prefixes); the longest matching prefix wins
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("_errors", "_util", "_validate", "_stats", "_deprecation", "_atomic", "_datacache", "settings", "_html")),
+    (0, ("_progress",)),
     (0, ("datasets",)),
     (1, ("osm", "ingest", "_online", "_readcache")),
     (2, ("network", "networks", "engines", "_datacache")),
     (3, ("destinations", "population", "population_sources", "zones", "pipelines", "testing", "mock")),
     (4, ("accessibility", "isochrones", "opportunities", "transit", "environment", "assignment")),
     (5, ("superblocks", "superblockify_compat")),
-    (6, ("io", "outputs", "_qgis")),
+    (6, ("io", "outputs", "_qgis", "_gpkg")),
     (7, ("viz", "maps", "plots", "_tiles")),
     (8, ("reporting", "reports", "batch", "compare", "_offline")),
     (9, ("cli", "transit.cli", "__init__", "__main__")),

@@ -15,6 +15,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from .. import settings
 from .._errors import CRSError, MemoryBudgetError
+from .._progress import progress_bar
 from ..network.routing import _induced, _ranges, _search_plan, _SearchGraph
 from ..network.street import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
 from ..osm import memory_budget_bytes
@@ -83,8 +84,6 @@ def reach_table(
         Columns ``node`` (position in ``net.nodes``), ``dest`` (position in ``snapped``),
         ``minutes`` (exact, on the 0.001-min grid).
     """
-    from tqdm.auto import tqdm
-
     graph = _SearchGraph.cached(net)
     n = graph.matrix.shape[0]
     m = len(snapped)
@@ -100,7 +99,7 @@ def reach_table(
     group_end = np.cumsum(group_size)
     plan = _search_plan(graph, sources, group_size, limit, _CHUNK_CELLS)
     show = settings.progress if progress is None else progress
-    bar = tqdm(plan, desc=f"{net.mode} reach", unit="chunk", disable=not show or len(plan) < 5, leave=False)
+    bar = progress_bar(plan, desc=f"{net.mode} reach", unit="chunk", disable=not show or len(plan) < 5, leave=False)
     parts_node, parts_dest, parts_min = [], [], []
     local = np.full(n, -1, np.int64)
     budget = memory_budget_bytes()

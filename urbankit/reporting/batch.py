@@ -60,6 +60,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .._errors import InvalidOptionError, ReportError, ReportWriteError, SchedulerError, UrbankitError
+from .._progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -680,9 +681,7 @@ def _compute(
             futures[fut] = e
         bar = None
         if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(futures), desc="reports", unit="report")
+            bar = progress_bar(total=len(futures), desc="reports", unit="report")
         try:
             for fut in as_completed(futures):
                 e = futures[fut]

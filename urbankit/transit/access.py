@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InvalidOptionError
+from .._progress import progress_bar
 from .._validate import validate_minutes
 from ..accessibility.inequality import _population_series
 from ..accessibility.metrics import node_metrics
@@ -187,8 +188,6 @@ def transit_reach(
     """
     import datetime as dt
 
-    from tqdm.auto import tqdm
-
     from .. import settings
     from .matrix import _check_common, _rank_percentiles, _route_origins, _timetable, departure_seconds, transit_times
 
@@ -214,7 +213,8 @@ def transit_reach(
     show = settings.progress if progress is None else progress
     bounds = range(0, len(pos), int(chunk_size))
     parts_node, parts_dest, parts_min = [], [], []
-    for lo in tqdm(bounds, desc="transit origins", unit="chunk", disable=not show or len(bounds) < 2, leave=False):
+    quiet = not show or len(bounds) < 2
+    for lo in progress_bar(bounds, desc="transit origins", unit="chunk", disable=quiet, leave=False):
         hi = min(lo + int(chunk_size), len(pos))
         p = _rank_percentiles(_route_origins(state, lo, hi), (int(percentile),))[0] / 60.0
         i, j = np.nonzero(p <= max_minutes)

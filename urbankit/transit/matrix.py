@@ -38,6 +38,7 @@ import pandas as pd
 
 from .. import settings
 from .._errors import InvalidOptionError
+from .._progress import progress_bar
 from ..network import StreetNetwork
 from .gtfs import Timetable, _day_origin_utc, read_gtfs
 from .raptor import UNREACHED, build_network, frequency_offsets, raptor
@@ -370,9 +371,7 @@ def _distributed(state: dict, n_o: int, *, workers, scheduler, chunk_size: int, 
         parts = {}
         done = as_completed(futures)
         if progress:
-            from tqdm.auto import tqdm
-
-            done = tqdm(done, total=len(futures), desc="origins", unit="chunk")
+            done = progress_bar(done, total=len(futures), desc="origins", unit="chunk")
         for fut in done:
             parts[futures[fut][0]] = fut.result()
     finally:
