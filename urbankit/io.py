@@ -66,6 +66,7 @@ import shapely
 from . import _gpkg, settings
 from ._errors import InvalidOptionError
 from ._qgis import categorized_qml, graduated_qml, layer_styles, write_layer_styles  # noqa: F401 (public here)
+from ._validate import check_h3_resolution
 from .network.street_rows import BOTH_DIRECTIONS_MEANING, one_row_per_street
 
 logger = logging.getLogger(__name__)
@@ -474,42 +475,65 @@ def write_accessibility_gpkg(
     if path.is_dir():
         raise InvalidOptionError(f"path={str(path)!r} is a folder; give a file name ending in .gpkg.")
     refuse_overwriting_inputs(path, input_files(acc))
-    # build every layer before touching the disk: bad options fail without side effects
+    # check every option and build the small layers before touching the disk: bad options fail
+    # without side effects
     target = _target_crs(acc, crs)
-    # the network's edges layer is only built when the layers are not copied from the layer cache
-    edge_source = _edge_source(acc)
-    edge_columns = [*[c for c in edge_source.columns if c != edge_source.geometry.name], "both_directions", "geometry"]
-    layers = {"nodes": nodes_layer(acc, crs=target), "edges": None, "pois": pois_layer(acc, crs=target)}
     if hex_resolution is not None:
-        layers["hex"] = hex_layer(acc, hex_resolution, crs=target)
-    meta = accessibility_metadata(acc, hex_resolution=hex_resolution, crs=target)
-    meta.update(column_dictionary(acc, {name: edge_columns if gdf is None else list(gdf.columns)
-                                        for name, gdf in layers.items()}))
-    metadata = metadata_table(meta)
+        hex_resolution = check_h3_resolution(hex_resolution, name="hex_resolution")
+    # the edges and hex layers are built only when written (not when copied from the layer cache),
+    # and then by the process that writes them (_gpkg.write_layers); the cache keys them by what
+    # they are computed from
+    edge_source = _edge_source(acc)
+    layers = {"nodes": nodes_layer(acc, crs=target), "edges": None, "pois": pois_layer(acc, crs=target)}
+    lazy = {"edges": lambda: edges_layer(acc, crs=target)}
+    if hex_resolution is not None:
+        layers["hex"] = None
+        lazy["hex"] = lambda: hex_layer(acc, hex_resolution, crs=target)
+    directed = bool(getattr(acc.network, "directed", False))
+    keyed = {"nodes": layers["nodes"], f"edges|directed={directed}": edge_source, "pois": layers["pois"]}
+    if hex_resolution is not None:
+        keyed[f"hex|{_hex_key(acc, hex_resolution)}"] = layers["nodes"]
 
     def write_one(name: str, into: Path) -> None:
         gdf = layers[name]
-        _write_layer(edges_layer(acc, crs=target) if gdf is None else gdf, into, name)
+        _write_layer(lazy[name]() if gdf is None else gdf, into, name)
 
     def write_layers(into: Path) -> None:
         # the nodes layer here, the others in a second process on large results (_gpkg.write_layers)
-        rows = sum(len(acc.network.edges) if gdf is None else len(gdf) for gdf in layers.values())
+        rows = len(layers["nodes"]) + 2 * len(acc.network.edges)
         _gpkg.write_layers(into, list(layers), write_one, parallel=rows >= _gpkg.PARALLEL_MIN_ROWS)
 
     with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
-        # the edges layer is keyed by its source edges and whether they are directed (the folding into
-        # one row per street is a function of both and of street_rows.py, which the key hashes)
-        directed = bool(getattr(acc.network, "directed", False))
-        key = _layers_key({(f"edges|directed={directed}" if gdf is None else name): edge_source if gdf is None else gdf
-                           for name, gdf in layers.items()}, crs=target)
-        if not _copy_cached_layers(key, write_layers, tmp):
+        if not _copy_cached_layers(_layers_key(keyed, crs=target), write_layers, tmp):
             write_layers(tmp)
-        write_metadata(metadata, tmp)
+        columns = {name: list(gdf.columns) if gdf is not None else _written_columns(tmp, name)
+                   for name, gdf in layers.items()}
+        meta = accessibility_metadata(acc, hex_resolution=hex_resolution, crs=target)
+        meta.update(column_dictionary(acc, columns))
+        write_metadata(metadata_table(meta), tmp)
         if styles:
-            write_layer_styles(tmp, acc, layers)
-    logger.info("wrote %s (layers %s)", path, ", ".join(f"{k}: {len(acc.network.edges) if v is None else len(v):,}"
-                                                          for k, v in layers.items()))
+            write_layer_styles(tmp, acc, {name: layers[name] if layers[name] is not None else columns[name]
+                                          for name in layers})
+    logger.info("wrote %s (layers %s)", path, ", ".join(layers))
     return path
+
+
+def _hex_key(acc, resolution: int) -> str:
+    """What the ``hex`` layer is computed from besides the ``nodes`` layer (every column of the
+    result's nodes, hashed with it): the resolution, the services, functions and thresholds, and the
+    code that aggregates (zones.py, h3)."""
+    from importlib.metadata import version
+
+    code = hashlib.sha256((Path(__file__).parent / "zones.py").read_bytes()).hexdigest()[:16]
+    return (f"resolution={resolution}|services={list(acc.services)}|functions={list(acc.function_names)}|"
+            f"minutes={list(acc.minutes)}|zones={code}|h3={version('h3')}")
+
+
+def _written_columns(path: Path, layer: str) -> list[str]:
+    """The columns of a layer as written (the geometry last, as in the frame it was written from)."""
+    import pyogrio
+
+    return [*pyogrio.read_info(path, layer=layer)["fields"].tolist(), "geometry"]
 
 
 def _edge_source(acc) -> gpd.GeoDataFrame:
