@@ -600,12 +600,19 @@ def _layers_key(layers: dict[str, gpd.GeoDataFrame], *, crs) -> str:
 
 
 def _copy_hashed(source: Path, target: Path) -> str:
-    """Copy ``source`` to ``target`` and return the SHA-256 of what was copied (one pass)."""
+    """Copy ``source`` to ``target`` and return the SHA-256 of the copy.
+
+    The kernel copies (``shutil.copyfile``: ``sendfile``/``copy_file_range`` on Linux, no pass through
+    Python's buffers), then the copy is read back from the page cache and hashed: about half the
+    time of hashing while copying block by block, and the digest is of the bytes ``target`` holds.
+    """
+    import shutil
+
+    shutil.copyfile(source, target)
     h = hashlib.sha256()
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        for block in iter(lambda: src.read(1 << 22), b""):
+    with open(target, "rb") as copied:
+        for block in iter(lambda: copied.read(1 << 22), b""):
             h.update(block)
-            dst.write(block)
     return h.hexdigest()
 
 
