@@ -123,3 +123,109 @@ def test_coefficients_have_sources_and_bad_options_raise():
         air.street_no2([1.0, 2.0], [1.0])
     with pytest.raises(InvalidOptionError, match="background_no2_ugm3"):
         air.street_no2([1.0], [1.0], background_no2_ugm3=float("nan"))
+
+
+# --- sources (issue #15: every constant has a cited source) -------------------------------------------------
+
+# E. Barratt's SRM1 implementation, +SRM1/Data/DispersionFactors.csv at EddyTheB/SRM1-MATLAB f712c3f (2016),
+# written out here: street class -> (A, B, C, Alpha). urbankit's names for the same classes.
+BARRATT_DISPERSION = {
+    "canyon": (4.88e-04, -3.08e-02, 0.59, 0.0),  # Narrow Canyon
+    "basic": (3.25e-04, -2.05e-02, 0.39, 0.856),  # Wide Canyon
+    "one_sided": (5.00e-04, -3.16e-02, 0.57, 0.0),  # One Sided Canyon
+    "open": (3.10e-04, -1.82e-02, 0.33, 0.799),  # Not A Canyon
+}
+
+
+def barratt_contribution(e_ug_m_s, d_m, a, b, c, alpha, tree=1.0, wind_speed_ms=5.0):
+    """Barratt's RoadSegment.GetTrafficContributions for NOx, rewritten (receptors from 3.5 m on)."""
+    if d_m < 30:
+        dispersion = a * d_m**2 + b * d_m + c
+    else:
+        dispersion = alpha * d_m**-0.747
+    return 0.62 * dispersion * tree * 5 / wind_speed_ms * e_ug_m_s
+
+
+def test_srm1_worked_example_the_rbl_reference_street():
+    # Rbl 2007 Bijlage 4, 1b (the SRM1 reference street canyon): 15 000 vehicles a day, 3 % medium and 5 %
+    # heavy goods vehicles, NOx emission factors 0.62 (light), 10.46 (medium), 15.25 (heavy) g/km.
+    nox_g_per_km_day = 15000 * (0.92 * 0.62 + 0.03 * 10.46 + 0.05 * 15.25)
+    assert nox_g_per_km_day == pytest.approx(24700.5)
+    e = nox_g_per_km_day * 1e6 / 1000 / 86400  # ug per metre per second
+    # the Rbl computes 5 m from the road edge; the street's width is only in its figure 1, so the
+    # receptor here is taken 10 m from the axis (a 10 m carriageway): an assumption of this test
+    canyon = barratt_contribution(e, 10.0, *BARRATT_DISPERSION["canyon"])
+    assert canyon == pytest.approx(0.62 * 285.8854 * 0.3308, rel=1e-5)  # ~58.6 ug/m3 of NOx
+    got = air.nox_increment(nox_g_per_km_day, street_type="canyon", distance_m=10.0)
+    assert got == pytest.approx(canyon, rel=1e-12)
+    # the other classes, both branches, Barratt's tree factors and a weaker regional wind (theta = 5 / U)
+    for street_type, x in (("basic", 12.0), ("basic", 45.0), ("open", 59.0), ("one_sided", 4.0)):
+        for tree, wind_speed in ((1.0, 5.0), (1.25, 4.0), (1.5, 2.5)):
+            expected = barratt_contribution(e, x, *BARRATT_DISPERSION[street_type], tree=tree, wind_speed_ms=wind_speed)
+            got = air.nox_increment(
+                nox_g_per_km_day, street_type=street_type, distance_m=x, tree_factor=tree, wind_factor=5 / wind_speed
+            )
+            assert got == pytest.approx(expected, rel=1e-12), (street_type, x, tree, wind_speed)
+
+
+def test_every_constant_records_its_quote_address_and_whether_it_was_checked():
+    co = air.air_coefficients()
+    assert {"quote", "address"} <= set(co.columns)
+    assert (co["quote"].str.len() > 0).all() and (co["address"].str.len() > 0).all()
+    srm1 = co[co["key"].str.startswith("srm1_")]
+    conv = co[co["key"].str.startswith("no2_conversion_")]
+    # what could not be read in the primary text says so, and names what it was transcribed from
+    assert srm1["source"].str.startswith("unverified").all()
+    assert srm1["source"].str.contains("EddyTheB/SRM1-MATLAB").all()
+    assert srm1["address"].str.startswith("https://github.com/EddyTheB/SRM1-MATLAB/blob/").all()
+    assert conv["source"].str.startswith("unverified").all()
+    background = co[co["key"] == "no2_background_ugm3"]
+    assert len(background) == 1 and background["source"].iloc[0].startswith("ASSUMPTION")
+    # the method (SRM1 for roads) is Rbl 2007 article 71, in Bijlage 1
+    assert srm1["source"].str.contains("bijlage 1 opgenomen standaardrekenmethode 1").all()
+    # each transcribed value is the one in its quoted line
+    names = {"canyon": "Narrow Canyon", "basic": "Wide Canyon", "one_sided": "One Sided Canyon", "open": "Not A Canyon"}
+    for street_type, name in names.items():
+        rows = srm1[srm1["variant"] == street_type].set_index("key")
+        quoted = rows.loc["srm1_a", "quote"].split(",")
+        assert quoted[0] == name
+        for key, text in zip(("srm1_a", "srm1_b", "srm1_c", "srm1_alpha"), quoted[1:]):
+            assert rows.loc[key, "value"] == float(text), (street_type, key)
+            assert rows.loc[key, "value"] == pytest.approx(
+                BARRATT_DISPERSION[street_type][("srm1_a", "srm1_b", "srm1_c", "srm1_alpha").index(key)]
+            )
+        assert f"DD = {rows.loc['srm1_max_distance_m', 'value']:g};" in rows.loc["srm1_max_distance_m", "quote"]
+    one = co.set_index(["key", "variant"])
+    assert "0.62*DispersionFactor" in one.loc[("srm1_constant", ""), "quote"]
+    assert "D^(-0.747)" in one.loc[("srm1_power", ""), "quote"]
+    for variant, label in (("none", "'1: No Tree"), ("some", "'1.25: Small"), ("dense", "'1.5: Large")):
+        assert label in one.loc[("srm1_tree_factor", variant), "quote"]
+
+
+def test_background_moves_the_no2_the_expected_way():
+    nox = np.array([0.0, 800.0, 3000.0, 9000.0])
+    cut = nox * 0.2
+    clean = air.street_no2(nox, cut, background_no2_ugm3=15.0)
+    dirty = air.street_no2(nox, cut, background_no2_ugm3=40.0)
+    # the increments do not depend on the background; the NO2 before and after rise with it
+    np.testing.assert_array_equal(clean["nox_increment_before_ugm3"], dirty["nox_increment_before_ugm3"])
+    assert (dirty["no2_before_ugm3"] > clean["no2_before_ugm3"]).all()
+    assert (dirty["no2_after_ugm3"] > clean["no2_after_ugm3"]).all()
+    # the conversion flattens at high NOx: the same cut of emissions removes less NO2 over a dirtier background
+    moving = nox > 0
+    assert (-dirty["d_no2_ugm3"][moving] < -clean["d_no2_ugm3"][moving]).all()
+    assert (clean["d_no2_ugm3"][moving] < 0).all()
+    # the table says which background it used and where it came from
+    assert dirty.attrs["no2_background_ugm3"] == 40.0
+    assert dirty.attrs["no2_background_source"] == air.USER_BACKGROUND_SOURCE
+    default = air.street_no2(nox, cut)
+    assert default.attrs["no2_background_ugm3"] == 30.0
+    assert default.attrs["no2_background_source"].startswith("ASSUMPTION")
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), [20.0, 30.0], "thirty"])
+def test_bad_background_names_the_option(bad):
+    with pytest.raises(InvalidOptionError, match="background_no2_ugm3"):
+        air.background_no2(bad)
+    with pytest.raises(InvalidOptionError, match="background_no2_ugm3"):
+        air.street_no2([100.0], [50.0], background_no2_ugm3=bad)

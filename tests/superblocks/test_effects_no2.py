@@ -129,3 +129,20 @@ def test_barcelona_no2_estimate_is_sane():
         row["deaths_avoided_high"],
         h.loc["noise_ihd", "deaths_avoided_per_year"],
     )
+
+
+def test_summary_states_the_no2_background_and_its_source(case):
+    a, pop, edges = case
+    _, summary = effects(a, population=pop)
+    assert summary["no2_background_ugm3"].iloc[0] == 30.0
+    assert summary["no2_background_source"].iloc[0].startswith("ASSUMPTION")
+    dirty_edges, dirty = effects(a, population=pop, no2_options={"background_no2_ugm3": 45.0})
+    assert dirty["no2_background_ugm3"].iloc[0] == 45.0
+    assert dirty["no2_background_source"].iloc[0] == "given by the user (background_no2_ugm3)"
+    # a dirtier background: more NO2 everywhere, and a smaller fall where the traffic falls
+    assert (dirty_edges["no2_before_ugm3"] > edges["no2_before_ugm3"]).all()
+    falls = edges["d_no2_ugm3"] < 0
+    assert falls.any() and (dirty_edges.loc[falls, "d_no2_ugm3"] > edges.loc[falls, "d_no2_ugm3"]).all()
+    for bad in (-5.0, float("nan")):
+        with pytest.raises(uk.InvalidOptionError, match="background_no2_ugm3"):
+            effects(a, population=pop, no2_options={"background_no2_ugm3": bad})

@@ -4,7 +4,7 @@ Two documented screening steps, every coefficient in ``urbankit/data/air_no2.csv
 (:func:`air_coefficients`):
 
 1. **Roadside NOx increment** with the Dutch Standaardrekenmethode 1 (SRM1, the "CAR II" street model
-   of the Regeling beoordeling luchtkwaliteit 2007, Bijlage 1), made for exactly this: the annual mean
+   of the Regeling beoordeling luchtkwaliteit 2007, article 71 and Bijlage 1), made for exactly this: the annual mean
    contribution of an urban street to the concentration at a distance ``x`` from its axis::
 
        increment = 0.62 * E * s_c(x) * F_b * theta            (ug/m3)
@@ -22,6 +22,25 @@ Two documented screening steps, every coefficient in ``urbankit/data/air_no2.csv
    The urban background NOx is the one that this conversion turns into the given background NO2
    (:func:`nox_from_no2`), so the background NO2 (a parameter, default an assumption of 30 ug/m3:
    give the city's measured urban-background annual mean) is met exactly on a street without traffic.
+
+Sources (each row of ``air_no2.csv`` carries its ``source``, the ``quote`` of the line its value was
+read from and that line's ``address``; :func:`air_coefficients`):
+
+* **Method, checked**: the Regeling beoordeling luchtkwaliteit 2007 (BWBR0022817) article 71(1) prescribes
+  "de in bijlage 1 opgenomen standaardrekenmethode 1" for roads; its technical rules are van Velze K,
+  Wesseling J (2015), *Technische beschrijving van standaardrekenmethode 1 (SRM1)*, RIVM briefrapport
+  2014-0127.
+* **SRM1 coefficients, unverified**: the text of Bijlage 1 was not retrievable, so ``0.62``, ``-0.747``,
+  the 30 m break, ``a``, ``b``, ``c``, ``alpha``, the impact distances and the tree factors are transcribed
+  from E. Barratt's open SRM1 implementation (github.com/EddyTheB/SRM1-MATLAB, 2016) and say so in their
+  ``source``. Check them against Rbl 2007 Bijlage 1 before regulatory use.
+* **NOx -> NO2 constants, unverified**: Romberg et al. (1996) ``A = 103, B = 130, C = 0.005`` and Düring et
+  al. (2011, Meteorol. Z. 20:67-73) ``A = 29, B = 35, C = 0.217`` as commonly cited; only Düring's abstract
+  (an adjustment of the Romberg approach to 2000-2006 data) was retrievable.
+* **Urban background, an assumption**: 30 ug/m3 between the WHO 2021 annual guideline level (10 ug/m3) and
+  the EU annual limit value (40 ug/m3), not a measurement of any city. Give the city's measured
+  urban-background annual mean as ``background_no2_ugm3``; the superblock effects summary states the value
+  used (``no2_background_ugm3``) and its source (``no2_background_source``).
 
 Limits (carried in :data:`AIR_CAVEAT`): a screening model, not a dispersion model. One street type,
 distance and tree factor for every street unless given per street; no contribution from neighbouring
@@ -51,6 +70,7 @@ __all__ = [
     "CONVERSIONS",
     "STREET_TYPES",
     "TREE_FACTORS",
+    "USER_BACKGROUND_SOURCE",
     "air_coefficients",
     "background_no2",
     "no2_from_nox",
@@ -63,11 +83,15 @@ __all__ = [
 #: the limits of the NO2 estimate, carried by every result that uses it
 AIR_CAVEAT = (
     "NO2 ESTIMATE: roadside NOx increment of each street from its NOx emission with the Dutch SRM1 "
-    "screening model (Rbl 2007 Bijlage 1; one street type, distance and tree factor for all streets), NO2 "
-    "from total NOx with the Romberg/Duering conversion, over an assumed urban background. No neighbouring "
+    "screening model (Rbl 2007 Bijlage 1, coefficients transcribed from a third-party implementation and not "
+    "checked against the Regeling; one street type, distance and tree factor for all streets), NO2 from total "
+    "NOx with the Romberg/Duering conversion (constants as commonly cited, not checked against the papers), "
+    "over an urban background that is an assumption unless given (background_no2_ugm3). No neighbouring "
     "streets, meteorology or chemistry beyond that; roadside increments measured in European cities vary "
     "widely (Macdonald et al. 2021). Use the changes as an order of magnitude."
 )
+#: the source recorded for a background given as ``background_no2_ugm3``
+USER_BACKGROUND_SOURCE = "given by the user (background_no2_ugm3)"
 #: g/km/day -> ug/m/s: 1e6 ug/g / 1000 m/km / 86 400 s/day
 _G_KM_DAY_TO_UG_M_S = 1e6 / 1000.0 / 86_400.0
 
@@ -79,7 +103,10 @@ def air_coefficients() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``key``, ``variant`` ("" for any), ``value``, ``unit``, ``source`` and ``note``.
+        Columns ``key``, ``variant`` ("" for any), ``value``, ``unit``, ``source`` (a value that could
+        not be checked against the primary text says "unverified"; the default background says
+        "ASSUMPTION"), ``note``, ``quote`` (the line of text the value was read from) and ``address``
+        (where that line is).
     """
     text = (files("urbankit") / "data" / "air_no2.csv").read_text(encoding="utf-8")
     rows = list(csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#")))
@@ -111,9 +138,15 @@ CONVERSIONS = _variants("no2_conversion_a")
 
 
 def _array(name: str, value, *, positive: bool = False) -> np.ndarray:
-    x = np.asarray(value, dtype=float)
+    try:
+        x = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidOptionError(
+            f"{name} must be a number or an array of numbers, not {type(value).__name__}."
+        ) from None
     if np.any(~np.isfinite(x)) or np.any(x < 0) or (positive and np.any(x == 0)):
-        raise InvalidOptionError(f"{name} must be finite and {'>' if positive else '>='} 0.")
+        got = f" (got {float(x)!r})" if x.ndim == 0 else ""
+        raise InvalidOptionError(f"{name} must be finite and {'>' if positive else '>='} 0{got}.")
     return x
 
 
@@ -267,19 +300,27 @@ def background_no2(background_no2_ugm3: float | None = None) -> tuple[float, str
     Parameters
     ----------
     background_no2_ugm3 : float, optional
-        The city's urban-background annual mean, ug/m3.
+        The city's urban-background annual mean, ug/m3 (e.g. the mean of its urban-background
+        monitoring stations over a year).
 
     Returns
     -------
     tuple of (float, str)
+        The value, ug/m3, and its source: :data:`USER_BACKGROUND_SOURCE` for a given value, else the
+        ``source`` of the packaged assumption (it begins with "ASSUMPTION").
 
     Raises
     ------
     InvalidOptionError
-        A negative or non-finite value.
+        A negative, non-finite or non-scalar value.
     """
     if background_no2_ugm3 is not None:
-        return float(_array("background_no2_ugm3", background_no2_ugm3)), "user"
+        x = _array("background_no2_ugm3", background_no2_ugm3)
+        if x.ndim != 0:
+            raise InvalidOptionError(
+                "background_no2_ugm3 must be one number (the city's urban-background annual mean, ug/m3)."
+            )
+        return float(x), USER_BACKGROUND_SOURCE
     co = air_coefficients()
     row = co[co["key"] == "no2_background_ugm3"].iloc[0]
     return float(row["value"]), str(row["source"])
@@ -303,7 +344,8 @@ def street_no2(
     nox_before_g_per_km_day, nox_after_g_per_km_day : array
         NOx emitted per km of each street per day, both directions, g/km/day.
     background_no2_ugm3 : float, optional
-        Urban-background annual-mean NO2, ug/m3 (default: the packaged assumption, 30 ug/m3).
+        Urban-background annual-mean NO2, ug/m3 (default: the packaged ASSUMPTION, 30 ug/m3; give
+        the city's measured urban-background annual mean).
     street_type, distance_m, tree_factor, wind_factor
         Of :func:`nox_increment`.
     conversion : {"duering2011", "romberg1996"}, default "duering2011"
@@ -313,7 +355,8 @@ def street_no2(
     -------
     pandas.DataFrame
         One row per street: ``nox_increment_before_ugm3``, ``nox_increment_after_ugm3``,
-        ``no2_before_ugm3``, ``no2_after_ugm3``, ``d_no2_ugm3`` (after - before).
+        ``no2_before_ugm3``, ``no2_after_ugm3``, ``d_no2_ugm3`` (after - before); ``attrs`` hold
+        ``no2_background_ugm3`` and ``no2_background_source`` (:func:`background_no2`).
 
     Raises
     ------
@@ -326,11 +369,11 @@ def street_no2(
         raise InvalidOptionError("nox_before_g_per_km_day and nox_after_g_per_km_day need one value per street.")
     kw = {"street_type": street_type, "distance_m": distance_m, "tree_factor": tree_factor, "wind_factor": wind_factor}
     ib, ia = nox_increment(eb, **kw), nox_increment(ea, **kw)
-    bg_no2, _ = background_no2(background_no2_ugm3)
+    bg_no2, bg_source = background_no2(background_no2_ugm3)
     bg_nox = nox_from_no2(bg_no2, conversion=conversion)
     nb = no2_from_nox(bg_nox + ib, conversion=conversion)
     na = no2_from_nox(bg_nox + ia, conversion=conversion)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "nox_increment_before_ugm3": ib,
             "nox_increment_after_ugm3": ia,
@@ -339,3 +382,6 @@ def street_no2(
             "d_no2_ugm3": na - nb,
         }
     )
+    out.attrs["no2_background_ugm3"] = bg_no2
+    out.attrs["no2_background_source"] = bg_source
+    return out

@@ -198,7 +198,9 @@ def effects(
     no2_options : dict, optional
         Options of :func:`urbankit.environment.air.street_no2` for the roadside NO2 ESTIMATE
         (``background_no2_ugm3``, ``street_type``, ``distance_m``, ``tree_factor``, ``wind_factor``,
-        ``conversion``).
+        ``conversion``). Give ``background_no2_ugm3``, the city's measured urban-background annual
+        mean of NO2 (ug/m3): without it the background is an assumption of 30 ug/m3, which the summary
+        says (``no2_background_source``).
     noise_floor_veh_day, co2_kg_per_vkm, nox_g_per_vkm : float, optional
         Options of the ``"simple"`` model (defaults :data:`NOISE_FLOOR_VEH_DAY`,
         :data:`CO2_KG_PER_VKM`, :data:`NOX_G_PER_VKM`).
@@ -227,7 +229,9 @@ def effects(
         ``mean_d_noise_perimeter_db`` (length-weighted), ``noise_model`` and ``noise_caveat``. The
         ``"cnossos"`` model adds ``median_d_lden_internal_db``/``_perimeter_db`` (length-weighted),
         ``pm25_kg_day_before``/``_after``, ``carriageway_area_freed_m2``, ``width_sources``,
-        ``speed_source``, ``residents_louder_1db``/``residents_quieter_1db`` (all, and ``_inside``,
+        ``speed_source``, ``no2_background_ugm3`` and ``no2_background_source`` (the urban background
+        under the NO2 estimate and where it comes from), ``residents_louder_1db``/``residents_quieter_1db``
+        (all, and ``_inside``,
         ``_perimeter``, ``_elsewhere``) and residents per Lden band (``residents_lden_55_59_before``,
         ...).
 
@@ -386,6 +390,12 @@ def _no2_columns(e, street: np.ndarray, nox_before_g_day, nox_after_g_day, optio
         per_km.append(np.divide(street_nox, length_km, out=np.zeros(len(e)), where=length_km > 0))
     no2 = _air.street_no2(per_km[0], per_km[1], **(options or {}))
     return {c: no2[c].to_numpy() for c in no2.columns}
+
+
+def _no2_background(options) -> dict:
+    """The urban-background NO2 under the roadside estimate and its source, for the summary."""
+    value, source = _air.background_no2((options or {}).get("background_no2_ugm3"))
+    return {"no2_background_ugm3": value, "no2_background_source": source}
 
 
 def _band_name(label: str) -> str:
@@ -550,6 +560,7 @@ def _cnossos_effects(
         "median_d_lden_internal_db": median_noise(internal),
         "median_d_lden_perimeter_db": median_noise(per),
         "speed_source": speed_source,
+        **_no2_background(no2_options),
         "noise_model": "cnossos",
         "noise_caveat": CNOSSOS_CAVEAT,
     }
