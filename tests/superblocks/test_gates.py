@@ -13,6 +13,7 @@ from pyproj import Transformer
 import urbankit as uk
 from urbankit.assignment import link_performance
 from urbankit.osm import STREET_TAGS, OSMExtract, StreetCollector, empty_buildings, empty_features
+from urbankit.superblocks._common import DEFAULT_THROUGH_HIGHWAYS
 from urbankit.superblocks.external import (
     DAILY_TRIPS_PER_CAPACITY_VPH,
     DEFAULT_CLOSING_M,
@@ -191,3 +192,20 @@ def test_open_demand_on_the_ragged_extract_balances(ragged):
 def test_bad_options(ragged, bad):
     with pytest.raises(uk.InvalidOptionError):
         external_zones(ragged, **bad)
+
+
+@pytest.mark.requires_dataset("monaco")
+def test_monaco_gates_on_one_outline_one_per_crossing():
+    # Monaco's ragged coastline: the study area is still one polygon, every gate lies on its outline,
+    # and no two gates are one road crossing (closer than merge_m)
+    net = uk.build_network(uk.read_osm(uk.datasets.get_path("monaco", download=False)), "drive", cache=False)
+    area = _study_area(net, DEFAULT_CLOSING_M)
+    assert shapely.get_num_geometries(area) == 1
+    gz = external_zones(net, margin_m=30.0, merge_m=50.0)
+    assert len(gz) > 0
+    pts = shapely.points(gz[["x", "y"]].to_numpy(float))
+    assert (shapely.distance(pts, shapely.boundary(area)) <= 30.0).all()
+    xy = gz[["x", "y"]].to_numpy(float)
+    apart = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+    assert apart[~np.eye(len(xy), dtype=bool)].min() >= 50.0
+    assert gz["highway"].isin(DEFAULT_THROUGH_HIGHWAYS).all()
