@@ -4,13 +4,23 @@ A closed gravity model (:func:`~urbankit.superblocks.gravity_demand`) lets every
 inside the extract: the traffic that merely crosses the area, the very traffic superblocks remove
 from their inside, is missing. :func:`open_demand` adds it.
 
+Study area (:func:`external_zones`)
+    The drive edges grown by ``closing_m`` (default :data:`DEFAULT_CLOSING_M` = 200 m), their
+    union shrunk again by ``closing_m`` - :data:`AREA_HALO_M` (5 m), holes filled: a
+    morphological closing, so bays, parks and gaps of the street pattern narrower than
+    2 x ``closing_m`` are inside, and every street lies at least 5 m inside the outline. A
+    connected network gives one polygon (a disconnected one a few), however ragged its coastline.
 External zones (*gates*, :func:`external_zones`)
-    A gate is a node where a street of ``through_highways`` leaves the area: either the street ends
-    at a node with no other neighbour (where the extract cut it), or the node lies within
-    ``margin_m`` of the boundary of the area (the outline of the union of the blocks the streets
-    enclose) and moving on from
-    it in the street's direction (from its inner neighbour) leaves the area. Each gate is one
-    external zone, named ``"ext:<node_id>"``.
+    A gate is where a street of ``through_highways`` leaves the extract: a node within
+    ``margin_m`` of the outline where the street's last segment, continued for ``margin_m`` + 10 m,
+    leaves the study area (a road cut at the extract's edge, a dead end or a junction). A
+    cul-de-sac or a junction farther than ``margin_m`` from the outline is never a gate. Gate nodes
+    closer than ``merge_m`` (default :data:`DEFAULT_GATE_MERGE_M` = 50 m, transitively) are one
+    gate, one physical road crossing: the two carriageways of a dual road, or consecutive nodes of a
+    road near the outline (a road is counted at its innermost such node only). Each gate is one
+    external zone, ``"ext:<node_id>"`` (its node with the largest capacity). Limitation: without
+    water data a major road pointing to the sea from the outline (e.g. at a coastal T-junction)
+    looks like a cut road; give ``gates`` to :func:`open_demand` where that matters.
 Gate volumes, sized by road class
     Daily trips entering through a gate = :data:`DAILY_TRIPS_PER_CAPACITY_VPH` x the hourly capacity
     of the inbound direction of the streets heading out there (they continue outside; leaving the
@@ -20,7 +30,8 @@ Gate volumes, sized by road class
     capacity (a busy urban arterial) and a peak hour carrying 10 % of the day's traffic (the usual
     design-hour ``K`` factor of 0.09-0.10 of HCM and AASHTO for urban roads). A two-lane primary
     street (2 x 900 veh/h) thus brings about 14,400 veh/day into the area, a one-lane secondary
-    6,400. Give ``gate_trips`` (per gate node) where counts exist.
+    6,400. A merged gate sums its roads (a dual road: in along one carriageway, out along the
+    other). Where counts exist, give them as ``gates`` to :func:`open_demand`.
 Trip types
     A day's car OD table is (close to) symmetric: every home-based trip has its return
     (production/attraction balancing; Ortuzar & Willumsen, *Modelling Transport*, ch. 4-5). Each
@@ -38,7 +49,7 @@ Default through share
     :data:`DEFAULT_THROUGH_SHARE` = 0.3, an assumption: cordon surveys around European city centres
     commonly find a fifth to two fifths of the vehicles crossing the cordon to be passing through.
     It depends on the area's size and position in the road network: calibrate it, or give
-    ``gate_trips``/an OD table from counts where available.
+    ``gates``/an OD table from counts where available.
 """
 
 from __future__ import annotations
