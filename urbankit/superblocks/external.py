@@ -4,13 +4,23 @@ A closed gravity model (:func:`~urbankit.superblocks.gravity_demand`) lets every
 inside the extract: the traffic that merely crosses the area, the very traffic superblocks remove
 from their inside, is missing. :func:`open_demand` adds it.
 
+Study area (:func:`external_zones`)
+    The drive edges grown by ``closing_m`` (default :data:`DEFAULT_CLOSING_M` = 200 m), their
+    union shrunk again by ``closing_m`` - :data:`AREA_HALO_M` (5 m), holes filled: a
+    morphological closing, so bays, parks and gaps of the street pattern narrower than
+    2 x ``closing_m`` are inside, and every street lies at least 5 m inside the outline. A
+    connected network gives one polygon (a disconnected one a few), however ragged its coastline.
 External zones (*gates*, :func:`external_zones`)
-    A gate is a node where a street of ``through_highways`` leaves the area: either the street ends
-    at a node with no other neighbour (where the extract cut it), or the node lies within
-    ``margin_m`` of the boundary of the area (the outline of the union of the blocks the streets
-    enclose) and moving on from
-    it in the street's direction (from its inner neighbour) leaves the area. Each gate is one
-    external zone, named ``"ext:<node_id>"``.
+    A gate is where a street of ``through_highways`` leaves the extract: a node within
+    ``margin_m`` of the outline where the street's last segment, continued for ``margin_m`` + 10 m,
+    leaves the study area (a road cut at the extract's edge, a dead end or a junction). A
+    cul-de-sac or a junction farther than ``margin_m`` from the outline is never a gate. Gate nodes
+    closer than ``merge_m`` (default :data:`DEFAULT_GATE_MERGE_M` = 50 m, transitively) are one
+    gate, one physical road crossing: the two carriageways of a dual road, or consecutive nodes of a
+    road near the outline (a road is counted at its innermost such node only). Each gate is one
+    external zone, ``"ext:<node_id>"`` (its node with the largest capacity). Limitation: without
+    water data a major road pointing to the sea from the outline (e.g. at a coastal T-junction)
+    looks like a cut road; give ``gates`` to :func:`open_demand` where that matters.
 Gate volumes, sized by road class
     Daily trips entering through a gate = :data:`DAILY_TRIPS_PER_CAPACITY_VPH` x the hourly capacity
     of the inbound direction of the streets heading out there (they continue outside; leaving the
@@ -20,7 +30,8 @@ Gate volumes, sized by road class
     capacity (a busy urban arterial) and a peak hour carrying 10 % of the day's traffic (the usual
     design-hour ``K`` factor of 0.09-0.10 of HCM and AASHTO for urban roads). A two-lane primary
     street (2 x 900 veh/h) thus brings about 14,400 veh/day into the area, a one-lane secondary
-    6,400. Give ``gate_trips`` (per gate node) where counts exist.
+    6,400. A merged gate sums its roads (a dual road: in along one carriageway, out along the
+    other). Where counts exist, give them as ``gates`` to :func:`open_demand`.
 Trip types
     A day's car OD table is (close to) symmetric: every home-based trip has its return
     (production/attraction balancing; Ortuzar & Willumsen, *Modelling Transport*, ch. 4-5). Each
@@ -38,7 +49,7 @@ Default through share
     :data:`DEFAULT_THROUGH_SHARE` = 0.3, an assumption: cordon surveys around European city centres
     commonly find a fifth to two fifths of the vehicles crossing the cordon to be passing through.
     It depends on the area's size and position in the road network: calibrate it, or give
-    ``gate_trips``/an OD table from counts where available.
+    ``gates``/an OD table from counts where available.
 """
 
 from __future__ import annotations
@@ -52,7 +63,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from .._errors import InvalidOptionError
 from ..network import TIME_RESOLUTION_MIN, StreetNetwork
-from ._common import DEFAULT_THROUGH_HIGHWAYS, _check_network, _highway, _number, _per_node, _Segments
+from ._common import DEFAULT_THROUGH_HIGHWAYS, _check_network, _highway, _number, _per_node
 from .assign import _steps
 from .demand import _destination_weights, _zones, gravity_demand
 from .graph import _arcs, _build_graph
@@ -65,6 +76,12 @@ DAILY_TRIPS_PER_CAPACITY_VPH = 8.0
 DEFAULT_THROUGH_SHARE = 0.3
 #: exits this close to the entry gate are not chosen by through trips (the same road's other side)
 MIN_GATE_SEPARATION_M = 150.0
+#: radius (m) of the closing (grow, then shrink) of the drive edges that makes the study area
+DEFAULT_CLOSING_M = 200.0
+#: the study area reaches this far (m) beyond the outermost streets, so that every street lies inside it
+AREA_HALO_M = 5.0
+#: gate nodes closer than this (m) are one gate (both carriageways of a dual road)
+DEFAULT_GATE_MERGE_M = 50.0
 #: the four trip types of an open OD table
 TRIP_TYPES = ("internal", "inbound", "outbound", "through")
 
@@ -75,8 +92,10 @@ def external_zones(
     through_highways=DEFAULT_THROUGH_HIGHWAYS,
     margin_m: float = 30.0,
     daily_trips_per_capacity_vph: float = DAILY_TRIPS_PER_CAPACITY_VPH,
+    closing_m: float = DEFAULT_CLOSING_M,
+    merge_m: float = DEFAULT_GATE_MERGE_M,
 ) -> pd.DataFrame:
-    """Gates: nodes where a major road crosses the boundary of the area, with their daily trips.
+    """Gates: where a major road crosses the boundary of the area, one per road crossing, with their daily trips.
 
     Parameters
     ----------
@@ -85,106 +104,168 @@ def external_zones(
     through_highways : sequence of str, keyword-only
         Road classes whose boundary crossings are gates.
     margin_m : float, default 30, keyword-only
-        Largest distance of a gate from the boundary (outline of the blocks the streets enclose).
+        Largest distance of a gate node from the outline of the study area.
     daily_trips_per_capacity_vph : float, default 8, keyword-only
         Daily trips per veh/h of capacity (:data:`DAILY_TRIPS_PER_CAPACITY_VPH`).
+    closing_m : float, default 200, keyword-only
+        Radius of the morphological closing that makes the study area out of the drive edges
+        (:data:`DEFAULT_CLOSING_M`): bays and gaps of the street pattern narrower than twice it
+        are filled (see the module docstring).
+    merge_m : float, default 50, keyword-only
+        Gate nodes closer than this (transitively) are one gate: the two carriageways of a dual
+        road, or consecutive nodes of one road near the outline (:data:`DEFAULT_GATE_MERGE_M`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per gate: ``zone`` (``"ext:<node_id>"``), ``node_id``, ``highway``,
-        ``capacity_in_vph``, ``capacity_out_vph`` (into and out of the area), ``trips_in``,
-        ``trips_out`` (veh/day), ``x``, ``y`` (network CRS). Empty when no major road reaches the
-        boundary.
+        One row per gate: ``zone`` (``"ext:<node_id>"``), ``node_id`` (the merged nodes' node with the
+        largest capacity), ``highway`` (class of its largest crossing road), ``capacity_in_vph``,
+        ``capacity_out_vph`` (into and out of the area, summed over the roads crossing there),
+        ``trips_in``, ``trips_out`` (veh/day), ``x``, ``y`` (network CRS). Empty when no major
+        road reaches the boundary.
 
     Raises
     ------
     InvalidOptionError
         Bad options, or a network that is not a drive network.
     """
-    from ..assignment import link_performance
-
     _check_network(network)
     _number("margin_m", margin_m, low=0.0)
     _number("daily_trips_per_capacity_vph", daily_trips_per_capacity_vph, low=0.0)
+    _number("closing_m", closing_m, low=AREA_HALO_M)
+    _number("merge_m", merge_m, low=0.0)
     if isinstance(through_highways, str):
         raise InvalidOptionError("through_highways must be a list of highway classes, e.g. ['primary'].")
     cols = ["zone", "node_id", "highway", "capacity_in_vph", "capacity_out_vph", "trips_in", "trips_out", "x", "y"]
     nodes = network.nodes
+    n = len(nodes)
     xy = nodes[["x", "y"]].to_numpy(float)
-    from .detect import _faces
-
-    area = shapely.union_all(_faces(_Segments.of(network).geoms))
+    area = _study_area(network, float(closing_m))
     if area.is_empty or area.area <= 0:
         return pd.DataFrame(columns=cols)
-    outline = shapely.union_all([shapely.get_exterior_ring(p) for p in shapely.get_parts(area)])
     u, v, rows = _arcs(network)
-    major = np.isin(_highway(network.edges).to_numpy()[rows], [str(h).lower() for h in through_highways])
-    near = shapely.distance(shapely.points(xy), outline) <= margin_m
-    cap = link_performance(network)["capacity_vph"].to_numpy(float) if network.directed else None
-    if cap is None:  # undirected: each edge row is both directions
-        from ..assignment.bpr import CAPACITY_PER_LANE_VPH, DEFAULT_LANES, FALLBACK_CAPACITY_PER_LANE_VPH
-
-        per_lane = {**dict.fromkeys(_highway(network.edges).unique(), FALLBACK_CAPACITY_PER_LANE_VPH)}
-        per_lane.update(CAPACITY_PER_LANE_VPH)
-        hw = _highway(network.edges).to_numpy()
-        cap = np.array([per_lane[h] * DEFAULT_LANES.get(h, 1) for h in hw])
-    inside = shapely.buffer(area, 1.0)
-    # a major street a -> b (either driving direction) heading out of the area at b near the boundary
-    step = margin_m + 5.0
+    hw = _highway(network.edges).to_numpy()
+    major = np.isin(hw[rows], [str(h).lower() for h in through_highways])
+    cap = _capacities(network)
+    near = shapely.distance(shapely.points(xy), shapely.boundary(area)) <= margin_m
+    # a major street a -> b (either driving direction) whose end at b, near the outline, points out of
+    # the area: moving on from b along the street's last segment leaves the (slightly grown) area
     arc = np.flatnonzero(major)
-    a, b = np.r_[u[arc], v[arc]], np.r_[v[arc], u[arc]]
-    arc = np.r_[arc, arc]
+    a, b, r = np.r_[u[arc], v[arc]], np.r_[v[arc], u[arc]], np.r_[rows[arc], rows[arc]]
     sel = near[b]
-    a, b, arc = a[sel], b[sel], arc[sel]
-    d = xy[b] - xy[a]
-    norm = np.hypot(d[:, 0], d[:, 1])
-    ok = norm > 0
-    a, b, arc_h, d, norm = a[ok], b[ok], arc[ok], d[ok], norm[ok]
-    heads_out = ~shapely.within(shapely.points(xy[b] + d / norm[:, None] * step), inside)
-    # a major street ending at a node with no other neighbour: cut where the extract ends
-    pairs = np.unique(np.c_[np.r_[u, v], np.r_[v, u]], axis=0)
-    n_nb = np.bincount(pairs[:, 0], minlength=len(nodes))
-    arc = np.flatnonzero(major)
-    a2, b2 = np.r_[u[arc], v[arc]], np.r_[v[arc], u[arc]]
-    cut = n_nb[b2] == 1
-    a, b = np.r_[a[heads_out], a2[cut]], np.r_[b[heads_out], b2[cut]]
-    out_arc = np.r_[arc_h[heads_out], np.r_[arc, arc][cut]]
-    gate = np.unique(b)
-    if len(gate) == 0:
+    a, b, r = a[sel], b[sel], r[sel]
+    d = _end_directions(network.edges.geometry.to_numpy()[r], xy[b], xy[b] - xy[a])
+    step = margin_m + AREA_HALO_M + 5.0
+    ok = np.hypot(d[:, 0], d[:, 1]) > 0
+    ok[ok] = ~shapely.within(shapely.points(xy[b[ok]] + d[ok] * step), shapely.buffer(area, 1.0))
+    a, b, r = a[ok], b[ok], r[ok]
+    if len(b) == 0:
         logger.info("no major road (%s) reaches the boundary of the area: no external zone", list(through_highways))
         return pd.DataFrame(columns=cols)
+    # one gate per road crossing: nodes within merge_m are one gate, and a road whose inner node is a
+    # gate node of the same gate is counted at that inner node only (not once per node along it)
+    nodes_g = np.unique(b)
+    label = np.full(n, -1, np.int64)
+    label[nodes_g] = _clusters(xy[nodes_g], float(merge_m))
+    keep = label[a] != label[b]
+    a, b, r = a[keep], b[keep], r[keep]
     # the street heading out continues outside: trips come in along its inbound direction (gate -> inner
     # node) and leave along its outbound one, at the capacity of those edges
-    n = len(nodes)
     ab = np.unique(np.c_[a, b], axis=0)
-    key = u[major].astype(np.int64) * n + v[major]
+    key = u[major] * n + v[major]
     c_major = cap[rows[major]]
-    inbound = np.isin(key, ab[:, 1].astype(np.int64) * n + ab[:, 0])
-    outbound = np.isin(key, ab[:, 0].astype(np.int64) * n + ab[:, 1])
-    cin = np.bincount(u[major][inbound], weights=c_major[inbound], minlength=n)[gate]
-    cout = np.bincount(v[major][outbound], weights=c_major[outbound], minlength=n)[gate]
-    hw = _highway(network.edges).to_numpy()
-    best = pd.DataFrame({"g": b, "h": hw[rows[out_arc]], "c": cap[rows[out_arc]]})
-    best = best.sort_values(["g", "c"], ascending=[True, False]).drop_duplicates("g").set_index("g")["h"]
+    inbound = np.isin(key, ab[:, 1] * n + ab[:, 0])
+    outbound = np.isin(key, ab[:, 0] * n + ab[:, 1])
+    cin = np.bincount(u[major][inbound], weights=c_major[inbound], minlength=n)
+    cout = np.bincount(v[major][outbound], weights=c_major[outbound], minlength=n)
+    per = pd.DataFrame({"g": label[nodes_g], "node": nodes_g, "cin": cin[nodes_g], "cout": cout[nodes_g]})
+    per = per[(per["cin"] > 0) | (per["cout"] > 0)]
+    if per.empty:
+        return pd.DataFrame(columns=cols)
+    per["c"] = per["cin"] + per["cout"]
+    rep = per.sort_values(["g", "c", "node"], ascending=[True, False, True]).drop_duplicates("g").set_index("g")["node"]
+    tot = per.groupby("g")[["cin", "cout"]].sum().loc[rep.index]
+    best = pd.DataFrame({"g": label[b], "h": hw[r], "c": cap[r]})
+    best = best.sort_values(["g", "c", "h"], ascending=[True, False, True]).drop_duplicates("g").set_index("g")["h"]
+    gate = rep.to_numpy()
     ids = nodes.index.to_numpy()[gate]
     out = pd.DataFrame(
         {
             "zone": [f"ext:{i}" for i in ids],
             "node_id": ids,
-            "highway": best.reindex(gate).to_numpy(),
-            "capacity_in_vph": np.maximum(cin, 0.0),
-            "capacity_out_vph": np.maximum(cout, 0.0),
+            "highway": best.reindex(rep.index).to_numpy(),
+            "capacity_in_vph": tot["cin"].to_numpy(),
+            "capacity_out_vph": tot["cout"].to_numpy(),
         }
     )
     out["trips_in"] = out["capacity_in_vph"] * daily_trips_per_capacity_vph
     out["trips_out"] = out["capacity_out_vph"] * daily_trips_per_capacity_vph
     out["x"], out["y"] = xy[gate, 0], xy[gate, 1]
-    out = out[(out["trips_in"] > 0) | (out["trips_out"] > 0)].reset_index(drop=True)
+    out = out.sort_values("node_id", kind="stable").reset_index(drop=True)
     logger.info(
-        "%d external zones: %.0f trips/day in, %.0f out", len(out), out["trips_in"].sum(), out["trips_out"].sum()
+        "%d external zones (%d boundary nodes merged): %.0f trips/day in, %.0f out",
+        len(out),
+        len(per),
+        out["trips_in"].sum(),
+        out["trips_out"].sum(),
     )
     return out[cols]
+
+
+def _capacities(network: StreetNetwork) -> np.ndarray:
+    """Hourly capacity of every edge row (an undirected row: of each direction)."""
+    from ..assignment import link_performance
+
+    if network.directed:
+        return link_performance(network)["capacity_vph"].to_numpy(float)
+    from ..assignment.bpr import CAPACITY_PER_LANE_VPH, DEFAULT_LANES, FALLBACK_CAPACITY_PER_LANE_VPH
+
+    hw = _highway(network.edges).to_numpy()
+    per_lane = {**dict.fromkeys(np.unique(hw), FALLBACK_CAPACITY_PER_LANE_VPH), **CAPACITY_PER_LANE_VPH}
+    return np.array([per_lane[h] * DEFAULT_LANES.get(h, 1) for h in hw], dtype=float)
+
+
+def _study_area(network: StreetNetwork, closing_m: float):
+    """The study area: the drive edges closed morphologically, holes filled (a list of polygons)."""
+    lines = network.edges.geometry.to_numpy()
+    lines = lines[~shapely.is_empty(lines) & ~shapely.is_missing(lines)]
+    if len(lines) == 0:
+        return shapely.Polygon()
+    grown = shapely.buffer(shapely.union_all(shapely.buffer(lines, closing_m, quad_segs=4)), 0.0)
+    closed = shapely.buffer(grown, -(closing_m - AREA_HALO_M), quad_segs=4)
+    parts = [shapely.Polygon(shapely.get_exterior_ring(p)) for p in shapely.get_parts(closed) if not p.is_empty]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _end_directions(geoms: np.ndarray, end_xy: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Unit direction of each line's last segment at the end nearest ``end_xy`` (``fallback`` if degenerate)."""
+    out = np.array(fallback, dtype=float)
+    for k, g in enumerate(geoms):
+        if g is None or shapely.is_empty(g):
+            continue
+        c = shapely.get_coordinates(g)
+        if len(c) < 2:
+            continue
+        if np.hypot(*(c[0] - end_xy[k])) < np.hypot(*(c[-1] - end_xy[k])):
+            c = c[::-1]
+        d = c[-1] - c[-2]
+        if np.hypot(*d) > 0:
+            out[k] = d
+    n = np.hypot(out[:, 0], out[:, 1])
+    return np.divide(out, n[:, None], out=np.zeros_like(out), where=n[:, None] > 0)
+
+
+def _clusters(xy: np.ndarray, distance_m: float) -> np.ndarray:
+    """Cluster label of each point: points closer than ``distance_m`` (transitively) share one."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    if len(xy) == 0:
+        return np.empty(0, np.int64)
+    pairs = cKDTree(xy).query_pairs(distance_m, output_type="ndarray") if distance_m > 0 else np.empty((0, 2), int)
+    m = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(xy), len(xy)))
+    return connected_components(m, directed=False)[1]
 
 
 def _share(weights: np.ndarray) -> np.ndarray:
