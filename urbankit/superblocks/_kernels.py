@@ -136,14 +136,14 @@ def search_batch(roots, bounds, e1, e2, indptr, head, tail, cost, arc_len, trees
     chunks = min(_CHUNKS, max(n_tasks, 1))
     for c in numba.prange(chunks):
         dist = np.full(n, np.inf)
-        pred = np.full(n, -1, dtype=np.int64)
+        pred = np.full(n, -1, dtype=head.dtype)
         done = np.zeros(n, dtype=np.bool_)
         need = np.zeros(n, dtype=np.bool_)
         metres = np.zeros(n)
-        order = np.empty(n, dtype=np.int64)
-        touched = np.empty(n, dtype=np.int64)
+        order = np.empty(n, dtype=head.dtype)
+        touched = np.empty(n, dtype=head.dtype)
         hkey = np.empty(len(head) + 1)
-        hnode = np.empty(len(head) + 1, dtype=np.int64)
+        hnode = np.empty(len(head) + 1, dtype=head.dtype)
         for t in range(c * n_tasks // chunks, (c + 1) * n_tasks // chunks):
             r0, r1 = bounds[t], bounds[t + 1]
             remaining = 0
@@ -231,12 +231,12 @@ def one_tree(root, indptr, head, cost):
     """Distances (inf: unreachable) and predecessor arcs (-1: none) of the whole tree of ``root``."""
     n = len(indptr) - 1
     dist = np.full(n, np.inf)
-    pred = np.full(n, -1, dtype=np.int64)
+    pred = np.full(n, -1, dtype=head.dtype)
     done = np.zeros(n, dtype=np.bool_)
     need = np.zeros(n, dtype=np.bool_)
-    order = np.empty(n, dtype=np.int64)
-    touched = np.empty(n, dtype=np.int64)
+    order = np.empty(n, dtype=head.dtype)
+    touched = np.empty(n, dtype=head.dtype)
     hkey = np.empty(len(head) + 1)
-    hnode = np.empty(len(head) + 1, dtype=np.int64)
+    hnode = np.empty(len(head) + 1, dtype=head.dtype)
     _search(root, indptr, head, cost, dist, pred, done, need, -1, order, touched, hkey, hnode)
     return dist, pred

@@ -145,9 +145,10 @@ def _csr_arrays(g: _Graph):
     """CSR arrays of a routing graph for the compiled kernels: row pointers, head and tail node and
     weight of every arc (arc ids are CSR positions, the order of ``arc_edge``/``arc_len``)."""
     csr = g.csr
-    indptr = csr.indptr.astype(np.int64)
-    tail = np.repeat(np.arange(csr.shape[0], dtype=np.int64), np.diff(indptr))
-    return indptr, csr.indices.astype(np.int64), tail, np.asarray(csr.data, dtype=float)
+    idx = np.int32 if csr.shape[0] < 2**31 - 1 and csr.nnz < 2**31 - 1 else np.int64  # int32: less memory traffic
+    indptr = csr.indptr.astype(idx)
+    tail = np.repeat(np.arange(csr.shape[0], dtype=idx), np.diff(indptr))
+    return indptr, csr.indices.astype(idx), tail, np.asarray(csr.data, dtype=float)
 
 
 def _execute(p: _Pass, n_rows: int, n_jobs: int, split: np.ndarray | None = None):
@@ -167,7 +168,7 @@ def _execute(p: _Pass, n_rows: int, n_jobs: int, split: np.ndarray | None = None
     steps = np.full(n_rows, np.inf)
     metres = np.full(n_rows, np.nan)
     loaded = np.zeros(n_rows)
-    tree_pred = np.zeros((min(per, n_tasks) if p.trees else 0, g.n_exp if p.trees else 0), dtype=np.int32)
+    tree_pred = np.zeros((min(per, n_tasks) if p.trees else 0, g.n_exp if p.trees else 0), dtype=head.dtype)
     tree_order = np.zeros_like(tree_pred)
     n_settled = np.zeros(len(tree_pred), dtype=np.int64)
     with _kernels.threads(n_jobs):
@@ -184,8 +185,14 @@ def _execute(p: _Pass, n_rows: int, n_jobs: int, split: np.ndarray | None = None
             w = p.weight(rows, s, tasks)
             steps[rows], metres[rows], loaded[rows] = s, m, w
             if p.trees:
-                weights = np.asarray(w, dtype=float)[None, :] if split is None else np.stack([w, np.where(split[rows], w, 0.0)])
-                _kernels.load_batch(bounds, end, np.ascontiguousarray(weights), tree_pred, tree_order, n_settled, tail, g.arc_edge, part)
+                weights = (
+                    np.asarray(w, dtype=float)[None, :]
+                    if split is None
+                    else np.stack([w, np.where(split[rows], w, 0.0)])
+                )
+                _kernels.load_batch(
+                    bounds, end, np.ascontiguousarray(weights), tree_pred, tree_order, n_settled, tail, g.arc_edge, part
+                )
     flows = np.zeros((k, p.n_edges))
     if part is not None:
         for c in range(_kernels._CHUNKS):  # chunk order: independent of the thread count

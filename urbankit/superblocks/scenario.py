@@ -388,7 +388,9 @@ def _congestion_and_ratruns(
     t0 = time.perf_counter()
     a_sb = a.od["origin_superblock"].fillna(-1).to_numpy(np.int64)
     b_sb = a.od["destination_superblock"].fillna(-1).to_numpy(np.int64)
-    by_sb = ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs, through_flows=getattr(a, "_through_flows_before", None))
+    by_sb = ratrun_vkm(
+        network, sc, o, d, trips, a_sb, b_sb, jobs, through_flows=getattr(a, "_through_flows_before", None)
+    )
     out = {"assignment": assignment, "vkm_ratrun_before": float(by_sb.sum())}
     timings["ratrun_s"] = time.perf_counter() - t0
     # vehicle-km after had no affected trip evaporated or shifted (the 0 % sensitivity case), exact
