@@ -158,3 +158,30 @@ def test_trip_paths_follow_the_loaded_trees(grid):
             np.add.at(flows, pth, 1.0)
     a = uk.superblocks.assign(grid, od, superblocks=sb, n_jobs=1)
     np.testing.assert_allclose(a.flows["flow_after"].to_numpy(), flows)
+
+
+def test_ratrun_from_the_before_trees_equals_routing_the_through_trips(grid):
+    import pandas as pd
+
+    from urbankit.superblocks import run_scenario
+    from urbankit.superblocks._common import DEFAULT_INTERNAL_SPEED_KMH
+    from urbankit.superblocks.assign import _od_positions, _scenario
+    from urbankit.superblocks.congestion import ratrun_vkm
+
+    pop = pd.Series((np.arange(len(grid.nodes)) % 7).astype(float), index=grid.nodes.index)
+    s = run_scenario(grid, population=pop, h3_resolution=None, n_trips=5_000, n_jobs=1)
+    a = s.assignment
+    assert a._through_flows_before is not None  # summed from the gravity pass's trees
+    sc = _scenario(
+        grid, s.superblocks, internal_speed_kmh=DEFAULT_INTERNAL_SPEED_KMH, closed_edges=None, modal_filters=None
+    )
+    o, d = _od_positions(grid, a.od)
+    a_sb = a.od["origin_superblock"].fillna(-1).to_numpy(np.int64)
+    b_sb = a.od["destination_superblock"].fillna(-1).to_numpy(np.int64)
+    routed = ratrun_vkm(grid, sc, o, d, a.od["trips"].to_numpy(float), a_sb, b_sb, 1)  # routes the through trips
+    assert routed.sum() > 0
+    summary = s.summary()
+    assert summary["vkm_ratrun_before"].iloc[0] == pytest.approx(routed.sum(), rel=1e-9)
+    # a given OD table: the before assignment sums them from its own trees
+    again = run_scenario(grid, od=a.od[["origin", "destination", "trips"]], superblocks=s.superblocks, n_jobs=1)
+    assert again.summary()["vkm_ratrun_before"].iloc[0] == pytest.approx(routed.sum(), rel=1e-9)

@@ -127,10 +127,12 @@ out (they start and end at the same node). A user OD table (``origin``, ``destin
 :func:`assign` loads every OD row all-or-nothing on its shortest-time path, before and after. One
 compiled Dijkstra per distinct origin (numba, :mod:`urbankit.superblocks._kernels`; stopped once the
 origin's destinations are settled) yields the shortest-path tree; trips are pushed up the tree in
-reverse settle order, so the edge flows are exact sums over trips. Equal-cost paths (same minutes
-and number of edges) are chosen by a fixed rule (lowest node number first), and origins run on
+reverse settle order, so the edge flows are exact sums over trips. Among equal-cost paths (same
+minutes and number of edges) a fixed rule chooses: nodes are settled in (distance, node number)
+order and a node keeps the first settled parent that reaches it at its distance. Origins run on
 ``n_jobs`` threads in fixed chunks, so results do not depend on the thread count. Cost grows with the
-number of distinct origins: aggregate user OD tables to zones for large areas. Trips *affected* by the scenario are those whose travel time increases; ``evaporation``
+number of distinct origins: aggregate user OD tables to zones for large areas. Trips *affected* by
+the scenario are those whose travel time increases; ``evaporation``
 (traffic evaporation, default 0 in :func:`assign` and :func:`run_scenario`) and ``mode_shift``
 (default 0) are the shares of affected trips that no longer drive after, e.g. the evidence-based
 :data:`EVAPORATION_EVIDENCE` = 0.11 of Cairns, Atkins & Goodwin (2002). ``evaporation="elastic"``
