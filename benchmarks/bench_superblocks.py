@@ -13,7 +13,8 @@ urbankit
     the before assignment (one shared pass), the after assignment and the effects, with the timings
     per phase that :class:`urbankit.superblocks.Scenario` reports. ``trips`` is the sum of the
     assigned OD table's trips and ``OD pairs`` its number of rows (the zone-to-zone pairs actually
-    routed). It uses all available cores (``n_jobs=None``).
+    routed). It uses all available cores (``n_jobs=-1``: numba threads for the all-or-nothing passes;
+    ``n_jobs=None`` would be one thread).
 superblockify (PyPI 1.0.2)
     ``ResidentialPartitioner(name, city_name, graph, unit="distance").run(calculate_metrics=True,
     make_plots=False)`` in a throwaway working directory, as ``urbankit.superblockify_compat`` runs
@@ -201,7 +202,7 @@ def child(case: str, tool: str, trips: float, gap: float = DEFAULT_GAP, max_iter
             kw = {"method": "residential", "find_kwargs": {"min_area_ha": None, "max_area_ha": None}}
         if case.endswith(EQ_SUFFIX):
             kw.update(assignment="equilibrium", rel_gap=gap, max_iter=max_iter or DEFAULT_MAX_ITER.get(case, 500))
-        s = run_scenario(inp, n_trips=trips, **kw)
+        s = run_scenario(inp, n_trips=trips, n_jobs=-1, **kw)
         wall = time.perf_counter() - t0
         out.update(
             nodes=len(inp.nodes),
@@ -359,7 +360,7 @@ def report(rows: list[dict], cases: list[str], elapsed: float) -> str:
 
 HEADER = """# Superblock scenario benchmark
 
-urbankit's whole scenario (`run_scenario(net, n_trips={trips:,})`: detection, gravity demand with the
+urbankit's whole scenario (`run_scenario(net, n_trips={trips:,}, n_jobs=-1)`: detection, gravity demand with the
 before assignment in one pass, the after assignment, effects) beside superblockify 1.0.2's
 `ResidentialPartitioner(..., unit="distance").run(calculate_metrics=True, make_plots=False)` on the
 same graph. Each (case, tool) is a fresh process; peak MB is its `ru_maxrss` (imports and inputs

@@ -125,11 +125,14 @@ out (they start and end at the same node). A user OD table (``origin``, ``destin
 ``trips`` per day) can be given instead.
 
 :func:`assign` loads every OD row all-or-nothing on its shortest-time path, before and after. One
-Dijkstra per distinct origin (scipy, batched) yields the shortest-path tree; trips are pushed up the
-tree level by level (from the deepest level to the root, a few numpy calls per level for a whole
-batch of trees), so the edge flows are exact sums over trips, with no Python loop over nodes or
-trips. Cost grows with the number of distinct origins: aggregate user OD tables to zones for large
-areas. Trips *affected* by the scenario are those whose travel time increases; ``evaporation``
+compiled Dijkstra per distinct origin (numba, :mod:`urbankit.superblocks._kernels`; stopped once the
+origin's destinations are settled) yields the shortest-path tree; trips are pushed up the tree in
+reverse settle order, so the edge flows are exact sums over trips. Among equal-cost paths (same
+minutes and number of edges) a fixed rule chooses: nodes are settled in (distance, node number)
+order and a node keeps the first settled parent that reaches it at its distance. Origins run on
+``n_jobs`` threads in fixed chunks, so results do not depend on the thread count. Cost grows with the
+number of distinct origins: aggregate user OD tables to zones for large areas. Trips *affected* by
+the scenario are those whose travel time increases; ``evaporation``
 (traffic evaporation, default 0 in :func:`assign` and :func:`run_scenario`) and ``mode_shift``
 (default 0) are the shares of affected trips that no longer drive after, e.g. the evidence-based
 :data:`EVAPORATION_EVIDENCE` = 0.11 of Cairns, Atkins & Goodwin (2002). ``evaporation="elastic"``

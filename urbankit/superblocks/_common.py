@@ -106,8 +106,6 @@ _HOP = 2.0**-20
 #: float cells one Dijkstra batch may allocate (distances; predecessors add half again)
 _BATCH_CELLS = 3_000_000
 _RECORD = "urbankit_superblocks"
-#: incoming arcs per node held in the padded lookup table of a routing graph
-_IN_SLOTS = 8
 
 
 # --------------------------------------------------------------------------------------------------

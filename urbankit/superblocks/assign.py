@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -12,14 +10,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse.csgraph import dijkstra
 
 from .._errors import CRSError, InvalidOptionError
 from .._stats import weighted_quantile
 from ..network import TIME_RESOLUTION_MIN, StreetNetwork, quantize_minutes
+from . import _kernels
 from ._common import (
-    _BATCH_CELLS,
-    _HOP,
     DEFAULT_INTERNAL_SPEED_KMH,
     EVAPORATION_ELASTIC,
     TIME_ELASTICITY,
@@ -30,7 +26,7 @@ from ._common import (
     _Segments,
 )
 from .detect import _int_na, label_edges
-from .graph import _after_graph, _build_graph, _Graph
+from .graph import _after_graph, _build_graph, _Graph, _inside_nodes
 
 logger = logging.getLogger(__name__)
 
@@ -145,190 +141,65 @@ def _quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
     return float(np.atleast_1d(weighted_quantile(values, weights, q, nan="omit"))[0])
 
 
-def _run_batch(p: _Pass, t0: int, t1: int, flows: np.ndarray):
+def _csr_arrays(g: _Graph):
+    """CSR arrays of a routing graph for the compiled kernels: row pointers, head and tail node and
+    weight of every arc (arc ids are CSR positions, the order of ``arc_edge``/``arc_len``)."""
+    csr = g.csr
+    idx = np.int32 if csr.shape[0] < 2**31 - 1 and csr.nnz < 2**31 - 1 else np.int64  # int32: less memory traffic
+    indptr = csr.indptr.astype(idx)
+    tail = np.repeat(np.arange(csr.shape[0], dtype=idx), np.diff(indptr))
+    return indptr, csr.indices.astype(idx), tail, np.asarray(csr.data, dtype=float)
+
+
+def _execute(p: _Pass, n_rows: int, n_jobs: int, split: np.ndarray | None = None):
+    """Run a pass; returns edge flows, and per OD row steps (inf: unroutable), metres and loaded trips.
+
+    Compiled (:mod:`~urbankit.superblocks._kernels`): batches of tasks are searched, their trips
+    computed by ``p.weight`` and loaded, in parallel on ``n_jobs`` numba threads (the results do not
+    depend on it). ``split``, optional, a boolean per OD row: the edge flows of those rows only are
+    also summed (from the same trees) and returned as a fifth value.
+    """
     g = p.graph
-    roots = p.roots[t0:t1]
-    rows = p.row_order[p.bounds[t0] : p.bounds[t1]]
-    tasks = np.repeat(np.arange(t0, t1), np.diff(p.bounds[t0 : t1 + 1]))
-    local = tasks - t0
-    if p.trees:
-        dist, pred = dijkstra(g.csr, directed=True, indices=roots, return_predecessors=True)
-    else:
-        dist, pred = dijkstra(g.csr, directed=True, indices=roots), None
-    e1, e2 = p.t1[rows], p.t2[rows]
-    d1 = np.where(e1 >= 0, dist[local, np.maximum(e1, 0)], np.inf)
-    d2 = np.where(e2 >= 0, dist[local, np.maximum(e2, 0)], np.inf)
-    end = np.where(d2 < d1, e2, e1)
-    dd = np.minimum(d1, d2)
-    ok = np.isfinite(dd)
-    steps = np.where(ok, np.floor(dd), np.inf)
-    w = p.weight(rows, steps, tasks)
-    metres = np.full(len(rows), np.nan)
-    if pred is not None and ok.any():
-        metres[ok] = _load_trees(g, dist, pred, local[ok], end[ok], w[ok], flows)
-    return rows, steps, metres, w
-
-
-_BUF = threading.local()
-
-
-def _buffers(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Zeroed work arrays of at least ``size`` cells, kept per thread (callers re-zero what they touch)."""
-    if getattr(_BUF, "size", 0) < size:
-        _BUF.size = size
-        _BUF.acc = np.zeros(size, dtype=np.complex128)
-        _BUF.metres = np.zeros(size)
-        _BUF.stamp = np.zeros(size, dtype=np.int64)
-    return _BUF.acc, _BUF.metres
-
-
-def _distinct(x: np.ndarray) -> np.ndarray:
-    """The distinct values of ``x`` (cell ids below the buffer size), in no particular order, without sorting."""
-    stamp = _BUF.stamp
-    pos = np.arange(len(x))
-    stamp[x] = pos
-    return x[stamp[x] == pos]
-
-
-def _arc_of(g: _Graph, p: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Arc id of the arcs p -> v (expanded node ids; -1 where none).
-
-    Looks at the first ``_IN_SLOTS`` incoming arcs of each v at once (a padded table), then scans
-    the rest of the rare nodes with more.
-    """
-    tab_src, tab_arc = g.in_table
-    k = tab_src.shape[1]
-    j = np.argmax(tab_src[v] == p.astype(tab_src.dtype)[:, None], axis=1)
-    found = tab_src[v, j] == p
-    arc = np.where(found, tab_arc[v, j], -1).astype(np.int64)
-    rest = np.flatnonzero(~found & (g.in_ptr[v + 1] - g.in_ptr[v] > k))
-    if len(rest):
-        start = g.in_ptr[v[rest]]
-        deg = g.in_ptr[v[rest] + 1] - start
-        for j in range(k, int(deg.max())):
-            idx = start + np.minimum(j, deg - 1)
-            ok = (j < deg) & (g.in_src[idx] == p[rest]) & (arc[rest] < 0)
-            arc[rest[ok]] = g.in_arc[idx[ok]]
-    return arc
-
-
-def _load_trees(
-    g: _Graph, dist: np.ndarray, pred: np.ndarray, local: np.ndarray, end: np.ndarray, w: np.ndarray, flows: np.ndarray
-) -> np.ndarray:
-    """Load trips ``w`` from the roots of a batch of shortest-path trees to nodes ``end``.
-
-    The depth of a node in its tree is the fractional part of its distance in units of ``_HOP``.
-    Trips are summed up the trees level by level, from the deepest end to the roots: at depth h the
-    frontier (nodes of depth h on some loaded path: the ends of depth h and the parents of the
-    frontier of depth h + 1) adds its sums to its parents with one ``np.add.at`` for the whole
-    batch. The imaginary part counts the paths through a node (a path may carry 0 trips and still
-    needs its metres). The arcs into frontier nodes carry the subtree sums; path metres are then
-    summed down the same levels. Work is proportional to the nodes on loaded paths. Returns the
-    metres of every path.
-    """
-    nb, n = dist.shape
-    flat_end = local.astype(np.int64) * n + end
-    acc, metres = _buffers(nb * n)
-    np.add.at(acc, flat_end, w + 1j)
-    ends = np.unique(flat_end)
-    de = dist.ravel()[ends]
-    h_end = np.rint((de - np.floor(de)) / _HOP).astype(np.int64)
-    order = np.argsort(h_end, kind="stable")
-    ends, h_end = ends[order], h_end[order]
-    max_h = int(h_end[-1]) if len(h_end) else 0
-    eb = np.searchsorted(h_end, np.arange(max_h + 2))
-    pflat = pred.ravel()
-    cur_list, par_list = [], []
-    frontier = np.empty(0, dtype=np.int64)
-    for h in range(max_h, 0, -1):
-        new = ends[eb[h] : eb[h + 1]]
-        cur = (
-            _distinct(np.concatenate([frontier, new]))
-            if len(frontier) and len(new)
-            else (frontier if len(frontier) else new)
-        )
-        if len(cur) == 0:
-            continue
-        par = cur - cur % n + pflat[cur]
-        np.add.at(acc, par, acc[cur])
-        cur_list.append(cur)
-        par_list.append(par)
-        frontier = _distinct(par)
-    if not cur_list:
-        out = np.zeros(len(flat_end))
-        acc[flat_end] = 0
-        return out
-    nodes = np.concatenate(cur_list)
-    parents = np.concatenate(par_list)
-    arc = _arc_of(g, parents % n, nodes % n)
-    load = acc.real[nodes]
-    ed = g.arc_edge[arc]
-    good = (ed >= 0) & (load > 0)
-    flows += np.bincount(ed[good], weights=load[good], minlength=len(flows))
-    al = g.arc_len[arc]
-    cuts = np.cumsum([len(c) for c in cur_list])
-    for i in range(len(cur_list) - 1, -1, -1):
-        a = cuts[i - 1] if i else 0
-        b = cuts[i]
-        metres[nodes[a:b]] = metres[parents[a:b]] + al[a:b]
-    out = metres[flat_end].copy()
-    acc[nodes] = 0
-    acc[parents] = 0
-    acc[flat_end] = 0
-    metres[nodes] = 0
-    return out
-
-
-#: the pass a forked worker runs, set once per worker process by :func:`_init_worker`
-#: (inherited through fork, never pickled); the parent process never sets it
-_WORKER_PASS: _Pass | None = None
-
-
-def _init_worker(p: _Pass) -> None:
-    global _WORKER_PASS
-    _WORKER_PASS = p
-
-
-def _work(p: _Pass, batches):
-    flows = np.zeros(p.n_edges)
-    parts = [_run_batch(p, t0, t1, flows) for t0, t1 in batches]
-    return flows, [np.concatenate(x) for x in zip(*parts)]
-
-
-def _work_in_worker(batches):
-    return _work(_WORKER_PASS, batches)
-
-
-def _execute(p: _Pass, n_rows: int, n_jobs: int):
-    """Run a pass; returns edge flows, and per OD row steps (inf: unroutable), metres and loaded trips."""
+    indptr, head, tail, cost = _csr_arrays(g)
     n_tasks = len(p.roots)
-    per = max(1, min(64, _BATCH_CELLS // max(p.graph.n_exp, 1)))
-    batches = [(t, min(t + per, n_tasks)) for t in range(0, n_tasks, per)]
-    flows = np.zeros(p.n_edges)
+    per = _kernels.batch_size(g.n_exp)
+    k = 1 if split is None else 2
+    part = np.zeros((_kernels._CHUNKS * k, p.n_edges)) if p.trees else None
     steps = np.full(n_rows, np.inf)
     metres = np.full(n_rows, np.nan)
     loaded = np.zeros(n_rows)
-    jobs = min(n_jobs, len(batches))
-    use_fork = jobs > 1 and sys.platform.startswith("linux")
-    if p.trees:
-        _ = p.graph.in_table  # built once, before the workers fork
-    if use_fork:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        groups = [batches[i :: jobs * 3] for i in range(jobs * 3)]
-        groups = [g for g in groups if g]
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(p,)) as ex:
-            results = list(ex.map(_work_in_worker, groups))
-    else:
-        results = [_work(p, batches)]
-    for f, parts in results:
-        flows += f
-        if parts:
-            rows, s, m, w = parts
+    tree_pred = np.zeros((min(per, n_tasks) if p.trees else 0, g.n_exp if p.trees else 0), dtype=head.dtype)
+    tree_order = np.zeros_like(tree_pred)
+    n_settled = np.zeros(len(tree_pred), dtype=np.int64)
+    with _kernels.threads(n_jobs):
+        for t0 in range(0, n_tasks, per):
+            t1 = min(t0 + per, n_tasks)
+            rows = p.row_order[p.bounds[t0] : p.bounds[t1]]
+            bounds = p.bounds[t0 : t1 + 1] - p.bounds[t0]
+            tasks = np.repeat(np.arange(t0, t1), np.diff(bounds))
+            dd, end, m = _kernels.search_batch(
+                p.roots[t0:t1], bounds, p.t1[rows], p.t2[rows], indptr, head, tail, cost, g.arc_len,
+                p.trees, tree_pred, tree_order, n_settled,
+            )  # fmt: skip
+            s = np.where(np.isfinite(dd), np.floor(dd), np.inf)
+            w = p.weight(rows, s, tasks)
             steps[rows], metres[rows], loaded[rows] = s, m, w
-    return flows, steps, metres, loaded
+            if p.trees:
+                weights = (
+                    np.asarray(w, dtype=float)[None, :]
+                    if split is None
+                    else np.stack([w, np.where(split[rows], w, 0.0)])
+                )
+                _kernels.load_batch(
+                    bounds, end, np.ascontiguousarray(weights), tree_pred, tree_order, n_settled, tail, g.arc_edge, part
+                )
+    flows = np.zeros((k, p.n_edges))
+    if part is not None:
+        for c in range(_kernels._CHUNKS):  # chunk order: independent of the thread count
+            flows += part[c * k : (c + 1) * k]
+    if split is None:
+        return flows[0], steps, metres, loaded
+    return flows[0], steps, metres, loaded, flows[1]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -636,8 +507,8 @@ def assign(
     mode_shift : float, default 0
         Share of the affected trips that move to walking, cycling or transit.
     n_jobs : int, optional
-        Processes for the Dijkstra searches (default 1; -1: all available cores; forked, Linux only;
-        the results do not depend on it).
+        Threads for the compiled Dijkstra searches and loading (default 1: one thread; -1: all
+        available cores, at most numba's thread pool; the results do not depend on it).
     time_elasticity : float, default -0.5
         Elasticity of car traffic with respect to travel time, used with ``evaporation="elastic"``
         (:data:`~urbankit.superblocks.TIME_ELASTICITY`, Goodwin 1996: -0.5 short term, -1.0 long
@@ -683,8 +554,12 @@ def _assign(
     jobs,
     before=None,
     time_elasticity=TIME_ELASTICITY,
+    through=False,
 ) -> Assignment:
-    """:func:`assign` on checked input; ``before`` = (flows, steps, metres) when already computed."""
+    """:func:`assign` on checked input; ``before`` = (flows, steps, metres, through flows or None) when
+    already computed. ``through``: also keep the edge flows before of the rows with neither end in a
+    superblock (``_through_flows_before``, for :func:`~urbankit.superblocks.congestion.ratrun_vkm`),
+    summed from the before trees."""
     t_start = time.perf_counter()
     response = _shares(evaporation, mode_shift, time_elasticity)
     sc = _scenario(
@@ -708,9 +583,16 @@ def _assign(
     t0 = time.perf_counter()
     if before is None:
         g0 = _build_graph(network, sc.steps_before)
-        flows_b, steps_b, metres_b, _ = _execute(_Pass.make(g0, o, d, _FixedTrips(trips), n_edges), len(od), jobs)
+        p0 = _Pass.make(g0, o, d, _FixedTrips(trips), n_edges)
+        if through:
+            node_sb = _inside_nodes(network, sc.labels)[0]
+            flows_b, steps_b, metres_b, _, through_b = _execute(
+                p0, len(od), jobs, split=(node_sb[o] < 0) & (node_sb[d] < 0)
+            )
+        else:
+            (flows_b, steps_b, metres_b, _), through_b = _execute(p0, len(od), jobs), None
     else:  # computed by the caller (run_scenario's gravity pass)
-        flows_b, steps_b, metres_b = before
+        flows_b, steps_b, metres_b, through_b = before
     timings["assign_before_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     g1, a_sb, b_sb = _after_graph(network, sc, o, d)
@@ -767,7 +649,9 @@ def _assign(
         "layered_graph_nodes": g1.n_exp,
     }
     timings["assign_total_s"] = time.perf_counter() - t_start
-    return Assignment(network=network, od=out, flows=flows, superblocks=superblocks, params=params, timings=timings)
+    a = Assignment(network=network, od=out, flows=flows, superblocks=superblocks, params=params, timings=timings)
+    a._through_flows_before = through_b
+    return a
 
 
 def _od_frame(od, a_sb, b_sb, steps_b, steps_a, metres_b, metres_a, trips_a, response: _Response) -> pd.DataFrame:
@@ -843,25 +727,22 @@ def trip_paths(
         g, _, _ = _after_graph(network, sc, o, d)
     start = g.starts(o)
     e1, e2 = g.ends(o, d)
+    indptr, head, tail, cost = _csr_arrays(g)
     out: list = [None] * len(od)
     for root in np.unique(start[start >= 0]):
         rows = np.flatnonzero(start == root)
-        dist, pred = dijkstra(g.csr, directed=True, indices=int(root), return_predecessors=True)
+        dist, pred = _kernels.one_tree(int(root), indptr, head, cost)
         for r in rows:
             c1 = dist[e1[r]] if e1[r] >= 0 else np.inf
             c2 = dist[e2[r]] if e2[r] >= 0 else np.inf
             if not np.isfinite(min(c1, c2)):
                 continue
             x = int(e2[r] if c2 < c1 else e1[r])
-            chain = [x]
+            arcs = []
             while x != root:
-                x = int(pred[x])
-                chain.append(x)
-            chain = np.asarray(chain[::-1], dtype=np.int64)
-            if len(chain) < 2:
-                out[r] = np.empty(0, dtype=np.int64)
-                continue
-            ed = g.arc_edge[_arc_of(g, chain[:-1], chain[1:])]
+                arcs.append(int(pred[x]))
+                x = int(tail[arcs[-1]])
+            ed = g.arc_edge[np.asarray(arcs[::-1], dtype=np.int64)]
             out[r] = ed[ed >= 0]
     return out
 

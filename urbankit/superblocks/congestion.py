@@ -171,9 +171,14 @@ def equilibrium_flows(network, sc, o, d, trips_before, trips_after, *, rel_gap=1
     return flows["before"], flows["after"], out
 
 
-def ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs: int) -> np.ndarray:
+def ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs: int, through_flows=None) -> np.ndarray:
     """Vehicle-km before on the internal streets of each superblock (array by superblock id) of
-    trips with neither end in any superblock (all-or-nothing at free-flow times)."""
+    trips with neither end in any superblock (all-or-nothing at free-flow times).
+
+    ``through_flows``, optional: the edge flows before of those trips, summed from the trees of the
+    before assignment (:func:`~urbankit.superblocks.assign._assign` with ``through=True``); without
+    them the through trips are routed here.
+    """
     from .assign import _execute, _FixedTrips, _Pass
     from .graph import _build_graph
 
@@ -182,10 +187,13 @@ def ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs: int) -> np.ndarray:
     internal = sc.labels >= 0
     if not through.any() or not internal.any():
         return np.zeros(n_sb)
-    g0 = _build_graph(network, sc.steps_before)
-    # only the through rows: the others would load nothing (one Dijkstra per start of a through trip)
-    sel = np.flatnonzero(through)
-    w = np.asarray(trips, float)[sel]
-    flows, *_ = _execute(_Pass.make(g0, o[sel], d[sel], _FixedTrips(w), len(network.edges)), len(sel), jobs)
+    if through_flows is not None:
+        flows = np.asarray(through_flows, float)
+    else:
+        g0 = _build_graph(network, sc.steps_before)
+        # only the through rows: the others would load nothing (one Dijkstra per start of a through trip)
+        sel = np.flatnonzero(through)
+        w = np.asarray(trips, float)[sel]
+        flows, *_ = _execute(_Pass.make(g0, o[sel], d[sel], _FixedTrips(w), len(network.edges)), len(sel), jobs)
     km = network.edges["length_m"].to_numpy(float) / 1000.0
     return np.bincount(sc.labels[internal], weights=flows[internal] * km[internal], minlength=n_sb)

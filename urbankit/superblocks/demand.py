@@ -141,7 +141,7 @@ def gravity_demand(
     n_trips : float, optional
         Scale the trips to this total per day instead of using ``trips_per_resident``.
     n_jobs : int, optional
-        Processes for the cost searches (default 1; -1: all available cores).
+        Threads for the cost searches (default 1; -1: all available cores).
 
     Returns
     -------
@@ -175,10 +175,22 @@ def gravity_demand(
 
 
 def _gravity_pass(
-    network, *, population, destinations, trips_per_resident, beta_per_min, h3_resolution, n_trips, jobs, trees
+    network,
+    *,
+    population,
+    destinations,
+    trips_per_resident,
+    beta_per_min,
+    h3_resolution,
+    n_trips,
+    jobs,
+    trees,
+    node_sb=None,
 ):
     """The one gravity computation: the OD frame, and from the same pass the free-flow edge flows,
-    steps, metres and trips per OD row (the before assignment of :func:`run_scenario` when ``trees``)."""
+    steps, metres and trips per OD row (the before assignment of :func:`run_scenario` when ``trees``),
+    and with ``node_sb`` (superblock of every node position, -1: none) the edge flows of the rows with
+    neither end in a superblock (their rat-running; else None)."""
     rep, p_z, a_z, oz, dz = _gravity_setup(
         network, population, destinations, trips_per_resident, beta_per_min, h3_resolution
     )
@@ -188,9 +200,12 @@ def _gravity_pass(
     o, d = rep[oz], rep[dz]
     p = _Pass.make(g0, o, d, None, n_edges, trees=trees)
     p.weight = _GravityTrips(p_z[oz][_first_of_tasks(p)] * trips_per_resident, a_z[dz], beta_per_min)
-    flows, steps, metres, trips = _execute(p, len(o), jobs)
+    if node_sb is not None and trees:
+        flows, steps, metres, trips, through = _execute(p, len(o), jobs, split=(node_sb[o] < 0) & (node_sb[d] < 0))
+    else:
+        (flows, steps, metres, trips), through = _execute(p, len(o), jobs), None
     od = _gravity_frame(network, o, d, trips, steps, n_trips, trips_per_resident, beta_per_min, h3_resolution, len(rep))
-    return od, flows, steps, metres, trips
+    return od, flows, steps, metres, trips, through
 
 
 def _first_of_tasks(p: _Pass) -> np.ndarray:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
 
 from ..network import StreetNetwork
-from ._common import _HOP, _IN_SLOTS
+from ._common import _HOP
 
 
 @dataclass
@@ -17,36 +17,15 @@ class _Graph:
 
     csr: csr_matrix
     n: int  # original nodes: positions 0..n-1 (layer L2)
-    in_ptr: np.ndarray  # incoming arcs of node x: in_src/in_arc[in_ptr[x]:in_ptr[x + 1]]
-    in_src: np.ndarray
-    in_arc: np.ndarray
     arc_edge: np.ndarray  # edge row of each arc (-1: layer transition)
     arc_len: np.ndarray  # metres of each arc
     node_sb: np.ndarray  # superblock each node is inside (-1: none)
     l1_keys: np.ndarray  # sorted superblock * n + node of the L1 copies
     l3_keys: np.ndarray
-    _in_table: tuple | None = field(default=None, init=False, repr=False)
 
     @property
     def n_exp(self) -> int:
         return self.csr.shape[0]
-
-    @property
-    def in_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Sources and arc ids of the first ``_IN_SLOTS`` incoming arcs of every node (-1 padded)."""
-        if self._in_table is None:
-            deg = np.diff(self.in_ptr)
-            k = int(min(max(deg.max(initial=1), 1), _IN_SLOTS))
-            idx = np.int32 if self.n_exp < 2**31 - 1 and len(self.in_arc) < 2**31 - 1 else np.int64
-            src = np.full((self.n_exp, k), -1, dtype=idx)
-            arc = np.full((self.n_exp, k), -1, dtype=idx)
-            dst = np.repeat(np.arange(self.n_exp), deg)
-            slot = np.arange(len(dst)) - self.in_ptr[dst]
-            keep = slot < k
-            src[dst[keep], slot[keep]] = self.in_src[keep]
-            arc[dst[keep], slot[keep]] = self.in_arc[keep]
-            self._in_table = (src, arc)
-        return self._in_table
 
     def _copy(self, keys: np.ndarray, first: int, pos: np.ndarray, sb: np.ndarray) -> np.ndarray:
         if len(keys) == 0:
@@ -196,15 +175,9 @@ def _build_graph(
     idx_dtype = np.int32 if n_exp < 2**31 - 1 and len(src) < 2**31 - 1 else np.int64
     csr = csr_matrix((wt, dst.astype(idx_dtype), indptr.astype(idx_dtype)), shape=(n_exp, n_exp))
     length = network.edges["length_m"].to_numpy(float)
-    by_dst = np.argsort(dst, kind="stable")
-    in_ptr = np.zeros(n_exp + 1, dtype=np.int64)
-    np.cumsum(np.bincount(dst, minlength=n_exp), out=in_ptr[1:])
     return _Graph(
         csr=csr,
         n=n,
-        in_ptr=in_ptr,
-        in_src=src[by_dst],
-        in_arc=by_dst.astype(np.int64),
         arc_edge=ed,
         arc_len=np.where(ed >= 0, length[np.maximum(ed, 0)], 0.0),
         node_sb=node_sb,

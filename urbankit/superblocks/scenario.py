@@ -30,9 +30,10 @@ from ._common import (
 from .assign import Assignment, _assign, _check_od, _od_positions, _scenario, _shares
 from .congestion import ASSIGNMENTS, equilibrium_flows, ratrun_vkm
 from .demand import _gravity_pass
-from .detect import find_superblocks
+from .detect import find_superblocks, label_edges
 from .effects import effects, exposure_table
 from .external import DEFAULT_THROUGH_SHARE, TRIP_TYPES, open_demand
+from .graph import _inside_nodes
 from .metrics import distance_metrics
 
 logger = logging.getLogger(__name__)
@@ -278,7 +279,8 @@ def run_scenario(
     if od is None:
         # demand and the before assignment share one pass: each origin's tree gives its costs and routes
         t0 = time.perf_counter()
-        od, flows_b, steps_b, metres_b, trips = _gravity_pass(
+        node_sb = _inside_nodes(network, label_edges(network, superblocks).fillna(-1).to_numpy(np.int64))[0]
+        od, flows_b, steps_b, metres_b, trips, through_b = _gravity_pass(
             network,
             population=population,
             destinations=destinations,
@@ -288,9 +290,11 @@ def run_scenario(
             n_trips=n_trips,
             jobs=jobs,
             trees=True,
+            node_sb=node_sb,
         )
         ok = np.isfinite(steps_b) & (trips > 0)
-        before = (flows_b * od.attrs["gravity"]["scale"], steps_b[ok], metres_b[ok])
+        scale = od.attrs["gravity"]["scale"]
+        before = (flows_b * scale, steps_b[ok], metres_b[ok], through_b * scale)
         timings["demand_and_before_s"] = time.perf_counter() - t0
         logger.info("demand and before assignment: %d OD pairs in %.2f s", len(od), timings["demand_and_before_s"])
     a = _assign(
@@ -305,6 +309,7 @@ def run_scenario(
         jobs=jobs,
         before=before,
         time_elasticity=time_elasticity,
+        through=True,
     )
     a.od.attrs = dict(od.attrs)
     if trip_type is not None:
@@ -383,7 +388,9 @@ def _congestion_and_ratruns(
     t0 = time.perf_counter()
     a_sb = a.od["origin_superblock"].fillna(-1).to_numpy(np.int64)
     b_sb = a.od["destination_superblock"].fillna(-1).to_numpy(np.int64)
-    by_sb = ratrun_vkm(network, sc, o, d, trips, a_sb, b_sb, jobs)
+    by_sb = ratrun_vkm(
+        network, sc, o, d, trips, a_sb, b_sb, jobs, through_flows=getattr(a, "_through_flows_before", None)
+    )
     out = {"assignment": assignment, "vkm_ratrun_before": float(by_sb.sum())}
     timings["ratrun_s"] = time.perf_counter() - t0
     # vehicle-km after had no affected trip evaporated or shifted (the 0 % sensitivity case), exact
@@ -695,7 +702,7 @@ def superblocks_scenario(
         Add :func:`distance_metrics` (``directness_distance``, ``global_efficiency_distance``) to
         ``summary`` and their time to ``timings["metrics_s"]``.
     n_jobs : int, optional
-        Processes for the Dijkstra searches of the assignment (default 1; -1: all available cores;
+        Threads for the Dijkstra searches of the assignment (default 1; -1: all available cores;
         :func:`assign`).
     find_kwargs : dict, optional
         More options of :func:`find_superblocks`.
