@@ -22,6 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..network._heap import heap_dijkstra
+
 #: origin chunks (parallel tasks), fixed so that results do not depend on the thread count
 _CHUNKS = 8
 
@@ -59,63 +61,9 @@ def _one_origin(
         if not need[v]:
             need[v] = True
             remaining += 1
-    dist[origin] = 0.0
-    touched[0] = origin
-    n_touched = 1
-    hkey[0] = 0.0
-    hnode[0] = origin
-    size = 1
-    settled = 0
-    while size > 0 and remaining > 0:
-        key = hkey[0]
-        v = hnode[0]
-        size -= 1
-        if size > 0:  # move the last entry to the root and sift it down
-            lk = hkey[size]
-            ln = hnode[size]
-            i = 0
-            while True:
-                c = 2 * i + 1
-                if c >= size:
-                    break
-                if c + 1 < size and (hkey[c + 1] < hkey[c] or (hkey[c + 1] == hkey[c] and hnode[c + 1] < hnode[c])):
-                    c += 1
-                if hkey[c] < lk or (hkey[c] == lk and hnode[c] < ln):
-                    hkey[i] = hkey[c]
-                    hnode[i] = hnode[c]
-                    i = c
-                else:
-                    break
-            hkey[i] = lk
-            hnode[i] = ln
-        if done[v]:
-            continue
-        done[v] = True
-        order[settled] = v
-        settled += 1
-        if need[v]:
-            remaining -= 1
-        for a in range(indptr[v], indptr[v + 1]):
-            w = head[a]
-            nd = key + arc_cost[a]
-            if nd < dist[w]:
-                if dist[w] == np.inf:
-                    touched[n_touched] = w
-                    n_touched += 1
-                dist[w] = nd
-                pred[w] = a
-                i = size  # push (nd, w) and sift it up
-                size += 1
-                while i > 0:
-                    p = (i - 1) >> 1
-                    if nd < hkey[p] or (nd == hkey[p] and w < hnode[p]):
-                        hkey[i] = hkey[p]
-                        hnode[i] = hnode[p]
-                        i = p
-                    else:
-                        break
-                hkey[i] = nd
-                hnode[i] = w
+    settled, n_touched = heap_dijkstra(
+        origin, indptr, head, arc_cost, dist, pred, done, need, remaining, order, touched, hkey, hnode
+    )
     unrouted = 0.0
     for k in range(len(dests)):
         v = dests[k]

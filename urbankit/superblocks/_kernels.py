@@ -30,6 +30,8 @@ import contextlib
 import numba
 import numpy as np
 
+from ..network._heap import heap_dijkstra
+
 #: task chunks per batch (parallel tasks), fixed so that results do not depend on the thread count
 _CHUNKS = 8
 #: tree cells (one per task and node: predecessor arc and settle order, 4 bytes each) one batch holds
@@ -50,74 +52,6 @@ def threads(n_jobs: int):
 def batch_size(n_nodes: int) -> int:
     """Tasks per batch for a graph of ``n_nodes`` nodes (independent of the thread count)."""
     return max(_CHUNKS, _TREE_CELLS // max(n_nodes, 1))
-
-
-@numba.njit(cache=True)
-def _search(root, indptr, head, cost, dist, pred, done, need, remaining, order, touched, hkey, hnode):
-    """Dijkstra from ``root`` until ``remaining`` nodes marked in ``need`` are settled (all nodes
-    when ``remaining`` < 0); returns (settled count, touched count).
-
-    A binary heap of (distance, node) entries with lazy deletion. ``dist`` inf, ``pred`` -1 and
-    ``done`` False come in clean; the caller resets the ``touched`` nodes.
-    """
-    dist[root] = 0.0
-    touched[0] = root
-    n_touched = 1
-    hkey[0] = 0.0
-    hnode[0] = root
-    size = 1
-    settled = 0
-    while size > 0 and remaining != 0:
-        key = hkey[0]
-        v = hnode[0]
-        size -= 1
-        if size > 0:  # move the last entry to the root and sift it down
-            lk = hkey[size]
-            ln = hnode[size]
-            i = 0
-            while True:
-                c = 2 * i + 1
-                if c >= size:
-                    break
-                if c + 1 < size and (hkey[c + 1] < hkey[c] or (hkey[c + 1] == hkey[c] and hnode[c + 1] < hnode[c])):
-                    c += 1
-                if hkey[c] < lk or (hkey[c] == lk and hnode[c] < ln):
-                    hkey[i] = hkey[c]
-                    hnode[i] = hnode[c]
-                    i = c
-                else:
-                    break
-            hkey[i] = lk
-            hnode[i] = ln
-        if done[v]:
-            continue
-        done[v] = True
-        order[settled] = v
-        settled += 1
-        if need[v]:
-            remaining -= 1
-        for a in range(indptr[v], indptr[v + 1]):
-            w = head[a]
-            nd = key + cost[a]
-            if nd < dist[w]:
-                if dist[w] == np.inf:
-                    touched[n_touched] = w
-                    n_touched += 1
-                dist[w] = nd
-                pred[w] = a
-                i = size  # push (nd, w) and sift it up
-                size += 1
-                while i > 0:
-                    p = (i - 1) >> 1
-                    if nd < hkey[p] or (nd == hkey[p] and w < hnode[p]):
-                        hkey[i] = hkey[p]
-                        hnode[i] = hnode[p]
-                        i = p
-                    else:
-                        break
-                hkey[i] = nd
-                hnode[i] = w
-    return settled, n_touched
 
 
 @numba.njit(cache=True, parallel=True)
@@ -152,7 +86,7 @@ def search_batch(roots, bounds, e1, e2, indptr, head, tail, cost, arc_len, trees
                     if x >= 0 and not need[x]:
                         need[x] = True
                         remaining += 1
-            settled, n_touched = _search(
+            settled, n_touched = heap_dijkstra(
                 roots[t], indptr, head, cost, dist, pred, done, need, remaining, order, touched, hkey, hnode
             )
             for r in range(r0, r1):
@@ -238,5 +172,5 @@ def one_tree(root, indptr, head, cost):
     touched = np.empty(n, dtype=head.dtype)
     hkey = np.empty(len(head) + 1)
     hnode = np.empty(len(head) + 1, dtype=head.dtype)
-    _search(root, indptr, head, cost, dist, pred, done, need, -1, order, touched, hkey, hnode)
+    heap_dijkstra(root, indptr, head, cost, dist, pred, done, need, -1, order, touched, hkey, hnode)
     return dist, pred
