@@ -22,7 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..network._heap import heap_dijkstra
+from ..network._heap import heap_dijkstra, search_buffers
 
 #: origin chunks (parallel tasks), fixed so that results do not depend on the thread count
 _CHUNKS = 8
@@ -102,15 +102,8 @@ def load_all_or_nothing(indptr, head, tail, arc_link, arc_cost, origins, row_sta
     part_loads = np.zeros((chunks, n_links))
     part_unrouted = np.zeros(chunks)
     for c in numba.prange(chunks):
-        dist = np.full(n, np.inf)
-        pred = np.full(n, -1, dtype=np.int64)
-        done = np.zeros(n, dtype=np.bool_)
-        need = np.zeros(n, dtype=np.bool_)
+        dist, pred, done, need, order, touched, hkey, hnode = search_buffers(n, head)
         node_flow = np.zeros(n)
-        order = np.empty(n, dtype=np.int64)
-        touched = np.empty(n, dtype=np.int64)
-        hkey = np.empty(len(head) + 1)
-        hnode = np.empty(len(head) + 1, dtype=np.int64)
         loads = part_loads[c]
         lo = c * n_orig // chunks
         hi = (c + 1) * n_orig // chunks

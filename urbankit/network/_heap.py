@@ -13,6 +13,21 @@ import numpy as np
 
 
 @numba.njit(cache=True)
+def search_buffers(n, head):
+    """Clean work arrays of :func:`heap_dijkstra` for a graph of ``n`` nodes and arcs ``head``:
+    (dist, pred, done, need, order, touched, hkey, hnode); index arrays take ``head``'s dtype."""
+    dist = np.full(n, np.inf)
+    pred = np.full(n, -1, dtype=head.dtype)
+    done = np.zeros(n, dtype=np.bool_)
+    need = np.zeros(n, dtype=np.bool_)
+    order = np.empty(n, dtype=head.dtype)
+    touched = np.empty(n, dtype=head.dtype)
+    hkey = np.empty(len(head) + 1)
+    hnode = np.empty(len(head) + 1, dtype=head.dtype)
+    return dist, pred, done, need, order, touched, hkey, hnode
+
+
+@numba.njit(cache=True)
 def heap_dijkstra(root, indptr, head, cost, dist, pred, done, need, remaining, order, touched, hkey, hnode):
     """Dijkstra from ``root`` until ``remaining`` nodes marked in ``need`` are settled (all nodes
     when ``remaining`` < 0); returns (settled count, touched count).

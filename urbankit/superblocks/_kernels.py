@@ -30,7 +30,7 @@ import contextlib
 import numba
 import numpy as np
 
-from ..network._heap import heap_dijkstra
+from ..network._heap import heap_dijkstra, search_buffers
 
 #: task chunks per batch (parallel tasks), fixed so that results do not depend on the thread count
 _CHUNKS = 8
@@ -69,15 +69,8 @@ def search_batch(roots, bounds, e1, e2, indptr, head, tail, cost, arc_len, trees
     out_metres = np.full(n_rows, np.nan)
     chunks = min(_CHUNKS, max(n_tasks, 1))
     for c in numba.prange(chunks):
-        dist = np.full(n, np.inf)
-        pred = np.full(n, -1, dtype=head.dtype)
-        done = np.zeros(n, dtype=np.bool_)
-        need = np.zeros(n, dtype=np.bool_)
+        dist, pred, done, need, order, touched, hkey, hnode = search_buffers(n, head)
         metres = np.zeros(n)
-        order = np.empty(n, dtype=head.dtype)
-        touched = np.empty(n, dtype=head.dtype)
-        hkey = np.empty(len(head) + 1)
-        hnode = np.empty(len(head) + 1, dtype=head.dtype)
         for t in range(c * n_tasks // chunks, (c + 1) * n_tasks // chunks):
             r0, r1 = bounds[t], bounds[t + 1]
             remaining = 0
@@ -164,13 +157,6 @@ def load_batch(bounds, end, weights, tree_pred, tree_order, n_settled, tail, arc
 def one_tree(root, indptr, head, cost):
     """Distances (inf: unreachable) and predecessor arcs (-1: none) of the whole tree of ``root``."""
     n = len(indptr) - 1
-    dist = np.full(n, np.inf)
-    pred = np.full(n, -1, dtype=head.dtype)
-    done = np.zeros(n, dtype=np.bool_)
-    need = np.zeros(n, dtype=np.bool_)
-    order = np.empty(n, dtype=head.dtype)
-    touched = np.empty(n, dtype=head.dtype)
-    hkey = np.empty(len(head) + 1)
-    hnode = np.empty(len(head) + 1, dtype=head.dtype)
+    dist, pred, done, need, order, touched, hkey, hnode = search_buffers(n, head)
     heap_dijkstra(root, indptr, head, cost, dist, pred, done, need, -1, order, touched, hkey, hnode)
     return dist, pred
