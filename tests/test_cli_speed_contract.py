@@ -29,6 +29,7 @@ from geopandas.testing import assert_geodataframe_equal
 import urbankit as uk
 from urbankit import _datacache, settings
 from urbankit import io as outputs
+from urbankit._errors import InvalidOptionError
 from urbankit.osm import cache as _readcache
 from urbankit.osm import read as ingest
 
@@ -465,6 +466,40 @@ def test_accessibility_geopackage_is_the_same_in_one_or_two_processes(small_acc,
     assert rows(two, "PRAGMA integrity_check") == [("ok",)]
 
 
+def test_edges_layer_started_early_gives_the_same_file(small_acc, tmp_path, monkeypatch):
+    """The CLI starts the edges layer once the network is built (io.start_edges_layer); joined, the
+    file holds the same layers as one written at the end. A start for another network or CRS is not
+    used (the layer is written here), and closing leaves no side file."""
+    from urbankit import _gpkg
+
+    monkeypatch.setattr(settings, "use_cache", False)
+    monkeypatch.setattr(_gpkg, "can_fork", lambda: True)
+    monkeypatch.setattr(_gpkg, "PARALLEL_MIN_ROWS", 0)
+    plain = outputs.write_accessibility_gpkg(small_acc, tmp_path / "plain.gpkg")
+    joined = []
+    real_join = _gpkg.join_layers
+    monkeypatch.setattr(_gpkg, "join_layers", lambda t, side, names: (joined.append((side.name, names)),
+                                                                       real_join(t, side, names))[1])
+    with outputs.start_edges_layer(small_acc.network, tmp_path / "early.gpkg") as started:
+        early = outputs.write_accessibility_gpkg(small_acc, tmp_path / "early.gpkg", started=started)
+    assert any(side.startswith(".urbankit-") and names == ["edges"] for side, names in joined)
+    joined.clear()
+    with outputs.start_edges_layer(small_acc.network, tmp_path / "utm.gpkg", crs=None) as other_crs:
+        mismatch = outputs.write_accessibility_gpkg(small_acc, tmp_path / "mismatch.gpkg", started=other_crs)
+    assert not any(side.startswith(".urbankit-") for side, _ in joined)
+    for path in (early, mismatch):
+        for name in ["nodes", "edges", "pois", "hex"]:
+            assert_geodataframe_equal(pyogrio.read_dataframe(path, layer=name),
+                                      pyogrio.read_dataframe(plain, layer=name))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["early.gpkg", "mismatch.gpkg", "plain.gpkg"]
+
+
+def test_no_edges_layer_is_started_for_a_small_network(small_acc, tmp_path):
+    assert outputs.start_edges_layer(small_acc.network, tmp_path / "x.gpkg") is None
+    with pytest.raises(InvalidOptionError, match="not a CRS"):
+        outputs.start_edges_layer(small_acc.network, tmp_path / "x.gpkg", crs="EPSG:nonsense")
+
+
 @pytest.mark.parametrize("progress", ["0", "1"])
 def test_cli_writes_layers_in_two_processes(tmp_path, progress):
     """`urbankit accessibility` starts no thread of its own (tqdm's monitor thread included), so its
@@ -477,14 +512,15 @@ from urbankit import _gpkg, cli
 _gpkg.PARALLEL_MIN_ROWS = 0
 seen, writers = {}, {}
 real = _gpkg.write_layers
-def spy(target, names, write, *, parallel):
+def spy(target, names, write, *, parallel, started=None):
     seen["can_fork"] = _gpkg.can_fork()
+    seen["early"] = None if started is None else started.names
     log = target.with_name("who.txt")
     def logged(name, path):
         with open(log, "a") as fh:
             fh.write(f"{name} {os.getpid()}\\n")
         write(name, path)
-    real(target, names, logged, parallel=parallel)
+    real(target, names, logged, parallel=parallel, started=started)
     writers.update(line.split() for line in log.read_text().splitlines())
 _gpkg.write_layers = spy
 rc = cli.main(["accessibility", sys.argv[1], "--minutes", "5", "--out", sys.argv[2]])
@@ -495,5 +531,7 @@ print(json.dumps({"rc": rc, **seen, "own": sorted(k for k, v in writers.items() 
                           text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got == {"rc": 0, "can_fork": True, "own": ["nodes"]}
+    # the edges layer was started as soon as the network existed, the others forked at the end
+    assert got == {"rc": 0, "can_fork": True, "early": ["edges"], "own": ["nodes"]}
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part.gpkg")]
     assert [r[0] for r in pyogrio.list_layers(tmp_path / "out.gpkg")][:4] == list(LAYERS)

@@ -182,3 +182,73 @@ def test_one_process_without_fork_or_for_one_layer(tmp_path, monkeypatch):
     log = tmp_path / "who.txt"
     _gpkg.write_layers(tmp_path / "one.gpkg", list(layers), _writer(layers, log), parallel=True)
     assert set(line.split()[1] for line in log.read_text().splitlines()) == {str(os.getpid())}
+
+
+def test_layers_started_early_are_joined_in_their_place(tmp_path, forking):
+    """A layer started by an earlier process (the CLI starts the edges layer once the network is
+    built) is joined in its place in the layer order; the others are written as usual."""
+    layers = _layers()
+    log = tmp_path / "who.txt"
+    write = _writer(layers, log)
+    with _gpkg.start_side_writer(tmp_path, ["edges"], write) as started:
+        early_pid = started._pid
+        _gpkg.write_layers(tmp_path / "joined.gpkg", list(layers), write, parallel=True, started=started)
+    for name in layers:
+        pyogrio.write_dataframe(layers[name], tmp_path / "reference.gpkg", layer=name, driver="GPKG")
+    _assert_same_geopackage(tmp_path / "joined.gpkg", tmp_path / "reference.gpkg", list(layers))
+    writers = dict(line.split() for line in log.read_text().splitlines())
+    assert writers["edges"] == str(early_pid) != str(os.getpid())
+    assert writers["nodes"] == str(os.getpid())
+    assert {writers["pois"], writers["hex"]} - {str(os.getpid()), str(early_pid)}  # the usual second process
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joined.gpkg", "reference.gpkg", "who.txt"]
+
+
+def test_layers_started_early_join_in_one_process_too(tmp_path, forking):
+    layers = _layers()
+    log = tmp_path / "who.txt"
+    write = _writer(layers, log)
+    with _gpkg.start_side_writer(tmp_path, ["edges", "hex"], write) as started:
+        _gpkg.write_layers(tmp_path / "joined.gpkg", list(layers), write, parallel=False, started=started)
+    for name in layers:
+        pyogrio.write_dataframe(layers[name], tmp_path / "reference.gpkg", layer=name, driver="GPKG")
+    _assert_same_geopackage(tmp_path / "joined.gpkg", tmp_path / "reference.gpkg", list(layers))
+    writers = dict(line.split() for line in log.read_text().splitlines())
+    assert [n for n, pid in writers.items() if pid == str(os.getpid())] == ["nodes", "pois"]
+
+
+def test_a_failing_early_writer_leaves_its_layer_to_this_process(tmp_path, forking, caplog):
+    layers = _layers()
+    path = tmp_path / "joined.gpkg"
+    with caplog.at_level("INFO", logger="urbankit._gpkg"):
+        with _gpkg.start_side_writer(tmp_path, ["edges"], _writer(layers, fail_in_child=True)) as started:
+            _gpkg.write_layers(path, list(layers), _writer(layers), parallel=True, started=started)
+    assert "early GeoPackage writer of layers ['edges'] exited with code 1" in caplog.text
+    for name in layers:
+        pyogrio.write_dataframe(layers[name], tmp_path / "reference.gpkg", layer=name, driver="GPKG")
+    _assert_same_geopackage(path, tmp_path / "reference.gpkg", list(layers))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joined.gpkg", "reference.gpkg"]
+
+
+def test_an_early_writer_closed_unused_is_stopped_and_leaves_nothing(tmp_path, forking):
+    layers = _layers()
+
+    def slow(name, path):
+        import time
+
+        time.sleep(30)
+
+    started = _gpkg.start_side_writer(tmp_path, ["edges"], slow)
+    pid = started._pid
+    started.close()
+    started.close()  # twice is harmless
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # stopped and reaped
+    assert list(tmp_path.iterdir()) == []
+    with _gpkg.start_side_writer(tmp_path, ["nodes"], _writer(layers)) as first:
+        with pytest.raises(ValueError, match="first layer"):
+            _gpkg.write_layers(tmp_path / "x.gpkg", list(layers), _writer(layers), parallel=True, started=first)
+
+
+def test_no_early_writer_without_fork(tmp_path, monkeypatch):
+    monkeypatch.setattr(_gpkg, "can_fork", lambda: False)
+    assert _gpkg.start_side_writer(tmp_path, ["edges"], _writer(_layers())) is None

@@ -3,17 +3,21 @@
 GDAL writes a GeoPackage layer in one thread and holds the GIL while it does, so layers written from
 threads take as long as written one after the other. On Linux, with two or more cores, a forked
 process writes the other layers into a side file while this one writes the first layer into the
-target; the side file's layers are then moved into the target at the SQLite level, inside one
-transaction: each feature table is copied as it is (SQLite's transfer of whole b-trees), its R-tree
+target; the side file's layers are then moved into the target at the SQLite level, each in one
+transaction: its feature table is copied as it is (SQLite's transfer of whole b-trees), its R-tree
 spatial index by its three shadow tables (no re-indexing), then its rows of the GeoPackage
 bookkeeping tables (``gpkg_contents``, ``gpkg_geometry_columns``, ``gpkg_extensions``,
 ``gpkg_ogr_contents``, ``sqlite_sequence``) and last its triggers. The file is the one GDAL would
 have written layer after layer: the same tables, rows, index and bookkeeping, in the same layer
 order.
 
-Anything unexpected (the forked process fails, a spatial reference system defined differently in the
-two files, R-tree shadow tables of another shape, any SQLite error) rolls the transaction back and the
-remaining layers are written here, the ordinary way: a failure only costs time.
+Layers whose data exist early (the ``edges`` of a network, long before the analysis on it is done)
+can be started sooner, by :func:`start_side_writer`: a process forked then writes them while this
+one computes, and :func:`write_layers` joins them in their place.
+
+Anything unexpected (a forked process fails, a spatial reference system defined differently in the
+two files, R-tree shadow tables of another shape, any SQLite error) rolls that layer's transaction
+back and the layer is written here, the ordinary way: a failure only costs time.
 """
 
 from __future__ import annotations
@@ -57,8 +61,103 @@ def can_fork() -> bool:
     return cores >= 2 and threading.active_count() == 1
 
 
+def _fork_writer(side: Path, names: Sequence[str], write: Callable[[str, Path], None]) -> int:
+    """Fork a process that writes layers ``names`` into the GeoPackage ``side`` and exits (code 0 when
+    every layer is written); returns its pid."""
+    with contextlib.suppress(OSError):
+        side.unlink()
+    pid = os.fork()
+    if pid == 0:  # the forked process: write the layers, then leave without running any cleanup
+        code = 1
+        try:
+            for name in names:
+                write(name, side)
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported by the exit code; the parent writes them again
+            logger.debug("forked GeoPackage writer failed", exc_info=True)
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _remove_side(side: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            Path(f"{side}{suffix}").unlink()
+
+
+class SideWriter:
+    """Layers being written now by a forked process into a side file, to be joined into a target
+    GeoPackage later (:func:`write_layers` with ``started=``).
+
+    Start it as soon as the layers' data exist (e.g. the ``edges`` layer once the network is built):
+    the other process writes them while this one goes on computing. Use :func:`start_side_writer`;
+    call :meth:`close` when done (it stops the process if its layers were never joined).
+
+    Parameters
+    ----------
+    side : pathlib.Path
+        The side file (removed by :meth:`close`).
+    names : sequence of str
+        The layers the process writes, in this order.
+    pid : int
+        The process writing them.
+    """
+
+    def __init__(self, side: Path, names: Sequence[str], pid: int) -> None:
+        self.side = side
+        self.names = list(names)
+        self._pid: int | None = pid
+        self._ok: bool | None = None
+
+    def wait(self) -> bool:
+        """Wait for the writing process; True when it wrote every layer."""
+        if self._pid is not None:
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+            code = os.waitstatus_to_exitcode(status)
+            self._ok = code == 0
+            if not self._ok:
+                logger.info("the early GeoPackage writer of layers %s exited with code %s", self.names, code)
+        return bool(self._ok)
+
+    def close(self) -> None:
+        """Stop the process if it still runs and remove the side file."""
+        if self._pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, 9)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+            self._pid = None
+            self._ok = False
+        _remove_side(self.side)
+
+    def __enter__(self) -> SideWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def start_side_writer(
+    folder: Path, names: Sequence[str], write: Callable[[str, Path], None]
+) -> SideWriter | None:
+    """Start writing layers ``names`` (``write(name, path)`` as for :func:`write_layers`) in a forked
+    process, into a side file in ``folder``; None where :func:`can_fork` is False (the caller then
+    writes them the ordinary way)."""
+    if not names or not can_fork():
+        return None
+    side = Path(folder) / f".urbankit-{os.getpid()}-{os.urandom(6).hex()}.part.gpkg"
+    return SideWriter(side, names, _fork_writer(side, list(names), write))
+
+
 def write_layers(
-    target: Path, names: Sequence[str], write: Callable[[str, Path], None], *, parallel: bool
+    target: Path,
+    names: Sequence[str],
+    write: Callable[[str, Path], None],
+    *,
+    parallel: bool,
+    started: SideWriter | None = None,
 ) -> None:
     """Write layers ``names`` into the GeoPackage ``target`` in this order.
 
@@ -75,6 +174,10 @@ def write_layers(
     parallel : bool
         Use a second process; ignored (one process) where :func:`can_fork` is False or there is
         only one layer.
+    started : SideWriter, optional
+        Layers of ``names`` (not the first) already being written by an earlier process
+        (:func:`start_side_writer`): they are joined from its side file, in their place in
+        ``names`` (written here if that process failed). The caller closes it.
 
     Raises
     ------
@@ -83,48 +186,47 @@ def write_layers(
         removed first).
     """
     names = list(names)
-    if not parallel or len(names) < 2 or not can_fork():
+    early = set(started.names) & set(names) if started is not None else set()
+    if names and names[0] in early:
+        raise ValueError(f"the first layer ({names[0]!r}) is written here, not by an earlier process")
+    here = [n for n in names if n not in early]
+    if not early and (not parallel or len(here) < 2 or not can_fork()):
         for name in names:
             write(name, target)
         return
     side = target.with_name(f".{target.name}.{os.getpid()}.part.gpkg")
-    with contextlib.suppress(OSError):
-        side.unlink()
-    pid = os.fork()
-    if pid == 0:  # the forked process: write the other layers, then leave without running any cleanup
-        code = 1
-        try:
-            for name in names[1:]:
-                write(name, side)
-            code = 0
-        except BaseException:  # noqa: BLE001 - reported by the exit code; the parent writes them again
-            logger.debug("forked GeoPackage writer failed", exc_info=True)
-        finally:
-            os._exit(code)
+    forked = parallel and len(here) >= 2 and can_fork()
+    pid = _fork_writer(side, here[1:], write) if forked else None
     try:
         try:
-            write(names[0], target)
+            if here:
+                write(here[0], target)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.kill(pid, 9)
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 9)
             raise
         finally:
-            _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code == 0:
-            try:
-                join_layers(target, side, names[1:])
-                return
-            except (_Refused, sqlite3.Error) as exc:
-                logger.info("layers %s not joined from the second process (%s); writing them here", names[1:], exc)
-        else:
-            logger.info("the second GeoPackage writer exited with code %s; writing layers %s here", code, names[1:])
+            if pid is not None:
+                _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status) if pid is not None else None
+        if code not in (0, None):
+            logger.info("the second GeoPackage writer exited with code %s; writing layers %s here", code, here[1:])
+        early_ok = bool(early) and started.wait()
         for name in names[1:]:
+            if name in early:
+                source = started.side if early_ok else None
+            else:
+                source = side if code == 0 else None
+            if source is not None:
+                try:
+                    join_layers(target, source, [name])
+                    continue
+                except (_Refused, sqlite3.Error) as exc:
+                    logger.info("layer %s not joined from the other process (%s); writing it here", name, exc)
             write(name, target)
     finally:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                Path(f"{side}{suffix}").unlink()
+        _remove_side(side)
 
 
 def join_layers(target: Path, side: Path, names: Sequence[str]) -> None:

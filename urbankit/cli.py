@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             import numpy as np
 
             from .accessibility import x_minute_city
-            from .io import refuse_overwriting_inputs
+            from .io import refuse_overwriting_inputs, start_edges_layer, write_accessibility_gpkg
 
             transit = _transit_options(args)
             refuse_overwriting_inputs(
@@ -336,20 +336,35 @@ def main(argv: list[str] | None = None) -> int:
                 check_crs(crs)  # before minutes of computing
             default_minutes = [15, 30, 45, 60] if args.mode == "transit" else [10, 15, 30]
             minutes = [int(m) if float(m).is_integer() else m for m in (args.minutes or default_minutes)]
-            acc = x_minute_city(
-                args.source,
-                mode=args.mode,
-                minutes=minutes,
-                population_source=args.population,
-                population_column=args.population_column,
-                taxonomy=args.taxonomy,
-                engine=args.engine,
-                population_total=args.population_total,
-                opportunities=args.opportunities,
-                opportunity_columns=args.opportunity_columns,
-                **transit,
-            )
-            acc.to_gpkg(args.out, hex_resolution=args.hex_resolution, crs=crs)
+            started = []
+
+            def on_network(mode, network):
+                # the edges layer only needs the network: a second process writes it while this one computes
+                started.append(start_edges_layer(network, args.out, crs=crs))
+
+            try:
+                acc = x_minute_city(
+                    args.source,
+                    mode=args.mode,
+                    minutes=minutes,
+                    population_source=args.population,
+                    population_column=args.population_column,
+                    taxonomy=args.taxonomy,
+                    engine=args.engine,
+                    population_total=args.population_total,
+                    opportunities=args.opportunities,
+                    opportunity_columns=args.opportunity_columns,
+                    on_network=on_network,
+                    **transit,
+                )
+                write_accessibility_gpkg(
+                    acc, args.out, hex_resolution=args.hex_resolution, crs=crs,
+                    started=started[0] if started else None,
+                )
+            finally:
+                for s in started:
+                    if s is not None:
+                        s.close()
             total = acc.nodes["population"].sum()
             print(
                 f"{args.mode}: {len(acc.nodes):,} nodes, {len(acc.pois):,} destinations, "
@@ -382,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "citizen-page":
             from ._errors import InvalidOptionError
             from .accessibility import x_minute_city
-            from .io import refuse_overwriting_inputs
+            from .io import refuse_overwriting_inputs, start_edges_layer, write_accessibility_gpkg
 
             if not str(args.out).lower().endswith((".html", ".htm")):
                 raise InvalidOptionError(f"--out {args.out!r} must end in .html")

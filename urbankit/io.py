@@ -276,9 +276,86 @@ def _columns_of(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def edges_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
     """The ``edges`` layer of the accessibility's network, one row per street (see the module
     docstring), in ``crs`` (None: the analysis CRS)."""
-    e = _edge_source(acc)
-    out = one_row_per_street(e, directed=bool(getattr(acc.network, "directed", False)))
+    return _network_edges_layer(acc.network, crs)
+
+
+def _network_edges_layer(network, crs) -> gpd.GeoDataFrame:
+    """The ``edges`` layer of ``network`` in ``crs`` (None: the network's CRS)."""
+    out = one_row_per_street(_edge_source(network), directed=bool(getattr(network, "directed", False)))
     return gpd.GeoDataFrame(out.drop(columns=out.geometry.name), geometry=_geometry_in(out, crs))
+
+
+class EdgesLayerStarted:
+    """The ``edges`` layer of a network being written by a second process since the network was
+    built (:func:`start_edges_layer`), for :func:`write_accessibility_gpkg` to join.
+
+    Parameters
+    ----------
+    network : StreetNetwork
+        The network whose edges are written.
+    crs : pyproj.CRS or None
+        The CRS they are written in (None: the network's).
+    writer : urbankit._gpkg.SideWriter
+        The process writing them.
+    """
+
+    def __init__(self, network, crs, writer) -> None:
+        self.network = network
+        self.crs = crs
+        self.writer = writer
+
+    def close(self) -> None:
+        """Stop the process if it still runs and remove its file (a no-op once joined)."""
+        self.writer.close()
+
+    def __enter__(self) -> EdgesLayerStarted:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def start_edges_layer(network, path, *, crs="EPSG:4326") -> EdgesLayerStarted | None:
+    """Start writing the ``edges`` layer of ``network`` for the GeoPackage ``path`` now, in a second
+    process, while this one computes the analysis on the network: give the result to
+    :func:`write_accessibility_gpkg` (``started=``), which joins the layer instead of writing it, and
+    close it when done (``with`` block).
+
+    Parameters
+    ----------
+    network : StreetNetwork
+        The network the analysis runs on, just built.
+    path : str or pathlib.Path
+        The GeoPackage that will be written (the layer's temporary file goes beside it).
+    crs : str, int, pyproj.CRS or None, default "EPSG:4326"
+        CRS of the layers (None: the analysis CRS), as given to :func:`write_accessibility_gpkg`.
+
+    Returns
+    -------
+    EdgesLayerStarted or None
+        None where a second process would not help: a small network (under
+        :data:`urbankit._gpkg.PARALLEL_MIN_ROWS` rows), not Linux, one core, or other threads running.
+
+    Raises
+    ------
+    InvalidOptionError
+        ``crs`` is not a CRS PROJ knows.
+    """
+    from pyproj import CRS
+
+    target = CRS.from_user_input(network.crs) if crs is None else check_crs(crs)
+    if 2 * len(network.edges) < _gpkg.PARALLEL_MIN_ROWS:
+        return None
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        return None
+
+    def write(name: str, into: Path) -> None:
+        with _unsynchronised_sqlite():
+            _write_layer(_network_edges_layer(network, target), into, name)
+
+    writer = _gpkg.start_side_writer(folder, ["edges"], write)
+    return None if writer is None else EdgesLayerStarted(network, target, writer)
 
 
 def pois_layer(acc, *, crs="EPSG:4326") -> gpd.GeoDataFrame:
@@ -438,7 +515,13 @@ def check_crs(crs):
 
 
 def write_accessibility_gpkg(
-    acc, path, *, hex_resolution: int | None = 9, crs="EPSG:4326", styles: bool = True
+    acc,
+    path,
+    *,
+    hex_resolution: int | None = 9,
+    crs="EPSG:4326",
+    styles: bool = True,
+    started: EdgesLayerStarted | None = None,
 ) -> Path:
     """Write an accessibility result to a GeoPackage with layers nodes, edges, pois and hex.
 
@@ -457,6 +540,10 @@ def write_accessibility_gpkg(
     styles : bool, default True
         Store a QGIS style for the nodes, hex and pois layers in the GeoPackage's ``layer_styles``
         table, so the layers open styled in QGIS.
+    started : EdgesLayerStarted, optional
+        The ``edges`` layer already being written by :func:`start_edges_layer`: joined instead of
+        written when it is of this result's network and in this ``crs`` (else written here). The
+        caller closes it.
 
     Returns
     -------
@@ -483,12 +570,14 @@ def write_accessibility_gpkg(
     # the edges and hex layers are built only when written (not when copied from the layer cache),
     # and then by the process that writes them (_gpkg.write_layers); the cache keys them by what
     # they are computed from
-    edge_source = _edge_source(acc)
+    edge_source = _edge_source(acc.network)
     layers = {"nodes": nodes_layer(acc, crs=target), "edges": None, "pois": pois_layer(acc, crs=target)}
     lazy = {"edges": lambda: edges_layer(acc, crs=target)}
     if hex_resolution is not None:
         layers["hex"] = None
         lazy["hex"] = lambda: hex_layer(acc, hex_resolution, crs=target)
+    # the edges layer written since the network was built, when it is this result's network's in this CRS
+    early = started.writer if started is not None and started.network is acc.network and started.crs == target else None
     directed = bool(getattr(acc.network, "directed", False))
     keyed = {"nodes": layers["nodes"], f"edges|directed={directed}": edge_source, "pois": layers["pois"]}
     if hex_resolution is not None:
@@ -501,7 +590,8 @@ def write_accessibility_gpkg(
     def write_layers(into: Path) -> None:
         # the nodes layer here, the others in a second process on large results (_gpkg.write_layers)
         rows = len(layers["nodes"]) + 2 * len(acc.network.edges)
-        _gpkg.write_layers(into, list(layers), write_one, parallel=rows >= _gpkg.PARALLEL_MIN_ROWS)
+        _gpkg.write_layers(into, list(layers), write_one, parallel=rows >= _gpkg.PARALLEL_MIN_ROWS,
+                           started=early)
 
     with atomic_path(path, suffix=".gpkg") as tmp, _unsynchronised_sqlite():
         if not _copy_cached_layers(_layers_key(keyed, crs=target), write_layers, tmp):
@@ -536,9 +626,9 @@ def _written_columns(path: Path, layer: str) -> list[str]:
     return [*pyogrio.read_info(path, layer=layer)["fields"].tolist(), "geometry"]
 
 
-def _edge_source(acc) -> gpd.GeoDataFrame:
+def _edge_source(network) -> gpd.GeoDataFrame:
     """The network's edges with the columns of the ``edges`` layer, in the network's CRS."""
-    e = acc.network.edges
+    e = network.edges
     return e[[c for c in _EDGE_COLUMNS if c in e.columns] + [e.geometry.name]]
 
 

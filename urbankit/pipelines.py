@@ -4,6 +4,7 @@ destinations -> residents), and the area overview built on it (the analysis behi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def prepare_area(
     population_total: float | None = None,
     taxonomy=None,
     speed_kmh: float | None = None,
+    on_network: Callable[[str, StreetNetwork], object] | None = None,
 ) -> PreparedArea:
     """Load ``source`` and prepare it for analysis: the one load -> network -> destinations ->
     residents path of :func:`urbankit.x_minute_city`, :func:`area_overview` and
@@ -90,6 +92,10 @@ def prepare_area(
         Destination taxonomy (the packaged one by default).
     speed_kmh : float, optional
         Travel speed of every network instead of the modes' defaults.
+    on_network : callable, optional
+        Called as ``on_network(mode, network)`` as soon as each network is built, before the
+        destinations and residents (the CLI starts writing the network's ``edges`` layer there,
+        in a second process: :func:`urbankit.io.start_edges_layer`).
 
     Returns
     -------
@@ -109,7 +115,11 @@ def prepare_area(
         raise InvalidOptionError("modes=[] names no network; give at least one of 'walk', 'bike', 'drive'.")
     extract = load(source)
     tax = load_taxonomy(taxonomy) if not hasattr(taxonomy, "services") else taxonomy
-    networks = {mode: build_network(extract, mode, speed_kmh=speed_kmh) for mode in dict.fromkeys(modes)}
+    networks = {}
+    for mode in dict.fromkeys(modes):
+        networks[mode] = build_network(extract, mode, speed_kmh=speed_kmh)
+        if on_network is not None:
+            on_network(mode, networks[mode])
     destinations = find_destinations(extract, taxonomy=tax)
     first = networks[modes[0]]
     given = population_source is not None

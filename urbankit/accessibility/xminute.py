@@ -36,6 +36,7 @@ def x_minute_city(
     window_min: int = 60,
     percentile: int = 50,
     max_rides: int = 8,
+    on_network=None,
 ) -> Accessibility:
     """The whole x-minute-city analysis of an area in one call (what the report and CLI run).
 
@@ -100,6 +101,10 @@ def x_minute_city(
         Percentile of the travel times over the window (``mode="transit"``).
     max_rides : int, default 8
         Most vehicles per trip (``mode="transit"``).
+    on_network : callable, optional
+        Called as ``on_network(mode, network)`` once the network is built, before destinations,
+        residents and minutes (see :func:`urbankit.pipelines.prepare_area`); the CLI starts writing
+        the ``edges`` layer there.
 
     Returns
     -------
@@ -137,7 +142,7 @@ def x_minute_city(
     area = prepare_area(
         source, modes=["walk" if transit else mode], population_source=population_source,
         population_column=population_column, population_total=population_total, taxonomy=taxonomy,
-        speed_kmh=speed_kmh,
+        speed_kmh=speed_kmh, on_network=on_network,
     )
     extract, network, dest, pop, tax = area.extract, area.network, area.destinations, area.population, area.taxonomy
     opp = None
