@@ -168,38 +168,89 @@ def test_srm1_worked_example_the_rbl_reference_street():
             assert got == pytest.approx(expected, rel=1e-12), (street_type, x, tree, wind_speed)
 
 
+# Rbl 2007 Bijlage 1 (BWBR0022817 as consolidated on 2014-10-08), read in the markdown copy of the Regeling at
+# statengeneraal/laws-markdown e2114f1: its par. 5 table of the dilution parameters, written out here as
+# urbankit street type -> (Rbl wegtype, a, b, c, alpha); types 2 and 3 have no alpha ("---").
+RBL_LINES = (
+    "https://github.com/statengeneraal/laws-markdown/blob/e2114f10e80edd77db7ab593085719dfdec553ed/"
+    "ministeriele-regeling/regeling/beoordeling/luchtkwaliteit/2007/BWBR0022817/README.md#L"
+)
+RBL_DISPERSION = {
+    "open": ("4", 3.1e-4, -1.82e-2, 0.33, 0.799),
+    "basic": ("1", 3.25e-4, -2.05e-2, 0.39, 0.856),
+    "canyon": ("2", 4.88e-4, -3.08e-2, 0.59, None),
+    "one_sided": ("3", 5.00e-4, -3.16e-2, 0.57, None),
+}
+
+
+def dutch_number(cell):
+    """A number of the Regeling: '3,25.10<sup>\u20134</sup>' -> 3.25e-4, '0,33' -> 0.33, '---' -> None."""
+    cell = cell.strip().replace("\u2013", "-").replace("<sup>", "").replace("</sup>", "").replace(" ", "")
+    if cell == "---":
+        return None
+    mantissa, _, exponent = cell.partition(".10")
+    return float(f"{mantissa.replace(',', '.')}e{exponent or 0}")
+
+
+def rbl_table_cell(quote, street_type):
+    """The cell of ``street_type``'s wegtype in a quoted row of the Rbl par. 5 table (header ... row)."""
+    header, row = quote.split(" ... ")
+    columns = [c.strip() for c in header.split("|") if c.strip() not in ("", "---")][2:]  # after 'Parameter', 'wegtype'
+    cells = [c for c in row.strip().strip("|").split("|")][1:]
+    assert columns == ["4", "1", "2", "3"] and len(cells) == 4
+    return cells[columns.index(RBL_DISPERSION[street_type][0])]
+
+
 def test_every_constant_records_its_quote_address_and_whether_it_was_checked():
     co = air.air_coefficients()
     assert {"quote", "address"} <= set(co.columns)
     assert (co["quote"].str.len() > 0).all() and (co["address"].str.len() > 0).all()
     srm1 = co[co["key"].str.startswith("srm1_")]
     conv = co[co["key"].str.startswith("no2_conversion_")]
-    # what could not be read in the primary text says so, and names what it was transcribed from
-    assert srm1["source"].str.startswith("unverified").all()
+    # the method (SRM1 for roads) is Rbl 2007 article 71, in Bijlage 1; every SRM1 value is also Barratt's
+    assert srm1["source"].str.contains("bijlage 1 opgenomen standaardrekenmethode 1").all()
     assert srm1["source"].str.contains("EddyTheB/SRM1-MATLAB").all()
-    assert srm1["address"].str.startswith("https://github.com/EddyTheB/SRM1-MATLAB/blob/").all()
+    # checked against the text of Rbl 2007 Bijlage 1: every SRM1 value but the exponent, which is an image there
+    checked = srm1[srm1["key"] != "srm1_power"]
+    assert checked["source"].str.startswith("Rbl 2007 Bijlage 1").all()
+    assert checked["address"].str.startswith(RBL_LINES).all()
+    power = srm1[srm1["key"] == "srm1_power"]
+    assert len(power) == 1 and power["source"].iloc[0].startswith("unverified")
+    assert power["address"].iloc[0].startswith("https://github.com/EddyTheB/SRM1-MATLAB/blob/")
+    assert "D^(-0.747)" in power["quote"].iloc[0] and power["value"].iloc[0] == -0.747
+    # what could not be read in the primary text says so
     assert conv["source"].str.startswith("unverified").all()
     background = co[co["key"] == "no2_background_ugm3"]
     assert len(background) == 1 and background["source"].iloc[0].startswith("ASSUMPTION")
-    # the method (SRM1 for roads) is Rbl 2007 article 71, in Bijlage 1
-    assert srm1["source"].str.contains("bijlage 1 opgenomen standaardrekenmethode 1").all()
-    # each transcribed value is the one in its quoted line
-    names = {"canyon": "Narrow Canyon", "basic": "Wide Canyon", "one_sided": "One Sided Canyon", "open": "Not A Canyon"}
-    for street_type, name in names.items():
+    # each checked value is the one in its quoted line of the Regeling, which is also Barratt's
+    keys = ("srm1_a", "srm1_b", "srm1_c", "srm1_alpha")
+    for street_type, (_wegtype, *rbl) in RBL_DISPERSION.items():
         rows = srm1[srm1["variant"] == street_type].set_index("key")
-        quoted = rows.loc["srm1_a", "quote"].split(",")
-        assert quoted[0] == name
-        for key, text in zip(("srm1_a", "srm1_b", "srm1_c", "srm1_alpha"), quoted[1:]):
-            assert rows.loc[key, "value"] == float(text), (street_type, key)
-            assert rows.loc[key, "value"] == pytest.approx(
-                BARRATT_DISPERSION[street_type][("srm1_a", "srm1_b", "srm1_c", "srm1_alpha").index(key)]
-            )
-        assert f"DD = {rows.loc['srm1_max_distance_m', 'value']:g};" in rows.loc["srm1_max_distance_m", "quote"]
+        for i, key in enumerate(keys):
+            quoted = dutch_number(rbl_table_cell(rows.loc[key, "quote"], street_type))
+            assert quoted == rbl[i], (street_type, key)
+            # no alpha in the Regeling: urbankit stores 0 and ends the type at 30 m
+            assert rows.loc[key, "value"] == pytest.approx(0.0 if quoted is None else quoted, rel=1e-12, abs=0.0)
+            assert rows.loc[key, "value"] == pytest.approx(BARRATT_DISPERSION[street_type][i])
+        distance, distance_quote = rows.loc["srm1_max_distance_m", "value"], rows.loc["srm1_max_distance_m", "quote"]
+        assert "alleen voor de straattypen 1 (brede street canyon) en 4" in distance_quote
+        assert "voor een afstand van 30 tot 60 meter van de as van de weg" in distance_quote
+        if rbl[3] is None:
+            assert distance == 30.0 and "met een maximum van 30 of 60 meter" in distance_quote
+        else:
+            assert distance == 60.0
     one = co.set_index(["key", "variant"])
-    assert "0.62*DispersionFactor" in one.loc[("srm1_constant", ""), "quote"]
-    assert "D^(-0.747)" in one.loc[("srm1_power", ""), "quote"]
-    for variant, label in (("none", "'1: No Tree"), ("some", "'1.25: Small"), ("dense", "'1.5: Large")):
-        assert label in one.loc[("srm1_tree_factor", variant), "quote"]
+    assert one.loc[("srm1_constant", ""), "value"] == 0.62
+    assert "kalibratiefactor [-] met een waarde van 0,62;" in one.loc[("srm1_constant", ""), "quote"]
+    assert one.loc[("srm1_breakpoint_m", ""), "value"] == 30.0
+    assert (
+        "De verdunningsfactor wordt tot een afstand van 30 meter van de as van de weg"
+        in (one.loc[("srm1_breakpoint_m", ""), "quote"])
+    )
+    for variant, cell in (("none", "| 1  | :  | hier en daar"), ("some", "| 1,25  | :"), ("dense", "| 1,5  | :")):
+        quote = one.loc[("srm1_tree_factor", variant), "quote"]
+        assert quote.startswith(cell)
+        assert one.loc[("srm1_tree_factor", variant), "value"] == dutch_number(quote.split("|")[1])
 
 
 def test_background_moves_the_no2_the_expected_way():
