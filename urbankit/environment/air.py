@@ -30,10 +30,13 @@ read from and that line's ``address``; :func:`air_coefficients`):
   "de in bijlage 1 opgenomen standaardrekenmethode 1" for roads; its technical rules are van Velze K,
   Wesseling J (2015), *Technische beschrijving van standaardrekenmethode 1 (SRM1)*, RIVM briefrapport
   2014-0127.
-* **SRM1 coefficients, unverified**: the text of Bijlage 1 was not retrievable, so ``0.62``, ``-0.747``,
-  the 30 m break, ``a``, ``b``, ``c``, ``alpha``, the impact distances and the tree factors are transcribed
-  from E. Barratt's open SRM1 implementation (github.com/EddyTheB/SRM1-MATLAB, 2016) and say so in their
-  ``source``. Check them against Rbl 2007 Bijlage 1 before regulatory use.
+* **SRM1 coefficients, checked** against the text of Rbl 2007 Bijlage 1 (as consolidated on 2014-10-08, in
+  the statengeneraal/laws-markdown copy; quotes and line addresses in the data file): the calibration
+  factor ``0.62``, the 30 m break, ``a``, ``b``, ``c`` and ``alpha`` per street type (wegtype 4, 1, 2, 3 =
+  open, basic, canyon, one_sided), the 30/60 m largest distances and the tree factors 1/1.25/1.5. **Not
+  checked**: the exponent ``-0.747`` of the branch beyond 30 m, which the Regeling gives only as an image; it
+  is transcribed from E. Barratt's open SRM1 implementation (github.com/EddyTheB/SRM1-MATLAB, 2016), which
+  holds the same values for everything checked.
 * **NOx -> NO2 constants, unverified**: Romberg et al. (1996) ``A = 103, B = 130, C = 0.005`` and Düring et
   al. (2011, Meteorol. Z. 20:67-73) ``A = 29, B = 35, C = 0.217`` as commonly cited; only Düring's abstract
   (an adjustment of the Romberg approach to 2000-2006 data) was retrievable.
@@ -83,8 +86,8 @@ __all__ = [
 #: the limits of the NO2 estimate, carried by every result that uses it
 AIR_CAVEAT = (
     "NO2 ESTIMATE: roadside NOx increment of each street from its NOx emission with the Dutch SRM1 "
-    "screening model (Rbl 2007 Bijlage 1, coefficients transcribed from a third-party implementation and not "
-    "checked against the Regeling; one street type, distance and tree factor for all streets), NO2 from total "
+    "screening model (Rbl 2007 Bijlage 1; coefficients checked against the Regeling's text except the exponent "
+    "-0.747, an image there; one street type, distance and tree factor for all streets), NO2 from total "
     "NOx with the Romberg/Duering conversion (constants as commonly cited, not checked against the papers), "
     "over an urban background that is an assumption unless given (background_no2_ugm3). No neighbouring "
     "streets, meteorology or chemistry beyond that; roadside increments measured in European cities vary "
