@@ -25,7 +25,7 @@ shift and unroutable rows) at the OD times of the equilibrium link times before 
 (shortest paths on the congested times of the final Frank-Wolfe iterate, same routing graphs;
 ``time_before_congested_min``/``time_after_congested_min`` of ``assignment.od``), found by
 successive averages of the demand, each equilibrium warm-started from the previous flows
-(:func:`elastic_demand`); ``demand_iterations`` and ``demand_gap`` in ``params`` and the summary
+(:func:`_elastic_demand`); ``demand_iterations`` and ``demand_gap`` in ``params`` and the summary
 (1 and 0 with a flat evaporation, whose trips after do not depend on times).
 
 Rat-running: ``vkm_ratrun_before`` is the vehicle-km driven before, on streets that become
@@ -55,13 +55,11 @@ DEMAND_GAP = 1e-3
 DEMAND_MAX_ITER = 20
 
 
-def _demand_step(k: int) -> float:
-    """Step after demand iteration ``k`` (1, 2, ...): the method of successive averages, ``1 / (k + 1)``.
-
-    The first step is a half, not a whole: the trips after fall as the times after rise, so a whole
-    step overshoots (on Barcelona the map has a slope near -0.8 in the total trips after).
-    """
-    return 1.0 / (k + 1)
+#: self-regulated averaging of the elastic demand (Liu, He & He 2009): the inverse step grows by this
+#: when the residual grew (the demand oscillates) ...
+SRA_GROW_BIG = 1.5
+#: ... and by this when it shrank; the first step is a half
+SRA_GROW_SMALL = 0.2
 
 
 class _LayeredLoader:
@@ -145,7 +143,7 @@ def _phase_graph(network, sc, o, d, phase: str):
     return g, free, g.starts(o), _ends_single(g, o, d)
 
 
-def od_times(graph, starts: np.ndarray, ends: np.ndarray, link_time: np.ndarray, jobs: int = 1) -> np.ndarray:
+def _od_times(graph, starts: np.ndarray, ends: np.ndarray, link_time: np.ndarray, jobs: int = 1) -> np.ndarray:
     """Shortest time of every OD row (``starts``/``ends``: nodes of ``graph``, -1: none) at the link
     times ``link_time`` (one per edge row; layer transitions cost nothing); inf without a route.
 
@@ -174,7 +172,7 @@ def od_times(graph, starts: np.ndarray, ends: np.ndarray, link_time: np.ndarray,
     return out
 
 
-def elastic_trips_after(trips: np.ndarray, time_before: np.ndarray, time_after: np.ndarray, response) -> np.ndarray:
+def _elastic_trips_after(trips: np.ndarray, time_before: np.ndarray, time_after: np.ndarray, response) -> np.ndarray:
     """Trips still driving after of every OD row at the given OD times: the rule of the all-or-nothing
     assignment (:class:`~urbankit.superblocks.assign._AfterTrips`): the share ``response`` keeps,
     0 without a route after."""
@@ -235,7 +233,7 @@ def equilibrium_flows(
 
     ``response``, optional, the elastic response of :func:`~urbankit.superblocks.assign._shares`
     (``evaporation="elastic"``): the trips after are then the fixed point of the elastic rule at the
-    equilibrium OD times before and after (:func:`elastic_demand`; ``trips_after`` is its start);
+    equilibrium OD times before and after (:func:`_elastic_demand`; ``trips_after`` is its start);
     the record then holds ``demand_iterations``, ``demand_gap``, ``demand_converged`` and, under
     ``_trips_after``/``_time_before_min``/``_time_after_min``, the trips and OD times per row.
     """
@@ -258,7 +256,7 @@ def equilibrium_flows(
         start_flow = None if initial is None else np.asarray(initial[phase], float) * PEAK_HOUR_SHARE
         kw = {"rel_gap": rel_gap, "max_iter": max_iter, "phase": phase}
         if phase == "after" and elastic:
-            res, extra = elastic_demand(
+            res, extra = _elastic_demand(
                 network, lp, capacity, g, free, starts, ends, trips_before, trips, response,
                 time_before=out["_time_before_min"], initial=start_flow, jobs=jobs, **kw,
             )  # fmt: skip
@@ -266,7 +264,7 @@ def equilibrium_flows(
         else:
             res, _, _ = _solve(network, lp, capacity, g, free, starts, ends, trips, initial=start_flow, **kw)
             if phase == "before" and elastic:
-                out["_time_before_min"] = od_times(g, starts, ends, res.congested_time, jobs)
+                out["_time_before_min"] = _od_times(g, starts, ends, res.congested_time, jobs)
         flows[phase] = res.flow / PEAK_HOUR_SHARE
         out[f"rel_gap_{phase}"] = float(res.rel_gap)
         out.setdefault(f"iterations_{phase}", len(res.iterations))
@@ -277,22 +275,29 @@ def equilibrium_flows(
     return flows["before"], flows["after"], out
 
 
-def elastic_demand(
+def _elastic_demand(
     network, lp, capacity, graph, free, starts, ends, trips, trips_after, response, *, time_before, initial,
     rel_gap, max_iter, phase, jobs,
 ):  # fmt: skip
     """The after equilibrium with elastic trips: the fixed point ``q = F(q)`` of
     ``F(q)_i = trips_i * min(1, (T_after_i(q) / T_before_i) ** eps)`` (the rule of
-    :func:`elastic_trips_after`), with ``T`` the OD times at the equilibrium link times.
+    :func:`_elastic_trips_after`), with ``T`` the OD times at the equilibrium link times.
 
-    Method of successive averages on the demand (steps of :func:`_demand_step`): from ``q_k`` (start: the
-    all-or-nothing ``trips_after``), equilibrate it, skim ``T_after``, ``q_{k+1} = q_k + s_k (F(q_k) -
-    q_k)``. Frank-Wolfe restarts from the feasible flows of ``q_{k+1}`` that mix the last equilibrium
-    flows with the all-or-nothing loading of ``F(q_k)`` at its link times (same step ``s_k``). Stops
-    when the relative difference of total trips after between ``q_k`` and ``F(q_k)`` (``demand_gap``)
-    is below :data:`DEMAND_GAP`, or after :data:`DEMAND_MAX_ITER` equilibria (with an
-    AssignmentConvergenceWarning). Returns the last equilibrium (of ``q_k``, the trips after
-    reported) and the record entries.
+    Self-regulated averaging of the demand (successive averages whose steps shrink fast only while
+    the demand oscillates; Liu, H. X., He, X. & He, B. (2009), "Method of successive weighted
+    averages (MSWA) and self-regulated averaging schemes for solving stochastic user equilibrium
+    problem", *Networks and Spatial Economics* 9, 485-503): from ``q_k`` (start: the all-or-nothing
+    ``trips_after``), equilibrate it, skim ``T_after``, ``q_{k+1} = q_k + s_k (F(q_k) - q_k)`` with
+    ``1 / s_k`` starting at 2 and growing by :data:`SRA_GROW_BIG` after an iteration whose residual
+    ``|F(q_k) - q_k|`` grew, else by :data:`SRA_GROW_SMALL`. Frank-Wolfe restarts from a feasible
+    flow of ``q_{k+1}``: the last equilibrium flows mixed with the all-or-nothing loading of
+    ``F(q_k)`` at their link times (same step ``s_k``). Stops when the relative difference of the
+    total trips after of ``q_k`` and ``F(q_k)`` (``demand_gap``) is below :data:`DEMAND_GAP`, or after
+    :data:`DEMAND_MAX_ITER` equilibria (with an AssignmentConvergenceWarning). Returns the last
+    equilibrium (of ``q_k``, the trips after reported) and the record entries.
+
+    With ``mode_shift`` > 0 the rule jumps where a time starts to rise (the shifted share applies to
+    trips whose time rose only): a row at that jump has no exact fixed point, and is averaged.
     """
     import warnings
 
@@ -302,21 +307,32 @@ def elastic_demand(
     x0 = initial
     fw_iterations = 0
     gap = np.inf
+    inv_step, last_residual = 2.0, np.inf
     k = 0
     for k in range(1, DEMAND_MAX_ITER + 1):
-        res, loader, _ = _solve(
+        res, _, _ = _solve(
             network, lp, capacity, graph, free, starts, ends, q, initial=x0, rel_gap=rel_gap, max_iter=max_iter,
             phase=f"{phase}, demand iteration {k}",
         )  # fmt: skip
         fw_iterations += len(res.iterations)
-        t_after = od_times(graph, starts, ends, res.congested_time, jobs)
-        target = elastic_trips_after(trips, time_before, t_after, response)
+        t_after = _od_times(graph, starts, ends, res.congested_time, jobs)
+        target = _elastic_trips_after(trips, time_before, t_after, response)
         total = float(q.sum())
         gap = abs(float(target.sum()) - total) / total if total > 0 else 0.0
-        logger.info("elastic demand iteration %d: %.1f trips after, relative change %.2e", k, total, gap)
+        residual = float(np.linalg.norm(target - q))
+        logger.info(
+            "elastic demand iteration %d: %.1f trips after, relative change %.2e (largest of a row %.2e)",
+            k,
+            total,
+            gap,
+            float(np.max(np.abs(target - q) / np.where(trips > 0, trips, np.inf), initial=0.0)),
+        )
         if gap < DEMAND_GAP or k == DEMAND_MAX_ITER:
             break
-        step = _demand_step(k)
+        if k > 1:
+            inv_step += SRA_GROW_BIG if residual >= last_residual else SRA_GROW_SMALL
+        last_residual = residual
+        step = 1.0 / inv_step
         # all-or-nothing flows of the target demand at the current link times: with (1 - step) of the
         # equilibrium flows, a feasible flow of the next demand
         y = _LayeredLoader(graph, starts, ends, target * PEAK_HOUR_SHARE, len(network.edges))(res.congested_time)

@@ -228,7 +228,10 @@ def run_scenario(
     assignment : {"aon", "equilibrium"}, default "aon"
         All-or-nothing at free-flow times, or static user equilibrium with BPR delays
         (:mod:`urbankit.superblocks.congestion`): the edge flows before and after are then the
-        equilibrium's; ``summary`` reports ``rel_gap_before``/``rel_gap_after`` and iterations.
+        equilibrium's, the effects use its congested speeds (``speed_source``), and with
+        ``evaporation="elastic"`` the trips after respond to the equilibrium times (a fixed point);
+        ``summary`` reports ``rel_gap_before``/``rel_gap_after``, iterations, ``demand_iterations``
+        and ``demand_gap``.
     rel_gap, max_iter
         Convergence target and iteration limit of the equilibrium assignment.
     time_elasticity : float, default -0.5
