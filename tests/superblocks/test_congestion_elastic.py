@@ -159,8 +159,15 @@ def test_trips_after_are_the_fixed_point_at_the_equilibrium_times(grid6, demand,
         away = np.abs(ta - tb) > 1e-3 * tb
         assert away.mean() > 0.9
         np.testing.assert_allclose(got[away], expected[away], rtol=1e-3)
-    kept = 1.0 - (a.od["trips_evaporated"] + a.od["trips_mode_shift"]).to_numpy() / trips
-    np.testing.assert_allclose(trips * kept, expected, rtol=1e-12)
+    # every routable trip is still driving, evaporated or shifted, split as the rule splits it
+    ev, ms = a.od["trips_evaporated"].to_numpy(), a.od["trips_mode_shift"].to_numpy()
+    np.testing.assert_allclose(got + ev + ms, trips, rtol=1e-12)
+    if mode_shift == 0:
+        assert (ms == 0).all()
+    else:
+        rose = ta > tb * (1 + 1e-9)
+        split = np.minimum(mode_shift, (ta / tb) ** EPS) / (1 - (ta / tb) ** EPS)
+        np.testing.assert_allclose(ms[rose], ev[rose] * split[rose], rtol=1e-9)
     assert 1 < s["demand_iterations"] <= 60 and s["demand_gap"] < 1e-7
     assert a.params["demand_iterations"] == s["demand_iterations"]
     assert a.params["demand_gap"] == s["demand_gap"]

@@ -474,9 +474,14 @@ def _elastic_columns(a, conv, response) -> None:
     _, ev, ms = response.shares(tb, ta)
     od["time_before_congested_min"] = np.where(np.isfinite(tb), tb, np.nan)
     od["time_after_congested_min"] = np.where(np.isfinite(ta), ta, np.nan)
-    od["trips_after"] = conv["_trips_after"]
-    od["trips_evaporated"] = trips * ev
-    od["trips_mode_shift"] = trips * ms
+    q = np.asarray(conv["_trips_after"], float)
+    # the trips that no longer drive, split as the rule splits them at the final times (the trips after
+    # are the fixed point to within demand_gap), so trips = after + evaporated + shifted on routable rows
+    gone = np.where(np.isfinite(ta), np.maximum(trips - q, 0.0), 0.0)
+    total = ev + ms
+    od["trips_after"] = q
+    od["trips_evaporated"] = np.where(total > 0, gone * ev / np.where(total > 0, total, 1.0), gone)
+    od["trips_mode_shift"] = np.where(total > 0, gone * ms / np.where(total > 0, total, 1.0), 0.0)
     # the share of the trips whose time rose (at equilibrium) that evaporated
     rose = np.isfinite(tb) & np.isfinite(ta) & (np.where(np.isfinite(ta), ta, 0) > np.where(np.isfinite(tb), tb, 0))
     t_rose = float(trips[rose].sum())
