@@ -343,10 +343,14 @@ class Assignment:
         and loaded after: affected trips times ``1 - evaporation - mode_shift``, with
         ``evaporation="elastic"`` times ``(t_after / t_before) ** time_elasticity - mode_shift``; 0
         without a route after), ``trips_evaporated``, ``trips_mode_shift``. ``origin_superblock`` is the superblock
-        the origin node is inside (see the routing rule), not one it merely borders.
+        the origin node is inside (see the routing rule), not one it merely borders. From
+        ``run_scenario(assignment="equilibrium", evaporation="elastic")`` the times of the rule are
+        the equilibrium's (``time_before_congested_min``, ``time_after_congested_min``; see
+        :mod:`~urbankit.superblocks.congestion`).
     flows : pandas.DataFrame
         Per edge row (index ``network.edges.index``): ``superblock_id`` (Int64), ``closed``,
-        ``speed_before_kmh``, ``speed_after_kmh``, ``flow_before``, ``flow_after`` (veh/day).
+        ``speed_before_kmh``, ``speed_after_kmh``, ``flow_before``, ``flow_after`` (veh/day); from
+        an equilibrium assignment also ``congested_speed_before_kmh``/``congested_speed_after_kmh``.
     superblocks : GeoDataFrame or None
     params : dict
         The options used; ``evaporation`` is the flat share, or with ``evaporation="elastic"``

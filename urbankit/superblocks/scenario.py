@@ -228,7 +228,10 @@ def run_scenario(
     assignment : {"aon", "equilibrium"}, default "aon"
         All-or-nothing at free-flow times, or static user equilibrium with BPR delays
         (:mod:`urbankit.superblocks.congestion`): the edge flows before and after are then the
-        equilibrium's; ``summary`` reports ``rel_gap_before``/``rel_gap_after`` and iterations.
+        equilibrium's, the effects use its congested speeds (``speed_source``), and with
+        ``evaporation="elastic"`` the trips after respond to the equilibrium times (a fixed point);
+        ``summary`` reports ``rel_gap_before``/``rel_gap_after``, iterations, ``demand_iterations``
+        and ``demand_gap``.
     rel_gap, max_iter
         Convergence target and iteration limit of the equilibrium assignment.
     time_elasticity : float, default -0.5
@@ -331,6 +334,9 @@ def run_scenario(
         max_iter=max_iter,
         jobs=jobs,
         timings=timings,
+        evaporation=evaporation,
+        mode_shift=mode_shift,
+        time_elasticity=time_elasticity,
     )
     t0 = time.perf_counter()
     edges, summary = effects(a, superblocks, **{"population": population, **(effects_kwargs or {})})
@@ -373,6 +379,9 @@ def _congestion_and_ratruns(
     max_iter,
     jobs,
     timings,
+    evaporation=0.0,
+    mode_shift=0.0,
+    time_elasticity=TIME_ELASTICITY,
 ) -> dict:
     """Equilibrium flows (replacing ``a.flows``' when asked), rat-running vehicle-km and the
     no-evaporation vehicle-km after; returns the extra summary columns."""
@@ -385,6 +394,7 @@ def _congestion_and_ratruns(
     )
     o, d = _od_positions(network, a.od)
     trips = a.od["trips"].to_numpy(float)
+    response = _shares(evaporation, mode_shift, time_elasticity)
     t0 = time.perf_counter()
     a_sb = a.od["origin_superblock"].fillna(-1).to_numpy(np.int64)
     b_sb = a.od["destination_superblock"].fillna(-1).to_numpy(np.int64)
@@ -414,14 +424,25 @@ def _congestion_and_ratruns(
             rel_gap=rel_gap,
             max_iter=max_iter,
             initial=aon,
+            response=response,
+            jobs=jobs,
         )
         a.flows["flow_before"] = fb
         a.flows["flow_after"] = fa
-        a.params["equilibrium"] = {k: v for k, v in conv.items() if not k.startswith("_")}
         a.equilibrium = {k[len("_result_") :]: v for k, v in conv.items() if k.startswith("_result_")}
+        _congested_speeds(network, a)
+        if "_trips_after" in conv:
+            _elastic_columns(a, conv, response)
+        else:  # fixed trips after: one equilibrium
+            conv.update(demand_iterations=1, demand_gap=0.0, demand_converged=True)
+        a.params["equilibrium"] = {k: v for k, v in conv.items() if not k.startswith("_")}
+        for k in ("demand_iterations", "demand_gap"):
+            a.params[k] = conv[k]
         timings["equilibrium_s"] = time.perf_counter() - t0
         for k in ("rel_gap_before", "rel_gap_after", "iterations_before", "iterations_after"):
             out[k] = conv[k]
+        out["demand_iterations"] = int(conv["demand_iterations"])
+        out["demand_gap"] = float(conv["demand_gap"])
         out["vkm_after_no_evaporation"] = np.nan  # not additive under congestion
     else:
         out["vkm_after_no_evaporation"] = float(a.flows["flow_after"].to_numpy() @ km) + vkm_gone
@@ -431,6 +452,40 @@ def _congestion_and_ratruns(
     out["time_elasticity"] = np.nan if eps is None else float(eps)
     out["_ratrun_by_superblock"] = by_sb
     return out
+
+
+def _congested_speeds(network, a) -> None:
+    """Congested speeds of the equilibrium into ``a.flows`` (``congested_speed_before_kmh``/``_after_kmh``:
+    length / BPR time at the peak-hour flows the equilibrium loads), which :func:`effects` then uses."""
+    length_km = network.edges["length_m"].to_numpy(float) / 1000.0
+    for phase in ("before", "after"):
+        t_min = np.asarray(a.equilibrium[phase].congested_time, float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a.flows[f"congested_speed_{phase}_kmh"] = np.where(t_min > 0, length_km / (t_min / 60.0), np.nan)
+
+
+def _elastic_columns(a, conv, response) -> None:
+    """Trips after, evaporated and shifted of the elastic demand at equilibrium into ``a.od``, the OD
+    times at the equilibrium link times (``time_before_congested_min``/``time_after_congested_min``)
+    and the evaporated share into ``a.params``."""
+    od = a.od
+    trips = od["trips"].to_numpy(float)
+    tb, ta = conv["_time_before_min"], conv["_time_after_min"]
+    _, ev, ms = response.shares(tb, ta)
+    od["time_before_congested_min"] = np.where(np.isfinite(tb), tb, np.nan)
+    od["time_after_congested_min"] = np.where(np.isfinite(ta), ta, np.nan)
+    q = np.asarray(conv["_trips_after"], float)
+    # the trips that no longer drive, split as the rule splits them at the final times (the trips after
+    # are the fixed point to within demand_gap), so trips = after + evaporated + shifted on routable rows
+    gone = np.where(np.isfinite(ta), np.maximum(trips - q, 0.0), 0.0)
+    total = ev + ms
+    od["trips_after"] = q
+    od["trips_evaporated"] = np.where(total > 0, gone * ev / np.where(total > 0, total, 1.0), gone)
+    od["trips_mode_shift"] = np.where(total > 0, gone * ms / np.where(total > 0, total, 1.0), 0.0)
+    # the share of the trips whose time rose (at equilibrium) that evaporated
+    rose = np.isfinite(tb) & np.isfinite(ta) & (np.where(np.isfinite(ta), ta, 0) > np.where(np.isfinite(tb), tb, 0))
+    t_rose = float(trips[rose].sum())
+    a.params["evaporation"] = float(od["trips_evaporated"].sum()) / t_rose if t_rose > 0 else 0.0
 
 
 # --------------------------------------------------------------------------------------------------
