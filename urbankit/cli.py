@@ -198,8 +198,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--assignment",
         choices=("aon", "equilibrium"),
-        default="aon",
-        help="all-or-nothing, or capacity-restrained user equilibrium (BPR, bi-conjugate Frank-Wolfe; slower)",
+        default=None,
+        help="capacity-restrained user equilibrium (BPR, bi-conjugate Frank-Wolfe; the scenario's default), or "
+        "all-or-nothing at free-flow times (faster)",
     )
     s.add_argument("--mode-shift", type=float, default=0.0, help="share of affected car trips that change mode (0..1)")
     s.add_argument("--internal-speed", type=float, default=10.0, help="km/h inside superblocks (default 10)")
@@ -450,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                 population_source=args.population,
                 **({} if args.evaporation is None else {"evaporation": args.evaporation}),
                 demand=args.demand,
-                assignment=args.assignment,
+                **({} if args.assignment is None else {"assignment": args.assignment}),
                 mode_shift=args.mode_shift,
                 internal_speed_kmh=args.internal_speed,
                 n_trips=args.trips,

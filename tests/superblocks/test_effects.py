@@ -299,3 +299,28 @@ def test_run_scenario_outputs(tmp_path):
         net, population=pop, h3_resolution=None, n_trips=5_000, n_jobs=1, effects_kwargs={"model": "simple"}
     )
     assert simple.exposure is None and "d_noise_flow_db" in simple.edges.columns
+
+
+def test_street_levels_sum_each_direction_at_its_own_speed():
+    """Under congestion the two directions of a street run at different speeds: the street's level is
+    the energy sum of each direction's CNOSSOS line emission at its flow and speed, plus the
+    background once, on both rows; at equal speeds it is the emission of the summed flow."""
+    from urbankit.environment import noise
+    from urbankit.superblocks.effects import _street_levels
+
+    flow = np.array([6000.0, 2000.0, 3000.0, 0.0])
+    speed = np.array([45.0, 15.0, 30.0, 30.0])
+    street = np.array([0, 0, 1, 2])  # a two-way street, a one-way street, an empty one
+    kw = {"fleet_mix": "EU", "period_shares": None, "background_db": None, "reference_distance_m": 10.0}
+    got = _street_levels(flow, speed, street, kw)
+    spreading = 10 * np.log10(np.pi * 10.0)
+    for period, hours in noise.DAY_EVENING_NIGHT_HOURS.items():
+        share = noise.PERIOD_SHARES[period]
+        each = [10 ** ((noise.line_emission_db(share * q / hours, v) - spreading) / 10) if q > 0 else 0.0
+                for q, v in zip(flow, speed)]
+        bg = 10 ** (noise.BACKGROUND_DB[period] / 10)
+        expected = 10 * np.log10(np.array([each[0] + each[1] + bg, each[0] + each[1] + bg, each[2] + bg, bg]))
+        np.testing.assert_allclose(getattr(got, f"l_{period}"), expected, rtol=1e-12)
+    same = _street_levels(flow[:2], np.array([30.0, 30.0]), np.array([0, 0]), kw)
+    summed = noise.street_noise(np.array([8000.0]), np.array([30.0]))
+    np.testing.assert_allclose(same.l_den, np.repeat(summed.l_den, 2), rtol=1e-12)

@@ -165,6 +165,17 @@ def superblocks_header(scenario, *, name: str | None = None) -> ReportHeader:
     if x is not None and len(x):  # every resident is placed on a street: the bands sum to all of them
         total = float(x.loc[(x["kind"] == "lden_band") & (x["group"] == "all"), "residents_before"].sum())
         rows.insert(2, ("Residents", f"{format_count(total)} (placed on their nearest street)"))
+    assignment = s.get("assignment")
+    if assignment == "equilibrium":
+        from ..superblocks.congestion import PEAK_HOUR_SHARE
+
+        gaps = [s.get(f"rel_gap_{p}") for p in ("before", "after")]
+        gap = max((float(g) for g in gaps if g is not None), default=float("nan"))
+        rows.append(("Assignment", "user equilibrium, BPR delays at the peak hour "
+                                   f"({PEAK_HOUR_SHARE:.0%} of the day's trips), "
+                                   f"relative gap {gap:.1e}; emissions at its congested speeds"))
+    elif assignment == "aon":
+        rows.append(("Assignment", "all-or-nothing at free-flow times"))
     for key, label in (("internal_speed_kmh", "Speed inside superblocks (km/h)"), ("evaporation", "Evaporation")):
         value = scenario.assignment.params.get(key) if hasattr(scenario, "assignment") else None
         if value is not None:
@@ -175,7 +186,8 @@ def superblocks_header(scenario, *, name: str | None = None) -> ReportHeader:
             (
                 "Evaporation method",
                 f"elastic: each affected trip keeps (time after / time before)^{params['time_elasticity']:g} "
-                f"of its trips ({s.get('evaporation_source', 'user elasticity')})",
+                f"of its trips ({s.get('evaporation_source', 'user elasticity')})"
+                + ("; times of the equilibrium, trips after its fixed point" if assignment == "equilibrium" else ""),
             )
         )
     rows.append(("urbankit version", str(meta.get("urbankit_version"))))

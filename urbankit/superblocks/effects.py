@@ -311,6 +311,24 @@ def _speeds(fl: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:
     return fl["speed_before_kmh"].to_numpy(float), fl["speed_after_kmh"].to_numpy(float), "free-flow"
 
 
+def _street_levels(flow: np.ndarray, speed_kmh: np.ndarray, street: np.ndarray, noise_kw: dict):
+    """Levels of each street segment from all its directions, given per edge row: each direction's
+    emission at its own flow and speed (under congestion the two directions of a street run at
+    different speeds), energy-summed over the segment, with the residual background added once;
+    both rows of a two-way street get the segment's levels. At equal speeds this is the emission of
+    the summed flow (the line emission is proportional to the flow at a given speed)."""
+    background = dict(noise_kw.get("background_db") or _noise.BACKGROUND_DB)
+    alone = _noise.street_noise(flow, speed_kmh, **{**noise_kw, "background_db": {p: -np.inf for p in background}})
+    n = int(street.max()) + 1 if len(street) else 0
+    levels = {}
+    for period in ("day", "evening", "night"):
+        energy = np.bincount(street, weights=10.0 ** (getattr(alone, f"l_{period}") / 10.0), minlength=n)[street]
+        with np.errstate(divide="ignore"):
+            levels[period] = _noise._energy_sum(10.0 * np.log10(energy), background[period])
+    return _noise.NoiseLevels(levels["day"], levels["evening"], levels["night"],
+                              _noise.lden_db(levels["day"], levels["evening"], levels["night"]))
+
+
 def _clean_speed(v: np.ndarray, floor: float) -> np.ndarray:
     v = np.where(np.isfinite(v), v, floor)
     return np.maximum(v, floor)
@@ -436,8 +454,8 @@ def _cnossos_effects(
     vb_raw, va_raw, speed_source = _speeds(fl)
     noise_kw = {"fleet_mix": fleet_mix, "period_shares": period_shares, "background_db": background_db}
     noise_kw["reference_distance_m"] = reference_distance_m
-    nb = _noise.street_noise(sqb, _clean_speed(vb_raw, _noise.SPEED_MIN_KMH), **noise_kw).to_frame(e.index)
-    na = _noise.street_noise(sqa, _clean_speed(va_raw, _noise.SPEED_MIN_KMH), **noise_kw).to_frame(e.index)
+    nb = _street_levels(qb, _clean_speed(vb_raw, _noise.SPEED_MIN_KMH), street, noise_kw).to_frame(e.index)
+    na = _street_levels(qa, _clean_speed(va_raw, _noise.SPEED_MIN_KMH), street, noise_kw).to_frame(e.index)
     d_noise = (na - nb).add_prefix("d_")
     # emissions of each direction's flow at its speed: light (1, 4a, 4b) and heavy (2, 3) fleets
     mix = _noise._mix(fleet_mix)

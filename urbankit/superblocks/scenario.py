@@ -231,7 +231,9 @@ def run_scenario(
         equilibrium's, the effects use its congested speeds (``speed_source``), and with
         ``evaporation="elastic"`` the trips after respond to the equilibrium times (a fixed point);
         ``summary`` reports ``rel_gap_before``/``rel_gap_after``, iterations, ``demand_iterations``
-        and ``demand_gap``.
+        and ``demand_gap``, and ``trips_slower_congested`` (the trips whose time rose at
+        equilibrium: the base of the elastic ``evaporation`` share there, while ``trips_affected``
+        stays the trips slower at free-flow times).
     rel_gap, max_iter
         Convergence target and iteration limit of the equilibrium assignment.
     time_elasticity : float, default -0.5
@@ -444,6 +446,8 @@ def _congestion_and_ratruns(
         out["demand_iterations"] = int(conv["demand_iterations"])
         out["demand_gap"] = float(conv["demand_gap"])
         out["vkm_after_no_evaporation"] = np.nan  # not additive under congestion
+        if "trips_slower_congested" in a.params:  # the base of the elastic share at equilibrium
+            out["trips_slower_congested"] = float(a.params["trips_slower_congested"])
     else:
         out["vkm_after_no_evaporation"] = float(a.flows["flow_after"].to_numpy() @ km) + vkm_gone
     out["evaporation"] = float(a.params["evaporation"])
@@ -486,6 +490,7 @@ def _elastic_columns(a, conv, response) -> None:
     rose = np.isfinite(tb) & np.isfinite(ta) & (np.where(np.isfinite(ta), ta, 0) > np.where(np.isfinite(tb), tb, 0))
     t_rose = float(trips[rose].sum())
     a.params["evaporation"] = float(od["trips_evaporated"].sum()) / t_rose if t_rose > 0 else 0.0
+    a.params["trips_slower_congested"] = t_rose
 
 
 # --------------------------------------------------------------------------------------------------
@@ -696,7 +701,7 @@ def superblocks_scenario(
     effects_kwargs: dict | None = None,
     demand: str = "open",
     through_share: float = DEFAULT_THROUGH_SHARE,
-    assignment: str = "aon",
+    assignment: str = "equilibrium",
     rel_gap: float = 1e-4,
     accessibility: bool = False,
     time_elasticity: float = TIME_ELASTICITY,
@@ -772,8 +777,13 @@ def superblocks_scenario(
         cross its boundary (:func:`run_scenario`).
     through_share : float, default 0.3
         Of open demand.
-    assignment : {"aon", "equilibrium"}, default "aon"
-        As for :func:`run_scenario`.
+    assignment : {"equilibrium", "aon"}, default "equilibrium"
+        As for :func:`run_scenario`. The default is the user equilibrium with BPR delays: traffic
+        spreads over parallel streets as the busy ones fill (all-or-nothing at free-flow times
+        leaves streets next to a faster one empty, which no street count shows), the emissions
+        use its congested speeds and, with ``evaporation="elastic"``, the trips after respond to
+        the equilibrium's travel times. ``"aon"`` is faster and gives exactly additive per-trip
+        figures (``vkm_after_no_evaporation``).
     rel_gap : float, default 1e-4
         Target relative gap of the equilibrium assignment.
     accessibility : bool, default False
