@@ -262,3 +262,28 @@ def test_report_states_the_assignment(assignment):
     else:
         assert rows["Assignment"] == "all-or-nothing at free-flow times"
         assert "fixed point" not in rows["Evaporation method"]
+
+
+def test_measured_table_places_the_model_beside_sant_antoni():
+    """Internal-street traffic change from the summary and the length-weighted median noise change
+    per period over the internal street segments (both directions of a street counted once)."""
+    from types import SimpleNamespace
+
+    from urbankit.reporting.superblocks import measured_table
+
+    edges = pd.DataFrame({
+        "u": [1, 2, 3, 4, 5], "v": [2, 1, 4, 6, 7], "length_m": [100.0, 100.0, 300.0, 50.0, 80.0],
+        "role": ["internal", "internal", "internal", "internal", "perimeter"],
+        "d_l_day_db": [-6.0, -6.0, -2.0, -9.0, 1.0], "d_l_evening_db": [-5.0, -5.0, -3.0, -1.0, 1.0],
+        "d_l_night_db": [-7.0, -7.0, -4.0, -1.0, 1.0],
+    })
+    summary = pd.DataFrame({"vkm_internal_before": [200.0], "vkm_internal_after": [30.0]})
+    table = measured_table(SimpleNamespace(edges=edges, summary_table=summary))
+    raw = table.raw
+    assert raw.loc["Traffic on internal streets (vehicle-km, %)", "This scenario"] == pytest.approx(-85.0)
+    assert raw.loc["Traffic on internal streets (vehicle-km, %)", "Measured at Sant Antoni"] == -82.0
+    # segments (1,2) 100 m, (3,4) 300 m, (4,6) 50 m: the median by length is the 300 m segment's
+    assert raw.loc["Noise on internal streets, day (median, dB)", "This scenario"] == -2.0
+    assert raw.loc["Noise on internal streets, night (median, dB)", "Measured at Sant Antoni"] == -5.4
+    assert table.frame.loc["Noise on internal streets, evening (median, dB)", "This scenario"] == "-3.0"
+    assert measured_table(SimpleNamespace(edges=edges.assign(role="other"), summary_table=summary)) is None

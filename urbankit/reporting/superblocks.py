@@ -15,7 +15,14 @@ from .text import PeopleTable, ReportHeader, format_count, format_table, name_fr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["exposure_tables", "health_table", "superblocks_header", "superblocks_sentence", "superblocks_table"]
+__all__ = [
+    "exposure_tables",
+    "health_table",
+    "measured_table",
+    "superblocks_header",
+    "superblocks_sentence",
+    "superblocks_table",
+]
 
 #: scenario totals in words: key -> (label, kind)
 _LABELS = {
@@ -274,3 +281,49 @@ def health_table(scenario) -> PeopleTable | None:
                  "deaths_avoided_high": "n/a"},
         caption=caption,
     )
+
+
+def measured_table(scenario) -> PeopleTable | None:
+    """The model beside what was measured at the Sant Antoni superblock (Barcelona, 2019): the change of
+    traffic on the internal streets and the length-weighted median change of their noise level by
+    period (one value per street segment, both directions together).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        From :func:`urbankit.superblocks.superblocks_scenario` (the CNOSSOS model, for the noise rows).
+
+    Returns
+    -------
+    PeopleTable or None
+        Rows per measure, columns ``This scenario`` and ``Measured at Sant Antoni``; None without
+        internal streets.
+    """
+    import numpy as np
+
+    from .._stats import weighted_quantile
+    from ..superblocks._common import SANT_ANTONI_MEASURED as measured
+
+    e = scenario.edges
+    internal = (e["role"] == "internal").to_numpy()
+    if not internal.any():
+        return None
+    s = _row(scenario)
+    rows = {}
+    before, after = float(s.get("vkm_internal_before", np.nan)), float(s.get("vkm_internal_after", np.nan))
+    if before > 0:
+        rows["Traffic on internal streets (vehicle-km, %)"] = (100.0 * (after / before - 1.0),
+                                                               measured["internal_traffic_pct"])
+    inner = e.loc[internal]
+    pair = np.sort(inner[["u", "v"]].to_numpy(), axis=1)
+    first = ~pd.DataFrame(pair).duplicated().to_numpy()  # one row per street segment
+    length = inner["length_m"].to_numpy(float)[first]
+    for column, label in (("d_l_day_db", "day"), ("d_l_evening_db", "evening"), ("d_l_night_db", "night")):
+        if column in inner.columns:
+            d = inner[column].to_numpy(float)[first]
+            median = float(weighted_quantile(d, length, 0.5, nan="omit")[0])
+            rows[f"Noise on internal streets, {label} (median, dB)"] = (median, measured[column])
+    raw = pd.DataFrame(rows, index=["This scenario", "Measured at Sant Antoni"]).T.rename_axis("Measure")
+    text = raw.map(lambda v: "n/a" if not np.isfinite(v) else f"{v:+.1f}")
+    return PeopleTable(frame=text, raw=raw, names={}, caption=f"Measured: {measured['source']}. The model's "
+                       "noise is a roadside emission index, the measurements are at facades.")

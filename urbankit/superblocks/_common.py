@@ -81,6 +81,16 @@ CO2_KG_PER_VKM = 0.17
 #: 1.A.3.b; UK NAEI road transport factors) for fleets with a large diesel share, as in Spain. A fleet
 #: average: replace it with a local value where known.
 NOX_G_PER_VKM = 0.35
+#: measured at the Sant Antoni superblock, Barcelona (Barcelona city council's 2019 evaluation): the
+#: traffic change on its internal street (Comte Borrell) and the change of the noise level there by
+#: period, dB(A); reports place the model beside these
+SANT_ANTONI_MEASURED = {
+    "source": "Sant Antoni superblock, Barcelona (Barcelona city council, 2019 evaluation)",
+    "internal_traffic_pct": -82.0,
+    "d_l_day_db": -4.1,
+    "d_l_evening_db": -5.3,
+    "d_l_night_db": -5.4,
+}
 #: floor of the flow term of the noise change (veh/day; see the module docstring)
 NOISE_FLOOR_VEH_DAY = 100.0
 #: limitation of the flow-only noise estimate, repeated in reports
