@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -48,6 +49,8 @@ import pandas as pd
 import shapely
 
 from ._util import pid_alive
+
+logger = logging.getLogger(__name__)
 
 MAGIC = b"URBANKIT-CACHE 2\n"
 _HASH_LEN = 64
@@ -100,8 +103,36 @@ def remove_stale_temporaries(path: Path, *, older_than_s: float = 600.0) -> None
                 tmp.unlink()
 
 
-def dump_entry(path: Path, value) -> None:
+#: forked cache writers not yet waited for (:func:`dump_entry` with ``background``)
+_WRITERS: list[int] = []
+
+
+def _wait_writers() -> None:
+    """Wait for every forked cache writer (at exit: the entries are complete when the process ends)."""
+    while _WRITERS:
+        pid = _WRITERS.pop()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _reap_writers() -> None:
+    """Collect the forked cache writers that have finished (no waiting)."""
+    for pid in list(_WRITERS):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _WRITERS.remove(pid)
+
+
+def dump_entry(path: Path, value, *, background: bool = False) -> None:
     """Store ``value`` at ``path`` atomically.
+
+    With ``background`` (and ``settings.background_cache_writes``, where a forked process can help:
+    :func:`urbankit._util.can_fork`), a forked process encodes and writes the entry while this one goes
+    on; its failures are logged there and leave no entry (the next run rebuilds it). This process
+    waits for its writers when it exits.
 
     Raises
     ------
@@ -110,6 +141,29 @@ def dump_entry(path: Path, value) -> None:
     OSError
         Writing failed (e.g. ``ENOSPC``); no temporary is left and a previous entry stays.
     """
+    from . import _util, settings
+
+    if background and settings.background_cache_writes and _util.can_fork():
+        import atexit
+
+        _reap_writers()
+        if not _WRITERS:
+            atexit.unregister(_wait_writers)
+            atexit.register(_wait_writers)
+        pid = os.fork()
+        if pid == 0:  # the forked writer: store the entry, then leave without running any cleanup
+            code = 1
+            try:
+                dump_entry(path, value)
+                code = 0
+            except (UnstorableError, OSError) as exc:
+                logger.warning("cache entry %s not written (%s); continuing without it", Path(path).name, exc)
+            except BaseException:  # noqa: BLE001 - the process ends here either way
+                logger.debug("background cache writer failed", exc_info=True)
+            finally:
+                os._exit(code)
+        _WRITERS.append(pid)
+        return
     payload = encode(value)
     head = (MAGIC + hashlib.sha256(payload).hexdigest().encode()).ljust(_PREAMBLE - 1) + b"\n"
     write_atomic(path, head, payload)

@@ -26,10 +26,10 @@ import contextlib
 import logging
 import os
 import sqlite3
-import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from ._util import can_fork  # patched by tests
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +46,6 @@ class _Refused(Exception):
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def can_fork() -> bool:
-    """True where a second writing process can help: Linux, two or more usable cores, and no other
-    Python thread running (a fork copies only the calling thread; a lock another thread holds, e.g.
-    inside GDAL, would stay locked in the child)."""
-    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
-        return False
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return cores >= 2 and threading.active_count() == 1
 
 
 def _fork_writer(side: Path, names: Sequence[str], write: Callable[[str, Path], None]) -> int:

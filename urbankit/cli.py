@@ -338,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
             default_minutes = [15, 30, 45, 60] if args.mode == "transit" else [10, 15, 30]
             minutes = [int(m) if float(m).is_integer() else m for m in (args.minutes or default_minutes)]
             started = []
+            # cache entries are written by forked processes while the analysis goes on (waited for below)
+            from . import _datacache, settings
+
+            background = settings.background_cache_writes
+            settings.background_cache_writes = True
 
             def on_network(mode, network):
                 # the edges layer only needs the network: a second process writes it while this one computes
@@ -366,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
                 for s in started:
                     if s is not None:
                         s.close()
+                settings.background_cache_writes = background
+                _datacache._wait_writers()
             total = acc.nodes["population"].sum()
             print(
                 f"{args.mode}: {len(acc.nodes):,} nodes, {len(acc.pois):,} destinations, "

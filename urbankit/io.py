@@ -683,9 +683,12 @@ def _layers_key(layers: dict[str, gpd.GeoDataFrame], *, crs) -> str:
     h.update((Path(__file__).parent / "network" / "street_rows.py").read_bytes())  # the edges layer's row folding
     h.update(f"{pyogrio.__version__}|{pyogrio.__gdal_version_string__}|{pyproj.__version__}|"
              f"{pyproj.proj_version_str}|{crs}".encode())
+    digests = {}  # a frame keyed twice (the nodes layer, also what the hex layer is built from) is hashed once
     for name, gdf in layers.items():
         h.update(f"|{name}|{gdf.crs}|".encode())
-        h.update(_frame_digest(gdf))
+        if id(gdf) not in digests:
+            digests[id(gdf)] = _frame_digest(gdf)
+        h.update(digests[id(gdf)])
     return h.hexdigest()[:32]
 
 

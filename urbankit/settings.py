@@ -23,6 +23,12 @@ memory_limit_gb : float or None
     Memory the large intermediate tables may use. ``None`` (default): what the machine reports as
     available when the analysis starts. Requests projected to exceed it raise
     :class:`~urbankit.MemoryBudgetError` before they allocate it.
+background_cache_writes : bool
+    Write cache entries (parsed extracts, networks, reach tables) from a forked process while the
+    analysis goes on, where a second process can help (Linux, two or more cores, no other thread);
+    the process waits for them before it exits. Default ``False``; the ``urbankit`` command line
+    turns it on (a write that fails there is logged by that process and only costs the next run
+    its cache).
 progress : bool
     Show tqdm progress bars on long steps. Default ``True``, unless the ``URBANKIT_PROGRESS``
     environment variable is ``0`` (report runs set it: bars would clutter the documents).
@@ -57,4 +63,5 @@ drive_speed_kmh: dict[str, float] = {
     "busway": 30.0,
 }
 memory_limit_gb: float | None = None
+background_cache_writes: bool = False
 progress: bool = os.environ.get("URBANKIT_PROGRESS", "1") != "0"

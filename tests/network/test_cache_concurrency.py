@@ -177,3 +177,41 @@ def test_killed_writer_leaves_no_temporary_file(cache_folder):
     assert all(x.suffix == networks.CACHE_SUFFIX for x in _entries(cache_folder)), [
         x.name for x in _entries(cache_folder)
     ]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="background cache writes fork (Linux)")
+def test_background_cache_writes_store_the_entry_or_log_and_leave_nothing(tmp_path, monkeypatch):
+    """With settings.background_cache_writes a forked process writes the entry while this one goes
+    on; waiting for it leaves the same entry a direct write does. A failing write is logged by that
+    process and leaves no entry and no temporary; this process never sees an exception."""
+    import pandas as pd
+
+    from urbankit import _datacache, _util, settings
+
+    monkeypatch.setattr(settings, "background_cache_writes", True)
+    monkeypatch.setattr(_util, "can_fork", lambda: True)
+    value = {"kind": "Test", "table": pd.DataFrame({"a": [1, 2, 3], "b": [0.5, 1.5, 2.5]})}
+    path = tmp_path / "entry.bin"
+    _datacache.dump_entry(path, value, background=True)
+    assert _datacache._WRITERS  # a forked writer, not yet waited for
+    _datacache._wait_writers()
+    assert not _datacache._WRITERS
+    got = _datacache.load_entry(path)
+    pd.testing.assert_frame_equal(got["table"], value["table"])
+    direct = tmp_path / "direct.bin"
+    _datacache.dump_entry(direct, value)
+    assert direct.read_bytes() == path.read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_datacache, "write_atomic", full)
+    _datacache.dump_entry(tmp_path / "failed.bin", value, background=True)  # logged by the forked writer
+    _datacache._wait_writers()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["direct.bin", "entry.bin"]
+    # without the setting the write is direct and its errors reach the caller
+    monkeypatch.setattr(settings, "background_cache_writes", False)
+    with pytest.raises(OSError, match="No space left"):
+        _datacache.dump_entry(tmp_path / "failed.bin", value, background=True)
+    with pytest.raises(_datacache.UnstorableError):
+        _datacache.dump_entry(tmp_path / "x.bin", object(), background=True)

@@ -228,7 +228,7 @@ def cached_reach_table(
         try:
             with contextlib.suppress(OSError):
                 _datacache.remove_stale_temporaries(path)
-            _datacache.dump_entry(path, {"kind": "ReachTable", "table": table})
+            _datacache.dump_entry(path, {"kind": "ReachTable", "table": table}, background=True)
         except (_datacache.UnstorableError, OSError) as exc:
             logger.warning("reach table not cached (%s); continuing without it", exc)
     return table

@@ -98,7 +98,7 @@ def _store_cached(net: StreetNetwork) -> None:
     try:
         with contextlib.suppress(OSError):
             _remove_stale_temporaries(path)
-        _datacache.dump_entry(path, value)
+        _datacache.dump_entry(path, value, background=True)
     except _datacache.UnstorableError as exc:
         logger.warning("network not cached: %s", exc)
     except OSError as exc:

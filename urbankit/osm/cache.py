@@ -125,7 +125,7 @@ def store_extract(extract, *, poi_keys, buildings: bool) -> None:
     try:
         with contextlib.suppress(OSError):
             _datacache.remove_stale_temporaries(path)
-        _datacache.dump_entry(path, value)
+        _datacache.dump_entry(path, value, background=True)
     except _datacache.UnstorableError as exc:
         logger.warning("read extract not cached: %s", exc)
     except OSError as exc:
