@@ -72,6 +72,7 @@ def test_walking_unchanged():
     assert ch.summary().loc[0, "mean_change_min"] == 0
 
 
+@pytest.mark.slow  # the whole Barcelona scenario (equilibrium by default): seconds on 2 shared cores
 @pytest.mark.requires_dataset("barcelona")
 def test_scenario_reports_walk_and_drive_accessibility():
     from urbankit.superblocks import superblocks_scenario

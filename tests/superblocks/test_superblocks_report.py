@@ -14,6 +14,7 @@ from urbankit.cli import main
 from urbankit.reporting.runner import run_report
 
 
+@pytest.mark.slow  # the whole Barcelona scenario (equilibrium by default): seconds on 2 shared cores
 @pytest.mark.requires_dataset("barcelona")
 def test_cli_superblocks_contract_barcelona(tmp_path, capsys):
     out = tmp_path / "eixample.gpkg"
