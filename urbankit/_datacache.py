@@ -150,18 +150,15 @@ def dump_entry(path: Path, value, *, background: bool = False) -> None:
         if not _WRITERS:
             atexit.unregister(_wait_writers)
             atexit.register(_wait_writers)
-        pid = os.fork()
-        if pid == 0:  # the forked writer: store the entry, then leave without running any cleanup
-            code = 1
+
+        def work() -> None:  # in the forked writer: failures are logged there and leave no entry
             try:
                 dump_entry(path, value)
-                code = 0
             except (UnstorableError, OSError) as exc:
                 logger.warning("cache entry %s not written (%s); continuing without it", Path(path).name, exc)
-            except BaseException:  # noqa: BLE001 - the process ends here either way
-                logger.debug("background cache writer failed", exc_info=True)
-            finally:
-                os._exit(code)
+                raise
+
+        pid = _util.fork_call(work)
         _WRITERS.append(pid)
         return
     payload = encode(value)

@@ -29,7 +29,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._util import can_fork  # patched by tests
+from ._util import can_fork, fork_call  # can_fork patched by tests
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +53,12 @@ def _fork_writer(side: Path, names: Sequence[str], write: Callable[[str, Path], 
     every layer is written); returns its pid."""
     with contextlib.suppress(OSError):
         side.unlink()
-    pid = os.fork()
-    if pid == 0:  # the forked process: write the layers, then leave without running any cleanup
-        code = 1
-        try:
-            for name in names:
-                write(name, side)
-            code = 0
-        except BaseException:  # noqa: BLE001 - reported by the exit code; the parent writes them again
-            logger.debug("forked GeoPackage writer failed", exc_info=True)
-        finally:
-            os._exit(code)
-    return pid
+
+    def work() -> None:  # a failure is reported by the exit code; the parent writes the layers again
+        for name in names:
+            write(name, side)
+
+    return fork_call(work)
 
 
 def _remove_side(side: Path) -> None:

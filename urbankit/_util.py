@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
 
 
 def pid_alive(pid: int) -> bool:
@@ -29,3 +33,20 @@ def can_fork() -> bool:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return cores >= 2 and threading.active_count() == 1
+
+
+def fork_call(work: Callable[[], None]) -> int:
+    """Run ``work()`` in a forked process and return its pid; the process exits with code 0 when
+    ``work`` returns and 1 when it raises (logged at debug level), without running any cleanup
+    (``os._exit``). The caller waits for it (``os.waitpid``)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported by the exit code
+            logger.debug("forked process failed", exc_info=True)
+        finally:
+            os._exit(code)
+    return pid
