@@ -140,7 +140,7 @@ def _barcelona_default():
     return sc, e, e["length_m"].to_numpy(float) / 1000.0
 
 
-def _median_internal_d_lden(e: pd.DataFrame, km: np.ndarray) -> float:
+def _median_internal_d_lden(e: pd.DataFrame, km: np.ndarray, column: str = "d_lden_db") -> float:
     """Length-weighted median Lden change of the internal streets, one row per street segment (both
     directions share its level), recomputed from the per-edge output."""
     from urbankit._stats import weighted_quantile
@@ -148,7 +148,7 @@ def _median_internal_d_lden(e: pd.DataFrame, km: np.ndarray) -> float:
     internal = (e["role"] == "internal").to_numpy()
     seg = e.loc[internal, ["u", "v"]].to_numpy()
     first = ~pd.Series([tuple(sorted(p)) for p in seg.tolist()]).duplicated().to_numpy()
-    d = e.loc[internal, "d_lden_db"].to_numpy()[first]
+    d = e.loc[internal, column].to_numpy()[first]
     return float(weighted_quantile(d, km[internal][first], 0.5, nan="omit")[0])
 
 
@@ -193,8 +193,14 @@ def test_barcelona_noise_band_under_the_default():
     day, -5.3 evening, -5.4 night). Measured -4.7 dB under the default equilibrium (-4.1 without any
     evaporation); all-or-nothing gives only -2.1 dB, because it leaves half of the internal street
     length nearly empty before (next to a faster street), already at the residual background."""
-    _, e, km = _barcelona_default()
+    sc, e, km = _barcelona_default()
     assert -8.0 <= _median_internal_d_lden(e, km) <= -3.0
+    # the medians by period the report places beside Sant Antoni are those of the per-edge output
+    s = sc.summary().iloc[0]
+    assert s.median_d_lden_internal_db == pytest.approx(_median_internal_d_lden(e, km), abs=1e-12)
+    for period in ("day", "evening", "night"):
+        expected = _median_internal_d_lden(e, km, f"d_l_{period}_db")
+        assert s[f"median_d_l_{period}_internal_db"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_report_states_the_elastic_method():
@@ -265,25 +271,20 @@ def test_report_states_the_assignment(assignment):
 
 
 def test_measured_table_places_the_model_beside_sant_antoni():
-    """Internal-street traffic change from the summary and the length-weighted median noise change
-    per period over the internal street segments (both directions of a street counted once)."""
+    """Internal-street traffic change and the median noise change per period from the summary (the
+    medians are checked against an independent computation on Barcelona below), beside Sant Antoni."""
     from types import SimpleNamespace
 
     from urbankit.reporting.superblocks import measured_table
 
-    edges = pd.DataFrame({
-        "u": [1, 2, 3, 4, 5], "v": [2, 1, 4, 6, 7], "length_m": [100.0, 100.0, 300.0, 50.0, 80.0],
-        "role": ["internal", "internal", "internal", "internal", "perimeter"],
-        "d_l_day_db": [-6.0, -6.0, -2.0, -9.0, 1.0], "d_l_evening_db": [-5.0, -5.0, -3.0, -1.0, 1.0],
-        "d_l_night_db": [-7.0, -7.0, -4.0, -1.0, 1.0],
-    })
-    summary = pd.DataFrame({"vkm_internal_before": [200.0], "vkm_internal_after": [30.0]})
-    table = measured_table(SimpleNamespace(edges=edges, summary_table=summary))
+    summary = pd.DataFrame({"vkm_internal_before": [200.0], "vkm_internal_after": [30.0], "internal_length_km": [0.45],
+                            "median_d_l_day_internal_db": [-2.0], "median_d_l_evening_internal_db": [-3.0],
+                            "median_d_l_night_internal_db": [-4.0]})
+    table = measured_table(SimpleNamespace(summary_table=summary))
     raw = table.raw
     assert raw.loc["Traffic on internal streets (vehicle-km, %)", "This scenario"] == pytest.approx(-85.0)
     assert raw.loc["Traffic on internal streets (vehicle-km, %)", "Measured at Sant Antoni"] == -82.0
-    # segments (1,2) 100 m, (3,4) 300 m, (4,6) 50 m: the median by length is the 300 m segment's
     assert raw.loc["Noise on internal streets, day (median, dB)", "This scenario"] == -2.0
     assert raw.loc["Noise on internal streets, night (median, dB)", "Measured at Sant Antoni"] == -5.4
     assert table.frame.loc["Noise on internal streets, evening (median, dB)", "This scenario"] == "-3.0"
-    assert measured_table(SimpleNamespace(edges=edges.assign(role="other"), summary_table=summary)) is None
+    assert measured_table(SimpleNamespace(summary_table=summary.assign(internal_length_km=0.0))) is None

@@ -286,7 +286,7 @@ def health_table(scenario) -> PeopleTable | None:
 def measured_table(scenario) -> PeopleTable | None:
     """The model beside what was measured at the Sant Antoni superblock (Barcelona, 2019): the change of
     traffic on the internal streets and the length-weighted median change of their noise level by
-    period (one value per street segment, both directions together).
+    period, as the scenario's summary gives them (:func:`urbankit.superblocks.effects`).
 
     Parameters
     ----------
@@ -301,28 +301,20 @@ def measured_table(scenario) -> PeopleTable | None:
     """
     import numpy as np
 
-    from .._stats import weighted_quantile
     from ..superblocks._common import SANT_ANTONI_MEASURED as measured
 
-    e = scenario.edges
-    internal = (e["role"] == "internal").to_numpy()
-    if not internal.any():
-        return None
     s = _row(scenario)
+    if not float(s.get("internal_length_km", 0.0)) > 0:
+        return None
     rows = {}
     before, after = float(s.get("vkm_internal_before", np.nan)), float(s.get("vkm_internal_after", np.nan))
     if before > 0:
         rows["Traffic on internal streets (vehicle-km, %)"] = (100.0 * (after / before - 1.0),
                                                                measured["internal_traffic_pct"])
-    inner = e.loc[internal]
-    pair = np.sort(inner[["u", "v"]].to_numpy(), axis=1)
-    first = ~pd.DataFrame(pair).duplicated().to_numpy()  # one row per street segment
-    length = inner["length_m"].to_numpy(float)[first]
-    for column, label in (("d_l_day_db", "day"), ("d_l_evening_db", "evening"), ("d_l_night_db", "night")):
-        if column in inner.columns:
-            d = inner[column].to_numpy(float)[first]
-            median = float(weighted_quantile(d, length, 0.5, nan="omit")[0])
-            rows[f"Noise on internal streets, {label} (median, dB)"] = (median, measured[column])
+    for period in ("day", "evening", "night"):
+        median = s.get(f"median_d_l_{period}_internal_db")
+        if median is not None:
+            rows[f"Noise on internal streets, {period} (median, dB)"] = (float(median), measured[f"d_l_{period}_db"])
     raw = pd.DataFrame(rows, index=["This scenario", "Measured at Sant Antoni"]).T.rename_axis("Measure")
     text = raw.map(lambda v: "n/a" if not np.isfinite(v) else f"{v:+.1f}")
     return PeopleTable(frame=text, raw=raw, names={}, caption=f"Measured: {measured['source']}. The model's "

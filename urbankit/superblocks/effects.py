@@ -228,6 +228,7 @@ def effects(
         ``residents_inside``, ``internal_length_km``, ``mean_d_noise_internal_db`` and
         ``mean_d_noise_perimeter_db`` (length-weighted), ``noise_model`` and ``noise_caveat``. The
         ``"cnossos"`` model adds ``median_d_lden_internal_db``/``_perimeter_db`` (length-weighted),
+        ``median_d_l_day_internal_db``/``_evening_``/``_night_`` (the same by period),
         ``pm25_kg_day_before``/``_after``, ``carriageway_area_freed_m2``, ``width_sources``,
         ``speed_source``, ``no2_background_ugm3`` and ``no2_background_source`` (the urban background
         under the NO2 estimate and where it comes from), ``residents_louder_1db``/``residents_quieter_1db``
@@ -543,11 +544,11 @@ def _cnossos_effects(
         m = on_streets(mask)
         return float(np.average(out["d_noise_db"].to_numpy()[m], weights=km[m])) if km[m].sum() > 0 else float("nan")
 
-    def median_noise(mask):
+    def median_noise(mask, column="d_lden_db"):
         m = on_streets(mask)
         if km[m].sum() <= 0:
             return float("nan")
-        return float(weighted_quantile(out["d_lden_db"].to_numpy()[m], km[m], 0.5, nan="omit")[0])
+        return float(weighted_quantile(out[column].to_numpy()[m], km[m], 0.5, nan="omit")[0])
 
     counted = first & internal
     sources = widths["width_source"].to_numpy()[counted]
@@ -577,6 +578,7 @@ def _cnossos_effects(
         "mean_d_noise_perimeter_db": mean_noise(per),
         "median_d_lden_internal_db": median_noise(internal),
         "median_d_lden_perimeter_db": median_noise(per),
+        **{f"median_d_l_{p}_internal_db": median_noise(internal, f"d_l_{p}_db") for p in ("day", "evening", "night")},
         "speed_source": speed_source,
         **_no2_background(no2_options),
         "noise_model": "cnossos",
